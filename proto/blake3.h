@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * blake3.h: BLAKE3 in hash mode (no key, no derive-key), written from the BLAKE3 specification.
+ * Message ids are BLAKE3-256(content).  The hasher is incremental: any split of the input gives
+ * the same digest as one gs_blake3_hash call, and any output length (extendable output) works.
+ */
+#ifndef GS_PROTO_BLAKE3_H
+#define GS_PROTO_BLAKE3_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GS_BLAKE3_OUT_LEN   32
+#define GS_BLAKE3_BLOCK_LEN 64
+#define GS_BLAKE3_CHUNK_LEN 1024
+/* 2^54 chunks is the most BLAKE3 allows; the chaining-value stack needs one slot per level. */
+#define GS_BLAKE3_MAX_DEPTH 54
+
+typedef struct gs_blake3 {
+    uint32_t key[8];
+    /* current chunk */
+    uint32_t cv[8];
+    uint64_t chunk_counter;
+    uint8_t block[GS_BLAKE3_BLOCK_LEN];
+    uint8_t block_len;
+    uint8_t blocks_compressed;
+    uint8_t flags;
+    /* subtree chaining values waiting to be merged */
+    uint8_t cv_stack_len;
+    uint32_t cv_stack[GS_BLAKE3_MAX_DEPTH + 1][8];
+} gs_blake3;
+
+/* gs_blake3_init prepares |h| for hashing (hash mode). */
+void gs_blake3_init(gs_blake3 *h);
+
+/* gs_blake3_update absorbs |len| bytes at |data|; may be called any number of times. */
+void gs_blake3_update(gs_blake3 *h, const void *data, size_t len);
+
+/*
+ * gs_blake3_finalize writes |outlen| bytes of output to |out|.  It does not modify |h|, so it may
+ * be called again (or more input added) afterwards.
+ */
+void gs_blake3_finalize(const gs_blake3 *h, uint8_t *out, size_t outlen);
+
+/* gs_blake3_hash writes BLAKE3-256(|data|, |len|) to |out|. */
+void gs_blake3_hash(const void *data, size_t len, uint8_t out[GS_BLAKE3_OUT_LEN]);
+
+#endif /* GS_PROTO_BLAKE3_H */
