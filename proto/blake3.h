@@ -45,4 +45,12 @@ void gs_blake3_finalize(const gs_blake3 *h, uint8_t *out, size_t outlen);
 /* gs_blake3_hash writes BLAKE3-256(|data|, |len|) to |out|. */
 void gs_blake3_hash(const void *data, size_t len, uint8_t out[GS_BLAKE3_OUT_LEN]);
 
+/*
+ * gs_blake3_set_simd_level selects the multi-chunk implementation: 0 portable C, 1 SSE4.1 (4 chunks
+ * in parallel), 2 AVX2 (8 chunks); a negative level, or one the CPU lacks, selects the best the CPU
+ * has (the default, detected at load time).  Meant for tests and benchmarks: call it before other
+ * threads hash.  Returns the level now in effect (always 0 on non-x86-64 builds).
+ */
+int gs_blake3_set_simd_level(int level);
+
 #endif /* GS_PROTO_BLAKE3_H */

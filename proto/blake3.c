@@ -1,0 +1,718 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * blake3.c: BLAKE3 hash mode written from the BLAKE3 specification (section 2).
+ *
+ * The input is split into 1 KiB chunks; each chunk is a chain of up to 16 compressions of
+ * 64-byte blocks; chunk chaining values are merged pairwise into a binary tree whose root
+ * compression (ROOT flag) produces the output, as many 64-byte blocks as asked for (XOF).
+ *
+ * Invariants of gs_blake3:
+ *   - the current chunk holds blocks_compressed * 64 + block_len bytes, and it is only completed
+ *     when more input arrives, so the chunk (or the tree) still in the state can become the root;
+ *   - cv_stack holds the chaining values of complete subtrees, one per set bit of chunk_counter
+ *     (the number of completed chunks), smallest subtree on top.
+ *
+ * Speed: whole chunks that are known not to be the last are hashed in batches through
+ * blake3_hash_chunks, which has a portable path and (x86-64) SSE4.1 / AVX2 paths hashing 4 / 8
+ * chunks in parallel, selected once at load time from CPUID.
+ */
+#include "blake3.h"
+
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#    define BLAKE3_X86 1
+#    include <cpuid.h>
+#    include <immintrin.h>
+#else
+#    define BLAKE3_X86 0
+#endif
+
+enum {
+    B3_CHUNK_START = 1u << 0,
+    B3_CHUNK_END = 1u << 1,
+    B3_PARENT = 1u << 2,
+    B3_ROOT = 1u << 3,
+};
+
+#define B3_BLOCKS_PER_CHUNK (GS_BLAKE3_CHUNK_LEN / GS_BLAKE3_BLOCK_LEN)
+/* The most chunks hashed in one parallel batch (AVX2 does 8). */
+#define B3_MAX_PAR 8
+
+static const uint32_t b3_iv[8] = {0x6A09E667u, 0xBB67AE85u, 0x3C6EF372u, 0xA54FF53Au,
+                                  0x510E527Fu, 0x9B05688Cu, 0x1F83D9ABu, 0x5BE0CD19u};
+
+/* Message word order for each of the 7 rounds (the permutation applied r times). */
+static const uint8_t b3_sched[7][16] = {
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
+    {2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8},
+    {3, 4, 10, 12, 13, 2, 7, 14, 6, 5, 9, 0, 11, 15, 8, 1},
+    {10, 7, 12, 9, 14, 3, 13, 15, 4, 0, 11, 2, 5, 8, 1, 6},
+    {12, 13, 9, 11, 15, 10, 14, 8, 7, 2, 5, 3, 0, 1, 6, 4},
+    {9, 14, 11, 5, 8, 12, 15, 1, 13, 3, 0, 10, 2, 6, 4, 7},
+    {11, 15, 5, 0, 1, 9, 8, 6, 14, 10, 2, 12, 3, 4, 7, 13},
+};
+
+static inline uint32_t load32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+static inline void store32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static inline uint32_t rotr32(uint32_t x, unsigned n)
+{
+    return (x >> n) | (x << (32 - n));
+}
+
+static inline void b3_g(uint32_t *v, int a, int b, int c, int d, uint32_t x, uint32_t y)
+{
+    v[a] = v[a] + v[b] + x;
+    v[d] = rotr32(v[d] ^ v[a], 16);
+    v[c] = v[c] + v[d];
+    v[b] = rotr32(v[b] ^ v[c], 12);
+    v[a] = v[a] + v[b] + y;
+    v[d] = rotr32(v[d] ^ v[a], 8);
+    v[c] = v[c] + v[d];
+    v[b] = rotr32(v[b] ^ v[c], 7);
+}
+
+/* b3_rounds runs the 7 rounds on the 16-word state |v| with message words |m|. */
+static inline void b3_rounds(uint32_t v[16], const uint32_t m[16])
+{
+    for (int r = 0; r < 7; ++r) {
+        const uint8_t *s = b3_sched[r];
+        b3_g(v, 0, 4, 8, 12, m[s[0]], m[s[1]]);
+        b3_g(v, 1, 5, 9, 13, m[s[2]], m[s[3]]);
+        b3_g(v, 2, 6, 10, 14, m[s[4]], m[s[5]]);
+        b3_g(v, 3, 7, 11, 15, m[s[6]], m[s[7]]);
+        b3_g(v, 0, 5, 10, 15, m[s[8]], m[s[9]]);
+        b3_g(v, 1, 6, 11, 12, m[s[10]], m[s[11]]);
+        b3_g(v, 2, 7, 8, 13, m[s[12]], m[s[13]]);
+        b3_g(v, 3, 4, 9, 14, m[s[14]], m[s[15]]);
+    }
+}
+
+static inline void b3_state_init(uint32_t v[16], const uint32_t cv[8], uint64_t counter,
+                                 uint32_t block_len, uint32_t flags)
+{
+    for (int i = 0; i < 8; ++i) {
+        v[i] = cv[i];
+    }
+    v[8] = b3_iv[0];
+    v[9] = b3_iv[1];
+    v[10] = b3_iv[2];
+    v[11] = b3_iv[3];
+    v[12] = (uint32_t)counter;
+    v[13] = (uint32_t)(counter >> 32);
+    v[14] = block_len;
+    v[15] = flags;
+}
+
+static inline void b3_load_block(uint32_t m[16], const uint8_t block[GS_BLAKE3_BLOCK_LEN])
+{
+    for (int i = 0; i < 16; ++i) {
+        m[i] = load32(block + 4 * i);
+    }
+}
+
+/* b3_compress_cv replaces |cv| with the chaining value of compressing |block|. */
+static void b3_compress_cv(uint32_t cv[8], const uint8_t block[GS_BLAKE3_BLOCK_LEN],
+                           uint32_t block_len, uint64_t counter, uint32_t flags)
+{
+    uint32_t m[16];
+    uint32_t v[16];
+
+    b3_load_block(m, block);
+    b3_state_init(v, cv, counter, block_len, flags);
+    b3_rounds(v, m);
+    for (int i = 0; i < 8; ++i) {
+        cv[i] = v[i] ^ v[i + 8];
+    }
+}
+
+/* b3_compress_xof writes the full 64-byte compression output (extended output block). */
+static void b3_compress_xof(const uint32_t cv[8], const uint8_t block[GS_BLAKE3_BLOCK_LEN],
+                            uint32_t block_len, uint64_t counter, uint32_t flags,
+                            uint8_t out[GS_BLAKE3_BLOCK_LEN])
+{
+    uint32_t m[16];
+    uint32_t v[16];
+
+    b3_load_block(m, block);
+    b3_state_init(v, cv, counter, block_len, flags);
+    b3_rounds(v, m);
+    for (int i = 0; i < 8; ++i) {
+        store32(out + 4 * i, v[i] ^ v[i + 8]);
+        store32(out + 32 + 4 * i, v[i + 8] ^ cv[i]);
+    }
+}
+
+/*
+ * b3_hash_chunks_portable hashes |n| complete chunks at |in| (consecutive, 1 KiB each) whose
+ * counters start at |counter|, writing each chunk's chaining value to |out| (8 words each).
+ */
+static void b3_hash_chunks_portable(const uint8_t *in, size_t n, uint64_t counter,
+                                    uint32_t out[][8])
+{
+    for (size_t c = 0; c < n; ++c) {
+        uint32_t cv[8];
+        memcpy(cv, b3_iv, sizeof(cv));
+        for (unsigned b = 0; b < B3_BLOCKS_PER_CHUNK; ++b) {
+            uint32_t flags = 0;
+            if (b == 0) {
+                flags |= B3_CHUNK_START;
+            }
+            if (b == B3_BLOCKS_PER_CHUNK - 1) {
+                flags |= B3_CHUNK_END;
+            }
+            b3_compress_cv(cv, in + c * GS_BLAKE3_CHUNK_LEN + b * GS_BLAKE3_BLOCK_LEN,
+                           GS_BLAKE3_BLOCK_LEN, counter + c, flags);
+        }
+        memcpy(out[c], cv, sizeof(cv));
+    }
+}
+
+#if BLAKE3_X86
+/*
+ * SIMD paths: the "transposed" layout, one chunk per 32-bit lane.  Word i of the 16-word state
+ * of all lanes lives in one vector v[i]; message word j of block b of every chunk is gathered
+ * into m[j] by a 4x4 (or 8x8) transpose of the lanes' block bytes.
+ */
+#    define B3_TARGET_SSE41 __attribute__((target("sse4.1")))
+#    define B3_TARGET_AVX2  __attribute__((target("avx2")))
+
+/* Unaligned loads and stores through void pointers (the data has no SIMD alignment). */
+B3_TARGET_SSE41 static inline __m128i sse_loadu(const void *p)
+{
+    return _mm_loadu_si128((const __m128i *)p);
+}
+
+B3_TARGET_SSE41 static inline void sse_storeu(void *p, __m128i x)
+{
+    _mm_storeu_si128((__m128i *)p, x);
+}
+
+B3_TARGET_AVX2 static inline __m256i avx_loadu(const void *p)
+{
+    return _mm256_loadu_si256((const __m256i *)p);
+}
+
+B3_TARGET_AVX2 static inline void avx_storeu(void *p, __m256i x)
+{
+    _mm256_storeu_si256((__m256i *)p, x);
+}
+
+B3_TARGET_SSE41 static inline __m128i sse_rot16(__m128i x)
+{
+    return _mm_shuffle_epi8(x, _mm_set_epi8(13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7, 6, 1, 0, 3, 2));
+}
+
+B3_TARGET_SSE41 static inline __m128i sse_rot8(__m128i x)
+{
+    return _mm_shuffle_epi8(x, _mm_set_epi8(12, 15, 14, 13, 8, 11, 10, 9, 4, 7, 6, 5, 0, 3, 2, 1));
+}
+
+B3_TARGET_SSE41 static inline __m128i sse_rot12(__m128i x)
+{
+    return _mm_or_si128(_mm_srli_epi32(x, 12), _mm_slli_epi32(x, 20));
+}
+
+B3_TARGET_SSE41 static inline __m128i sse_rot7(__m128i x)
+{
+    return _mm_or_si128(_mm_srli_epi32(x, 7), _mm_slli_epi32(x, 25));
+}
+
+#    define SSE_G(a, b, c, d, x, y)                                                                \
+        do {                                                                                       \
+            v[a] = _mm_add_epi32(_mm_add_epi32(v[a], v[b]), (x));                                  \
+            v[d] = sse_rot16(_mm_xor_si128(v[d], v[a]));                                           \
+            v[c] = _mm_add_epi32(v[c], v[d]);                                                      \
+            v[b] = sse_rot12(_mm_xor_si128(v[b], v[c]));                                           \
+            v[a] = _mm_add_epi32(_mm_add_epi32(v[a], v[b]), (y));                                  \
+            v[d] = sse_rot8(_mm_xor_si128(v[d], v[a]));                                            \
+            v[c] = _mm_add_epi32(v[c], v[d]);                                                      \
+            v[b] = sse_rot7(_mm_xor_si128(v[b], v[c]));                                            \
+        } while (0)
+
+B3_TARGET_SSE41 static inline void sse_transpose4(__m128i *a, __m128i *b, __m128i *c, __m128i *d)
+{
+    __m128i ab_lo = _mm_unpacklo_epi32(*a, *b);
+    __m128i ab_hi = _mm_unpackhi_epi32(*a, *b);
+    __m128i cd_lo = _mm_unpacklo_epi32(*c, *d);
+    __m128i cd_hi = _mm_unpackhi_epi32(*c, *d);
+    *a = _mm_unpacklo_epi64(ab_lo, cd_lo);
+    *b = _mm_unpackhi_epi64(ab_lo, cd_lo);
+    *c = _mm_unpacklo_epi64(ab_hi, cd_hi);
+    *d = _mm_unpackhi_epi64(ab_hi, cd_hi);
+}
+
+/* sse_hash4 hashes 4 chunks (at in, in+1K, in+2K, in+3K) with counters counter..counter+3. */
+B3_TARGET_SSE41 static void sse_hash4(const uint8_t *in, uint64_t counter, uint32_t out[][8])
+{
+    __m128i h[8];
+    for (int i = 0; i < 8; ++i) {
+        h[i] = _mm_set1_epi32((int)b3_iv[i]);
+    }
+    __m128i ctr_lo = _mm_set_epi32((int)(uint32_t)(counter + 3), (int)(uint32_t)(counter + 2),
+                                   (int)(uint32_t)(counter + 1), (int)(uint32_t)counter);
+    __m128i ctr_hi =
+        _mm_set_epi32((int)(uint32_t)((counter + 3) >> 32), (int)(uint32_t)((counter + 2) >> 32),
+                      (int)(uint32_t)((counter + 1) >> 32), (int)(uint32_t)(counter >> 32));
+    for (unsigned b = 0; b < B3_BLOCKS_PER_CHUNK; ++b) {
+        __m128i m[16];
+        const uint8_t *blk = in + b * GS_BLAKE3_BLOCK_LEN;
+        /* m[4q + k] gets word 4q + k of the 4 lanes' blocks. */
+        for (int q = 0; q < 4; ++q) {
+            m[4 * q + 0] = sse_loadu(blk + 0 * GS_BLAKE3_CHUNK_LEN + 16 * q);
+            m[4 * q + 1] = sse_loadu(blk + 1 * GS_BLAKE3_CHUNK_LEN + 16 * q);
+            m[4 * q + 2] = sse_loadu(blk + 2 * GS_BLAKE3_CHUNK_LEN + 16 * q);
+            m[4 * q + 3] = sse_loadu(blk + 3 * GS_BLAKE3_CHUNK_LEN + 16 * q);
+            sse_transpose4(&m[4 * q + 0], &m[4 * q + 1], &m[4 * q + 2], &m[4 * q + 3]);
+        }
+        uint32_t flags = 0;
+        if (b == 0) {
+            flags |= B3_CHUNK_START;
+        }
+        if (b == B3_BLOCKS_PER_CHUNK - 1) {
+            flags |= B3_CHUNK_END;
+        }
+        __m128i v[16];
+        for (int i = 0; i < 8; ++i) {
+            v[i] = h[i];
+        }
+        v[8] = _mm_set1_epi32((int)b3_iv[0]);
+        v[9] = _mm_set1_epi32((int)b3_iv[1]);
+        v[10] = _mm_set1_epi32((int)b3_iv[2]);
+        v[11] = _mm_set1_epi32((int)b3_iv[3]);
+        v[12] = ctr_lo;
+        v[13] = ctr_hi;
+        v[14] = _mm_set1_epi32(GS_BLAKE3_BLOCK_LEN);
+        v[15] = _mm_set1_epi32((int)flags);
+        for (int r = 0; r < 7; ++r) {
+            const uint8_t *s = b3_sched[r];
+            SSE_G(0, 4, 8, 12, m[s[0]], m[s[1]]);
+            SSE_G(1, 5, 9, 13, m[s[2]], m[s[3]]);
+            SSE_G(2, 6, 10, 14, m[s[4]], m[s[5]]);
+            SSE_G(3, 7, 11, 15, m[s[6]], m[s[7]]);
+            SSE_G(0, 5, 10, 15, m[s[8]], m[s[9]]);
+            SSE_G(1, 6, 11, 12, m[s[10]], m[s[11]]);
+            SSE_G(2, 7, 8, 13, m[s[12]], m[s[13]]);
+            SSE_G(3, 4, 9, 14, m[s[14]], m[s[15]]);
+        }
+        for (int i = 0; i < 8; ++i) {
+            h[i] = _mm_xor_si128(v[i], v[i + 8]);
+        }
+    }
+    /* Transpose back: lane j of h[0..7] is chunk j's chaining value. */
+    sse_transpose4(&h[0], &h[1], &h[2], &h[3]);
+    sse_transpose4(&h[4], &h[5], &h[6], &h[7]);
+    for (int j = 0; j < 4; ++j) {
+        sse_storeu(&out[j][0], h[j]);
+        sse_storeu(&out[j][4], h[4 + j]);
+    }
+}
+
+B3_TARGET_AVX2 static inline __m256i avx_rot16(__m256i x)
+{
+    return _mm256_shuffle_epi8(x, _mm256_set_epi8(13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7, 6, 1, 0, 3,
+                                                  2, 13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7, 6, 1, 0,
+                                                  3, 2));
+}
+
+B3_TARGET_AVX2 static inline __m256i avx_rot8(__m256i x)
+{
+    return _mm256_shuffle_epi8(x, _mm256_set_epi8(12, 15, 14, 13, 8, 11, 10, 9, 4, 7, 6, 5, 0, 3, 2,
+                                                  1, 12, 15, 14, 13, 8, 11, 10, 9, 4, 7, 6, 5, 0, 3,
+                                                  2, 1));
+}
+
+B3_TARGET_AVX2 static inline __m256i avx_rot12(__m256i x)
+{
+    return _mm256_or_si256(_mm256_srli_epi32(x, 12), _mm256_slli_epi32(x, 20));
+}
+
+B3_TARGET_AVX2 static inline __m256i avx_rot7(__m256i x)
+{
+    return _mm256_or_si256(_mm256_srli_epi32(x, 7), _mm256_slli_epi32(x, 25));
+}
+
+#    define AVX_G(a, b, c, d, x, y)                                                                \
+        do {                                                                                       \
+            v[a] = _mm256_add_epi32(_mm256_add_epi32(v[a], v[b]), (x));                            \
+            v[d] = avx_rot16(_mm256_xor_si256(v[d], v[a]));                                        \
+            v[c] = _mm256_add_epi32(v[c], v[d]);                                                   \
+            v[b] = avx_rot12(_mm256_xor_si256(v[b], v[c]));                                        \
+            v[a] = _mm256_add_epi32(_mm256_add_epi32(v[a], v[b]), (y));                            \
+            v[d] = avx_rot8(_mm256_xor_si256(v[d], v[a]));                                         \
+            v[c] = _mm256_add_epi32(v[c], v[d]);                                                   \
+            v[b] = avx_rot7(_mm256_xor_si256(v[b], v[c]));                                         \
+        } while (0)
+
+/* avx_transpose8 transposes the 8x8 matrix of 32-bit words held in |r[0..7]|. */
+B3_TARGET_AVX2 static inline void avx_transpose8(__m256i r[8])
+{
+    __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]);
+    __m256i t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+    __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]);
+    __m256i t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+    __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]);
+    __m256i t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+    __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]);
+    __m256i t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+    __m256i u0 = _mm256_unpacklo_epi64(t0, t2);
+    __m256i u1 = _mm256_unpackhi_epi64(t0, t2);
+    __m256i u2 = _mm256_unpacklo_epi64(t1, t3);
+    __m256i u3 = _mm256_unpackhi_epi64(t1, t3);
+    __m256i u4 = _mm256_unpacklo_epi64(t4, t6);
+    __m256i u5 = _mm256_unpackhi_epi64(t4, t6);
+    __m256i u6 = _mm256_unpacklo_epi64(t5, t7);
+    __m256i u7 = _mm256_unpackhi_epi64(t5, t7);
+    r[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
+    r[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
+    r[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
+    r[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
+    r[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
+    r[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
+    r[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
+    r[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
+}
+
+/* avx_hash8 hashes 8 consecutive chunks with counters counter..counter+7. */
+B3_TARGET_AVX2 static void avx_hash8(const uint8_t *in, uint64_t counter, uint32_t out[][8])
+{
+    __m256i h[8];
+    for (int i = 0; i < 8; ++i) {
+        h[i] = _mm256_set1_epi32((int)b3_iv[i]);
+    }
+    uint32_t lo[8];
+    uint32_t hi[8];
+    for (int j = 0; j < 8; ++j) {
+        lo[j] = (uint32_t)(counter + (uint64_t)j);
+        hi[j] = (uint32_t)((counter + (uint64_t)j) >> 32);
+    }
+    __m256i ctr_lo = avx_loadu(lo);
+    __m256i ctr_hi = avx_loadu(hi);
+    for (unsigned b = 0; b < B3_BLOCKS_PER_CHUNK; ++b) {
+        __m256i m[16];
+        const uint8_t *blk = in + b * GS_BLAKE3_BLOCK_LEN;
+        /* m[8h + k]: word 8h + k of the 8 lanes' blocks (h = 0, 1 is the half block). */
+        for (int half = 0; half < 2; ++half) {
+            for (int j = 0; j < 8; ++j) {
+                m[8 * half + j] =
+                    avx_loadu(blk + (size_t)j * GS_BLAKE3_CHUNK_LEN + 32 * (size_t)half);
+            }
+            avx_transpose8(&m[8 * half]);
+        }
+        uint32_t flags = 0;
+        if (b == 0) {
+            flags |= B3_CHUNK_START;
+        }
+        if (b == B3_BLOCKS_PER_CHUNK - 1) {
+            flags |= B3_CHUNK_END;
+        }
+        __m256i v[16];
+        for (int i = 0; i < 8; ++i) {
+            v[i] = h[i];
+        }
+        v[8] = _mm256_set1_epi32((int)b3_iv[0]);
+        v[9] = _mm256_set1_epi32((int)b3_iv[1]);
+        v[10] = _mm256_set1_epi32((int)b3_iv[2]);
+        v[11] = _mm256_set1_epi32((int)b3_iv[3]);
+        v[12] = ctr_lo;
+        v[13] = ctr_hi;
+        v[14] = _mm256_set1_epi32(GS_BLAKE3_BLOCK_LEN);
+        v[15] = _mm256_set1_epi32((int)flags);
+        for (int r = 0; r < 7; ++r) {
+            const uint8_t *s = b3_sched[r];
+            AVX_G(0, 4, 8, 12, m[s[0]], m[s[1]]);
+            AVX_G(1, 5, 9, 13, m[s[2]], m[s[3]]);
+            AVX_G(2, 6, 10, 14, m[s[4]], m[s[5]]);
+            AVX_G(3, 7, 11, 15, m[s[6]], m[s[7]]);
+            AVX_G(0, 5, 10, 15, m[s[8]], m[s[9]]);
+            AVX_G(1, 6, 11, 12, m[s[10]], m[s[11]]);
+            AVX_G(2, 7, 8, 13, m[s[12]], m[s[13]]);
+            AVX_G(3, 4, 9, 14, m[s[14]], m[s[15]]);
+        }
+        for (int i = 0; i < 8; ++i) {
+            h[i] = _mm256_xor_si256(v[i], v[i + 8]);
+        }
+    }
+    avx_transpose8(h);
+    for (int j = 0; j < 8; ++j) {
+        avx_storeu(&out[j][0], h[j]);
+    }
+}
+
+/* CPU features, read once before main() (no lazy init: proto must not need atomics). */
+static int b3_cpu_level = -1; /* -1 unknown, 0 portable, 1 SSE4.1, 2 AVX2 */
+
+static int b3_detect(void)
+{
+    unsigned a = 0;
+    unsigned b = 0;
+    unsigned c = 0;
+    unsigned d = 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) {
+        return 0;
+    }
+    int level = 0;
+    if (c & bit_SSE4_1) {
+        level = 1;
+    }
+    /* AVX2 also needs the OS to save YMM state (OSXSAVE + XCR0 bits 1 and 2). */
+    if ((c & bit_OSXSAVE) && (c & bit_AVX)) {
+        uint32_t xlo;
+        uint32_t xhi;
+        __asm__("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+        (void)xhi;
+        if ((xlo & 6u) == 6u && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_AVX2)) {
+            level = 2;
+        }
+    }
+    return level;
+}
+
+__attribute__((constructor)) static void b3_cpu_init(void)
+{
+    b3_cpu_level = b3_detect();
+}
+#endif /* BLAKE3_X86 */
+
+/* gs_blake3_set_simd_level: see blake3.h. */
+int gs_blake3_set_simd_level(int level)
+{
+#if BLAKE3_X86
+    int max = b3_detect();
+    if (level < 0 || level > max) {
+        level = max;
+    }
+    b3_cpu_level = level;
+    return level;
+#else
+    (void)level;
+    return 0;
+#endif
+}
+
+/* b3_hash_chunks hashes |n| whole chunks, using the widest SIMD path available. */
+static void b3_hash_chunks(const uint8_t *in, size_t n, uint64_t counter, uint32_t out[][8])
+{
+#if BLAKE3_X86
+    if (b3_cpu_level >= 2) {
+        while (n >= 8) {
+            avx_hash8(in, counter, out);
+            in += 8 * GS_BLAKE3_CHUNK_LEN;
+            counter += 8;
+            out += 8;
+            n -= 8;
+        }
+    }
+    if (b3_cpu_level >= 1) {
+        while (n >= 4) {
+            sse_hash4(in, counter, out);
+            in += 4 * GS_BLAKE3_CHUNK_LEN;
+            counter += 4;
+            out += 4;
+            n -= 4;
+        }
+        /* 2 or 3 leftover chunks: a padded 4-way run is still faster than serial. */
+        if (n >= 2) {
+            uint8_t tmp[4 * GS_BLAKE3_CHUNK_LEN];
+            uint32_t cvs[4][8];
+            memcpy(tmp, in, n * GS_BLAKE3_CHUNK_LEN);
+            memset(tmp + n * GS_BLAKE3_CHUNK_LEN, 0, (4 - n) * GS_BLAKE3_CHUNK_LEN);
+            sse_hash4(tmp, counter, cvs);
+            memcpy(out, cvs, n * sizeof(cvs[0]));
+            return;
+        }
+    }
+#endif
+    b3_hash_chunks_portable(in, n, counter, out);
+}
+
+static void b3_parent_cv(uint32_t out[8], const uint32_t left[8], const uint32_t right[8])
+{
+    uint8_t block[GS_BLAKE3_BLOCK_LEN];
+    for (int i = 0; i < 8; ++i) {
+        store32(block + 4 * i, left[i]);
+        store32(block + 32 + 4 * i, right[i]);
+    }
+    memcpy(out, b3_iv, 8 * sizeof(uint32_t));
+    b3_compress_cv(out, block, GS_BLAKE3_BLOCK_LEN, 0, B3_PARENT);
+}
+
+/*
+ * b3_push_cv adds the chaining value of the chunk just completed; |h->chunk_counter| already
+ * counts it.  Each trailing zero bit of the count closes one subtree level: merge with the
+ * stack top.  Merges only happen when more input follows, so none of them is the root.
+ */
+static void b3_push_cv(gs_blake3 *h, const uint32_t cv[8])
+{
+    uint32_t cur[8];
+    memcpy(cur, cv, sizeof(cur));
+    uint64_t total = h->chunk_counter;
+    while ((total & 1) == 0) {
+        h->cv_stack_len--;
+        b3_parent_cv(cur, h->cv_stack[h->cv_stack_len], cur);
+        total >>= 1;
+    }
+    memcpy(h->cv_stack[h->cv_stack_len], cur, sizeof(cur));
+    h->cv_stack_len++;
+}
+
+static size_t b3_chunk_len(const gs_blake3 *h)
+{
+    return (size_t)h->blocks_compressed * GS_BLAKE3_BLOCK_LEN + h->block_len;
+}
+
+static uint32_t b3_start_flag(const gs_blake3 *h)
+{
+    return h->blocks_compressed == 0 ? B3_CHUNK_START : 0;
+}
+
+/* b3_chunk_update absorbs |n| bytes into the current chunk; |n| fits in what the chunk lacks. */
+static void b3_chunk_update(gs_blake3 *h, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        if (h->block_len == GS_BLAKE3_BLOCK_LEN) {
+            b3_compress_cv(h->cv, h->block, GS_BLAKE3_BLOCK_LEN, h->chunk_counter,
+                           h->flags | b3_start_flag(h));
+            h->blocks_compressed++;
+            h->block_len = 0;
+        }
+        if (h->block_len == 0) {
+            /* Compress straight from the input while a full block is surely not the last. */
+            while (n > GS_BLAKE3_BLOCK_LEN) {
+                b3_compress_cv(h->cv, p, GS_BLAKE3_BLOCK_LEN, h->chunk_counter,
+                               h->flags | b3_start_flag(h));
+                h->blocks_compressed++;
+                p += GS_BLAKE3_BLOCK_LEN;
+                n -= GS_BLAKE3_BLOCK_LEN;
+            }
+        }
+        size_t take = GS_BLAKE3_BLOCK_LEN - h->block_len;
+        if (take > n) {
+            take = n;
+        }
+        memcpy(h->block + h->block_len, p, take);
+        h->block_len = (uint8_t)(h->block_len + take);
+        p += take;
+        n -= take;
+    }
+}
+
+/* b3_chunk_reset starts the next chunk (after the current one was pushed). */
+static void b3_chunk_reset(gs_blake3 *h)
+{
+    memcpy(h->cv, h->key, sizeof(h->cv));
+    h->block_len = 0;
+    h->blocks_compressed = 0;
+}
+
+void gs_blake3_init(gs_blake3 *h)
+{
+    memcpy(h->key, b3_iv, sizeof(h->key));
+    memcpy(h->cv, b3_iv, sizeof(h->cv));
+    h->chunk_counter = 0;
+    memset(h->block, 0, sizeof(h->block));
+    h->block_len = 0;
+    h->blocks_compressed = 0;
+    h->flags = 0;
+    h->cv_stack_len = 0;
+}
+
+void gs_blake3_update(gs_blake3 *h, const void *data, size_t len)
+{
+    const uint8_t *p = data;
+
+    while (len > 0) {
+        if (b3_chunk_len(h) == GS_BLAKE3_CHUNK_LEN) {
+            /* The current chunk is full and more input follows: it is not the root. */
+            uint32_t cv[8];
+            b3_compress_cv(h->cv, h->block, GS_BLAKE3_BLOCK_LEN, h->chunk_counter,
+                           h->flags | B3_CHUNK_END | b3_start_flag(h));
+            memcpy(cv, h->cv, sizeof(cv));
+            h->chunk_counter++;
+            b3_push_cv(h, cv);
+            b3_chunk_reset(h);
+        }
+        if (b3_chunk_len(h) == 0 && len > GS_BLAKE3_CHUNK_LEN) {
+            /* Whole chunks with at least one byte after them: batch them (SIMD). */
+            size_t nchunks = (len - 1) / GS_BLAKE3_CHUNK_LEN;
+            while (nchunks > 0) {
+                uint32_t cvs[B3_MAX_PAR][8];
+                size_t k = nchunks < B3_MAX_PAR ? nchunks : B3_MAX_PAR;
+                b3_hash_chunks(p, k, h->chunk_counter, cvs);
+                for (size_t i = 0; i < k; ++i) {
+                    h->chunk_counter++;
+                    b3_push_cv(h, cvs[i]);
+                }
+                p += k * GS_BLAKE3_CHUNK_LEN;
+                len -= k * GS_BLAKE3_CHUNK_LEN;
+                nchunks -= k;
+            }
+        }
+        size_t take = GS_BLAKE3_CHUNK_LEN - b3_chunk_len(h);
+        if (take > len) {
+            take = len;
+        }
+        b3_chunk_update(h, p, take);
+        p += take;
+        len -= take;
+    }
+}
+
+void gs_blake3_finalize(const gs_blake3 *h, uint8_t *out, size_t outlen)
+{
+    /* The root node's inputs: start with the current chunk's last block. */
+    uint32_t cv[8];
+    uint8_t block[GS_BLAKE3_BLOCK_LEN];
+    uint32_t block_len = h->block_len;
+    uint64_t counter = h->chunk_counter;
+    uint32_t flags = h->flags | b3_start_flag(h) | B3_CHUNK_END;
+
+    memcpy(cv, h->cv, sizeof(cv));
+    memset(block, 0, sizeof(block));
+    memcpy(block, h->block, h->block_len);
+
+    for (size_t i = h->cv_stack_len; i > 0; --i) {
+        /* Close the node below, then make it the right child of the next stack entry. */
+        uint32_t right[8];
+        memcpy(right, cv, sizeof(right));
+        b3_compress_cv(right, block, block_len, counter, flags);
+        for (int w = 0; w < 8; ++w) {
+            store32(block + 4 * w, h->cv_stack[i - 1][w]);
+            store32(block + 32 + 4 * w, right[w]);
+        }
+        memcpy(cv, h->key, sizeof(cv));
+        block_len = GS_BLAKE3_BLOCK_LEN;
+        counter = 0;
+        flags = h->flags | B3_PARENT;
+    }
+
+    uint64_t t = 0;
+    while (outlen > 0) {
+        uint8_t obuf[GS_BLAKE3_BLOCK_LEN];
+        size_t n = outlen < sizeof(obuf) ? outlen : sizeof(obuf);
+        b3_compress_xof(cv, block, block_len, t, flags | B3_ROOT, obuf);
+        memcpy(out, obuf, n);
+        out += n;
+        outlen -= n;
+        ++t;
+    }
+}
+
+void gs_blake3_hash(const void *data, size_t len, uint8_t out[GS_BLAKE3_OUT_LEN])
+{
+    gs_blake3 h;
+    gs_blake3_init(&h);
+    gs_blake3_update(&h, data, len);
+    gs_blake3_finalize(&h, out, GS_BLAKE3_OUT_LEN);
+}
