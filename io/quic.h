@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * quic.h: one shard's QUIC endpoint (ngtcp2 0.12.1 + GnuTLS, RFC 7250 raw-public-key TLS with
+ * iroh identities, PROTOCOL.md 2, 3 and 11).
+ *
+ * The endpoint is socket-free and clock-free: the engine hands it UDP datagrams
+ * (gs_quic_ep_on_datagram) and timer expiries (gs_quic_ep_handle_expiry) with the current time,
+ * and pulls the packets to send with gs_quic_ep_write into a caller-provided batch that is laid
+ * out for GSO.  Everything the layer above must know (connections up and down, frames received,
+ * queues drained) is reported through the gs_quic_callbacks given at creation.
+ *
+ * Gossip framing lives here: for each (connection, topic) the endpoint keeps one outgoing
+ * unidirectional stream, opened lazily; its first frame is the 32-byte topic stream header, then
+ * the u32-BE length-prefixed frames queued by gs_quic_ep_send_frame.  Incoming uni streams are
+ * cut into frames; only complete frames after the header are reported.
+ *
+ * Threading: an endpoint belongs to one shard thread; no function is thread-safe.
+ * Re-entrancy: every function that takes input (send_frame, finish_stream, close, connect) may be
+ * called from inside a callback: they only queue work, which the next gs_quic_ep_write performs.
+ * gs_quic_ep_del must not be called from a callback.
+ *
+ * Connections are named by gs_quic_conn_id handles (never 0).  A handle stays unique for the
+ * endpoint's lifetime (slot index + generation), so a stale handle is detected (GS_ERR_NOTFOUND)
+ * instead of reaching a reused connection.
+ */
+#ifndef GS_IO_QUIC_H
+#define GS_IO_QUIC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "gs_err.h"
+#include "gs_mem.h"
+#include "gs_time.h"
+#include "identity.h"
+
+#define GS_QUIC_ALPN_GOSSIP  "/iroh-gossip/1"
+#define GS_QUIC_ALPN_MAX     4  /* ALPN entries in a gs_quic_cfg */
+#define GS_QUIC_ALPN_MAXLEN  64 /* bytes per ALPN entry, without the NUL */
+#define GS_QUIC_TOPIC_LEN    32 /* bytes in a topic id */
+#define GS_QUIC_FRAME_PREFIX 4  /* bytes in a frame's length prefix */
+#define GS_QUIC_CID_LEN      16 /* bytes in the connection ids this endpoint issues */
+/* Most UDP payload bytes in one packet this endpoint writes (cfg.max_packet_size's ceiling). */
+#define GS_QUIC_MAX_PACKET 1452
+/* Bytes at the start of an iroh 0.35 "disco" datagram: "TS" + the UTF-8 of U+1F4AC. */
+#define GS_QUIC_DISCO_MAGIC     "\x54\x53\xf0\x9f\x92\xac"
+#define GS_QUIC_DISCO_MAGIC_LEN 6
+
+/* gs_quic_conn_id: a connection handle (0 is never a valid handle). */
+typedef uint64_t gs_quic_conn_id;
+
+/* gs_quic_addr: a UDP address (IPv4 or IPv6), copied by value everywhere. */
+typedef struct gs_quic_addr {
+    socklen_t len; /* sizeof(struct sockaddr_in) or sizeof(struct sockaddr_in6) */
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+    } u;
+} gs_quic_addr;
+
+/*
+ * gs_quic_addr_set copies the |len|-byte |sa| (AF_INET or AF_INET6) into |addr|.  Returns 0 or
+ * GS_ERR_INVAL (other families, short length).
+ */
+int gs_quic_addr_set(gs_quic_addr *addr, const struct sockaddr *sa, socklen_t len);
+
+/* gs_quic_retry_mode: when the server answers an Initial without a valid token with Retry. */
+typedef enum gs_quic_retry_mode {
+    GS_QUIC_RETRY_OFF = 0,    /* never (address validated by the handshake only) */
+    GS_QUIC_RETRY_ALWAYS = 1, /* every new connection must present a Retry token */
+    GS_QUIC_RETRY_AUTO = 2,   /* only while new handshakes exceed cfg.retry_auto_rate per second */
+} gs_quic_retry_mode;
+
+/* gs_quic_dir: who opened a connection. */
+typedef enum gs_quic_dir {
+    GS_QUIC_DIR_OUT = 0, /* we dialed (client) */
+    GS_QUIC_DIR_IN = 1,  /* the peer dialed (server) */
+} gs_quic_dir;
+
+/* gs_quic_cfg: endpoint configuration.  Start from gs_quic_cfg_default and change fields. */
+typedef struct gs_quic_cfg {
+    /* ALPN protocols offered (client) / accepted (server), in preference order. */
+    char alpn[GS_QUIC_ALPN_MAX][GS_QUIC_ALPN_MAXLEN + 1];
+    size_t nalpn;
+    uint32_t max_message_size; /* M: frames with body >= M are refused on send, > M on receive */
+    gs_duration idle_timeout;  /* advertised max_idle_timeout (30 s) */
+    gs_duration keep_alive;    /* PING after this long without sending; 0 = off (5 s) */
+    gs_duration handshake_timeout; /* give up an unfinished handshake (10 s) */
+    uint64_t stream_window;        /* per-stream receive window, bytes (4 MiB) */
+    uint64_t conn_window;          /* per-connection receive window, bytes (16 MiB) */
+    uint64_t max_uni_streams;   /* concurrent incoming uni streams allowed per connection (128) */
+    size_t max_conns;           /* connections, all states, global (16384) */
+    size_t max_conns_per_addr;  /* connections per remote IP address, both directions (64) */
+    size_t max_topics_per_conn; /* outgoing topic streams queued per connection (1024) */
+    size_t send_queue_max;      /* unacked queued bytes per connection before sends fail (8 MiB) */
+    gs_quic_retry_mode retry_mode; /* GS_QUIC_RETRY_AUTO */
+    uint32_t retry_auto_rate;    /* new handshakes per second above which AUTO sends Retry (2000) */
+    gs_duration retry_token_ttl; /* lifetime of a Retry token (10 s) */
+    uint32_t reset_rate;    /* stateless resets per second (token bucket, burst = rate) (100) */
+    size_t max_packet_size; /* UDP payload bytes per packet we write, <= GS_QUIC_MAX_PACKET
+                               (1452) */
+    uint8_t shard;          /* byte 0 of every connection id we issue (DESIGN.md steering) */
+    bool send_sni;          /* client sends the iroh TLS name as SNI (false: no SNI) */
+} gs_quic_cfg;
+
+/* gs_quic_cfg_default fills |cfg| with the defaults shown above (ALPN "/iroh-gossip/1"). */
+void gs_quic_cfg_default(gs_quic_cfg *cfg);
+
+/*
+ * gs_quic_callbacks: how the endpoint reports to the layer above.  Any pointer may be NULL.
+ * Pointers passed to a callback (peer ids, topics, bodies, reason strings) are borrowed and valid
+ * only during the call.  |user_data| is passed back unchanged.
+ */
+typedef struct gs_quic_callbacks {
+    void *user_data;
+    /* on_connected: the handshake of |conn| completed; |peer| is the verified endpoint id (the
+     * dialed one for GS_QUIC_DIR_OUT, the one from the client's SPKI for GS_QUIC_DIR_IN).  |conn|
+     * is now the send path to |peer| ("newest wins", PROTOCOL.md 3.5). */
+    void (*on_connected)(void *user_data, gs_quic_conn_id conn, const uint8_t peer[GS_ID_LEN],
+                         gs_quic_dir dir);
+    /* on_frame: one complete frame arrived on |conn| for |topic|; |body| (|len| bytes, the
+     * length prefix stripped, len <= max_message_size) is valid only during the call. */
+    void (*on_frame)(void *user_data, gs_quic_conn_id conn, const uint8_t peer[GS_ID_LEN],
+                     const uint8_t topic[GS_QUIC_TOPIC_LEN], const uint8_t *body, size_t len);
+    /*
+     * on_closed: |conn| is gone for sending (it may linger a few RTTs to drain).  Reported for
+     * every connection we dialed (also when the dial failed) and for every accepted connection
+     * that reached on_connected; never twice.  |rv| says why: 0 (closed by us with
+     * gs_quic_ep_close or at gs_quic_ep_del), GS_ERR_CLOSED (the peer closed; |app_error| holds
+     * its code), GS_ERR_TIMEOUT (idle or handshake timeout), GS_ERR_PEER_MISMATCH (the server's
+     * key is not the dialed id), GS_ERR_TLS (handshake failed: |reason| names the alert),
+     * GS_ERR_PROTO / GS_ERR_QUIC (transport error), GS_ERR_NOMEM.  |reason| is a NUL-terminated
+     * human-readable explanation.  |was_send_path| is true if |conn| was the newest connection to
+     * |peer| (only then should topics be told the peer disconnected).  |peer| is the dialed id
+     * for outgoing connections and the verified id for incoming ones.
+     */
+    void (*on_closed)(void *user_data, gs_quic_conn_id conn, const uint8_t peer[GS_ID_LEN], int rv,
+                      uint64_t app_error, const char *reason, bool was_send_path);
+    /* on_writable: |conn|'s send queue, which refused a frame with GS_ERR_AGAIN, has drained
+     * below half of send_queue_max. */
+    void (*on_writable)(void *user_data, gs_quic_conn_id conn, const uint8_t peer[GS_ID_LEN]);
+} gs_quic_callbacks;
+
+/*
+ * gs_quic_stats: monotonically increasing counters (single writer: the owning shard), plus a few
+ * gauges marked as such.
+ */
+typedef struct gs_quic_stats {
+    uint64_t datagrams_in;          /* datagrams given to gs_quic_ep_on_datagram */
+    uint64_t bytes_in;              /* their bytes */
+    uint64_t packets_out;           /* packets written by gs_quic_ep_write */
+    uint64_t bytes_out;             /* their bytes */
+    uint64_t datagrams_invalid;     /* dropped: not QUIC, too short, malformed, unknown version */
+    uint64_t datagrams_dropped;     /* dropped: valid shape but no use (unknown CID, closing) */
+    uint64_t disco_dropped;         /* iroh 0.35 disco datagrams recognised and dropped */
+    uint64_t version_negotiations;  /* Version Negotiation packets sent */
+    uint64_t handshakes_started;    /* server connections created + client dials */
+    uint64_t handshakes_ok;         /* handshakes completed, both directions */
+    uint64_t handshakes_failed;     /* handshakes that ended without completing */
+    uint64_t handshake_timeouts;    /* of which: by handshake timeout */
+    uint64_t peer_mismatch;         /* client dials where the server key was not the dialed id */
+    uint64_t tls_alerts;            /* handshakes aborted with a TLS alert (either side) */
+    uint64_t retries_sent;          /* Retry packets sent */
+    uint64_t tokens_ok;             /* Retry tokens accepted */
+    uint64_t tokens_rejected;       /* Retry tokens forged, expired or bound to another address */
+    uint64_t resets_sent;           /* stateless resets sent */
+    uint64_t resets_ratelimited;    /* stateless resets not sent because of reset_rate */
+    uint64_t resets_received;       /* connections ended by a peer's stateless reset */
+    uint64_t amplification_limited; /* times a write was held back by the 3x limit (observed) */
+    uint64_t conns_refused;         /* new connections refused by max_conns or max_conns_per_addr */
+    uint64_t conns_closed;          /* connections freed */
+    uint64_t idle_timeouts;         /* connections closed by idle timeout */
+    uint64_t frames_in;             /* frames reported through on_frame */
+    uint64_t frames_out;            /* frames accepted by gs_quic_ep_send_frame */
+    uint64_t frame_bytes_in;        /* their body bytes */
+    uint64_t frame_bytes_out;       /* bytes accepted by gs_quic_ep_send_frame (prefix included) */
+    uint64_t frames_oversize;       /* received length prefixes above max_message_size */
+    uint64_t frames_refused;        /* sends refused: body >= max_message_size or malformed */
+    uint64_t send_queue_drops;      /* sends refused because the connection queue was full */
+    uint64_t stream_errors;         /* incoming streams stopped (oversize, bad header, reset) */
+    uint64_t streams_opened;        /* outgoing uni streams opened */
+    uint64_t streams_in;            /* incoming uni streams seen */
+    uint64_t bidi_refused;          /* peer-opened bidirectional streams stopped */
+    uint64_t conns_active;          /* gauge: connections currently allocated */
+} gs_quic_stats;
+
+/* gs_quic_seg_run: one run of packets to one destination, sendable with one GSO sendmsg. */
+typedef struct gs_quic_seg_run {
+    gs_quic_addr local;  /* local address the path uses (as given to on_datagram / connect) */
+    gs_quic_addr remote; /* destination */
+    size_t off;          /* first byte of the run in gs_quic_txbuf.buf */
+    size_t len;          /* bytes in the run: nsegs-1 segments of |segsize|, the last <= segsize */
+    size_t segsize;      /* GSO segment size (UDP_SEGMENT); equals len when nsegs is 1 */
+    size_t nsegs;        /* packets in the run */
+    uint8_t ecn;         /* ECN codepoint for the IP header (0..3) */
+} gs_quic_seg_run;
+
+/*
+ * gs_quic_txbuf: a caller-owned batch of packets.  The caller sets |buf|, |cap|, |runs|,
+ * |maxruns| and |max_segs| (kernel GSO limit, e.g. 64; 1 disables GSO coalescing), and empties it
+ * (len = nruns = 0) after sending.  gs_quic_ep_write appends: packets go to buf[len..cap), one
+ * packet never straddles runs, and a run never exceeds 65,000 bytes.
+ */
+typedef struct gs_quic_txbuf {
+    uint8_t *buf;
+    size_t cap;
+    size_t len;
+    gs_quic_seg_run *runs;
+    size_t maxruns;
+    size_t nruns;
+    size_t max_segs;
+} gs_quic_txbuf;
+
+typedef struct gs_quic_ep gs_quic_ep;
+
+/*
+ * gs_quic_ep_new creates an endpoint with a copy of |cfg|, the identity |id| (copied) and the
+ * callbacks |cb| (copied; NULL = none), allocating through |mem| (ngtcp2 allocates through it
+ * too; GnuTLS uses its own allocator).  |mem| must outlive the endpoint.  The endpoint is both a
+ * server (it accepts every Initial it receives, subject to the limits) and a client.
+ * Returns 0 and stores the endpoint in |*pep|; GS_ERR_INVAL (bad cfg: no ALPN,
+ * max_message_size < 512, max_packet_size outside [1200, GS_QUIC_MAX_PACKET], zero limits);
+ * GS_ERR_NOMEM; GS_ERR_TLS (GnuTLS rejected the key or priority string).  |*pep| is untouched on
+ * error.
+ */
+int gs_quic_ep_new(gs_quic_ep **pep, const gs_quic_cfg *cfg, const gs_identity *id,
+                   const gs_quic_callbacks *cb, const gs_mem *mem);
+
+/*
+ * gs_quic_ep_del frees |ep| and every connection without sending anything (call
+ * gs_quic_ep_close and write first for a graceful shutdown).  on_closed is NOT called.  NULL is a
+ * no-op.
+ */
+void gs_quic_ep_del(gs_quic_ep *ep);
+
+/*
+ * gs_quic_ep_on_datagram processes one received UDP datagram (|data|, |len| bytes) that arrived
+ * at |local| from |remote| with ECN codepoint |ecn| (0..3) at time |now|.  Callbacks may fire.
+ * Garbage never creates state: it is dropped and counted in gs_quic_stats.
+ * Returns 0 (also for dropped datagrams: see the counters); GS_ERR_INVAL for NULL arguments.
+ * Connection-level failures are reported through on_closed, never returned.
+ */
+int gs_quic_ep_on_datagram(gs_quic_ep *ep, const gs_quic_addr *local, const gs_quic_addr *remote,
+                           const uint8_t *data, size_t len, uint8_t ecn, gs_tstamp now);
+
+/*
+ * gs_quic_ep_connect dials |peer_id| at |remote| from |local| (the shard socket's bound address;
+ * its port matters only for path identity).  The server's key must equal |peer_id| or the
+ * handshake is aborted (on_closed with GS_ERR_PEER_MISMATCH).  The new handle is stored in
+ * |*pconn|; frames may be queued on it with gs_quic_ep_send_frame_conn right away.
+ * Returns 0; GS_ERR_SELF if |peer_id| is our own id; GS_ERR_REFUSED (connection limits);
+ * GS_ERR_NOMEM; GS_ERR_TLS / GS_ERR_QUIC (session set-up failed).
+ */
+int gs_quic_ep_connect(gs_quic_ep *ep, const uint8_t peer_id[GS_ID_LEN], const gs_quic_addr *local,
+                       const gs_quic_addr *remote, gs_tstamp now, gs_quic_conn_id *pconn);
+
+/*
+ * gs_quic_ep_send_frame queues the complete frame |frame| (|len| bytes: u32-BE body length, then
+ * the body) for |topic| on the send path to |peer| (its newest established connection).  The
+ * bytes are copied.  The (connection, topic) stream is opened lazily by gs_quic_ep_write and
+ * starts with the topic's stream header frame.
+ * Returns 0; GS_ERR_NOTFOUND (no established connection to |peer|); GS_ERR_MSG_TOO_LARGE (body
+ * >= max_message_size) or GS_ERR_INVAL (prefix does not match |len|): counted in
+ * frames_refused; GS_ERR_AGAIN (the connection's send queue is full: counted in
+ * send_queue_drops, on_writable follows); GS_ERR_LIMIT (max_topics_per_conn streams queued);
+ * GS_ERR_NOMEM.
+ */
+int gs_quic_ep_send_frame(gs_quic_ep *ep, const uint8_t peer[GS_ID_LEN],
+                          const uint8_t topic[GS_QUIC_TOPIC_LEN], const uint8_t *frame, size_t len);
+
+/*
+ * gs_quic_ep_send_frame_conn is gs_quic_ep_send_frame on the given connection |conn| (which may
+ * still be handshaking: queued frames go out once it is established).  Same returns, with
+ * GS_ERR_NOTFOUND for an unknown handle and GS_ERR_CLOSED for a closing connection.
+ */
+int gs_quic_ep_send_frame_conn(gs_quic_ep *ep, gs_quic_conn_id conn,
+                               const uint8_t topic[GS_QUIC_TOPIC_LEN], const uint8_t *frame,
+                               size_t len);
+
+/*
+ * gs_quic_ep_finish_stream ends the (send path to |peer|, |topic|) stream with FIN after the
+ * frames already queued (used after a Disconnect frame); the next frame for |topic| opens a new
+ * stream with a new header.  Returns 0; GS_ERR_NOTFOUND (no connection or no such stream).
+ */
+int gs_quic_ep_finish_stream(gs_quic_ep *ep, const uint8_t peer[GS_ID_LEN],
+                             const uint8_t topic[GS_QUIC_TOPIC_LEN]);
+
+/*
+ * gs_quic_ep_close closes |conn| with application error |app_error| and the |reason| text (may
+ * be NULL; truncated to 64 bytes).  The CONNECTION_CLOSE goes out with the next gs_quic_ep_write;
+ * on_closed (rv 0) is reported then.  Returns 0; GS_ERR_NOTFOUND; GS_ERR_CLOSED (already
+ * closing).
+ */
+int gs_quic_ep_close(gs_quic_ep *ep, gs_quic_conn_id conn, uint64_t app_error, const char *reason);
+
+/*
+ * gs_quic_ep_write appends packets to send to |tx| (see gs_quic_txbuf), coalescing queued frames
+ * into as few full-size packets as possible and grouping consecutive same-size packets to one
+ * destination into GSO runs.  Call after every on_datagram / handle_expiry / send batch, sending
+ * and emptying |tx| each time, until it returns 0.
+ * Returns the number of bytes appended (0: nothing left to send right now); GS_ERR_NOBUF if
+ * |tx| cannot hold one packet of max_packet_size or one more run; GS_ERR_INVAL.
+ */
+gs_ssize gs_quic_ep_write(gs_quic_ep *ep, gs_tstamp now, gs_quic_txbuf *tx);
+
+/* gs_quic_ep_get_expiry returns the earliest time gs_quic_ep_handle_expiry must be called
+ * (GS_TSTAMP_NEVER if none). */
+gs_tstamp gs_quic_ep_get_expiry(const gs_quic_ep *ep);
+
+/*
+ * gs_quic_ep_handle_expiry runs the timers due at |now| (loss recovery, PTO, keep-alive, idle and
+ * handshake timeouts, draining).  Callbacks may fire.  Call gs_quic_ep_write afterwards.
+ * Returns 0.
+ */
+int gs_quic_ep_handle_expiry(gs_quic_ep *ep, gs_tstamp now);
+
+/* gs_quic_ep_stats returns the endpoint's counters (valid while |ep| lives). */
+const gs_quic_stats *gs_quic_ep_stats(const gs_quic_ep *ep);
+
+/* gs_quic_ep_num_conns returns the number of connections currently allocated (all states). */
+size_t gs_quic_ep_num_conns(const gs_quic_ep *ep);
+
+/*
+ * gs_quic_ep_conn_peer copies |conn|'s peer id to |peer| (the dialed id for outgoing
+ * connections; for incoming ones, known once connected).  Returns 0, GS_ERR_NOTFOUND, or
+ * GS_ERR_AGAIN (incoming connection still handshaking).
+ */
+int gs_quic_ep_conn_peer(const gs_quic_ep *ep, gs_quic_conn_id conn, uint8_t peer[GS_ID_LEN]);
+
+/* gs_quic_ep_send_path returns the newest established connection to |peer|, or 0 if none. */
+gs_quic_conn_id gs_quic_ep_send_path(const gs_quic_ep *ep, const uint8_t peer[GS_ID_LEN]);
+
+/* gs_quic_ep_queued_bytes returns the bytes queued and not yet acknowledged on |conn| (0 for an
+ * unknown handle). */
+size_t gs_quic_ep_queued_bytes(const gs_quic_ep *ep, gs_quic_conn_id conn);
+
+#endif /* GS_IO_QUIC_H */
