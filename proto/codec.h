@@ -83,7 +83,7 @@ typedef struct gs_ihave_list {
     gs_bytes raw;
 } gs_ihave_list;
 
-/* Message types; 0..5 are HyParView (outer tag 00, inner tag = value), 6..9 PlumTree (01, value-6). */
+/* Message types: 0..5 HyParView (outer tag 00, inner = value), 6..9 PlumTree (01, value - 6). */
 typedef enum gs_msg_type {
     GS_MSG_JOIN = 0,
     GS_MSG_FORWARD_JOIN = 1,
@@ -163,7 +163,7 @@ typedef struct gs_list_iter {
 } gs_list_iter;
 
 void gs_peer_list_iter_init(gs_list_iter *it, const gs_peer_list *l);
-/* gs_peer_list_next stores the next entry in |*out| and returns true, or returns false at the end. */
+/* gs_peer_list_next stores the next entry in |*out| and returns true; false at the end. */
 bool gs_peer_list_next(gs_list_iter *it, gs_peer_info *out);
 void gs_ihave_list_iter_init(gs_list_iter *it, const gs_ihave_list *l);
 bool gs_ihave_list_next(gs_list_iter *it, gs_ihave_entry *out);
@@ -179,13 +179,27 @@ bool gs_ihave_list_next(gs_list_iter *it, gs_ihave_entry *out);
 int gs_codec_decode(gs_msg *msg, const uint8_t *body, size_t len, size_t *ptrailing);
 
 /*
+ * gs_codec_decode_at is gs_codec_decode that also reports, on error, the byte offset in |body|
+ * where the offending item starts (or where the body ran out) in |*perr_offset| (if not NULL).
+ * Meant for diagnostics (gossip-wire); the codes are those of gs_codec_decode.
+ */
+int gs_codec_decode_at(gs_msg *msg, const uint8_t *body, size_t len, size_t *ptrailing,
+                       size_t *perr_offset);
+
+/*
  * gs_codec_decode_header decodes a stream-header body (the 32-byte topic id; trailing bytes are
  * accepted).  Returns 0 or GS_ERR_BAD_HEADER.
  */
 int gs_codec_decode_header(gs_topic_id *topic, const uint8_t *body, size_t len);
 
-/* gs_codec_body_len returns the length of |msg|'s canonical body encoding. */
+/*
+ * gs_codec_body_len returns the length of |msg|'s canonical body encoding, or 0 if |msg| cannot be
+ * encoded (type, priority or scope out of range, or a list whose entries are missing).
+ */
 size_t gs_codec_body_len(const gs_msg *msg);
+
+/* gs_codec_varint_len returns the length of the minimal (canonical) varint encoding of |v|. */
+size_t gs_codec_varint_len(uint64_t v);
 
 /*
  * gs_codec_encode_body writes |msg|'s canonical body to |buf|.  Returns the number of bytes
@@ -224,7 +238,7 @@ bool gs_ed25519_key_is_valid(const uint8_t key[GS_KEY_LEN]);
 #define GS_ADDRINFO_MAX_RELAY 256
 
 typedef struct gs_sockaddr {
-    uint8_t family; /* 4 or 6 */
+    uint8_t family;   /* 4 or 6 */
     uint8_t addr[16]; /* IPv4 uses the first 4 bytes */
     uint16_t port;
 } gs_sockaddr;
@@ -237,14 +251,29 @@ typedef struct gs_addrinfo {
 } gs_addrinfo;
 
 /*
- * gs_addrinfo_decode decodes PeerData bytes into |*ai| (sorted, duplicates dropped; addresses
- * beyond GS_ADDRINFO_MAX_ADDRS are dropped and counted in the return of |*pdropped| if not NULL).
- * An empty input is an empty AddrInfo.  Returns 0 or GS_ERR_BAD_ADDR / GS_ERR_TRUNCATED /
- * GS_ERR_BAD_UTF8 / GS_ERR_VARINT_OVERFLOW.
+ * gs_addrinfo_decode decodes PeerData bytes into |*ai| (sorted, duplicates dropped).  Only the
+ * GS_ADDRINFO_MAX_ADDRS smallest addresses (canonical order) are kept; the number of addresses
+ * dropped for lack of room is stored in |*pdropped| if not NULL (a duplicate of a dropped address
+ * may be counted again).  An empty input is an empty AddrInfo; trailing bytes are ignored.
+ * Returns 0, GS_ERR_TRUNCATED, GS_ERR_VARINT_OVERFLOW, GS_ERR_BAD_OPTION (relay Option tag),
+ * GS_ERR_BAD_UTF8 (relay URL), GS_ERR_BAD_LENGTH (address count larger than the bytes left allow)
+ * or GS_ERR_BAD_ADDR (SocketAddr tag > 1, relay URL longer than GS_ADDRINFO_MAX_RELAY or holding
+ * a NUL byte).  On error |*ai| is unspecified.
  */
 int gs_addrinfo_decode(gs_addrinfo *ai, const uint8_t *buf, size_t len, size_t *pdropped);
 
-/* gs_addrinfo_encode writes |ai| canonically (sorted, deduplicated).  Returns bytes or GS_ERR_NOBUF. */
+/*
+ * gs_addrinfo_encode writes |ai| canonically (sorted, deduplicated; the caller's order does not
+ * matter).  Returns the number of bytes written, GS_ERR_NOBUF, or GS_ERR_INVAL (more than
+ * GS_ADDRINFO_MAX_ADDRS addresses, a family other than 4/6, or a relay URL that is not
+ * NUL-terminated within GS_ADDRINFO_MAX_RELAY bytes or not valid UTF-8).
+ */
 gs_ssize gs_addrinfo_encode(uint8_t *buf, size_t buflen, const gs_addrinfo *ai);
+
+/*
+ * gs_sockaddr_cmp compares two addresses in canonical order: IPv4 before IPv6, then address
+ * bytes, then port.  Returns -1, 0 or 1.
+ */
+int gs_sockaddr_cmp(const gs_sockaddr *a, const gs_sockaddr *b);
 
 #endif /* GS_PROTO_CODEC_H */
