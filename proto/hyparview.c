@@ -1,0 +1,1010 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hyparview.c: HyParView membership for one topic (PROTOCOL.md 5 with the fixes of section 9).
+ *
+ * Invariants: active, passive and pending hold distinct ids, never our own; active and passive are
+ * disjoint (pending may overlap passive: a refill request goes to a passive peer that stays there
+ * until it answers); |active| <= active_view_capacity, |passive| <= passive_view_capacity,
+ * |pending| <= max_pending.  Removal swaps with the last element, so the arrays stay dense.
+ */
+#include "hyparview.h"
+
+#include <string.h>
+
+#include "plumtree.h"
+
+typedef enum hpv_send {
+    HPV_SEND_NONE = 0,
+    HPV_SEND_REQUEST = 1, /* a Neighbor we send on our own initiative: pending until answered */
+    HPV_SEND_REPLY = 2,   /* an answer to a received request: never pending (D3) */
+} hpv_send;
+
+static bool is_self(const gs_topic *t, const gs_key *p)
+{
+    return gs_key_eq(&t->node->self, p);
+}
+
+ptrdiff_t gs_hyparview_active_find(const gs_topic *t, const gs_key *peer)
+{
+    for (size_t i = 0; i < t->nactive; ++i) {
+        if (gs_key_eq(&t->active[i].rec.id, peer)) {
+            return (ptrdiff_t)i;
+        }
+    }
+    return -1;
+}
+
+ptrdiff_t gs_hyparview_passive_find(const gs_topic *t, const gs_key *peer)
+{
+    for (size_t i = 0; i < t->npassive; ++i) {
+        if (gs_key_eq(&t->passive[i].id, peer)) {
+            return (ptrdiff_t)i;
+        }
+    }
+    return -1;
+}
+
+ptrdiff_t gs_hyparview_pending_find(const gs_topic *t, const gs_key *peer)
+{
+    for (size_t i = 0; i < t->npending; ++i) {
+        if (gs_key_eq(&t->pending[i].id, peer)) {
+            return (ptrdiff_t)i;
+        }
+    }
+    return -1;
+}
+
+int gs_hyparview_init(gs_topic *t)
+{
+    gs_node *node = t->node;
+    const gs_node_cfg *cfg = &node->cfg;
+    size_t i;
+
+    t->active = gs_topic_calloc(node, cfg->active_view_capacity, sizeof(t->active[0]));
+    if (t->active == NULL) {
+        goto fail_active;
+    }
+    for (i = 0; i < cfg->active_view_capacity; ++i) {
+        t->active[i].lazyq = gs_topic_calloc(node, node->ihave_chunk, sizeof(gs_ihave_entry));
+        if (t->active[i].lazyq == NULL) {
+            goto fail_lazyq;
+        }
+    }
+    t->passive = gs_topic_calloc(node, cfg->passive_view_capacity, sizeof(t->passive[0]));
+    if (t->passive == NULL) {
+        goto fail_passive;
+    }
+    t->pending = gs_topic_calloc(node, cfg->max_pending, sizeof(t->pending[0]));
+    if (t->pending == NULL) {
+        goto fail_pending;
+    }
+    t->bootstrap = gs_topic_calloc(node, cfg->max_bootstrap, sizeof(t->bootstrap[0]));
+    if (t->bootstrap == NULL) {
+        goto fail_bootstrap;
+    }
+    t->join_backoff = cfg->join_retry_initial;
+    return 0;
+
+fail_bootstrap:
+    gs_topic_free(node, t->pending, cfg->max_pending * sizeof(t->pending[0]));
+fail_pending:
+    gs_topic_free(node, t->passive, cfg->passive_view_capacity * sizeof(t->passive[0]));
+fail_passive:
+    i = cfg->active_view_capacity;
+fail_lazyq:
+    while (i-- > 0) {
+        gs_topic_free(node, t->active[i].lazyq, node->ihave_chunk * sizeof(gs_ihave_entry));
+    }
+    gs_topic_free(node, t->active, cfg->active_view_capacity * sizeof(t->active[0]));
+fail_active:
+    return GS_ERR_NOMEM;
+}
+
+static void rec_free(gs_topic *t, gs_peer_rec *r)
+{
+    if (r->data != NULL) {
+        gs_topic_free(t->node, r->data, r->datalen);
+    }
+    r->data = NULL;
+    r->datalen = 0;
+    r->has_data = false;
+}
+
+void gs_hyparview_free(gs_topic *t)
+{
+    gs_node *node = t->node;
+    const gs_node_cfg *cfg = &node->cfg;
+
+    for (size_t i = 0; i < t->nactive; ++i) {
+        rec_free(t, &t->active[i].rec);
+    }
+    for (size_t i = 0; i < t->npassive; ++i) {
+        rec_free(t, &t->passive[i]);
+    }
+    for (size_t i = 0; i < cfg->active_view_capacity; ++i) {
+        gs_topic_free(node, t->active[i].lazyq, node->ihave_chunk * sizeof(gs_ihave_entry));
+    }
+    gs_topic_free(node, t->active, cfg->active_view_capacity * sizeof(t->active[0]));
+    gs_topic_free(node, t->passive, cfg->passive_view_capacity * sizeof(t->passive[0]));
+    gs_topic_free(node, t->pending, cfg->max_pending * sizeof(t->pending[0]));
+    gs_topic_free(node, t->bootstrap, cfg->max_bootstrap * sizeof(t->bootstrap[0]));
+    t->nactive = t->npassive = t->npending = 0;
+}
+
+/* rec_set_data replaces |r|'s PeerData with a copy of |data| (empty data is stored as "known,
+ * empty" without an allocation). */
+static void rec_set_data(gs_topic *t, gs_peer_rec *r, const uint8_t *data, size_t len)
+{
+    rec_free(t, r);
+    if (len > 0) {
+        r->data = gs_topic_alloc(t->node, len);
+        if (r->data == NULL) {
+            ++t->node->c.nomem;
+            return;
+        }
+        memcpy(r->data, data, len);
+        r->datalen = (uint32_t)len;
+    }
+    r->has_data = true;
+}
+
+static gs_peer_rec *find_rec(gs_topic *t, const gs_key *p)
+{
+    ptrdiff_t i = gs_hyparview_active_find(t, p);
+
+    if (i >= 0) {
+        return &t->active[i].rec;
+    }
+    i = gs_hyparview_passive_find(t, p);
+    return i >= 0 ? &t->passive[i] : NULL;
+}
+
+/* store_data (5.2): report changed non-empty PeerData to the node and keep it if |p| is active or
+ * passive (D10: nowhere else). */
+static void store_data(gs_topic *t, const gs_key *p, bool has, const uint8_t *data, size_t len)
+{
+    if (!has) {
+        return;
+    }
+    if (len > t->node->cfg.max_peer_data_len) {
+        ++t->node->c.peer_data_too_long;
+        return;
+    }
+    gs_peer_rec *r = find_rec(t, p);
+    bool differs = r == NULL || !r->has_data || r->datalen != len ||
+                   (len > 0 && memcmp(r->data, data, len) != 0);
+    if (differs && len > 0) {
+        uint8_t *copy = gs_topic_scratch(t, len);
+        if (copy != NULL) {
+            gs_node_out ev;
+            memset(&ev, 0, sizeof(ev));
+            memcpy(copy, data, len);
+            ev.event = GS_NODE_EVENT_PEER_DATA;
+            ev.peer = *p;
+            ev.data.base = copy;
+            ev.data.len = len;
+            gs_topic_event(t, &ev);
+        }
+    }
+    if (r != NULL && differs) {
+        rec_set_data(t, r, data, len);
+    }
+}
+
+static void emit_neighbor(gs_topic *t, gs_node_event event, const gs_key *p, gs_down_reason reason)
+{
+    gs_node_out ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.event = event;
+    ev.peer = *p;
+    ev.reason = reason;
+    gs_topic_event(t, &ev);
+    if (event == GS_NODE_EVENT_NEIGHBOR_UP) {
+        ++t->node->c.neighbor_up;
+    } else {
+        ++t->node->c.neighbor_down;
+    }
+}
+
+static void pending_remove_at(gs_topic *t, size_t i)
+{
+    t->pending[i] = t->pending[--t->npending];
+}
+
+static bool pending_remove(gs_topic *t, const gs_key *p)
+{
+    ptrdiff_t i = gs_hyparview_pending_find(t, p);
+
+    if (i < 0) {
+        return false;
+    }
+    pending_remove_at(t, (size_t)i);
+    return true;
+}
+
+static void passive_remove_at(gs_topic *t, size_t i, bool free_data)
+{
+    if (free_data) {
+        rec_free(t, &t->passive[i]);
+    }
+    t->passive[i] = t->passive[--t->npassive];
+    memset(&t->passive[t->npassive], 0, sizeof(t->passive[0]));
+}
+
+static void send_join(gs_topic *t, const gs_key *p)
+{
+    gs_msg m;
+
+    memset(&m, 0, sizeof(m));
+    m.type = GS_MSG_JOIN;
+    m.join.has_data = t->node->has_own;
+    m.join.data.base = t->node->own_data;
+    m.join.data.len = t->node->own_len;
+    gs_topic_send(t, p, &m, 0);
+}
+
+/* send_neighbor (5.2, with D3): requests are pending (bounded, each with a timeout), replies not.
+ */
+static void send_neighbor(gs_topic *t, const gs_key *p, gs_priority prio, hpv_send mode)
+{
+    gs_msg m;
+
+    if (is_self(t, p)) {
+        ++t->node->c.self_refs;
+        return;
+    }
+    if (mode == HPV_SEND_REQUEST) {
+        if (gs_hyparview_pending_find(t, p) >= 0) {
+            return;
+        }
+        if (t->npending >= t->node->cfg.max_pending) {
+            ++t->node->c.pending_full;
+            return;
+        }
+        uint32_t gen = ++t->pending_gen;
+        t->pending[t->npending].id = *p;
+        t->pending[t->npending].gen = gen;
+        ++t->npending;
+        (void)gs_topic_schedule(t, GS_TIMER_PENDING, t->node->cfg.neighbor_request_timeout, gen,
+                                p->b);
+    }
+    memset(&m, 0, sizeof(m));
+    m.type = GS_MSG_NEIGHBOR;
+    m.neighbor.priority = prio;
+    m.neighbor.has_data = t->node->has_own;
+    m.neighbor.data.base = t->node->own_data;
+    m.neighbor.data.len = t->node->own_len;
+    gs_topic_send(t, p, &m, 0);
+}
+
+/* peer_info_of fills |pi| from |r|, copying the PeerData into scratch (records may be freed later
+ * in the same call while the outbox still points at the message). */
+static void peer_info_of(gs_topic *t, const gs_peer_rec *r, gs_peer_info *pi)
+{
+    memset(pi, 0, sizeof(*pi));
+    pi->id = r->id;
+    pi->has_data = r->has_data;
+    if (r->has_data && r->datalen > 0) {
+        uint8_t *copy = gs_topic_scratch(t, r->datalen);
+        if (copy == NULL) {
+            pi->has_data = false;
+            return;
+        }
+        memcpy(copy, r->data, r->datalen);
+        pi->data.base = copy;
+        pi->data.len = r->datalen;
+    }
+}
+
+/* pick_k replaces |idx[0..n)| by a random order and returns min(k, n): the first entries are a
+ * uniform random k-subset. */
+static size_t pick_k(gs_topic *t, size_t *idx, size_t n, size_t k)
+{
+    size_t m = k < n ? k : n;
+
+    for (size_t i = 0; i < m; ++i) {
+        size_t j = i + (size_t)gs_rand_below(&t->rng, (uint64_t)(n - i));
+        size_t tmp = idx[i];
+        idx[i] = idx[j];
+        idx[j] = tmp;
+    }
+    return m;
+}
+
+/* trim_list drops entries (then the last one's PeerData) until |m|'s body is below M (D13). */
+static void trim_list(gs_topic *t, gs_msg *m, gs_peer_list *l, gs_peer_info *items)
+{
+    size_t max = t->node->cfg.max_message_size;
+
+    while (gs_codec_body_len(m) >= max && l->n > 0) {
+        if (l->n == 1 && items[0].has_data && items[0].data.len > 0) {
+            items[0].has_data = false;
+            items[0].data.base = NULL;
+            items[0].data.len = 0;
+        } else {
+            --l->n;
+        }
+        ++t->node->c.ctrl_truncated;
+    }
+}
+
+/* shuffle_reply (5.2): up to |k| random passive peers, topped up with random active peers. */
+static void shuffle_reply(gs_topic *t, const gs_key *to, size_t k)
+{
+    size_t ncand = t->npassive + t->nactive;
+    size_t *idx = gs_topic_scratch(t, (ncand + 1) * sizeof(size_t));
+    gs_peer_info *items = gs_topic_scratch(t, (ncand + 1) * sizeof(gs_peer_info));
+    size_t n = 0;
+    gs_msg m;
+
+    if (idx == NULL || items == NULL) {
+        return;
+    }
+    size_t np = 0;
+    for (size_t i = 0; i < t->npassive; ++i) {
+        if (!gs_key_eq(&t->passive[i].id, to)) {
+            idx[np++] = i;
+        }
+    }
+    np = pick_k(t, idx, np, k);
+    for (size_t i = 0; i < np; ++i) {
+        peer_info_of(t, &t->passive[idx[i]], &items[n++]);
+    }
+    if (n < k) {
+        size_t na = 0;
+        for (size_t i = 0; i < t->nactive; ++i) {
+            if (!gs_key_eq(&t->active[i].rec.id, to)) {
+                idx[na++] = i;
+            }
+        }
+        na = pick_k(t, idx, na, k - n);
+        for (size_t i = 0; i < na; ++i) {
+            peer_info_of(t, &t->active[idx[i]].rec, &items[n++]);
+        }
+    }
+    memset(&m, 0, sizeof(m));
+    m.type = GS_MSG_SHUFFLE_REPLY;
+    m.shuffle_reply.nodes.items = items;
+    m.shuffle_reply.nodes.n = n;
+    trim_list(t, &m, &m.shuffle_reply.nodes, items);
+    gs_topic_send(t, to, &m, 0);
+}
+
+/* send_disconnect (5.2): ShuffleReply(7) + Disconnect{alive} + close. */
+static void send_disconnect(gs_topic *t, const gs_key *p, bool alive)
+{
+    const gs_node_cfg *cfg = &t->node->cfg;
+    gs_msg m;
+
+    shuffle_reply(t, p, cfg->shuffle_active_view_count + cfg->shuffle_passive_view_count);
+    memset(&m, 0, sizeof(m));
+    m.type = GS_MSG_DISCONNECT;
+    m.disconnect.alive = alive;
+    m.disconnect.respond = false;
+    gs_topic_send(t, p, &m, 0);
+    gs_topic_close(t, p);
+}
+
+/* add_passive_rec inserts |r| (taking ownership of its data) unless it is self, active or passive;
+ * a full view drops a random member first. */
+static void add_passive_rec(gs_topic *t, gs_peer_rec *r)
+{
+    if (is_self(t, &r->id) || gs_hyparview_active_find(t, &r->id) >= 0 ||
+        gs_hyparview_passive_find(t, &r->id) >= 0) {
+        rec_free(t, r);
+        return;
+    }
+    if (t->npassive >= t->node->cfg.passive_view_capacity) {
+        size_t victim = (size_t)gs_rand_below(&t->rng, (uint64_t)t->npassive);
+        passive_remove_at(t, victim, true);
+    }
+    t->passive[t->npassive++] = *r;
+}
+
+static void add_passive(gs_topic *t, const gs_key *p, bool has, const uint8_t *data, size_t len)
+{
+    gs_peer_rec r;
+
+    if (is_self(t, p)) {
+        ++t->node->c.self_refs;
+        return;
+    }
+    store_data(t, p, has, data, len);
+    if (gs_hyparview_active_find(t, p) >= 0 || gs_hyparview_passive_find(t, p) >= 0) {
+        return;
+    }
+    memset(&r, 0, sizeof(r));
+    r.id = *p;
+    if (has && len <= t->node->cfg.max_peer_data_len) {
+        rec_set_data(t, &r, data, len);
+    }
+    add_passive_rec(t, &r);
+}
+
+static void arm_join_retry(gs_topic *t)
+{
+    const gs_node_cfg *cfg = &t->node->cfg;
+
+    if (cfg->join_retry_initial == 0 || t->join_retry_scheduled || t->nactive > 0 ||
+        (t->nbootstrap == 0 && t->npassive == 0)) {
+        return;
+    }
+    if (gs_topic_schedule(t, GS_TIMER_JOIN_RETRY, t->join_backoff, 0, NULL) == 0) {
+        t->join_retry_scheduled = true;
+    }
+}
+
+static void refill(gs_topic *t, const gs_key *skip);
+
+/* remove_active (5.2): |idx| leaves the active view with |reason|. */
+static void remove_active(gs_topic *t, size_t idx, gs_down_reason reason)
+{
+    size_t last = t->nactive - 1;
+    gs_active tmp = t->active[idx];
+
+    /* Swap the whole slot so each slot keeps exactly one lazy-queue buffer. */
+    t->active[idx] = t->active[last];
+    t->active[last] = tmp;
+    --t->nactive;
+    gs_peer_rec r = t->active[last].rec;
+    memset(&t->active[last].rec, 0, sizeof(r));
+    t->active[last].nlazyq = 0; /* D10: queued IHaves never go to a former neighbour */
+    t->active[last].eager = false;
+
+    emit_neighbor(t, GS_NODE_EVENT_NEIGHBOR_DOWN, &r.id, reason);
+    gs_plumtree_on_neighbor_down(t, &r.id);
+    bool keep = false;
+    switch (reason) {
+    case GS_DOWN_EVICTED:
+        send_disconnect(t, &r.id, true);
+        keep = true;
+        r.alive = true;
+        break;
+    case GS_DOWN_PEER_LEFT_ALIVE:
+        gs_topic_close(t, &r.id);
+        keep = true;
+        r.alive = true;
+        break;
+    case GS_DOWN_PEER_QUIT:
+        gs_topic_close(t, &r.id);
+        break;
+    case GS_DOWN_CONNECTION_LOST:
+        gs_topic_close(t, &r.id);
+        keep = r.alive;
+        r.alive = false;
+        break;
+    default:
+        gs_unreachable();
+    }
+    gs_key id = r.id;
+    if (keep) {
+        add_passive_rec(t, &r);
+    } else {
+        rec_free(t, &r);
+    }
+    if (reason != GS_DOWN_EVICTED) {
+        refill(t, &id);
+    }
+    arm_join_retry(t);
+}
+
+/* add_active (5.2) returns whether |p| is (now) active. */
+static bool add_active(gs_topic *t, const gs_key *p, bool has, const uint8_t *data, size_t len,
+                       gs_priority prio, hpv_send mode)
+{
+    if (is_self(t, p)) {
+        ++t->node->c.self_refs;
+        return false;
+    }
+    store_data(t, p, has, data, len);
+    if (gs_hyparview_active_find(t, p) >= 0) {
+        if (mode != HPV_SEND_NONE) {
+            send_neighbor(t, p, prio, mode);
+        }
+        return true;
+    }
+    if (t->nactive >= t->node->cfg.active_view_capacity) {
+        if (prio == GS_PRIORITY_LOW) {
+            return false;
+        }
+        size_t victim = (size_t)gs_rand_below(&t->rng, (uint64_t)t->nactive);
+        remove_active(t, victim, GS_DOWN_EVICTED);
+    }
+    gs_peer_rec r;
+    ptrdiff_t pi = gs_hyparview_passive_find(t, p);
+    if (pi >= 0) {
+        r = t->passive[pi];
+        passive_remove_at(t, (size_t)pi, false);
+    } else {
+        memset(&r, 0, sizeof(r));
+        r.id = *p;
+        if (has && len <= t->node->cfg.max_peer_data_len) {
+            rec_set_data(t, &r, data, len);
+        }
+    }
+    gs_active *a = &t->active[t->nactive++];
+    a->rec = r;
+    a->eager = true; /* PlumTree: NeighborUp -> eager */
+    a->nlazyq = 0;
+    t->join_backoff = t->node->cfg.join_retry_initial;
+    emit_neighbor(t, GS_NODE_EVENT_NEIGHBOR_UP, p, GS_DOWN_EVICTED);
+    if (mode != HPV_SEND_NONE) {
+        send_neighbor(t, p, prio, mode);
+    }
+    return true;
+}
+
+/* refill (5.2): one Neighbor request to a random passive peer not in |skip| or pending. */
+static void refill(gs_topic *t, const gs_key *skip)
+{
+    if (t->nactive + t->npending >= t->node->cfg.active_view_capacity || t->npassive == 0) {
+        return;
+    }
+    size_t *idx = gs_topic_scratch(t, t->npassive * sizeof(size_t));
+    size_t n = 0;
+    if (idx == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < t->npassive; ++i) {
+        const gs_key *q = &t->passive[i].id;
+        if ((skip == NULL || !gs_key_eq(q, skip)) && gs_hyparview_pending_find(t, q) < 0) {
+            idx[n++] = i;
+        }
+    }
+    if (n == 0) {
+        return;
+    }
+    gs_key q = t->passive[idx[gs_rand_below(&t->rng, (uint64_t)n)]].id;
+    send_neighbor(t, &q, t->nactive == 0 ? GS_PRIORITY_HIGH : GS_PRIORITY_LOW, HPV_SEND_REQUEST);
+}
+
+/* random_active_except returns a random active index whose id is neither |a| nor |b|, or -1. */
+static ptrdiff_t random_active_except(gs_topic *t, const gs_key *a, const gs_key *b)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < t->nactive; ++i) {
+        const gs_key *id = &t->active[i].rec.id;
+        if ((a == NULL || !gs_key_eq(id, a)) && (b == NULL || !gs_key_eq(id, b))) {
+            ++n;
+        }
+    }
+    if (n == 0) {
+        return -1;
+    }
+    size_t k = (size_t)gs_rand_below(&t->rng, (uint64_t)n);
+    for (size_t i = 0; i < t->nactive; ++i) {
+        const gs_key *id = &t->active[i].rec.id;
+        if ((a == NULL || !gs_key_eq(id, a)) && (b == NULL || !gs_key_eq(id, b))) {
+            if (k-- == 0) {
+                return (ptrdiff_t)i;
+            }
+        }
+    }
+    return -1;
+}
+
+/* copy_bytes copies |b| into scratch; on failure the result is empty and *pok false. */
+static gs_bytes copy_bytes(gs_topic *t, gs_bytes b, bool *pok)
+{
+    gs_bytes out = {NULL, 0};
+
+    *pok = true;
+    if (b.len == 0) {
+        return out;
+    }
+    uint8_t *p = gs_topic_scratch(t, b.len);
+    if (p == NULL) {
+        *pok = false;
+        return out;
+    }
+    memcpy(p, b.base, b.len);
+    out.base = p;
+    out.len = b.len;
+    return out;
+}
+
+static void send_forward_join(gs_topic *t, const gs_key *to, const gs_peer_info *peer, uint16_t ttl)
+{
+    gs_msg m;
+
+    memset(&m, 0, sizeof(m));
+    m.type = GS_MSG_FORWARD_JOIN;
+    m.forward_join.peer = *peer;
+    m.forward_join.ttl = ttl;
+    if (gs_codec_body_len(&m) >= t->node->cfg.max_message_size) {
+        /* D13: the joiner's data does not fit with the extra fields; send the id alone. */
+        m.forward_join.peer.has_data = false;
+        m.forward_join.peer.data.base = NULL;
+        m.forward_join.peer.data.len = 0;
+        ++t->node->c.ctrl_truncated;
+    }
+    gs_topic_send(t, to, &m, 0);
+}
+
+static void on_join(gs_topic *t, const gs_key *s, const gs_msg *msg)
+{
+    bool ok;
+    gs_peer_info pi;
+
+    (void)add_active(t, s, msg->join.has_data, msg->join.data.base, msg->join.data.len,
+                     GS_PRIORITY_HIGH, HPV_SEND_REQUEST);
+    memset(&pi, 0, sizeof(pi));
+    pi.id = *s;
+    pi.has_data = msg->join.has_data && msg->join.data.len <= t->node->cfg.max_peer_data_len;
+    if (pi.has_data) {
+        pi.data = copy_bytes(t, msg->join.data, &ok);
+        if (!ok) {
+            pi.has_data = false;
+        }
+    }
+    for (size_t i = 0; i < t->nactive; ++i) {
+        if (!gs_key_eq(&t->active[i].rec.id, s)) {
+            send_forward_join(t, &t->active[i].rec.id, &pi, t->node->cfg.active_random_walk_length);
+        }
+    }
+}
+
+static uint16_t clamp_ttl(gs_topic *t, uint16_t ttl, uint16_t max)
+{
+    if (ttl > max) {
+        ++t->node->c.ttl_clamped;
+        return max;
+    }
+    return ttl;
+}
+
+static void on_forward_join(gs_topic *t, const gs_key *s, const gs_msg *msg)
+{
+    const gs_peer_info *x = &msg->forward_join.peer;
+    const gs_node_cfg *cfg = &t->node->cfg;
+
+    if (is_self(t, &x->id)) {
+        ++t->node->c.self_refs; /* D12: a walk that names us needs no answer */
+        return;
+    }
+    uint16_t ttl = clamp_ttl(t, msg->forward_join.ttl, cfg->active_random_walk_length);
+    if (gs_hyparview_active_find(t, &x->id) >= 0 || ttl == 0 || t->nactive <= 1) {
+        store_data(t, &x->id, x->has_data, x->data.base, x->data.len);
+        send_neighbor(t, &x->id, GS_PRIORITY_HIGH, HPV_SEND_REQUEST);
+        return;
+    }
+    if (ttl == cfg->passive_random_walk_length) {
+        add_passive(t, &x->id, x->has_data, x->data.base, x->data.len);
+    }
+    if (gs_hyparview_pending_find(t, &x->id) >= 0) {
+        return;
+    }
+    ptrdiff_t next = random_active_except(t, s, &x->id);
+    if (next < 0) {
+        return;
+    }
+    gs_peer_info pi = *x;
+    bool ok;
+    if (pi.has_data && pi.data.len <= cfg->max_peer_data_len) {
+        pi.data = copy_bytes(t, x->data, &ok);
+        if (!ok) {
+            pi.has_data = false;
+        }
+    } else {
+        pi.has_data = false;
+        pi.data.base = NULL;
+        pi.data.len = 0;
+    }
+    send_forward_join(t, &t->active[next].rec.id, &pi, (uint16_t)(ttl - 1));
+}
+
+static void on_neighbor(gs_topic *t, const gs_key *s, const gs_msg *msg)
+{
+    bool was_pending = pending_remove(t, s);
+    bool accepted =
+        add_active(t, s, msg->neighbor.has_data, msg->neighbor.data.base, msg->neighbor.data.len,
+                   msg->neighbor.priority, was_pending ? HPV_SEND_NONE : HPV_SEND_REPLY);
+
+    if (!accepted) {
+        send_disconnect(t, s, true);
+    }
+}
+
+/* copy_list copies a received peer list into scratch items (for forwarding). */
+static bool copy_list(gs_topic *t, const gs_peer_list *in, gs_peer_list *out)
+{
+    gs_peer_info *items = gs_topic_scratch(t, (in->n + 1) * sizeof(gs_peer_info));
+    gs_list_iter it;
+    gs_peer_info pi;
+    size_t n = 0;
+
+    if (items == NULL) {
+        return false;
+    }
+    gs_peer_list_iter_init(&it, in);
+    while (n < in->n && gs_peer_list_next(&it, &pi)) {
+        bool ok = true;
+        if (pi.has_data) {
+            pi.data = copy_bytes(t, pi.data, &ok);
+        }
+        if (!ok) {
+            return false;
+        }
+        items[n++] = pi;
+    }
+    memset(out, 0, sizeof(*out));
+    out->items = items;
+    out->n = n;
+    return true;
+}
+
+static void add_passive_list(gs_topic *t, const gs_peer_list *l)
+{
+    gs_list_iter it;
+    gs_peer_info pi;
+
+    gs_peer_list_iter_init(&it, l);
+    while (gs_peer_list_next(&it, &pi)) {
+        add_passive(t, &pi.id, pi.has_data, pi.data.base, pi.data.len);
+    }
+}
+
+static void on_shuffle(gs_topic *t, const gs_key *s, const gs_msg *msg)
+{
+    const gs_key *origin = &msg->shuffle.origin;
+
+    if (is_self(t, origin)) {
+        ++t->node->c.self_refs; /* D12: our own shuffle came back: never answer ourselves */
+        return;
+    }
+    uint16_t ttl = clamp_ttl(t, msg->shuffle.ttl, t->node->cfg.shuffle_random_walk_length);
+    if (ttl == 0 || t->nactive <= 1) {
+        add_passive_list(t, &msg->shuffle.nodes);
+        shuffle_reply(t, origin, msg->shuffle.nodes.n);
+        return;
+    }
+    ptrdiff_t next = random_active_except(t, origin, s);
+    if (next < 0) {
+        return;
+    }
+    gs_msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = GS_MSG_SHUFFLE;
+    m.shuffle.origin = *origin;
+    m.shuffle.ttl = (uint16_t)(ttl - 1);
+    if (!copy_list(t, &msg->shuffle.nodes, &m.shuffle.nodes)) {
+        return;
+    }
+    gs_topic_send(t, &t->active[next].rec.id, &m, 0);
+}
+
+static void on_disconnect(gs_topic *t, const gs_key *s, const gs_msg *msg)
+{
+    (void)pending_remove(t, s);
+    ptrdiff_t ai = gs_hyparview_active_find(t, s);
+    if (ai >= 0) {
+        remove_active(t, (size_t)ai,
+                      msg->disconnect.alive ? GS_DOWN_PEER_LEFT_ALIVE : GS_DOWN_PEER_QUIT);
+        return;
+    }
+    if (msg->disconnect.alive) {
+        ptrdiff_t pi = gs_hyparview_passive_find(t, s);
+        if (pi >= 0) {
+            t->passive[pi].alive = true;
+        }
+    }
+}
+
+void gs_hyparview_on_message(gs_topic *t, const gs_key *from, const gs_msg *msg)
+{
+    switch (msg->type) {
+    case GS_MSG_JOIN:
+        on_join(t, from, msg);
+        break;
+    case GS_MSG_FORWARD_JOIN:
+        on_forward_join(t, from, msg);
+        break;
+    case GS_MSG_SHUFFLE:
+        on_shuffle(t, from, msg);
+        break;
+    case GS_MSG_SHUFFLE_REPLY:
+        add_passive_list(t, &msg->shuffle_reply.nodes);
+        refill(t, NULL);
+        break;
+    case GS_MSG_NEIGHBOR:
+        on_neighbor(t, from, msg);
+        break;
+    case GS_MSG_DISCONNECT:
+        on_disconnect(t, from, msg);
+        break;
+    default:
+        break;
+    }
+    if (t->nactive == 0) {
+        arm_join_retry(t);
+    }
+}
+
+void gs_hyparview_after_message(gs_topic *t, const gs_key *from)
+{
+    if (gs_hyparview_active_find(t, from) < 0) {
+        gs_topic_close(t, from);
+    }
+}
+
+void gs_hyparview_join(gs_topic *t, const gs_key *peers, size_t npeers)
+{
+    for (size_t i = 0; i < npeers; ++i) {
+        const gs_key *p = &peers[i];
+        if (is_self(t, p)) {
+            ++t->node->c.self_refs;
+            continue;
+        }
+        send_join(t, p);
+        bool known = false;
+        for (size_t j = 0; j < t->nbootstrap; ++j) {
+            if (gs_key_eq(&t->bootstrap[j], p)) {
+                known = true;
+                break;
+            }
+        }
+        if (!known && t->nbootstrap < t->node->cfg.max_bootstrap) {
+            t->bootstrap[t->nbootstrap++] = *p;
+        }
+    }
+    arm_join_retry(t);
+}
+
+void gs_hyparview_on_peer_disconnected(gs_topic *t, const gs_key *peer)
+{
+    (void)pending_remove(t, peer);
+    ptrdiff_t ai = gs_hyparview_active_find(t, peer);
+    if (ai >= 0) {
+        remove_active(t, (size_t)ai, GS_DOWN_CONNECTION_LOST);
+        return;
+    }
+    ptrdiff_t pi = gs_hyparview_passive_find(t, peer);
+    if (pi >= 0) {
+        if (t->passive[pi].alive) {
+            t->passive[pi].alive = false;
+        } else {
+            passive_remove_at(t, (size_t)pi, true);
+        }
+    }
+}
+
+static void do_shuffle(gs_topic *t)
+{
+    const gs_node_cfg *cfg = &t->node->cfg;
+
+    (void)gs_topic_schedule(t, GS_TIMER_SHUFFLE, cfg->shuffle_interval, 0, NULL);
+    if (t->nactive == 0) {
+        return;
+    }
+    size_t xi = (size_t)gs_rand_below(&t->rng, (uint64_t)t->nactive);
+    gs_key x = t->active[xi].rec.id;
+    size_t ncand = t->nactive + t->npassive;
+    size_t *idx = gs_topic_scratch(t, (ncand + 1) * sizeof(size_t));
+    gs_peer_info *items = gs_topic_scratch(t, (ncand + 1) * sizeof(gs_peer_info));
+    if (idx == NULL || items == NULL) {
+        return;
+    }
+    size_t n = 0, k = 0;
+    for (size_t i = 0; i < t->nactive; ++i) {
+        if (i != xi) {
+            idx[k++] = i;
+        }
+    }
+    k = pick_k(t, idx, k, cfg->shuffle_active_view_count);
+    for (size_t i = 0; i < k; ++i) {
+        peer_info_of(t, &t->active[idx[i]].rec, &items[n++]);
+    }
+    k = 0;
+    for (size_t i = 0; i < t->npassive; ++i) {
+        if (!gs_key_eq(&t->passive[i].id, &x)) {
+            idx[k++] = i;
+        }
+    }
+    k = pick_k(t, idx, k, cfg->shuffle_passive_view_count);
+    for (size_t i = 0; i < k; ++i) {
+        peer_info_of(t, &t->passive[idx[i]], &items[n++]);
+    }
+    /* The reference appends ourselves last; we put ourselves first because trimming to fit M
+     * (D13) drops entries from the end and our own entry is the one the shuffle must carry.
+     * Receivers treat the list as a set. */
+    memmove(&items[1], &items[0], n * sizeof(items[0]));
+    memset(&items[0], 0, sizeof(items[0]));
+    items[0].id = t->node->self;
+    items[0].has_data = t->node->has_own;
+    items[0].data.base = t->node->own_data;
+    items[0].data.len = t->node->own_len;
+    ++n;
+    gs_msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = GS_MSG_SHUFFLE;
+    m.shuffle.origin = t->node->self;
+    m.shuffle.nodes.items = items;
+    m.shuffle.nodes.n = n;
+    m.shuffle.ttl = cfg->shuffle_random_walk_length;
+    trim_list(t, &m, &m.shuffle.nodes, items);
+    gs_topic_send(t, &x, &m, 0);
+}
+
+static void join_retry(gs_topic *t)
+{
+    const gs_node_cfg *cfg = &t->node->cfg;
+
+    t->join_retry_scheduled = false;
+    if (t->nactive > 0) {
+        t->join_backoff = cfg->join_retry_initial;
+        return;
+    }
+    for (size_t i = 0; i < t->nbootstrap; ++i) {
+        send_join(t, &t->bootstrap[i]);
+        ++t->node->c.join_retries;
+    }
+    /* One random passive peer per retry, not all of them: a Join always evicts someone at the
+     * contact, so joining many at once would churn their views. */
+    if (t->npassive > 0) {
+        size_t i = (size_t)gs_rand_below(&t->rng, (uint64_t)t->npassive);
+        send_join(t, &t->passive[i].id);
+        ++t->node->c.join_retries;
+    }
+    gs_duration next = t->join_backoff * 2;
+    t->join_backoff = next > cfg->join_retry_max ? cfg->join_retry_max : next;
+    arm_join_retry(t);
+}
+
+void gs_hyparview_on_timer(gs_topic *t, const gs_timer *tm)
+{
+    switch (tm->kind) {
+    case GS_TIMER_SHUFFLE:
+        do_shuffle(t);
+        break;
+    case GS_TIMER_PENDING: {
+        gs_key q;
+        memcpy(q.b, tm->key, GS_KEY_LEN);
+        ptrdiff_t i = gs_hyparview_pending_find(t, &q);
+        if (i < 0 || t->pending[i].gen != tm->gen) {
+            return; /* answered, or a newer request owns the entry */
+        }
+        pending_remove_at(t, (size_t)i);
+        ptrdiff_t pi = gs_hyparview_passive_find(t, &q);
+        if (pi >= 0) {
+            passive_remove_at(t, (size_t)pi, true);
+        }
+        /* Nobody may need this peer any more (D2): let the node decide. */
+        gs_topic_close(t, &q);
+        refill(t, NULL);
+        break;
+    }
+    case GS_TIMER_JOIN_RETRY:
+        join_retry(t);
+        break;
+    default:
+        break;
+    }
+}
+
+void gs_hyparview_quit(gs_topic *t)
+{
+    size_t npending = t->npending;
+    gs_key *closing = gs_topic_scratch(t, (npending + 1) * sizeof(gs_key));
+
+    for (size_t i = 0; i < npending; ++i) {
+        if (closing != NULL) {
+            closing[i] = t->pending[i].id;
+        }
+    }
+    t->npending = 0;
+    if (closing != NULL) {
+        for (size_t i = 0; i < npending; ++i) {
+            gs_topic_close(t, &closing[i]);
+        }
+    }
+    while (t->nactive > 0) {
+        size_t last = --t->nactive;
+        gs_peer_rec r = t->active[last].rec;
+        memset(&t->active[last].rec, 0, sizeof(r));
+        t->active[last].nlazyq = 0;
+        send_disconnect(t, &r.id, false);
+        rec_free(t, &r);
+    }
+}

@@ -1,0 +1,865 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * plumtree.c: PlumTree broadcast for one topic (see plumtree.h and topic.h for the data layout).
+ *
+ * Hot path (a new Gossip from a neighbour): one BLAKE3, one idmap probe, one record append with a
+ * payload copy into the byte ring, one outbox entry per eager peer (all pointing at the ring copy,
+ * flagged GS_NODE_OUT_FLAG_SAME_MSG after the first) and one lazy-queue append per lazy peer.  No
+ * allocation unless a structure grows towards its bound.
+ */
+#include "plumtree.h"
+
+#include <string.h>
+
+#include "blake3.h"
+#include "hyparview.h"
+
+static size_t varint_len(uint64_t v)
+{
+    size_t n = 1;
+
+    while (v >= 0x80) {
+        v >>= 7;
+        ++n;
+    }
+    return n;
+}
+
+size_t gs_plumtree_gossip_body_len(size_t len, gs_scope scope, uint16_t round)
+{
+    return 2 + 32 + varint_len(len) + len + 1 + (scope == GS_SCOPE_SWARM ? varint_len(round) : 0);
+}
+
+static const uint8_t *rec_key(const void *ctx, uint32_t val)
+{
+    const gs_topic *t = ctx;
+
+    return t->recs[val].id.b;
+}
+
+static const uint8_t *missing_key(const void *ctx, uint32_t val)
+{
+    const gs_topic *t = ctx;
+
+    return t->missing[val].id.b;
+}
+
+#define PT_RECS_INITIAL    256u
+#define PT_MISSING_INITIAL 16u
+#define PT_RING_INITIAL    (64u * 1024u)
+
+int gs_plumtree_init(gs_topic *t)
+{
+    gs_node *node = t->node;
+    const gs_node_cfg *cfg = &node->cfg;
+    int rv;
+
+    t->recs_cap = PT_RECS_INITIAL;
+    t->recs = gs_topic_calloc(node, t->recs_cap, sizeof(t->recs[0]));
+    if (t->recs == NULL) {
+        rv = GS_ERR_NOMEM;
+        goto fail_recs;
+    }
+    rv = gs_idmap_init(&t->recmap, t->recs_cap, gs_rand_next(&t->rng), rec_key, t, node->mem,
+                       &node->bytes);
+    if (rv != 0) {
+        goto fail_recmap;
+    }
+    size_t ring = PT_RING_INITIAL;
+    if (ring < 2 * cfg->max_message_size) {
+        ring = 2 * cfg->max_message_size;
+    }
+    if (ring > cfg->cache_bytes) {
+        ring = cfg->cache_bytes;
+    }
+    t->ring_cap = ring;
+    t->ring = gs_topic_alloc(node, t->ring_cap);
+    if (t->ring == NULL) {
+        rv = GS_ERR_NOMEM;
+        goto fail_ring;
+    }
+    t->missing_cap = PT_MISSING_INITIAL < cfg->max_missing ? PT_MISSING_INITIAL : cfg->max_missing;
+    t->missing = gs_topic_calloc(node, t->missing_cap, sizeof(t->missing[0]));
+    if (t->missing == NULL) {
+        rv = GS_ERR_NOMEM;
+        goto fail_missing;
+    }
+    t->ann = gs_topic_calloc(node, t->missing_cap * cfg->max_announcers, sizeof(t->ann[0]));
+    if (t->ann == NULL) {
+        rv = GS_ERR_NOMEM;
+        goto fail_ann;
+    }
+    t->missing_free = gs_topic_calloc(node, t->missing_cap, sizeof(t->missing_free[0]));
+    if (t->missing_free == NULL) {
+        rv = GS_ERR_NOMEM;
+        goto fail_free;
+    }
+    for (size_t i = 0; i < t->missing_cap; ++i) {
+        t->missing_free[i] = (uint32_t)(t->missing_cap - 1 - i);
+    }
+    t->nmissing_free = t->missing_cap;
+    rv = gs_idmap_init(&t->missmap, t->missing_cap, gs_rand_next(&t->rng), missing_key, t,
+                       node->mem, &node->bytes);
+    if (rv != 0) {
+        goto fail_missmap;
+    }
+    return 0;
+
+fail_missmap:
+    gs_topic_free(node, t->missing_free, t->missing_cap * sizeof(t->missing_free[0]));
+fail_free:
+    gs_topic_free(node, t->ann, t->missing_cap * cfg->max_announcers * sizeof(t->ann[0]));
+fail_ann:
+    gs_topic_free(node, t->missing, t->missing_cap * sizeof(t->missing[0]));
+fail_missing:
+    gs_topic_free(node, t->ring, t->ring_cap);
+fail_ring:
+    gs_idmap_free(&t->recmap);
+fail_recmap:
+    gs_topic_free(node, t->recs, t->recs_cap * sizeof(t->recs[0]));
+fail_recs:
+    return rv;
+}
+
+void gs_plumtree_free(gs_topic *t)
+{
+    gs_node *node = t->node;
+    const gs_node_cfg *cfg = &node->cfg;
+
+    gs_idmap_free(&t->missmap);
+    gs_topic_free(node, t->missing_free, t->missing_cap * sizeof(t->missing_free[0]));
+    gs_topic_free(node, t->ann, t->missing_cap * cfg->max_announcers * sizeof(t->ann[0]));
+    gs_topic_free(node, t->missing, t->missing_cap * sizeof(t->missing[0]));
+    gs_topic_free(node, t->ring, t->ring_cap);
+    gs_idmap_free(&t->recmap);
+    gs_topic_free(node, t->recs, t->recs_cap * sizeof(t->recs[0]));
+}
+
+/* --- message log --- */
+
+static gs_pt_rec *rec_at(const gs_topic *t, uint64_t seq)
+{
+    return &t->recs[seq & (t->recs_cap - 1)];
+}
+
+static const uint8_t *rec_payload(const gs_topic *t, const gs_pt_rec *r)
+{
+    return t->ring + (size_t)(r->pos % t->ring_cap);
+}
+
+/* release_cached drops the payload of the oldest cached record. */
+static void release_cached(gs_topic *t)
+{
+    gs_pt_rec *r = rec_at(t, t->rcached);
+
+    if (r->cached) {
+        r->cached = false;
+        t->ring_rpos = r->pos + r->len;
+        --t->ncached;
+    }
+    ++t->rcached;
+    if (t->rcached == t->rtail || t->ncached == 0) {
+        t->ring_rpos = t->ring_wpos;
+    }
+}
+
+/* evict_oldest forgets the oldest record (and its payload). */
+static void evict_oldest(gs_topic *t)
+{
+    if (t->rcached == t->rhead) {
+        release_cached(t);
+    }
+    gs_pt_rec *r = rec_at(t, t->rhead);
+    (void)gs_idmap_remove(&t->recmap, r->id.b);
+    ++t->rhead;
+}
+
+static int recs_grow(gs_topic *t)
+{
+    size_t ncap = t->recs_cap * 2;
+    gs_pt_rec *nrecs = gs_topic_calloc(t->node, ncap, sizeof(*nrecs));
+
+    if (nrecs == NULL) {
+        return GS_ERR_NOMEM;
+    }
+    int rv = gs_idmap_reserve(&t->recmap, ncap);
+    if (rv != 0) {
+        gs_topic_free(t->node, nrecs, ncap * sizeof(*nrecs));
+        return rv;
+    }
+    for (uint64_t s = t->rhead; s < t->rtail; ++s) {
+        nrecs[s & (ncap - 1)] = *rec_at(t, s);
+    }
+    gs_topic_free(t->node, t->recs, t->recs_cap * sizeof(t->recs[0]));
+    t->recs = nrecs;
+    t->recs_cap = ncap;
+    /* Values are ring positions, which changed: rebuild (cannot fail, room is reserved). */
+    gs_idmap_clear(&t->recmap);
+    for (uint64_t s = t->rhead; s < t->rtail; ++s) {
+        (void)gs_idmap_insert(&t->recmap, rec_at(t, s)->id.b, (uint32_t)(s & (ncap - 1)));
+    }
+    return 0;
+}
+
+static int ring_grow(gs_topic *t)
+{
+    size_t ncap = t->ring_cap * 2;
+
+    if (ncap > t->node->cfg.cache_bytes) {
+        ncap = t->node->cfg.cache_bytes;
+    }
+    uint8_t *nring = gs_topic_alloc(t->node, ncap);
+    if (nring == NULL) {
+        return GS_ERR_NOMEM;
+    }
+    uint64_t w = 0;
+    for (uint64_t s = t->rcached; s < t->rtail; ++s) {
+        gs_pt_rec *r = rec_at(t, s);
+        if (!r->cached) {
+            continue;
+        }
+        memcpy(nring + w, rec_payload(t, r), r->len);
+        r->pos = w;
+        w += r->len;
+    }
+    gs_topic_free(t->node, t->ring, t->ring_cap);
+    t->ring = nring;
+    t->ring_cap = ncap;
+    t->ring_rpos = 0;
+    t->ring_wpos = w;
+    return 0;
+}
+
+/* ring_alloc reserves |len| contiguous bytes, dropping the oldest payloads at the bound. */
+static bool ring_alloc(gs_topic *t, size_t len, uint64_t *ppos)
+{
+    for (;;) {
+        size_t off = (size_t)(t->ring_wpos % t->ring_cap);
+        size_t pad = off + len > t->ring_cap ? t->ring_cap - off : 0;
+        if ((t->ring_wpos - t->ring_rpos) + pad + len <= t->ring_cap) {
+            t->ring_wpos += pad;
+            *ppos = t->ring_wpos;
+            t->ring_wpos += len;
+            return true;
+        }
+        if (t->ring_cap < t->node->cfg.cache_bytes && ring_grow(t) == 0) {
+            continue;
+        }
+        if (t->rcached == t->rtail) {
+            if (len > t->ring_cap) {
+                return false;
+            }
+            /* Empty: restart at the beginning of the buffer, where |len| <= ring_cap fits. */
+            t->ring_wpos += (t->ring_cap - off) % t->ring_cap;
+            t->ring_rpos = t->ring_wpos;
+            continue;
+        }
+        if (rec_at(t, t->rcached)->cached) {
+            ++t->node->c.cache_evicted;
+        }
+        release_cached(t);
+    }
+}
+
+/* log_insert records |id| (and caches |content| when |cache|).  Returns the record or NULL. */
+static gs_pt_rec *log_insert(gs_topic *t, const gs_msg_id *id, uint16_t round,
+                             const uint8_t *content, size_t len, bool cache)
+{
+    const gs_node_cfg *cfg = &t->node->cfg;
+    gs_tstamp now = t->node->now;
+
+    if (t->rtail - t->rhead >= cfg->max_received) {
+        ++t->node->c.received_evicted;
+        evict_oldest(t);
+    }
+    if (t->rtail - t->rhead >= t->recs_cap) {
+        if (recs_grow(t) != 0) {
+            ++t->node->c.nomem;
+            ++t->node->c.received_evicted;
+            evict_oldest(t);
+        }
+    }
+    uint64_t pos = 0;
+    if (cache && !ring_alloc(t, len, &pos)) {
+        cache = false;
+    }
+    uint64_t seq = t->rtail;
+    gs_pt_rec *r = rec_at(t, seq);
+    r->id = *id;
+    r->recv_expiry = gs_tstamp_add(now, cfg->message_id_retention);
+    r->cache_expiry = gs_tstamp_add(now, cfg->message_cache_retention);
+    r->pos = pos;
+    r->len = (uint32_t)len;
+    r->round = round;
+    r->cached = cache;
+    if (gs_idmap_insert(&t->recmap, id->b, (uint32_t)(seq & (t->recs_cap - 1))) != 0) {
+        ++t->node->c.nomem;
+        r->cached = false;
+        return NULL;
+    }
+    if (cache) {
+        memcpy(t->ring + (size_t)(pos % t->ring_cap), content, len);
+        ++t->ncached;
+    } else if (t->rcached == t->rtail) {
+        ++t->rcached; /* keep [rcached, rtail) starting at a cached record when possible */
+    }
+    ++t->rtail;
+    return r;
+}
+
+static void log_evict_expired(gs_topic *t)
+{
+    gs_tstamp now = t->node->now;
+
+    while (t->rhead < t->rtail && rec_at(t, t->rhead)->recv_expiry <= now) {
+        evict_oldest(t);
+    }
+    while (t->rcached < t->rtail && rec_at(t, t->rcached)->cache_expiry <= now) {
+        release_cached(t);
+    }
+}
+
+static bool log_find(const gs_topic *t, const gs_msg_id *id, gs_pt_rec **pr)
+{
+    uint32_t v;
+
+    if (!gs_idmap_find(&t->recmap, id->b, &v)) {
+        return false;
+    }
+    *pr = &t->recs[v];
+    return true;
+}
+
+/* --- missing --- */
+
+static void missing_remove(gs_topic *t, uint32_t slot)
+{
+    gs_pt_missing *m = &t->missing[slot];
+
+    (void)gs_idmap_remove(&t->missmap, m->id.b);
+    m->used = false;
+    m->graft_pending = false;
+    m->nann = 0;
+    ++m->gen; /* a graft timer still queued for this slot becomes stale */
+    t->missing_free[t->nmissing_free++] = slot;
+}
+
+static int missing_grow(gs_topic *t)
+{
+    gs_node *node = t->node;
+    size_t nann = node->cfg.max_announcers;
+    size_t ncap = t->missing_cap * 2;
+
+    if (ncap > node->cfg.max_missing) {
+        ncap = node->cfg.max_missing;
+    }
+    gs_pt_missing *nm = gs_topic_calloc(node, ncap, sizeof(*nm));
+    gs_pt_ann *na = gs_topic_calloc(node, ncap * nann, sizeof(*na));
+    uint32_t *nf = gs_topic_calloc(node, ncap, sizeof(*nf));
+    if (nm == NULL || na == NULL || nf == NULL) {
+        if (nm != NULL) {
+            gs_topic_free(node, nm, ncap * sizeof(*nm));
+        }
+        if (na != NULL) {
+            gs_topic_free(node, na, ncap * nann * sizeof(*na));
+        }
+        if (nf != NULL) {
+            gs_topic_free(node, nf, ncap * sizeof(*nf));
+        }
+        return GS_ERR_NOMEM;
+    }
+    memcpy(nm, t->missing, t->missing_cap * sizeof(*nm));
+    memcpy(na, t->ann, t->missing_cap * nann * sizeof(*na));
+    memcpy(nf, t->missing_free, t->nmissing_free * sizeof(*nf));
+    size_t nfree = t->nmissing_free;
+    for (size_t i = ncap; i-- > t->missing_cap;) {
+        nf[nfree++] = (uint32_t)i;
+    }
+    gs_topic_free(node, t->missing, t->missing_cap * sizeof(*nm));
+    gs_topic_free(node, t->ann, t->missing_cap * nann * sizeof(*na));
+    gs_topic_free(node, t->missing_free, t->missing_cap * sizeof(*nf));
+    t->missing = nm;
+    t->ann = na;
+    t->missing_free = nf;
+    t->nmissing_free = nfree;
+    t->missing_cap = ncap;
+    return 0;
+}
+
+/* missing_get returns the slot of |id|, creating it if needed, or -1 (bound or OOM, counted). */
+static int64_t missing_get(gs_topic *t, const gs_msg_id *id)
+{
+    uint32_t v;
+
+    if (gs_idmap_find(&t->missmap, id->b, &v)) {
+        return v;
+    }
+    if (t->nmissing_free == 0) {
+        if (t->missing_cap >= t->node->cfg.max_missing) {
+            ++t->node->c.missing_full;
+            return -1;
+        }
+        if (missing_grow(t) != 0) {
+            ++t->node->c.nomem;
+            return -1;
+        }
+    }
+    uint32_t slot = t->missing_free[--t->nmissing_free];
+    gs_pt_missing *m = &t->missing[slot];
+    if (gs_idmap_insert(&t->missmap, id->b, slot) != 0) {
+        t->missing_free[t->nmissing_free++] = slot;
+        ++t->node->c.nomem;
+        return -1;
+    }
+    m->id = *id;
+    m->used = true;
+    m->graft_pending = false;
+    m->nann = 0;
+    ++m->gen;
+    return slot;
+}
+
+static gs_pt_ann *ann_of(const gs_topic *t, uint32_t slot)
+{
+    return &t->ann[(size_t)slot * t->node->cfg.max_announcers];
+}
+
+void gs_plumtree_on_neighbor_down(gs_topic *t, const gs_key *peer)
+{
+    for (uint32_t slot = 0; slot < t->missing_cap; ++slot) {
+        gs_pt_missing *m = &t->missing[slot];
+        if (!m->used) {
+            continue;
+        }
+        gs_pt_ann *a = ann_of(t, slot);
+        size_t w = 0;
+        for (size_t i = 0; i < m->nann; ++i) {
+            if (!gs_key_eq(&a[i].peer, peer)) {
+                a[w++] = a[i];
+            }
+        }
+        m->nann = (uint16_t)w;
+        if (w == 0) {
+            missing_remove(t, slot);
+        }
+    }
+}
+
+/* --- sending --- */
+
+static void send_simple(gs_topic *t, const gs_key *to, gs_msg_type type)
+{
+    gs_msg m;
+
+    memset(&m, 0, sizeof(m));
+    m.type = type;
+    gs_topic_send(t, to, &m, 0);
+}
+
+static void flush_lazy(gs_topic *t, gs_active *a)
+{
+    size_t n = a->nlazyq;
+    gs_ihave_entry *copy = gs_topic_scratch(t, n * sizeof(*copy));
+    gs_msg m;
+
+    a->nlazyq = 0;
+    if (copy == NULL) {
+        return;
+    }
+    memcpy(copy, a->lazyq, n * sizeof(*copy));
+    memset(&m, 0, sizeof(m));
+    m.type = GS_MSG_IHAVE;
+    m.ihave.entries.items = copy;
+    m.ihave.entries.n = n;
+    gs_topic_send(t, &a->rec.id, &m, 0);
+}
+
+static void lazy_push(gs_topic *t, gs_active *a, const gs_msg_id *id, uint16_t round)
+{
+    a->lazyq[a->nlazyq].id = *id;
+    a->lazyq[a->nlazyq].round = round;
+    if (++a->nlazyq >= t->node->ihave_chunk) {
+        flush_lazy(t, a); /* a full chunk goes now: the queue never exceeds C */
+        return;
+    }
+    if (!t->dispatch_scheduled &&
+        gs_topic_schedule(t, GS_TIMER_DISPATCH, t->node->cfg.dispatch_timeout, 0, NULL) == 0) {
+        t->dispatch_scheduled = true;
+    }
+}
+
+/* push sends |g| (body |bodylen|) to every eager peer and announces it to every lazy peer, except
+ * |skip|. */
+static void push(gs_topic *t, const gs_msg *g, size_t bodylen, const gs_key *skip)
+{
+    uint32_t flags = 0;
+
+    for (size_t i = 0; i < t->nactive; ++i) {
+        gs_active *a = &t->active[i];
+        if (skip != NULL && gs_key_eq(&a->rec.id, skip)) {
+            continue;
+        }
+        if (a->eager) {
+            gs_topic_send_gossip(t, &a->rec.id, g, bodylen, flags);
+            flags = GS_NODE_OUT_FLAG_SAME_MSG;
+        } else {
+            lazy_push(t, a, &g->gossip.id, g->gossip.round);
+        }
+    }
+}
+
+static void set_eager(gs_topic *t, const gs_key *p, bool eager, uint64_t *non_neighbor)
+{
+    ptrdiff_t i = gs_hyparview_active_find(t, p);
+
+    if (i < 0) {
+        if (non_neighbor != NULL) {
+            ++*non_neighbor;
+        }
+        return;
+    }
+    t->active[i].eager = eager;
+}
+
+static void emit_received(gs_topic *t, const gs_key *from, const gs_msg_id *id,
+                          const uint8_t *content, size_t len, gs_scope scope, uint16_t round)
+{
+    gs_node_out ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.event = GS_NODE_EVENT_RECEIVED;
+    ev.peer = *from;
+    ev.id = *id;
+    ev.content.base = content;
+    ev.content.len = len;
+    ev.scope = scope;
+    ev.round = round;
+    gs_topic_event(t, &ev);
+}
+
+/* optimize (6.3): |R| is the round the message arrived with + 1. */
+static void optimize(gs_topic *t, const gs_key *s, uint16_t R, uint32_t slot)
+{
+    const gs_pt_missing *m = &t->missing[slot];
+    const gs_pt_ann *a = ann_of(t, slot);
+
+    if (m->nann == 0) {
+        return;
+    }
+    size_t best = 0;
+    for (size_t i = 1; i < m->nann; ++i) {
+        if (a[i].round < a[best].round) {
+            best = i;
+        }
+    }
+    uint16_t rb = a[best].round;
+    if (rb >= R || R - rb < t->node->cfg.optimization_threshold) {
+        return;
+    }
+    gs_key b = a[best].peer;
+    ptrdiff_t bi = gs_hyparview_active_find(t, &b);
+    if (bi >= 0 && !t->active[bi].eager) {
+        gs_msg g;
+        t->active[bi].eager = true;
+        memset(&g, 0, sizeof(g));
+        g.type = GS_MSG_GRAFT;
+        g.graft.has_id = false;
+        g.graft.round = rb;
+        gs_topic_send(t, &b, &g, 0);
+    }
+    ptrdiff_t si = gs_hyparview_active_find(t, s);
+    if (si >= 0) {
+        t->active[si].eager = false;
+        send_simple(t, s, GS_MSG_PRUNE);
+    }
+}
+
+static int on_gossip(gs_topic *t, const gs_key *s, const gs_msg *msg)
+{
+    const gs_node_cfg *cfg = &t->node->cfg;
+    gs_msg_id id;
+    gs_pt_rec *r;
+
+    ++t->stats.payload_recv;
+    gs_blake3_hash(msg->gossip.content.base, msg->gossip.content.len, id.b);
+    if (memcmp(id.b, msg->gossip.id.b, sizeof(id.b)) != 0) {
+        ++t->node->c.bad_id;
+        return GS_ERR_BAD_ID;
+    }
+    if (log_find(t, &id, &r)) {
+        ++t->node->c.duplicates;
+        ptrdiff_t si = gs_hyparview_active_find(t, s);
+        if (si >= 0) {
+            t->active[si].eager = false;
+            send_simple(t, s, GS_MSG_PRUNE);
+        } else {
+            ++t->node->c.gossip_non_neighbor;
+        }
+        return 0;
+    }
+    if (msg->gossip.scope == GS_SCOPE_NEIGHBORS) {
+        /* Delivered every time, never recorded or forwarded: copy the borrowed content. */
+        size_t len = msg->gossip.content.len;
+        uint8_t *copy = len > 0 ? gs_topic_scratch(t, len) : NULL;
+        if (len > 0 && copy == NULL) {
+            return 0;
+        }
+        if (len > 0) {
+            memcpy(copy, msg->gossip.content.base, len);
+        }
+        emit_received(t, s, &id, copy, len, GS_SCOPE_NEIGHBORS, 0);
+        return 0;
+    }
+    uint16_t round = msg->gossip.round;
+    uint16_t fround = round;
+    if (round == UINT16_MAX) {
+        ++t->node->c.round_saturated; /* D7 */
+    } else {
+        fround = (uint16_t)(round + 1);
+    }
+    size_t len = msg->gossip.content.len;
+    size_t bodylen = gs_plumtree_gossip_body_len(len, GS_SCOPE_SWARM, fround);
+    bool forwardable = bodylen < cfg->max_message_size;
+    if (!forwardable) {
+        ++t->node->c.unforwardable; /* D6: delivered here, dropped for the next hop */
+    }
+    r = log_insert(t, &id, fround, msg->gossip.content.base, len, forwardable);
+    const uint8_t *content = NULL;
+    if (r != NULL && r->cached) {
+        content = rec_payload(t, r);
+    } else if (len > 0) {
+        uint8_t *copy = gs_topic_scratch(t, len);
+        if (copy == NULL) {
+            return 0;
+        }
+        memcpy(copy, msg->gossip.content.base, len);
+        content = copy;
+    }
+    if (forwardable && content != NULL) {
+        gs_msg g;
+        memset(&g, 0, sizeof(g));
+        g.type = GS_MSG_GOSSIP;
+        g.gossip.id = id;
+        g.gossip.content.base = content;
+        g.gossip.content.len = len;
+        g.gossip.scope = GS_SCOPE_SWARM;
+        g.gossip.round = fround;
+        push(t, &g, bodylen, s);
+    }
+    uint32_t slot;
+    if (t->missmap.n > 0 && gs_idmap_find(&t->missmap, id.b, &slot)) {
+        optimize(t, s, fround, slot);
+        missing_remove(t, slot);
+    }
+    if (round > t->stats.max_last_delivery_hop) {
+        t->stats.max_last_delivery_hop = round;
+    }
+    emit_received(t, s, &id, content, len, GS_SCOPE_SWARM, round);
+    return 0;
+}
+
+static void on_ihave(gs_topic *t, const gs_key *s, const gs_msg *msg)
+{
+    const gs_node_cfg *cfg = &t->node->cfg;
+    gs_list_iter it;
+    gs_ihave_entry e;
+
+    ++t->stats.control_recv;
+    if (gs_hyparview_active_find(t, s) < 0) {
+        ++t->node->c.ihave_non_neighbor; /* D8 */
+        return;
+    }
+    gs_ihave_list_iter_init(&it, &msg->ihave.entries);
+    while (gs_ihave_list_next(&it, &e)) {
+        gs_pt_rec *r;
+        if (log_find(t, &e.id, &r)) {
+            continue;
+        }
+        int64_t slot = missing_get(t, &e.id);
+        if (slot < 0) {
+            continue;
+        }
+        gs_pt_missing *m = &t->missing[slot];
+        gs_pt_ann *a = ann_of(t, (uint32_t)slot);
+        bool dup = false;
+        for (size_t i = 0; i < m->nann; ++i) {
+            if (gs_key_eq(&a[i].peer, s)) {
+                dup = true;
+                break;
+            }
+        }
+        if (!dup) {
+            if (m->nann >= cfg->max_announcers) {
+                ++t->node->c.announcers_full;
+            } else {
+                a[m->nann].peer = *s;
+                a[m->nann].round = e.round;
+                ++m->nann;
+            }
+        }
+        if (!m->graft_pending &&
+            gs_topic_schedule(t, GS_TIMER_GRAFT, cfg->graft_timeout_1, m->gen, e.id.b) == 0) {
+            m->graft_pending = true;
+        }
+        if (m->nann == 0 && !m->graft_pending) {
+            missing_remove(t, (uint32_t)slot);
+        }
+    }
+}
+
+static void on_graft(gs_topic *t, const gs_key *s, const gs_msg *msg)
+{
+    gs_pt_rec *r;
+
+    ++t->stats.control_recv;
+    set_eager(t, s, true, &t->node->c.graft_non_neighbor);
+    if (!msg->graft.has_id || !log_find(t, &msg->graft.id, &r) || !r->cached) {
+        return;
+    }
+    gs_msg g;
+    memset(&g, 0, sizeof(g));
+    g.type = GS_MSG_GOSSIP;
+    g.gossip.id = r->id;
+    g.gossip.content.base = rec_payload(t, r);
+    g.gossip.content.len = r->len;
+    g.gossip.scope = GS_SCOPE_SWARM;
+    g.gossip.round = r->round;
+    gs_topic_send_gossip(t, s, &g, gs_plumtree_gossip_body_len(r->len, GS_SCOPE_SWARM, r->round),
+                         0);
+}
+
+int gs_plumtree_on_message(gs_topic *t, const gs_key *from, const gs_msg *msg)
+{
+    switch (msg->type) {
+    case GS_MSG_GOSSIP:
+        return on_gossip(t, from, msg);
+    case GS_MSG_PRUNE:
+        ++t->stats.control_recv;
+        set_eager(t, from, false, &t->node->c.prune_non_neighbor);
+        return 0;
+    case GS_MSG_GRAFT:
+        on_graft(t, from, msg);
+        return 0;
+    case GS_MSG_IHAVE:
+        on_ihave(t, from, msg);
+        return 0;
+    default:
+        return GS_ERR_INVAL;
+    }
+}
+
+int gs_plumtree_broadcast(gs_topic *t, const uint8_t *content, size_t len, gs_scope scope,
+                          gs_msg_id *pid)
+{
+    gs_msg_id id;
+    gs_pt_rec *r;
+    size_t bodylen = gs_plumtree_gossip_body_len(len, scope, 0);
+
+    if (bodylen >= t->node->cfg.max_message_size) {
+        ++t->node->c.oversize_broadcast;
+        return GS_ERR_MSG_TOO_LARGE;
+    }
+    gs_blake3_hash(content, len, id.b);
+    if (pid != NULL) {
+        *pid = id;
+    }
+    gs_msg g;
+    memset(&g, 0, sizeof(g));
+    g.type = GS_MSG_GOSSIP;
+    g.gossip.id = id;
+    g.gossip.scope = scope;
+    g.gossip.content.len = len;
+    if (scope == GS_SCOPE_NEIGHBORS) {
+        uint8_t *copy = NULL;
+        if (len > 0) {
+            copy = gs_topic_scratch(t, len);
+            if (copy == NULL) {
+                return GS_ERR_NOMEM;
+            }
+            memcpy(copy, content, len);
+        }
+        g.gossip.content.base = copy;
+        /* D5: every active neighbour, eager or lazy. */
+        for (size_t i = 0; i < t->nactive; ++i) {
+            gs_topic_send_gossip(t, &t->active[i].rec.id, &g, bodylen,
+                                 i == 0 ? 0 : GS_NODE_OUT_FLAG_SAME_MSG);
+        }
+        return 0;
+    }
+    if (log_find(t, &id, &r)) {
+        return 0; /* the same bytes were seen within the id retention: suppressed */
+    }
+    r = log_insert(t, &id, 0, content, len, true);
+    if (r == NULL || !r->cached) {
+        return GS_ERR_NOMEM;
+    }
+    g.gossip.content.base = rec_payload(t, r);
+    g.gossip.round = 0;
+    push(t, &g, bodylen, NULL);
+    return 0;
+}
+
+static void send_graft(gs_topic *t, const gs_timer *tm)
+{
+    gs_msg_id id;
+    uint32_t slot;
+    gs_pt_rec *r;
+
+    memcpy(id.b, tm->key, sizeof(id.b));
+    if (!gs_idmap_find(&t->missmap, id.b, &slot) || t->missing[slot].gen != tm->gen) {
+        return; /* received meanwhile, or the slot was reused: stale timer */
+    }
+    gs_pt_missing *m = &t->missing[slot];
+    m->graft_pending = false;
+    if (log_find(t, &id, &r) || m->nann == 0) {
+        missing_remove(t, slot);
+        return;
+    }
+    gs_pt_ann *a = ann_of(t, slot);
+    gs_pt_ann first = a[0];
+    memmove(&a[0], &a[1], (size_t)(m->nann - 1) * sizeof(a[0]));
+    --m->nann;
+    set_eager(t, &first.peer, true, NULL);
+    gs_msg g;
+    memset(&g, 0, sizeof(g));
+    g.type = GS_MSG_GRAFT;
+    g.graft.has_id = true;
+    g.graft.id = id;
+    g.graft.round = first.round;
+    gs_topic_send(t, &first.peer, &g, 0);
+    if (gs_topic_schedule(t, GS_TIMER_GRAFT, t->node->cfg.graft_timeout_2, m->gen, id.b) == 0) {
+        m->graft_pending = true;
+    } else if (m->nann == 0) {
+        missing_remove(t, slot);
+    }
+}
+
+void gs_plumtree_on_timer(gs_topic *t, const gs_timer *tm)
+{
+    switch (tm->kind) {
+    case GS_TIMER_DISPATCH:
+        t->dispatch_scheduled = false;
+        for (size_t i = 0; i < t->nactive; ++i) {
+            if (t->active[i].nlazyq > 0) {
+                flush_lazy(t, &t->active[i]);
+            }
+        }
+        break;
+    case GS_TIMER_EVICT:
+        log_evict_expired(t);
+        (void)gs_topic_schedule(t, GS_TIMER_EVICT, t->node->cfg.cache_evict_interval, 0, NULL);
+        break;
+    case GS_TIMER_GRAFT:
+        send_graft(t, tm);
+        break;
+    default:
+        break;
+    }
+}
+
+void gs_plumtree_stats(const gs_topic *t, gs_node_topic_stats *st)
+{
+    st->nreceived = (size_t)(t->rtail - t->rhead);
+    st->ncached = t->ncached;
+    st->nmissing = gs_idmap_size(&t->missmap);
+}
