@@ -139,7 +139,7 @@ static size_t ai_insert(gs_addrinfo *ai, const gs_sockaddr *sa)
 
 int gs_addrinfo_decode(gs_addrinfo *ai, const uint8_t *buf, size_t len, size_t *pdropped)
 {
-    ai_rd r = {buf, buf + len};
+    ai_rd r;
     size_t dropped = 0;
     uint64_t v = 0;
     int rv;
@@ -151,6 +151,8 @@ int gs_addrinfo_decode(gs_addrinfo *ai, const uint8_t *buf, size_t len, size_t *
     if (len == 0) {
         return 0; /* an empty PeerData is an empty AddrInfo */
     }
+    r.p = buf;
+    r.end = buf + len;
     /* relay_url: Option<String> */
     uint8_t opt = *r.p++;
     if (opt > 1) {

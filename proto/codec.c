@@ -359,7 +359,8 @@ static int rd_plumtree(rd *r, gs_msg *msg, uint32_t inner)
 int gs_codec_decode_at(gs_msg *msg, const uint8_t *body, size_t len, size_t *ptrailing,
                        size_t *perr_offset)
 {
-    rd r = {body, body, body + len, NULL};
+    /* no pointer arithmetic on a NULL body of length 0 */
+    rd r = {body, body, len > 0 ? body + len : body, NULL};
     uint32_t outer = 0;
     uint32_t inner = 0;
 
