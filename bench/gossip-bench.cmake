@@ -1,0 +1,11 @@
+# SPDX-License-Identifier: MIT
+# gossip-bench: benchmark driver (transport server/client/throughput over the io/ engine).
+if(TARGET gs_io)
+    add_executable(gossip-bench
+        ${CMAKE_CURRENT_LIST_DIR}/gossip_bench.c
+        ${CMAKE_CURRENT_LIST_DIR}/transport_cli.c
+        ${CMAKE_CURRENT_LIST_DIR}/transport_tput.c
+        ${CMAKE_CURRENT_LIST_DIR}/udp_limit.c)
+    find_package(Threads REQUIRED)
+    target_link_libraries(gossip-bench PRIVATE gs_io gs_proto gs_alloc gs_warnings Threads::Threads)
+endif()
