@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * quic_int.h: internals shared by io/quic*.c (not part of the public API).
+ *
+ * Ownership: the endpoint owns a fixed slot array of connections (max_conns), three bounded hash
+ * tables (connection id -> slot, peer id -> newest slot, remote IP -> connection count), a timer
+ * heap over connections, a small queue of stateless packets (Retry, Version Negotiation,
+ * stateless reset, refusals) and a free list of send chunks.  Every table is sized at creation,
+ * so nothing on the packet path grows or reallocates.
+ */
+#ifndef GS_IO_QUIC_INT_H
+#define GS_IO_QUIC_INT_H
+
+#include "quic.h"
+
+#include <gnutls/gnutls.h>
+#include <ngtcp2/ngtcp2.h>
+#include <ngtcp2/ngtcp2_crypto.h>
+
+/* --- hash table with fixed-size keys (open addressing, linear probing, backward-shift delete) ---
+ */
+
+typedef struct qmap {
+    uint8_t *slots;      /* cap entries of |stride| bytes: u32 value, u8 key length, key bytes */
+    size_t cap;          /* power of two */
+    size_t mask;         /* cap - 1 */
+    size_t stride;       /* bytes per entry */
+    size_t keymax;       /* largest key in bytes */
+    size_t n;            /* entries in use */
+    size_t max;          /* entries allowed (cap / 2) */
+    const uint8_t *hkey; /* crypto_shorthash key (the endpoint's) */
+} qmap;
+
+int gs_quic_map_init(qmap *m, size_t maxentries, size_t keymax, const uint8_t *hkey,
+                     const gs_mem *mem);
+void gs_quic_map_free(qmap *m, const gs_mem *mem);
+/* gs_quic_map_get returns a pointer to the value of |key|, or NULL. */
+uint32_t *gs_quic_map_get(const qmap *m, const uint8_t *key, size_t keylen);
+/* gs_quic_map_put inserts or overwrites; GS_ERR_LIMIT when the table is full. */
+int gs_quic_map_put(qmap *m, const uint8_t *key, size_t keylen, uint32_t val);
+/* gs_quic_map_del removes |key|; returns true if it was present. */
+bool gs_quic_map_del(qmap *m, const uint8_t *key, size_t keylen);
+
+/* --- send side: a stream's bytes live in a chain of fixed chunks until acknowledged --- */
+
+#define QCHUNK_DATA 4096
+
+typedef struct qchunk {
+    struct qchunk *next;
+    size_t len; /* bytes used in data */
+    uint8_t data[QCHUNK_DATA];
+} qchunk;
+
+enum {
+    QSTREAM_SEND = 1,
+    QSTREAM_RECV = 2
+};
+
+/* qsend: one outgoing uni stream for one topic. */
+typedef struct qsend {
+    uint8_t kind; /* QSTREAM_SEND */
+    uint8_t topic[GS_QUIC_TOPIC_LEN];
+    int64_t id;   /* -1 until opened */
+    qchunk *head; /* holds stream offsets [acked, end) */
+    qchunk *tail;
+    size_t head_off;          /* offset in head of the byte at stream offset |acked| */
+    qchunk *wchunk;           /* chunk holding stream offset |sent| (NULL when sent == end) */
+    size_t woff;              /* offset of |sent| in wchunk */
+    uint64_t acked;           /* contiguous bytes acknowledged */
+    uint64_t sent;            /* bytes handed to ngtcp2 */
+    uint64_t end;             /* bytes queued */
+    bool finishing;           /* FIN requested after |end| */
+    bool fin_sent;            /* FIN handed to ngtcp2 */
+    bool dead;                /* stopped by the peer or closed: no new frames */
+    bool blocked;             /* flow-control blocked during the current write pass */
+    bool in_ready;            /* linked in the connection's ready list */
+    struct qsend *next;       /* all streams of the connection */
+    struct qsend *ready_next; /* streams with data or FIN to write */
+} qsend;
+
+/* qrecv: one incoming uni stream being cut into frames. */
+typedef struct qrecv {
+    uint8_t kind; /* QSTREAM_RECV */
+    bool have_topic;
+    bool stopped; /* STOP_SENDING sent: data is discarded */
+    bool in_body;
+    uint8_t topic[GS_QUIC_TOPIC_LEN];
+    int64_t id;
+    uint8_t pfx[GS_QUIC_FRAME_PREFIX];
+    size_t npfx;
+    uint32_t need; /* body length of the frame being read */
+    size_t nbody;  /* body bytes buffered so far */
+    uint8_t *body; /* max_message_size bytes, allocated when a body spans packets */
+    struct qrecv *prev;
+    struct qrecv *next;
+} qrecv;
+
+/* --- connections --- */
+
+typedef enum qstate {
+    QS_HANDSHAKE = 0,
+    QS_ESTABLISHED,
+    QS_CLOSING,  /* we sent CONNECTION_CLOSE; answer further packets with it */
+    QS_DRAINING, /* the peer closed; wait out 3 PTO silently */
+} qstate;
+
+typedef struct qconn {
+    struct gs_quic_ep *ep;
+    ngtcp2_conn *nc;
+    gnutls_session_t tls;
+    ngtcp2_crypto_conn_ref cref;
+    gs_quic_conn_id handle;
+    uint32_t slot;
+    qstate state;
+    bool is_server;
+    bool peer_known;    /* |peer| holds a verified (or dialed) id */
+    bool report_close;  /* on_closed must be reported once */
+    bool send_path;     /* newest established connection to |peer| */
+    bool dirty;         /* linked in the endpoint's dirty list */
+    bool close_req;     /* gs_quic_ep_close asked; performed by the next write */
+    bool close_pending; /* the CONNECTION_CLOSE packet still has to go out */
+    bool mismatch;      /* the verify callback refused the server key */
+    bool want_writable; /* a send was refused with GS_ERR_AGAIN */
+    bool addr_counted;  /* counted in the endpoint's per-address table */
+    bool has_client_dcid;
+    uint8_t peer[GS_ID_LEN];
+    uint8_t tls_alert;
+    gs_quic_addr local;
+    gs_quic_addr remote;
+    ngtcp2_cid client_dcid;   /* server: DCID of the client's Initial (mapped until freed) */
+    size_t heap_idx;          /* position in the timer heap */
+    gs_tstamp expiry;         /* key in the timer heap */
+    gs_tstamp close_deadline; /* end of closing / draining */
+    int close_rv;
+    uint64_t close_app_error;
+    char close_reason[72];
+    uint8_t *close_pkt; /* the saved CONNECTION_CLOSE (closing state) */
+    size_t close_pktlen;
+    qsend *sends; /* all outgoing streams */
+    size_t nsends;
+    qsend *ready_head;
+    qsend *ready_tail;
+    qrecv *recvs;      /* incoming streams (for freeing) */
+    uint64_t rx_bytes; /* UDP payload bytes received / sent (amplification accounting) */
+    uint64_t tx_bytes;
+    size_t queued; /* bytes queued and not acknowledged, all streams */
+    struct qconn *dirty_next;
+    int64_t stops[8]; /* incoming streams to stop after the current read */
+    size_t nstops;
+} qconn;
+
+/* One stateless packet waiting for gs_quic_ep_write. */
+typedef struct qctrl {
+    gs_quic_addr local;
+    gs_quic_addr remote;
+    size_t len;
+    uint8_t pkt[GS_QUIC_MAX_PACKET];
+} qctrl;
+
+#define QCTRL_MAX 64
+
+struct gs_quic_ep {
+    gs_quic_cfg cfg;
+    gs_identity id;
+    gs_quic_callbacks cb;
+    const gs_mem *mem;
+    ngtcp2_mem nmem;
+    gs_quic_stats stats;
+    /* TLS (quic_tls.c) */
+    gnutls_certificate_credentials_t cred;
+    gnutls_priority_t prio;
+    gnutls_datum_t alpn[GS_QUIC_ALPN_MAX];
+    /* secrets for Retry tokens and stateless reset tokens */
+    uint8_t token_secret[32];
+    uint8_t reset_secret[32];
+    uint8_t hash_key[16];
+    /* connections */
+    qconn **conns; /* max_conns slots */
+    uint32_t *free_slots;
+    size_t nfree;
+    uint32_t *gens; /* generation per slot (handles) */
+    size_t nconns;
+    qmap cids;  /* connection id -> slot */
+    qmap peers; /* peer id -> slot of the send path */
+    qmap addrs; /* remote IP -> connection count */
+    qconn **heap;
+    size_t nheap;
+    qconn *dirty_head;
+    qconn *dirty_tail;
+    /* stateless packets */
+    qctrl *ctrl;
+    size_t nctrl;
+    /* stateless reset token bucket */
+    double reset_tokens;
+    gs_tstamp reset_last;
+    /* handshake rate for retry auto mode */
+    gs_tstamp rate_window;
+    uint32_t rate_count;
+    /* chunk free list */
+    qchunk *free_chunks;
+    size_t nfree_chunks;
+    /* one packet written that did not fit the caller's batch: sent first by the next write */
+    qctrl stash;
+    uint8_t stash_ecn;
+};
+
+/* --- quic_tls.c --- */
+int gs_quic_tls_init(struct gs_quic_ep *ep);
+void gs_quic_tls_free(struct gs_quic_ep *ep);
+/* gs_quic_tls_session creates |c|'s GnuTLS session and attaches it to c->nc. */
+int gs_quic_tls_session(struct gs_quic_ep *ep, qconn *c);
+
+/* --- quic_stream.c --- */
+void gs_quic_stream_free_all(struct gs_quic_ep *ep, qconn *c);
+/* gs_quic_stream_queue appends |frame| to |c|'s stream for |topic| (opening a new one with its
+ * header frame if needed).  Returns 0, GS_ERR_LIMIT, GS_ERR_AGAIN (queue full) or GS_ERR_NOMEM. */
+int gs_quic_stream_queue(struct gs_quic_ep *ep, qconn *c, const uint8_t *topic,
+                         const uint8_t *frame, size_t len);
+int gs_quic_stream_finish(struct gs_quic_ep *ep, qconn *c, const uint8_t *topic);
+/* gs_quic_stream_iov points |v| (at most |maxv|) at |s|'s unwritten bytes; returns the count. */
+size_t gs_quic_stream_iov(qsend *s, ngtcp2_vec *v, size_t maxv);
+/* gs_quic_stream_advance records that ngtcp2 took |n| more bytes (and the FIN if |fin_written|). */
+void gs_quic_stream_advance(qconn *c, qsend *s, size_t n, bool fin_written);
+void gs_quic_stream_rotate(qconn *c);
+void gs_quic_stream_kill(qconn *c, qsend *s);
+bool gs_quic_stream_has_pending(const qconn *c);
+void gs_quic_stream_unblock(qconn *c);
+void gs_quic_chunk_put(struct gs_quic_ep *ep, qchunk *ch);
+/* ngtcp2 callback bodies.  on_data stores in |*pstop| a stream id to stop (STOP_SENDING 0) after
+ * ngtcp2_conn_read_pkt returns (stopping from inside the callback could free the stream under us).
+ */
+int gs_quic_stream_on_open(struct gs_quic_ep *ep, qconn *c, int64_t id);
+int gs_quic_stream_on_data(struct gs_quic_ep *ep, qconn *c, int64_t id, uint32_t flags,
+                           const uint8_t *data, size_t len, void *sud, int64_t *pstop);
+int gs_quic_stream_on_acked(struct gs_quic_ep *ep, qconn *c, int64_t id, uint64_t off, uint64_t len,
+                            void *sud);
+void gs_quic_stream_on_close(struct gs_quic_ep *ep, qconn *c, int64_t id, void *sud);
+void gs_quic_stream_on_stop(struct gs_quic_ep *ep, qconn *c, void *sud);
+
+/* --- quic.c helpers used by the others --- */
+void gs_quic_conn_mark_dirty(struct gs_quic_ep *ep, qconn *c);
+
+#endif /* GS_IO_QUIC_INT_H */

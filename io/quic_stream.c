@@ -1,0 +1,533 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * quic_stream.c: gossip framing on QUIC unidirectional streams (PROTOCOL.md 3).
+ *
+ * Send side: each (connection, topic) has one open qsend whose bytes (topic header frame, then the
+ * queued frames) sit in a chain of fixed 4 KiB chunks.  ngtcp2 does not copy stream data: it keeps
+ * pointing at our chunks until the data is acknowledged, so chunks never move and are released only
+ * from acked_stream_data_offset (in order) or when the stream closes.  Chunks come from a bounded
+ * per-endpoint free list, so steady-state sending does not call the allocator.
+ *
+ * Receive side: each incoming uni stream is cut into frames as bytes arrive.  The length prefix is
+ * checked against max_message_size as soon as its 4 bytes are in, before any body byte is kept; a
+ * frame that lies wholly inside one STREAM chunk is handed up without copying, otherwise the body
+ * is gathered in a per-stream buffer of max_message_size bytes.  Flow control credit is returned as
+ * soon as bytes are consumed (delivered or discarded).
+ */
+#include "quic_int.h"
+
+#include <string.h>
+
+/* Chunks kept on the free list (16 MiB); more are returned to the allocator. */
+#define CHUNK_CACHE_MAX 4096
+
+static qchunk *chunk_get(struct gs_quic_ep *ep)
+{
+    qchunk *ch = ep->free_chunks;
+
+    if (ch != NULL) {
+        ep->free_chunks = ch->next;
+        --ep->nfree_chunks;
+    } else {
+        ch = gs_mem_malloc(ep->mem, sizeof(*ch));
+        if (ch == NULL) {
+            return NULL;
+        }
+    }
+    ch->next = NULL;
+    ch->len = 0;
+    return ch;
+}
+
+void gs_quic_chunk_put(struct gs_quic_ep *ep, qchunk *ch)
+{
+    if (ep->nfree_chunks < CHUNK_CACHE_MAX) {
+        ch->next = ep->free_chunks;
+        ep->free_chunks = ch;
+        ++ep->nfree_chunks;
+    } else {
+        gs_mem_free(ep->mem, ch);
+    }
+}
+
+static void ready_push(qconn *c, qsend *s)
+{
+    if (s->in_ready) {
+        return;
+    }
+    s->in_ready = true;
+    s->ready_next = NULL;
+    if (c->ready_tail != NULL) {
+        c->ready_tail->ready_next = s;
+    } else {
+        c->ready_head = s;
+    }
+    c->ready_tail = s;
+}
+
+static void ready_remove(qconn *c, qsend *s)
+{
+    if (!s->in_ready) {
+        return;
+    }
+    qsend *prev = NULL;
+    for (qsend *it = c->ready_head; it != NULL; prev = it, it = it->ready_next) {
+        if (it == s) {
+            if (prev != NULL) {
+                prev->ready_next = s->ready_next;
+            } else {
+                c->ready_head = s->ready_next;
+            }
+            if (c->ready_tail == s) {
+                c->ready_tail = prev;
+            }
+            break;
+        }
+    }
+    s->in_ready = false;
+    s->ready_next = NULL;
+}
+
+static void send_free(struct gs_quic_ep *ep, qconn *c, qsend *s)
+{
+    ready_remove(c, s);
+    qsend **pp = &c->sends;
+    while (*pp != NULL && *pp != s) {
+        pp = &(*pp)->next;
+    }
+    if (*pp == s) {
+        *pp = s->next;
+        --c->nsends;
+    }
+    c->queued -= (size_t)(s->end - s->acked);
+    for (qchunk *ch = s->head; ch != NULL;) {
+        qchunk *next = ch->next;
+        gs_quic_chunk_put(ep, ch);
+        ch = next;
+    }
+    gs_mem_free(ep->mem, s);
+}
+
+static void recv_free(struct gs_quic_ep *ep, qconn *c, qrecv *r)
+{
+    if (r->prev != NULL) {
+        r->prev->next = r->next;
+    } else {
+        c->recvs = r->next;
+    }
+    if (r->next != NULL) {
+        r->next->prev = r->prev;
+    }
+    if (r->body != NULL) {
+        gs_mem_free(ep->mem, r->body);
+    }
+    gs_mem_free(ep->mem, r);
+}
+
+void gs_quic_stream_free_all(struct gs_quic_ep *ep, qconn *c)
+{
+    while (c->sends != NULL) {
+        send_free(ep, c, c->sends);
+    }
+    while (c->recvs != NULL) {
+        recv_free(ep, c, c->recvs);
+    }
+}
+
+static qsend *find_send(qconn *c, const uint8_t *topic)
+{
+    for (qsend *s = c->sends; s != NULL; s = s->next) {
+        if (!s->dead && !s->finishing && memcmp(s->topic, topic, GS_QUIC_TOPIC_LEN) == 0) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+/*
+ * append copies |n| parts into |s| as one unit: the chunks it needs are taken first, so on
+ * GS_ERR_NOMEM nothing was queued.
+ */
+static int append(struct gs_quic_ep *ep, qconn *c, qsend *s, const uint8_t *const *parts,
+                  const size_t *lens, size_t n)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; ++i) {
+        total += lens[i];
+    }
+    size_t room = s->tail != NULL ? QCHUNK_DATA - s->tail->len : 0;
+    qchunk *fresh = NULL;
+    qchunk *fresh_tail = NULL;
+    for (size_t have = room; have < total; have += QCHUNK_DATA) {
+        qchunk *ch = chunk_get(ep);
+        if (ch == NULL) {
+            while (fresh != NULL) {
+                qchunk *next = fresh->next;
+                gs_quic_chunk_put(ep, fresh);
+                fresh = next;
+            }
+            return GS_ERR_NOMEM;
+        }
+        if (fresh_tail != NULL) {
+            fresh_tail->next = ch;
+        } else {
+            fresh = ch;
+        }
+        fresh_tail = ch;
+    }
+    /* Where the first new byte lands: needed when everything queued so far was written. */
+    qchunk *pos = room > 0 ? s->tail : fresh;
+    size_t posoff = room > 0 ? s->tail->len : 0;
+    if (fresh != NULL) {
+        if (s->tail != NULL) {
+            s->tail->next = fresh;
+        } else {
+            s->head = fresh;
+            s->head_off = 0;
+        }
+    }
+    qchunk *cur = room > 0 ? s->tail : fresh;
+    for (size_t i = 0; i < n; ++i) {
+        const uint8_t *p = parts[i];
+        size_t left = lens[i];
+        while (left > 0) {
+            if (cur->len == QCHUNK_DATA) {
+                cur = cur->next;
+            }
+            size_t k = QCHUNK_DATA - cur->len;
+            if (k > left) {
+                k = left;
+            }
+            memcpy(cur->data + cur->len, p, k);
+            cur->len += k;
+            p += k;
+            left -= k;
+        }
+    }
+    if (fresh_tail != NULL) {
+        s->tail = fresh_tail;
+    }
+    if (s->wchunk == NULL) {
+        s->wchunk = pos;
+        s->woff = posoff;
+    }
+    s->end += total;
+    c->queued += total;
+    ready_push(c, s);
+    return 0;
+}
+
+int gs_quic_stream_queue(struct gs_quic_ep *ep, qconn *c, const uint8_t *topic,
+                         const uint8_t *frame, size_t len)
+{
+    static const uint8_t hdr_prefix[GS_QUIC_FRAME_PREFIX] = {0, 0, 0, GS_QUIC_TOPIC_LEN};
+    qsend *s = find_send(c, topic);
+    size_t need = len + (s == NULL ? GS_QUIC_FRAME_PREFIX + GS_QUIC_TOPIC_LEN : 0);
+    int rv;
+
+    if (s == NULL && c->nsends >= ep->cfg.max_topics_per_conn) {
+        return GS_ERR_LIMIT;
+    }
+    if (c->queued + need > ep->cfg.send_queue_max) {
+        c->want_writable = true;
+        ++ep->stats.send_queue_drops;
+        return GS_ERR_AGAIN;
+    }
+    if (s != NULL) {
+        const uint8_t *parts[1] = {frame};
+        size_t lens[1] = {len};
+        return append(ep, c, s, parts, lens, 1);
+    }
+    s = gs_mem_calloc(ep->mem, 1, sizeof(*s));
+    if (s == NULL) {
+        return GS_ERR_NOMEM;
+    }
+    s->kind = QSTREAM_SEND;
+    s->id = -1;
+    memcpy(s->topic, topic, GS_QUIC_TOPIC_LEN);
+    const uint8_t *parts[3] = {hdr_prefix, topic, frame};
+    size_t lens[3] = {GS_QUIC_FRAME_PREFIX, GS_QUIC_TOPIC_LEN, len};
+    rv = append(ep, c, s, parts, lens, 3);
+    if (rv != 0) {
+        gs_mem_free(ep->mem, s);
+        return rv;
+    }
+    s->next = c->sends;
+    c->sends = s;
+    ++c->nsends;
+    return 0;
+}
+
+int gs_quic_stream_finish(struct gs_quic_ep *ep, qconn *c, const uint8_t *topic)
+{
+    (void)ep;
+    qsend *s = find_send(c, topic);
+    if (s == NULL) {
+        return GS_ERR_NOTFOUND;
+    }
+    s->finishing = true;
+    ready_push(c, s);
+    return 0;
+}
+
+size_t gs_quic_stream_iov(qsend *s, ngtcp2_vec *v, size_t maxv)
+{
+    size_t n = 0;
+    qchunk *ch = s->wchunk;
+    size_t off = s->woff;
+
+    while (ch != NULL && n < maxv) {
+        if (off < ch->len) {
+            v[n].base = ch->data + off;
+            v[n].len = ch->len - off;
+            ++n;
+        }
+        ch = ch->next;
+        off = 0;
+    }
+    return n;
+}
+
+void gs_quic_stream_advance(qconn *c, qsend *s, size_t n, bool fin_written)
+{
+    s->sent += n;
+    while (n > 0) {
+        size_t k = s->wchunk->len - s->woff;
+        if (k > n) {
+            k = n;
+        }
+        s->woff += k;
+        n -= k;
+        if (s->woff == s->wchunk->len && s->wchunk->next != NULL) {
+            s->wchunk = s->wchunk->next;
+            s->woff = 0;
+        }
+    }
+    if (s->wchunk != NULL && s->woff == s->wchunk->len && s->wchunk->next == NULL &&
+        s->woff == QCHUNK_DATA) {
+        /* Fully written full chunk: the next byte goes to a chunk not allocated yet. */
+        s->wchunk = NULL;
+        s->woff = 0;
+    }
+    if (fin_written) {
+        s->fin_sent = true;
+    }
+    if (s->sent == s->end && (!s->finishing || s->fin_sent)) {
+        ready_remove(c, s);
+    }
+}
+
+bool gs_quic_stream_has_pending(const qconn *c)
+{
+    return c->ready_head != NULL;
+}
+
+void gs_quic_stream_unblock(qconn *c)
+{
+    for (qsend *s = c->ready_head; s != NULL; s = s->ready_next) {
+        s->blocked = false;
+    }
+}
+
+/* gs_quic_stream_rotate moves the head of the ready list to its tail (round robin). */
+void gs_quic_stream_rotate(qconn *c)
+{
+    qsend *s = c->ready_head;
+    if (s == NULL || s == c->ready_tail) {
+        return;
+    }
+    c->ready_head = s->ready_next;
+    s->ready_next = NULL;
+    c->ready_tail->ready_next = s;
+    c->ready_tail = s;
+}
+
+void gs_quic_stream_kill(qconn *c, qsend *s)
+{
+    s->dead = true;
+    ready_remove(c, s);
+}
+
+int gs_quic_stream_on_open(struct gs_quic_ep *ep, qconn *c, int64_t id)
+{
+    if ((id & 0x2) == 0) {
+        /* Gossip never uses bidirectional streams (we advertise none). */
+        ++ep->stats.bidi_refused;
+        return 0;
+    }
+    qrecv *r = gs_mem_calloc(ep->mem, 1, sizeof(*r));
+    if (r == NULL) {
+        return GS_ERR_NOMEM;
+    }
+    r->kind = QSTREAM_RECV;
+    r->id = id;
+    r->next = c->recvs;
+    if (c->recvs != NULL) {
+        c->recvs->prev = r;
+    }
+    c->recvs = r;
+    ++ep->stats.streams_in;
+    ngtcp2_conn_set_stream_user_data(c->nc, id, r);
+    return 0;
+}
+
+/* deliver hands one complete frame body to the layer above (or takes it as the stream header). */
+static void deliver(struct gs_quic_ep *ep, qconn *c, qrecv *r, const uint8_t *body, size_t len,
+                    int64_t *pstop)
+{
+    if (!r->have_topic) {
+        /* The stream header's body is the 32-byte topic (postcard ignores trailing bytes). */
+        if (len < GS_QUIC_TOPIC_LEN) {
+            ++ep->stats.stream_errors;
+            r->stopped = true;
+            *pstop = r->id;
+            return;
+        }
+        memcpy(r->topic, body, GS_QUIC_TOPIC_LEN);
+        r->have_topic = true;
+        return;
+    }
+    ++ep->stats.frames_in;
+    ep->stats.frame_bytes_in += len;
+    if (ep->cb.on_frame != NULL) {
+        ep->cb.on_frame(ep->cb.user_data, c->handle, c->peer, r->topic, body, len);
+    }
+}
+
+int gs_quic_stream_on_data(struct gs_quic_ep *ep, qconn *c, int64_t id, uint32_t flags,
+                           const uint8_t *data, size_t len, void *sud, int64_t *pstop)
+{
+    qrecv *r = sud;
+    const uint8_t *p = data;
+    size_t left = len;
+
+    if (r == NULL || r->kind != QSTREAM_RECV || r->stopped) {
+        return 0;
+    }
+    while (left > 0 && !r->stopped) {
+        if (!r->in_body) {
+            size_t k = GS_QUIC_FRAME_PREFIX - r->npfx;
+            if (k > left) {
+                k = left;
+            }
+            memcpy(r->pfx + r->npfx, p, k);
+            r->npfx += k;
+            p += k;
+            left -= k;
+            if (r->npfx < GS_QUIC_FRAME_PREFIX) {
+                break;
+            }
+            uint32_t flen = ((uint32_t)r->pfx[0] << 24) | ((uint32_t)r->pfx[1] << 16) |
+                            ((uint32_t)r->pfx[2] << 8) | r->pfx[3];
+            r->npfx = 0;
+            if (flen > ep->cfg.max_message_size) {
+                /* Rejected as soon as the prefix is read: no body byte is buffered. */
+                ++ep->stats.frames_oversize;
+                ++ep->stats.stream_errors;
+                r->stopped = true;
+                *pstop = id;
+                break;
+            }
+            if (flen == 0) {
+                deliver(ep, c, r, p, 0, pstop);
+                continue;
+            }
+            r->need = flen;
+            r->nbody = 0;
+            r->in_body = true;
+        }
+        if (r->nbody == 0 && left >= r->need) {
+            /* The whole body is in this chunk: hand it up without copying. */
+            size_t k = r->need;
+            r->in_body = false;
+            deliver(ep, c, r, p, k, pstop);
+            p += k;
+            left -= k;
+            continue;
+        }
+        if (r->body == NULL) {
+            r->body = gs_mem_malloc(ep->mem, ep->cfg.max_message_size);
+            if (r->body == NULL) {
+                ++ep->stats.stream_errors;
+                r->stopped = true;
+                *pstop = id;
+                break;
+            }
+        }
+        size_t k = r->need - r->nbody;
+        if (k > left) {
+            k = left;
+        }
+        memcpy(r->body + r->nbody, p, k);
+        r->nbody += k;
+        p += k;
+        left -= k;
+        if (r->nbody == r->need) {
+            r->in_body = false;
+            r->nbody = 0;
+            deliver(ep, c, r, r->body, r->need, pstop);
+        }
+    }
+    if ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0 && !r->stopped && r->in_body) {
+        /* An end of stream inside a body is an error (inside a prefix it is a clean end). */
+        ++ep->stats.stream_errors;
+    }
+    return 0;
+}
+
+int gs_quic_stream_on_acked(struct gs_quic_ep *ep, qconn *c, int64_t id, uint64_t off, uint64_t len,
+                            void *sud)
+{
+    (void)id;
+    (void)off;
+    qsend *s = sud;
+    if (s == NULL || s->kind != QSTREAM_SEND) {
+        return 0;
+    }
+    /* ngtcp2 reports acknowledged ranges in order, without overlap. */
+    s->acked += len;
+    c->queued -= (size_t)len;
+    size_t left = (size_t)len;
+    while (left > 0 && s->head != NULL) {
+        size_t k = s->head->len - s->head_off;
+        if (k > left) {
+            k = left;
+        }
+        s->head_off += k;
+        left -= k;
+        if (s->head_off == s->head->len && s->head->len == QCHUNK_DATA && s->head != s->wchunk) {
+            qchunk *old = s->head;
+            s->head = old->next;
+            s->head_off = 0;
+            if (s->head == NULL) {
+                s->tail = NULL;
+            }
+            gs_quic_chunk_put(ep, old);
+        }
+    }
+    return 0;
+}
+
+void gs_quic_stream_on_close(struct gs_quic_ep *ep, qconn *c, int64_t id, void *sud)
+{
+    (void)id;
+    uint8_t *kind = sud;
+    if (kind == NULL) {
+        return;
+    }
+    if (*kind == QSTREAM_SEND) {
+        send_free(ep, c, sud);
+    } else {
+        recv_free(ep, c, sud);
+    }
+}
+
+void gs_quic_stream_on_stop(struct gs_quic_ep *ep, qconn *c, void *sud)
+{
+    qsend *s = sud;
+    if (s == NULL || s->kind != QSTREAM_SEND) {
+        return;
+    }
+    ++ep->stats.stream_errors;
+    gs_quic_stream_kill(c, s);
+}
