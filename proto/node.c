@@ -212,6 +212,7 @@ static void begin_call(gs_node *node, gs_tstamp now)
         scratch_reset(node);
     }
     node->now = now;
+    node->has_last_closed = false;
 }
 
 static void count_sent(gs_node *node, const gs_msg *msg, size_t bodylen)
@@ -233,6 +234,9 @@ void gs_topic_send_gossip(gs_topic *t, const gs_key *peer, const gs_msg *msg, si
     if (gs_key_eq(peer, &node->self)) {
         ++node->c.self_refs; /* D12: never send to ourselves */
         return;
+    }
+    if (node->has_last_closed && gs_key_eq(peer, &node->last_closed)) {
+        node->has_last_closed = false; /* in use again: a later close must be emitted */
     }
     gs_node_out *o = out_push(node);
     if (o == NULL) {
@@ -278,7 +282,8 @@ void gs_topic_close(gs_topic *t, const gs_key *peer)
 {
     gs_node *node = t->node;
 
-    if (gs_key_eq(peer, &node->self)) {
+    if (gs_key_eq(peer, &node->self) ||
+        (node->has_last_closed && gs_key_eq(peer, &node->last_closed))) {
         return;
     }
     for (size_t i = 0; i < node->cfg.max_topics; ++i) {
@@ -294,6 +299,8 @@ void gs_topic_close(gs_topic *t, const gs_key *peer)
     o->type = GS_NODE_OUT_DISCONNECT;
     o->peer = *peer;
     o->topic = t->id;
+    node->last_closed = *peer;
+    node->has_last_closed = true;
     ++node->c.disconnects;
 }
 

@@ -147,6 +147,8 @@ struct gs_node {
     struct gs_scratch_chunk *scratch;
     size_t scratch_used;
     size_t ihave_chunk; /* C (4.4) */
+    gs_key last_closed; /* DISCONNECT already emitted in this call (no duplicates) */
+    bool has_last_closed;
     size_t bytes;       /* bytes held through mem */
     gs_node_counters c;
 };

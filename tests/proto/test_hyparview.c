@@ -1,0 +1,630 @@
+/* SPDX-License-Identifier: MIT */
+/* test_hyparview.c: every HyParView reaction of PROTOCOL.md 5.3/5.4 and the D-fixes, virtual time. */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+
+#include "proto_harness.h"
+
+static h_cap cap;
+
+Test(hyparview, join_sends_join_to_bootstrap_but_never_to_self)
+{
+    gs_node_cfg cfg;
+    gs_node_cfg_default(&cfg);
+    gs_node *node = h_node_cfg(&cfg, 0, NULL);
+    gs_topic_id t = h_topic(1);
+    gs_key peers[3] = {h_key(1), h_key(0), h_key(2)};
+
+    cr_assert(eq(int, gs_node_join(node, &t, peers, 3, 0), 0));
+    h_drain(node, &cap);
+    cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_JOIN, NULL), 2));
+    cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_JOIN, &peers[1]), 0));
+    cr_assert(eq(u64, gs_node_counters_get(node)->self_refs, 1));
+    gs_node_del(node);
+}
+
+Test(hyparview, contact_accepts_join_and_requests_neighbor)
+{
+    gs_node *node = h_node();
+    gs_msg join = h_join();
+    gs_key j = h_key(7);
+
+    cr_assert(eq(int, h_msg(node, &cap, 7, &join, 0), 0));
+    cr_assert(eq(sz, h_count_events(&cap, GS_NODE_EVENT_NEIGHBOR_UP, &j), 1));
+    const gs_node_out *o = h_find_send(&cap, GS_MSG_NEIGHBOR, &j);
+    cr_assert(o != NULL);
+    cr_assert(eq(int, o->msg.neighbor.priority, GS_PRIORITY_HIGH));
+    cr_assert(eq(sz, h_npending(node), 1)); /* a request after a Join is pending (D3) */
+    /* J answers: the contact stays silent and the request is answered. */
+    gs_msg nb = h_neighbor(GS_PRIORITY_HIGH);
+    h_msg(node, &cap, 7, &nb, 1);
+    cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_NEIGHBOR, NULL), 0));
+    cr_assert(eq(sz, h_npending(node), 0));
+    cr_assert(eq(sz, h_nactive(node), 1));
+    gs_node_del(node);
+}
+
+Test(hyparview, joiner_replies_to_neighbor_without_pending)
+{
+    gs_node *node = h_node();
+    gs_msg nb = h_neighbor(GS_PRIORITY_HIGH);
+    gs_key c = h_key(3);
+
+    h_msg(node, &cap, 3, &nb, 0);
+    cr_assert(eq(sz, h_count_events(&cap, GS_NODE_EVENT_NEIGHBOR_UP, &c), 1));
+    const gs_node_out *o = h_find_send(&cap, GS_MSG_NEIGHBOR, &c);
+    cr_assert(o != NULL);
+    cr_assert(eq(int, o->msg.neighbor.priority, GS_PRIORITY_HIGH));
+    cr_assert(eq(sz, h_npending(node), 0)); /* D3: a reply is never pending */
+    gs_node_del(node);
+}
+
+Test(hyparview, join_forwards_forward_join_to_every_other_neighbor)
+{
+    gs_node *node = h_node();
+    h_neighbors(node, &cap, 1, 3, 0);
+    gs_msg join = h_join_data("addr");
+
+    h_msg(node, &cap, 9, &join, 1);
+    cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_FORWARD_JOIN, NULL), 3));
+    gs_key j = h_key(9);
+    cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_FORWARD_JOIN, &j), 0));
+    const gs_node_out *o = h_find_send(&cap, GS_MSG_FORWARD_JOIN, NULL);
+    cr_assert(eq(u32, o->msg.forward_join.ttl, 6));
+    cr_assert(h_key_eq(&o->msg.forward_join.peer.id, &j));
+    cr_assert(o->msg.forward_join.peer.has_data);
+    cr_assert(eq(sz, o->msg.forward_join.peer.data.len, 4));
+    cr_assert(eq(int, memcmp(o->msg.forward_join.peer.data.base, "addr", 4), 0));
+    /* The joiner's PeerData went to the address book. */
+    cr_assert(h_find_event(&cap, GS_NODE_EVENT_PEER_DATA, &j) != NULL);
+    gs_node_del(node);
+}
+
+Test(hyparview, join_on_full_view_evicts_a_random_neighbor)
+{
+    gs_node *node = h_node();
+    h_neighbors(node, &cap, 1, 5, 0);
+    gs_msg join = h_join();
+
+    h_msg(node, &cap, 6, &join, 1);
+    cr_assert(eq(sz, h_nactive(node), 5));
+    const gs_node_out *down = h_find_event(&cap, GS_NODE_EVENT_NEIGHBOR_DOWN, NULL);
+    cr_assert(down != NULL);
+    cr_assert(eq(int, down->reason, GS_DOWN_EVICTED));
+    gs_key ev = down->peer;
+    /* The evicted peer gets ShuffleReply then Disconnect{alive} and is closed; it stays passive. */
+    size_t ireply = SIZE_MAX, idisc = SIZE_MAX;
+    for (size_t i = 0; i < cap.n; ++i) {
+        const gs_node_out *o = &cap.out[i];
+        if (o->type == GS_NODE_OUT_SEND && h_key_eq(&o->peer, &ev)) {
+            if (o->msg.type == GS_MSG_SHUFFLE_REPLY) {
+                ireply = i;
+            } else if (o->msg.type == GS_MSG_DISCONNECT) {
+                idisc = i;
+                cr_assert(o->msg.disconnect.alive);
+                cr_assert(not(o->msg.disconnect.respond));
+            }
+        }
+    }
+    cr_assert(ireply < idisc && idisc != SIZE_MAX);
+    cr_assert(eq(sz, h_count_disconnects(&cap, &ev), 1));
+    cr_assert(eq(sz, h_npassive(node), 1));
+    cr_assert(h_in_view(node, 6, true));
+    gs_node_del(node);
+}
+
+Test(hyparview, forward_join_with_ttl_zero_sends_neighbor_request)
+{
+    gs_node *node = h_node();
+    h_neighbors(node, &cap, 1, 3, 0);
+    gs_msg fj = h_forward_join(h_key(50), 0);
+    gs_key x = h_key(50);
+
+    h_msg(node, &cap, 1, &fj, 1);
+    const gs_node_out *o = h_find_send(&cap, GS_MSG_NEIGHBOR, &x);
+    cr_assert(o != NULL);
+    cr_assert(eq(int, o->msg.neighbor.priority, GS_PRIORITY_HIGH));
+    cr_assert(not(h_in_view(node, 50, true))); /* only its Neighbor makes it active */
+    cr_assert(eq(sz, h_npending(node), 1));
+    gs_node_del(node);
+}
+
+Test(hyparview, forward_join_with_one_neighbor_is_accepted)
+{
+    gs_node *node = h_node();
+    h_neighbors(node, &cap, 1, 1, 0);
+    gs_msg fj = h_forward_join(h_key(50), 4);
+    gs_key x = h_key(50);
+
+    h_msg(node, &cap, 1, &fj, 1);
+    cr_assert(h_find_send(&cap, GS_MSG_NEIGHBOR, &x) != NULL);
+    cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_FORWARD_JOIN, NULL), 0));
+    gs_node_del(node);
+}
+
+Test(hyparview, forward_join_walks_on_and_inserts_passive_at_prwl)
+{
+    gs_node *node = h_node();
+    h_neighbors(node, &cap, 1, 3, 0);
+    gs_key s = h_key(1);
+    gs_msg fj = h_forward_join(h_key(50), 5);
+
+    h_msg(node, &cap, 1, &fj, 1);
+    const gs_node_out *o = h_find_send(&cap, GS_MSG_FORWARD_JOIN, NULL);
+    cr_assert(o != NULL);
+    cr_assert(not(h_key_eq(&o->peer, &s)));
+    cr_assert(eq(u32, o->msg.forward_join.ttl, 4));
+    cr_assert(not(h_in_view(node, 50, false)));
+
+    gs_msg fj3 = h_forward_join(h_key(51), 3);
+    h_msg(node, &cap, 2, &fj3, 2);
+    o = h_find_send(&cap, GS_MSG_FORWARD_JOIN, NULL);
+    cr_assert(o != NULL);
+    cr_assert(eq(u32, o->msg.forward_join.ttl, 2));
+    cr_assert(h_in_view(node, 51, false)); /* ttl == PRWL: passive insert */
+    gs_node_del(node);
+}
+
+Test(hyparview, forward_join_ttl_is_clamped)
+{
+    gs_node *node = h_node();
+    h_neighbors(node, &cap, 1, 3, 0);
+    gs_msg fj = h_forward_join(h_key(50), 65535);
+
+    h_msg(node, &cap, 1, &fj, 1);
+    const gs_node_out *o = h_find_send(&cap, GS_MSG_FORWARD_JOIN, NULL);
+    cr_assert(o != NULL);
+    cr_assert(eq(u32, o->msg.forward_join.ttl, 5)); /* clamped to ARWL 6, then - 1 */
+    cr_assert(eq(u64, gs_node_counters_get(node)->ttl_clamped, 1));
+    gs_node_del(node);
+}
+
+Test(hyparview, forward_join_naming_ourselves_is_ignored)
+{
+    gs_node *node = h_node();
+    h_neighbors(node, &cap, 1, 1, 0);
+    gs_msg fj = h_forward_join(h_key(0), 0);
+
+    h_msg(node, &cap, 1, &fj, 1);
+    cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_NEIGHBOR, NULL), 0));
+    cr_assert(eq(u64, gs_node_counters_get(node)->self_refs, 1));
+    gs_node_del(node);
+}
+
+Test(hyparview, low_priority_neighbor_refused_when_full)
+{
+    gs_node *node = h_node();
+    h_neighbors(node, &cap, 1, 5, 0);
+    gs_msg nb = h_neighbor(GS_PRIORITY_LOW);
+    gs_key p = h_key(9);
+
+    h_msg(node, &cap, 9, &nb, 1);
+    cr_assert(eq(sz, h_nactive(node), 5));
+    cr_assert(not(h_in_view(node, 9, true)));
+    cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_SHUFFLE_REPLY, &p), 1));
+    const gs_node_out *d = h_find_send(&cap, GS_MSG_DISCONNECT, &p);
+    cr_assert(d != NULL);
+    cr_assert(d->msg.disconnect.alive);
+    cr_assert(eq(sz, h_count_disconnects(&cap, &p), 1));
+    gs_node_del(node);
+}
+
+Test(hyparview, low_priority_neighbor_accepted_with_room)
+{
+    gs_node *node = h_node();
+    h_neighbors(node, &cap, 1, 2, 0);
+    gs_msg nb = h_neighbor(GS_PRIORITY_LOW);
+    gs_key p = h_key(9);
+
+    h_msg(node, &cap, 9, &nb, 1);
+    cr_assert(h_in_view(node, 9, true));
+    const gs_node_out *o = h_find_send(&cap, GS_MSG_NEIGHBOR, &p);
+    cr_assert(o != NULL);
+    cr_assert(eq(int, o->msg.neighbor.priority, GS_PRIORITY_LOW)); /* reply carries the prio */
+    gs_node_del(node);
+}
+
+Test(hyparview, shuffle_at_ttl_zero_fills_passive_and_replies_to_origin)
+{
+    gs_node *node = h_node();
+    h_neighbors(node, &cap, 1, 3, 0);
+    gs_peer_info items[3];
+    memset(items, 0, sizeof(items));
+    items[0].id = h_key(20);
+    items[1].id = h_key(21);
+    items[2].id = h_key(0); /* ourselves: ignored */
+    gs_msg sh = h_shuffle(h_key(30), items, 3, 0);
+    gs_key origin = h_key(30);
+
+    h_msg(node, &cap, 1, &sh, 1);
+    cr_assert(h_in_view(node, 20, false));
+    cr_assert(h_in_view(node, 21, false));
+    cr_assert(eq(sz, h_npassive(node), 2));
+    const gs_node_out *o = h_find_send(&cap, GS_MSG_SHUFFLE_REPLY, &origin);
+    cr_assert(o != NULL);
+    cr_assert(eq(sz, o->msg.shuffle_reply.nodes.n, 3));
+    cr_assert(eq(u64, gs_node_counters_get(node)->self_refs, 1));
+    gs_node_del(node);
+}
+
+Test(hyparview, shuffle_with_ttl_is_forwarded_to_another_neighbor)
+{
+    gs_node *node = h_node();
+    h_neighbors(node, &cap, 1, 3, 0);
+    gs_peer_info items[1];
+    memset(items, 0, sizeof(items));
+    items[0].id = h_key(20);
+    gs_msg sh = h_shuffle(h_key(2), items, 1, 65535);
+    gs_key s = h_key(1), origin = h_key(2), third = h_key(3);
+
+    h_msg(node, &cap, 1, &sh, 1);
+    const gs_node_out *o = h_find_send(&cap, GS_MSG_SHUFFLE, NULL);
+    cr_assert(o != NULL);
+    cr_assert(not(h_key_eq(&o->peer, &s)));
+    cr_assert(not(h_key_eq(&o->peer, &origin)));
+    cr_assert(h_key_eq(&o->peer, &third));
+    cr_assert(eq(u32, o->msg.shuffle.ttl, 5)); /* clamped to 6 (D12), then - 1 */
+    cr_assert(eq(sz, o->msg.shuffle.nodes.n, 1));
+    cr_assert(not(h_in_view(node, 20, false)));
+    gs_node_del(node);
+}
+
+Test(hyparview, shuffle_reply_fills_passive_and_refills)
+{
+    gs_node *node = h_node();
+    gs_peer_info items[2];
+    memset(items, 0, sizeof(items));
+    items[0].id = h_key(20);
+    items[1].id = h_key(21);
+    gs_msg sr = h_shuffle_reply(items, 2);
+    gs_key s = h_key(5);
+
+    h_msg(node, &cap, 5, &sr, 1);
+    cr_assert(eq(sz, h_npassive(node), 2));
+    /* Isolated: refill sends a High Neighbor request to one of them. */
+    const gs_node_out *o = h_find_send(&cap, GS_MSG_NEIGHBOR, NULL);
+    cr_assert(o != NULL);
+    cr_assert(eq(int, o->msg.neighbor.priority, GS_PRIORITY_HIGH));
+    cr_assert(eq(sz, h_npending(node), 1));
+    /* The sender is not a neighbour: it is closed right after. */
+    cr_assert(eq(sz, h_count_disconnects(&cap, &s), 1));
+    gs_node_del(node);
+}
+
+Test(hyparview, disconnect_alive_keeps_peer_passive_and_refills)
+{
+    gs_node *node = h_node();
+    h_neighbors(node, &cap, 1, 2, 0);
+    gs_peer_info items[2];
+    memset(items, 0, sizeof(items));
+    items[0].id = h_key(20);
+    items[1].id = h_key(21);
+    gs_msg sr = h_shuffle_reply(items, 2);
+    h_msg(node, &cap, 1, &sr, 0);
+    gs_key asked = h_find_send(&cap, GS_MSG_NEIGHBOR, NULL)->peer;
+    gs_msg d = h_disconnect(true);
+    gs_key p = h_key(2);
+
+    h_msg(node, &cap, 2, &d, 1);
+    const gs_node_out *down = h_find_event(&cap, GS_NODE_EVENT_NEIGHBOR_DOWN, &p);
+    cr_assert(down != NULL);
+    cr_assert(eq(int, down->reason, GS_DOWN_PEER_LEFT_ALIVE));
+    cr_assert(h_in_view(node, 2, false));
+    cr_assert(eq(sz, h_count_disconnects(&cap, &p), 1));
+    /* refill skips the peer that just left and the pending one. */
+    const gs_node_out *o = h_find_send(&cap, GS_MSG_NEIGHBOR, NULL);
+    cr_assert(o != NULL);
+    cr_assert(not(h_key_eq(&o->peer, &p)));
+    cr_assert(not(h_key_eq(&o->peer, &asked)));
+    cr_assert(eq(sz, h_npending(node), 2));
+    cr_assert(eq(int, o->msg.neighbor.priority, GS_PRIORITY_LOW)); /* active is not empty */
+    gs_node_del(node);
+}
+
+Test(hyparview, disconnect_not_alive_forgets_peer)
+{
+    gs_node *node = h_node();
+    h_neighbors(node, &cap, 1, 2, 0);
+    gs_msg d = h_disconnect(false);
+    gs_key p = h_key(2);
+
+    h_msg(node, &cap, 2, &d, 1);
+    const gs_node_out *down = h_find_event(&cap, GS_NODE_EVENT_NEIGHBOR_DOWN, &p);
+    cr_assert(down != NULL);
+    cr_assert(eq(int, down->reason, GS_DOWN_PEER_QUIT));
+    cr_assert(not(h_in_view(node, 2, false)));
+    cr_assert(not(h_in_view(node, 2, true)));
+    gs_node_del(node);
+}
+
+Test(hyparview, disconnect_alive_from_passive_marks_alive)
+{
+    gs_node *node = h_node();
+    h_neighbors(node, &cap, 1, 1, 0);
+    gs_peer_info items[1];
+    memset(items, 0, sizeof(items));
+    items[0].id = h_key(20);
+    gs_msg sr = h_shuffle_reply(items, 1);
+    h_msg(node, &cap, 1, &sr, 0);
+    gs_msg d = h_disconnect(true);
+    h_msg(node, &cap, 20, &d, 1);
+    /* Alive: its connection closing keeps it passive (once). */
+    gs_key p = h_key(20);
+    gs_node_on_peer_disconnected(node, &p, 2);
+    h_drain(node, &cap);
+    cr_assert(h_in_view(node, 20, false));
+    gs_node_on_peer_disconnected(node, &p, 3);
+    h_drain(node, &cap);
+    cr_assert(not(h_in_view(node, 20, false)));
+    gs_node_del(node);
+}
+
+Test(hyparview, pending_request_times_out)
+{
+    gs_node *node = h_node();
+    gs_peer_info items[2];
+    memset(items, 0, sizeof(items));
+    items[0].id = h_key(20);
+    items[1].id = h_key(21);
+    gs_msg sr = h_shuffle_reply(items, 2);
+
+    h_msg(node, &cap, 5, &sr, 0);
+    gs_key first = h_find_send(&cap, GS_MSG_NEIGHBOR, NULL)->peer;
+    cr_assert(eq(sz, h_npending(node), 1));
+    h_expire(node, &cap, 499 * H_MS);
+    cr_assert(eq(sz, h_npending(node), 1));
+    h_expire(node, &cap, 500 * H_MS);
+    /* Timed out: dropped from pending and passive; the refill asks the other one. */
+    cr_assert(eq(sz, h_npassive(node), 1));
+    const gs_node_out *o = h_find_send(&cap, GS_MSG_NEIGHBOR, NULL);
+    cr_assert(o != NULL);
+    cr_assert(not(h_key_eq(&o->peer, &first)));
+    cr_assert(eq(sz, h_npending(node), 1));
+    gs_node_del(node);
+}
+
+Test(hyparview, answered_request_is_not_timed_out)
+{
+    gs_node *node = h_node();
+    gs_msg join = h_join();
+
+    h_msg(node, &cap, 7, &join, 0);
+    gs_msg nb = h_neighbor(GS_PRIORITY_HIGH);
+    h_msg(node, &cap, 7, &nb, 10 * H_MS);
+    h_expire(node, &cap, 600 * H_MS);
+    cr_assert(h_in_view(node, 7, true));
+    cr_assert(eq(sz, h_count_disconnects(&cap, NULL), 0));
+    gs_node_del(node);
+}
+
+Test(hyparview, peer_disconnected_removes_neighbor)
+{
+    gs_node *node = h_node();
+    h_neighbors(node, &cap, 1, 2, 0);
+    gs_key p = h_key(1);
+
+    gs_node_on_peer_disconnected(node, &p, 1);
+    h_drain(node, &cap);
+    const gs_node_out *down = h_find_event(&cap, GS_NODE_EVENT_NEIGHBOR_DOWN, &p);
+    cr_assert(down != NULL);
+    cr_assert(eq(int, down->reason, GS_DOWN_CONNECTION_LOST));
+    cr_assert(not(h_in_view(node, 1, false))); /* not in `alive`: forgotten */
+    gs_node_del(node);
+}
+
+Test(hyparview, do_shuffle_after_interval)
+{
+    gs_node *node = h_node();
+    h_neighbors(node, &cap, 1, 3, 0);
+    gs_peer_info items[2];
+    memset(items, 0, sizeof(items));
+    items[0].id = h_key(20);
+    items[1].id = h_key(21);
+    gs_msg sr = h_shuffle_reply(items, 2);
+
+    h_expire(node, &cap, 59 * H_SEC);
+    cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_SHUFFLE, NULL), 0));
+    /* (just before the shuffle, so the refill requests have not timed out yet) */
+    h_msg(node, &cap, 1, &sr, 59900 * H_MS);
+    h_expire(node, &cap, 60 * H_SEC);
+    const gs_node_out *o = h_find_send(&cap, GS_MSG_SHUFFLE, NULL);
+    cr_assert(o != NULL);
+    gs_key self = h_key(0);
+    cr_assert(h_key_eq(&o->msg.shuffle.origin, &self));
+    cr_assert(eq(u32, o->msg.shuffle.ttl, 6));
+    /* 2 other active + 2 passive + self */
+    cr_assert(eq(sz, o->msg.shuffle.nodes.n, 5));
+    bool has_self = false;
+    for (size_t i = 0; i < o->msg.shuffle.nodes.n; ++i) {
+        const gs_key *id = &o->msg.shuffle.nodes.items[i].id;
+        has_self = has_self || h_key_eq(id, &self);
+        cr_assert(not(h_key_eq(id, &o->peer)));
+    }
+    cr_assert(has_self);
+    /* Rescheduled. */
+    h_expire(node, &cap, 120 * H_SEC);
+    cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_SHUFFLE, NULL), 1));
+    gs_node_del(node);
+}
+
+Test(hyparview, quit_disconnects_neighbors_without_events)
+{
+    gs_node *node = h_node();
+    h_neighbors(node, &cap, 1, 3, 0);
+    gs_topic_id t = h_topic(1);
+
+    cr_assert(eq(int, gs_node_quit(node, &t, 1), 0));
+    h_drain(node, &cap);
+    cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_SHUFFLE_REPLY, NULL), 3));
+    cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_DISCONNECT, NULL), 3));
+    const gs_node_out *d = h_find_send(&cap, GS_MSG_DISCONNECT, NULL);
+    cr_assert(not(d->msg.disconnect.alive));
+    cr_assert(eq(sz, h_count_events(&cap, GS_NODE_EVENT_NEIGHBOR_DOWN, NULL), 0));
+    cr_assert(eq(sz, h_count_disconnects(&cap, NULL), 3));
+    cr_assert(not(gs_node_is_joined(node, &t)));
+    /* Timers of the quit topic are ignored. */
+    h_expire(node, &cap, 3600 * H_SEC);
+    cr_assert(eq(sz, cap.n, 0));
+    gs_node_del(node);
+}
+
+Test(hyparview, join_is_retried_with_backoff_while_isolated)
+{
+    gs_node_cfg cfg;
+    gs_node_cfg_default(&cfg);
+    gs_node *node = h_node_cfg(&cfg, 0, NULL);
+    gs_topic_id t = h_topic(1);
+    gs_key b = h_key(1);
+
+    gs_node_join(node, &t, &b, 1, 0);
+    h_drain(node, &cap);
+    cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_JOIN, &b), 1));
+    gs_tstamp at[] = {500 * H_MS, 1500 * H_MS, 3500 * H_MS, 7500 * H_MS};
+    for (size_t i = 0; i < 4; ++i) {
+        h_expire(node, &cap, at[i] - 1);
+        cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_JOIN, &b), 0), "early retry %zu", i);
+        h_expire(node, &cap, at[i]);
+        cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_JOIN, &b), 1), "retry %zu", i);
+    }
+    cr_assert(eq(u64, gs_node_counters_get(node)->join_retries, 4));
+    /* The backoff is capped at 30 s. */
+    gs_tstamp now = 7500 * H_MS;
+    for (int i = 0; i < 10; ++i) {
+        gs_tstamp next = gs_node_get_expiry(node);
+        h_expire(node, &cap, next);
+        now = next;
+    }
+    (void)now;
+    /* A neighbour appears: no more Joins. */
+    gs_msg nb = h_neighbor(GS_PRIORITY_HIGH);
+    h_msg(node, &cap, 1, &nb, 1000 * H_SEC);
+    h_expire(node, &cap, 2000 * H_SEC);
+    cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_JOIN, NULL), 0));
+    gs_node_del(node);
+}
+
+Test(hyparview, join_retry_backoff_is_capped)
+{
+    gs_node_cfg cfg;
+    gs_node_cfg_default(&cfg);
+    gs_node *node = h_node_cfg(&cfg, 0, NULL);
+    gs_topic_id t = h_topic(1);
+    gs_key b = h_key(1);
+    gs_tstamp last = 0, gap = 0;
+
+    gs_node_join(node, &t, &b, 1, 0);
+    h_drain(node, &cap);
+    for (gs_tstamp now = 0; now < 400 * H_SEC; now += 100 * H_MS) {
+        h_expire(node, &cap, now);
+        if (h_count_sends(&cap, GS_MSG_JOIN, &b) > 0) {
+            gap = now - last;
+            last = now;
+        }
+    }
+    cr_assert(eq(u64, gap, 30 * H_SEC));
+    gs_node_del(node);
+}
+
+Test(hyparview, one_topic_does_not_close_a_shared_connection)
+{
+    gs_node *node = h_node();
+    gs_topic_id t1 = h_topic(1), t2 = h_topic(2);
+    gs_key p = h_key(4);
+    gs_msg nb = h_neighbor(GS_PRIORITY_HIGH);
+    gs_msg d = h_disconnect(false);
+
+    gs_node_join(node, &t2, NULL, 0, 0);
+    gs_node_on_message(node, &p, &t1, &nb, 1);
+    gs_node_on_message(node, &p, &t2, &nb, 1);
+    h_drain(node, &cap);
+    gs_node_on_message(node, &p, &t1, &d, 2);
+    h_drain(node, &cap);
+    cr_assert(eq(sz, h_count_events(&cap, GS_NODE_EVENT_NEIGHBOR_DOWN, &p), 1));
+    cr_assert(eq(sz, h_count_disconnects(&cap, &p), 0)); /* D9: topic 2 still uses it */
+    gs_node_on_message(node, &p, &t2, &d, 3);
+    h_drain(node, &cap);
+    cr_assert(eq(sz, h_count_disconnects(&cap, &p), 1));
+    gs_node_del(node);
+}
+
+Test(hyparview, non_neighbor_is_closed_after_being_answered)
+{
+    gs_node *node = h_node();
+    h_neighbors(node, &cap, 1, 1, 0);
+    gs_peer_info items[1];
+    memset(items, 0, sizeof(items));
+    items[0].id = h_key(20);
+    gs_msg sh = h_shuffle(h_key(30), items, 1, 3);
+    gs_key s = h_key(40);
+
+    h_msg(node, &cap, 40, &sh, 1);
+    cr_assert(eq(sz, h_count_disconnects(&cap, &s), 1));
+    gs_node_del(node);
+}
+
+Test(hyparview, shuffle_reply_is_trimmed_to_fit_small_m)
+{
+    gs_node_cfg cfg;
+    gs_node_cfg_default(&cfg);
+    cfg.max_message_size = 512;
+    cfg.max_peer_data_len = 400;
+    gs_node *node = h_node_cfg(&cfg, 0, NULL);
+    gs_topic_id t = h_topic(1);
+    static uint8_t big[300];
+    gs_peer_info items[4];
+
+    gs_node_join(node, &t, NULL, 0, 0);
+    memset(big, 0x11, sizeof(big));
+    memset(items, 0, sizeof(items));
+    for (unsigned i = 0; i < 4; ++i) {
+        items[i].id = h_key(20 + i);
+        items[i].has_data = true;
+        items[i].data.base = big;
+        items[i].data.len = sizeof(big);
+    }
+    h_neighbors(node, &cap, 1, 1, 0);
+    gs_msg sh = h_shuffle(h_key(30), items, 4, 0);
+    h_msg(node, &cap, 1, &sh, 1);
+    cr_assert(eq(sz, h_npassive(node), 4));
+    gs_key origin = h_key(30);
+    const gs_node_out *o = h_find_send(&cap, GS_MSG_SHUFFLE_REPLY, &origin);
+    cr_assert(o != NULL);
+    cr_assert(lt(sz, gs_codec_body_len(&o->msg), 512));
+    cr_assert(eq(sz, o->msg.shuffle_reply.nodes.n, 1));
+    cr_assert(gt(u64, gs_node_counters_get(node)->ctrl_truncated, 0));
+    gs_node_del(node);
+}
+
+Test(hyparview, peer_data_is_reported_once_per_change)
+{
+    gs_node *node = h_node();
+    gs_msg j1 = h_join_data("a1");
+    gs_key p = h_key(3);
+
+    h_msg(node, &cap, 3, &j1, 0);
+    const gs_node_out *e = h_find_event(&cap, GS_NODE_EVENT_PEER_DATA, &p);
+    cr_assert(e != NULL);
+    cr_assert(eq(sz, e->data.len, 2));
+    h_msg(node, &cap, 3, &j1, 1);
+    cr_assert(eq(sz, h_count_events(&cap, GS_NODE_EVENT_PEER_DATA, &p), 0));
+    gs_msg j2 = h_join_data("b22");
+    h_msg(node, &cap, 3, &j2, 2);
+    cr_assert(eq(sz, h_count_events(&cap, GS_NODE_EVENT_PEER_DATA, &p), 1));
+    gs_node_del(node);
+}
+
+Test(hyparview, own_peer_data_is_carried_and_capped)
+{
+    gs_node *node = h_node();
+    static uint8_t big[5000];
+    gs_msg join = h_join();
+
+    cr_assert(eq(int, gs_node_set_peer_data(node, big, sizeof(big), 0), GS_ERR_MSG_TOO_LARGE));
+    cr_assert(eq(int, gs_node_set_peer_data(node, (const uint8_t *)"me", 2, 0), 0));
+    h_msg(node, &cap, 3, &join, 1);
+    const gs_node_out *o = h_find_send(&cap, GS_MSG_NEIGHBOR, NULL);
+    cr_assert(o != NULL);
+    cr_assert(o->msg.neighbor.has_data);
+    cr_assert(eq(sz, o->msg.neighbor.data.len, 2));
+    gs_node_del(node);
+}
