@@ -1,0 +1,304 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gossip_sim.c: the gossip-sim CLI.  Runs one simulator scenario (tests/sim/sim.h) and reports
+ * the PROTOCOL.md section 10 figures plus the simulator's own speed.
+ *
+ *   gossip-sim --peers N --seed S --scenario single|multi|burst|churn|partition --rounds R
+ *              [--latency-min-ms A --latency-max-ms B] [--kill-fraction F] [--json]
+ *              [--loss-ppm P] [--payload BYTES] [--partition-s S] [--trace] [--quiet]
+ *
+ * Without --json: live progress on stderr (one line rewritten in place on a tty, a line every two
+ * seconds otherwise) and a readable summary on stdout.  With --json the last stdout line is one
+ * JSON object (keys listed in docs/sim.md); progress is then printed only on a tty.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sim.h"
+
+typedef struct cli {
+    gs_sim_run_cfg rc;
+    bool json;
+    bool quiet;
+    bool tty;
+    double start_wall;
+    double last_print;
+    size_t round;
+    size_t rounds_total;
+    const char *phase;
+} cli;
+
+static double wall_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: gossip-sim --peers N --seed S --scenario single|multi|burst|churn|partition\n"
+            "                  --rounds R [--latency-min-ms A --latency-max-ms B]\n"
+            "                  [--kill-fraction F] [--json] [--loss-ppm P] [--payload BYTES]\n"
+            "                  [--partition-s S] [--trace] [--quiet]\n");
+}
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+
+    if (s == NULL || *s == '\0' || *s == '-') {
+        return false;
+    }
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (errno != 0 || *end != '\0') {
+        return false;
+    }
+    *out = (uint64_t)v;
+    return true;
+}
+
+static bool parse_double(const char *s, double *out)
+{
+    char *end;
+
+    if (s == NULL || *s == '\0') {
+        return false;
+    }
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno != 0 || *end != '\0') {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static void progress_line(cli *c, const gs_sim *sim, bool force)
+{
+    double now = wall_now();
+    double every = c->tty ? 0.1 : 2.0;
+
+    if (c->quiet || (c->json && !c->tty) || (!force && now - c->last_print < every)) {
+        return;
+    }
+    c->last_print = now;
+    const gs_sim_stats *st = gs_sim_stats_get(sim);
+    double el = now - c->start_wall;
+    char line[256];
+    snprintf(line, sizeof(line),
+             "gossip-sim: %s %zu/%zu | sim %.1f s | up %zu/%zu | %" PRIu64
+             " node events | %.2f M/s | wall %.1f s",
+             c->phase, c->round, c->rounds_total, (double)gs_sim_now(sim) / 1e9, gs_sim_nup(sim),
+             gs_sim_npeers(sim), st->node_events, el > 0 ? (double)st->node_events / el / 1e6 : 0.0,
+             el);
+    if (c->tty) {
+        fprintf(stderr, "\r\033[K%s", line);
+    } else {
+        fprintf(stderr, "%s\n", line);
+    }
+    fflush(stderr);
+}
+
+static void on_progress(void *ud, const gs_sim *sim)
+{
+    progress_line(ud, sim, false);
+}
+
+static void on_round(void *ud, size_t round, const gs_sim_round_stats *st, const gs_sim *sim)
+{
+    cli *c = ud;
+
+    (void)st;
+    c->phase = "round";
+    c->round = round + 1;
+    progress_line(c, sim, false);
+}
+
+int main(int argc, char **argv)
+{
+    cli c;
+    gs_sim_scenario sc = GS_SIM_SINGLE;
+    uint64_t peers = 100, seed = 0, rounds = 0, lat_min = 10, lat_max = 100, loss = 0;
+    uint64_t payload = 32, part_s = 20;
+    double kill = -1;
+    bool have_rounds = false, trace = false;
+
+    memset(&c, 0, sizeof(c));
+    for (int i = 1; i < argc; ++i) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool ok = true;
+        if (strcmp(a, "--json") == 0) {
+            c.json = true;
+            continue;
+        } else if (strcmp(a, "--quiet") == 0) {
+            c.quiet = true;
+            continue;
+        } else if (strcmp(a, "--trace") == 0) {
+            trace = true;
+            continue;
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--peers") == 0) {
+            ok = parse_u64(v, &peers);
+        } else if (strcmp(a, "--seed") == 0) {
+            ok = parse_u64(v, &seed);
+        } else if (strcmp(a, "--rounds") == 0) {
+            ok = parse_u64(v, &rounds);
+            have_rounds = true;
+        } else if (strcmp(a, "--latency-min-ms") == 0) {
+            ok = parse_u64(v, &lat_min);
+        } else if (strcmp(a, "--latency-max-ms") == 0) {
+            ok = parse_u64(v, &lat_max);
+        } else if (strcmp(a, "--loss-ppm") == 0) {
+            ok = parse_u64(v, &loss) && loss <= 1000000;
+        } else if (strcmp(a, "--payload") == 0) {
+            ok = parse_u64(v, &payload);
+        } else if (strcmp(a, "--partition-s") == 0) {
+            ok = parse_u64(v, &part_s);
+        } else if (strcmp(a, "--kill-fraction") == 0) {
+            ok = parse_double(v, &kill) && kill >= 0 && kill < 1;
+        } else if (strcmp(a, "--scenario") == 0) {
+            ok = v != NULL && gs_sim_scenario_parse(v, &sc) == 0;
+        } else {
+            fprintf(stderr, "gossip-sim: unknown option '%s'\n", a);
+            usage(stderr);
+            return 2;
+        }
+        if (!ok) {
+            fprintf(stderr, "gossip-sim: bad or missing value for %s\n", a);
+            usage(stderr);
+            return 2;
+        }
+        ++i;
+    }
+    if (peers < 2 || peers > GS_SIM_MAX_PEERS || lat_max < lat_min || lat_max > 60000 ||
+        payload < GS_SIM_PAYLOAD_MIN || payload > 4000 || part_s > 86400 ||
+        (have_rounds && (rounds == 0 || rounds > 1000000))) {
+        fprintf(stderr,
+                "gossip-sim: out-of-range argument (peers 2..%d, latency-min <= "
+                "latency-max <= 60000 ms, payload %d..4000, rounds >= 1)\n",
+                GS_SIM_MAX_PEERS, GS_SIM_PAYLOAD_MIN);
+        return 2;
+    }
+
+    gs_sim_run_cfg_default(&c.rc, sc);
+    c.rc.sim.npeers = (size_t)peers;
+    c.rc.sim.seed = seed;
+    c.rc.sim.latency_min = lat_min * GS_MILLISECONDS;
+    c.rc.sim.latency_max = lat_max * GS_MILLISECONDS;
+    c.rc.sim.loss_ppm = (uint32_t)loss;
+    c.rc.sim.payload_len = (size_t)payload;
+    c.rc.sim.trace = trace;
+    c.rc.sim.progress = on_progress;
+    c.rc.sim.progress_ud = &c;
+    if (have_rounds) {
+        c.rc.rounds = (size_t)rounds;
+    }
+    if (kill >= 0) {
+        c.rc.kill_fraction = kill;
+    }
+    c.rc.partition_time = part_s * GS_SECONDS;
+    c.rc.round_done = on_round;
+    c.rc.round_ud = &c;
+    c.tty = isatty(fileno(stderr)) == 1;
+    c.phase = "bootstrap";
+    c.rounds_total = c.rc.rounds;
+    c.start_wall = wall_now();
+
+    gs_sim_report rep;
+    int rv = gs_sim_run_scenario(&c.rc, &rep, NULL);
+    double wall = wall_now() - c.start_wall;
+    if (c.tty && !c.quiet) {
+        fprintf(stderr, "\r\033[K");
+    }
+    if (rv != 0) {
+        fprintf(stderr, "gossip-sim: simulation failed: %s\n", gs_strerror(rv));
+        return 1;
+    }
+    double eps = wall > 0 ? (double)rep.stats.node_events / wall : 0;
+    double ttd_ms = (double)rep.max_ttd / 1e6;
+
+    if (!c.json || !c.quiet) {
+        const char *what = "";
+        switch (sc) {
+        case GS_SIM_SINGLE:
+            what = "one fixed sender, 1 message per round";
+            break;
+        case GS_SIM_MULTI:
+            what = "a random sender per round, 1 message";
+            break;
+        case GS_SIM_BURST:
+            what = "every node sends 1 message per round";
+            break;
+        case GS_SIM_CHURN:
+            what = "crashes, graceful leaves and restarts before every round";
+            break;
+        case GS_SIM_PARTITION:
+            what = "rounds before, during and after a two-way partition";
+            break;
+        }
+        printf("gossip-sim: %s scenario (%s)\n", gs_sim_scenario_name(sc), what);
+        printf("  swarm           %" PRIu64 " peers, seed %" PRIu64 ", latency %" PRIu64 "-%" PRIu64
+               " ms per pair, %zu measured rounds\n",
+               peers, seed, lat_min, lat_max, rep.rounds);
+        printf("  bootstrap       peer 0 alone, peers 1..%" PRIu64
+               " join it; isolated afterwards: %zu\n",
+               peers - 1, rep.isolated_after_boot);
+        if (rep.crashed + rep.left + rep.restarted > 0) {
+            printf("  faults          %zu crashed, %zu left gracefully, %zu restarted; %zu up at "
+                   "the end\n",
+                   rep.crashed, rep.left, rep.restarted, rep.nup_at_end);
+        }
+        if (sc == GS_SIM_PARTITION) {
+            printf("  while split     %.3f %% delivered inside each side (not in the figures)\n",
+                   rep.split_delivery_ratio * 100);
+        }
+        printf("  delivery        %.4f %% (%" PRIu64 " missed in total, %.2f per round)\n",
+               rep.delivery_ratio * 100, rep.missed_total, rep.missed);
+        printf("  RMR             %.4f reference P/(E-M-1)-1, %.4f paper m/(n-1)-1\n", rep.rmr,
+               rep.rmr_paper);
+        printf("  LDH             %.2f (largest round of a first delivery, averaged)\n", rep.ldh);
+        printf("  time to deliver %.1f ms at most\n", ttd_ms);
+        printf("  isolated        %zu at the end\n", rep.isolated_at_end);
+        printf("  network         %" PRIu64 " frames (%" PRIu64 " bytes), %" PRIu64
+               " lost, %" PRIu64 " rejected\n",
+               rep.stats.frames_sent, rep.stats.frame_bytes, rep.stats.frames_lost,
+               rep.stats.frames_rejected);
+        printf("  simulator       %.1f s simulated in %.2f s wall, %" PRIu64
+               " node events, %.3f M node events/s\n",
+               (double)rep.sim_time / 1e9, wall, rep.stats.node_events, eps / 1e6);
+    }
+    if (c.json) {
+        printf("{\"peers\":%" PRIu64 ",\"seed\":%" PRIu64 ",\"scenario\":\"%s\",\"rounds\":%zu,"
+               "\"latency_min_ms\":%" PRIu64 ",\"latency_max_ms\":%" PRIu64
+               ",\"kill_fraction\":%.4f,"
+               "\"rmr\":%.6f,\"rmr_paper\":%.6f,\"ldh\":%.4f,\"missed\":%.4f,"
+               "\"missed_total\":%" PRIu64 ",\"delivery_ratio\":%.6f,"
+               "\"max_time_to_deliver_ms\":%.3f,\"isolated_nodes\":%zu,"
+               "\"isolated_at_end\":%zu,\"nodes_up\":%zu,\"crashed\":%zu,\"left\":%zu,"
+               "\"restarted\":%zu,\"split_delivery_ratio\":%.6f,\"sim_time_s\":%.3f,"
+               "\"frames\":%" PRIu64 ",\"frames_lost\":%" PRIu64 ",\"frames_rejected\":%" PRIu64
+               ",\"node_events\":%" PRIu64 ",\"wall_s\":%.3f,\"events_per_s\":%.0f,"
+               "\"trace_hash\":\"%016" PRIx64 "\"}\n",
+               peers, seed, gs_sim_scenario_name(sc), rep.rounds, lat_min, lat_max,
+               c.rc.kill_fraction, rep.rmr, rep.rmr_paper, rep.ldh, rep.missed, rep.missed_total,
+               rep.delivery_ratio, ttd_ms, rep.isolated_after_boot, rep.isolated_at_end,
+               rep.nup_at_end, rep.crashed, rep.left, rep.restarted, rep.split_delivery_ratio,
+               (double)rep.sim_time / 1e9, rep.stats.frames_sent, rep.stats.frames_lost,
+               rep.stats.frames_rejected, rep.stats.node_events, wall, eps, rep.trace_hash);
+    }
+    return 0;
+}

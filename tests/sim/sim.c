@@ -1,0 +1,1426 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sim.c: the discrete-event swarm simulator (see sim.h and docs/sim.md).
+ *
+ * One event queue (binary heap keyed by (time, sequence number), so equal times keep insertion
+ * order and runs are deterministic) carries five kinds of events: a frame arriving at a node, a
+ * node's timer, a connection-close notification, a failed dial and an idle-timeout expiry.  Each
+ * node has at most one live timer event; a superseded one is recognised by its sequence number and
+ * skipped.  Events addressed to a node carry its incarnation, so nothing sent to a crashed node
+ * reaches its restarted successor.
+ *
+ * Connections are tracked per unordered pair in an open-addressing table (never shrinks; bounded
+ * by the pairs that ever talked):
+ *   CLOSED  -> OPEN     on a send to a reachable, running peer (new generation)
+ *   CLOSED  -> DIALING  on a send to a down or partitioned peer; DIAL_FAIL after dial_timeout
+ *   OPEN    -> DEAD     when one side crashes; the survivor's IDLE_DEAD fires after the idle
+ * timeout OPEN    -> CLOSED   on a DISCONNECT command (the other side is told after latency + 1
+ * us), on a graceful shutdown, or when a partition outlasts the idle timeout Notifications carry
+ * the generation they were scheduled for and are ignored when the pair has moved on (e.g. a
+ * restarted node opened a new connection, which becomes the send path, 3.5).
+ */
+#include "sim.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gs_rand.h"
+
+enum {
+    EV_FRAME = 1,      /* |blob| from |src| arrives at |dst| */
+    EV_TIMER = 2,      /* |dst|'s timer; valid iff seq == node timer_seq */
+    EV_CLOSE_NOTE = 3, /* |src| closed its connection to |dst| */
+    EV_DIAL_FAIL = 4,  /* |dst|'s dial to |src| failed (generation |gen|) */
+    EV_IDLE_DEAD = 5,  /* |dst|'s connection to crashed |src| hit the idle timeout */
+    EV_IDLE_PART = 6,  /* the connection |src|-|dst| across a partition (epoch |aux|) timed out */
+};
+
+enum {
+    CONN_CLOSED = 0,
+    CONN_OPEN = 1,
+    CONN_DEAD = 2,
+    CONN_DIALING = 3,
+};
+
+#define NO_MSG         UINT64_MAX
+#define PROGRESS_EVERY 65536u
+#define SIM_MAGIC      0x4d495347u /* "GSIM" little-endian */
+
+/* sim_blob: one encoded frame shared by every event that carries it. */
+typedef struct sim_blob {
+    uint32_t refs;
+    uint32_t len;
+    uint64_t msg_no; /* sim message number of a Gossip frame, NO_MSG otherwise */
+    uint8_t data[];
+} sim_blob;
+
+typedef struct sim_ev {
+    gs_tstamp at;
+    uint64_t seq;
+    uint64_t gen;
+    uint64_t aux;
+    sim_blob *blob;
+    uint32_t type;
+    uint32_t src;
+    uint32_t dst;
+    uint32_t dst_inc;
+} sim_ev;
+
+typedef struct sim_conn {
+    uint64_t key; /* (lo << 32 | hi) + 1; 0 = empty slot */
+    uint64_t gen;
+    uint32_t who; /* DEAD: the crashed side; DIALING: the dialer */
+    uint32_t state;
+} sim_conn;
+
+typedef struct sim_node {
+    gs_node *node; /* NULL while down */
+    uint32_t inc;  /* incarnation: bumped at every start and stop */
+    uint64_t timer_seq;
+    gs_tstamp timer_at;
+} sim_node;
+
+typedef struct sim_round {
+    bool active;   /* payload receipts of the round's messages are counted */
+    bool counting; /* first deliveries are counted (before the timeout) */
+    uint64_t base;
+    size_t k;
+    uint32_t *senders;
+    uint8_t *bits; /* k * npeers delivery bits */
+    gs_tstamp start;
+    uint64_t expected;
+    uint64_t delivered;
+    uint64_t payload_recv;
+    uint16_t ldh;
+    gs_duration max_ttd;
+} sim_round;
+
+struct gs_sim {
+    gs_sim_cfg cfg;
+    gs_tstamp now;
+    gs_topic_id topic;
+    gs_rand rng;
+    size_t n;
+    gs_key *keys;
+    sim_node *nodes;
+    size_t nup;
+    /* event heap */
+    sim_ev *heap;
+    size_t nheap;
+    size_t capheap;
+    uint64_t next_seq;
+    /* connections */
+    sim_conn *conns;
+    size_t capconns; /* power of two */
+    size_t nconns;
+    uint64_t next_gen;
+    /* partition */
+    bool partitioned;
+    uint64_t part_epoch;
+    uint8_t *group;
+    /* messages and rounds */
+    uint64_t next_msg_no;
+    uint8_t *payload;
+    sim_round rd;
+    gs_sim_stats stats;
+    uint64_t trace;
+    int err; /* first internal error (NOMEM/LIMIT) seen while processing events */
+};
+
+/* --- small helpers --- */
+
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+    for (size_t i = 0; i < 8; ++i) {
+        p[i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+static uint64_t get_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+
+    for (size_t i = 0; i < 8; ++i) {
+        v |= (uint64_t)p[i] << (8 * i);
+    }
+    return v;
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* FNV-1a over the trace: cheap, and collisions do not matter for a determinism check. */
+static void trace_bytes(gs_sim *sim, const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    uint64_t h = sim->trace;
+
+    for (size_t i = 0; i < len; ++i) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    sim->trace = h;
+}
+
+static void trace_u64(gs_sim *sim, uint64_t v)
+{
+    uint8_t b[8];
+
+    put_le64(b, v);
+    trace_bytes(sim, b, sizeof(b));
+}
+
+static void set_err(gs_sim *sim, int rv)
+{
+    if (sim->err == 0) {
+        sim->err = rv;
+    }
+}
+
+static bool node_up(const gs_sim *sim, uint32_t i)
+{
+    return sim->nodes[i].node != NULL;
+}
+
+bool gs_sim_reachable(const gs_sim *sim, size_t a, size_t b)
+{
+    return !sim->partitioned || sim->group[a] == sim->group[b];
+}
+
+static gs_duration pair_latency(const gs_sim *sim, uint32_t a, uint32_t b)
+{
+    gs_duration span = sim->cfg.latency_max - sim->cfg.latency_min;
+    uint32_t lo = a < b ? a : b;
+    uint32_t hi = a < b ? b : a;
+
+    if (span == 0) {
+        return sim->cfg.latency_min;
+    }
+    /* Drawn once per pair: a pure function of the seed and the pair, so no table is needed. */
+    uint64_t h = mix64(sim->cfg.seed * 0x9e3779b97f4a7c15ULL ^ mix64(((uint64_t)lo << 32) | hi));
+    return sim->cfg.latency_min + h % span;
+}
+
+/* lookup_key maps a peer id back to a node index (ids carry it in their first 4 bytes). */
+static bool lookup_key(const gs_sim *sim, const gs_key *key, uint32_t *pi)
+{
+    uint32_t i = get_le32(key->b);
+
+    if (i >= sim->n || memcmp(sim->keys[i].b, key->b, GS_KEY_LEN) != 0) {
+        return false;
+    }
+    *pi = i;
+    return true;
+}
+
+/* --- event heap --- */
+
+static bool ev_before(const sim_ev *a, const sim_ev *b)
+{
+    return a->at < b->at || (a->at == b->at && a->seq < b->seq);
+}
+
+static int heap_push(gs_sim *sim, sim_ev *ev)
+{
+    if (sim->nheap == sim->capheap) {
+        if (sim->nheap >= sim->cfg.max_events) {
+            return GS_ERR_LIMIT;
+        }
+        size_t cap = sim->capheap ? sim->capheap * 2 : 4096;
+        if (cap > sim->cfg.max_events) {
+            cap = sim->cfg.max_events;
+        }
+        sim_ev *h = realloc(sim->heap, cap * sizeof(*h));
+        if (h == NULL) {
+            return GS_ERR_NOMEM;
+        }
+        sim->heap = h;
+        sim->capheap = cap;
+    }
+    ev->seq = ++sim->next_seq;
+    size_t i = sim->nheap++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!ev_before(ev, &sim->heap[parent])) {
+            break;
+        }
+        sim->heap[i] = sim->heap[parent];
+        i = parent;
+    }
+    sim->heap[i] = *ev;
+    return 0;
+}
+
+static void heap_pop(gs_sim *sim, sim_ev *out)
+{
+    assert(sim->nheap > 0);
+    *out = sim->heap[0];
+    sim_ev last = sim->heap[--sim->nheap];
+    size_t i = 0;
+    size_t n = sim->nheap;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) {
+            break;
+        }
+        if (c + 1 < n && ev_before(&sim->heap[c + 1], &sim->heap[c])) {
+            ++c;
+        }
+        if (!ev_before(&sim->heap[c], &last)) {
+            break;
+        }
+        sim->heap[i] = sim->heap[c];
+        i = c;
+    }
+    if (n > 0) {
+        sim->heap[i] = last;
+    }
+}
+
+static int schedule(gs_sim *sim, gs_tstamp at, uint32_t type, uint32_t src, uint32_t dst,
+                    uint64_t gen, uint64_t aux, sim_blob *blob, uint64_t *pseq)
+{
+    sim_ev ev = {
+        .at = at,
+        .gen = gen,
+        .aux = aux,
+        .blob = blob,
+        .type = type,
+        .src = src,
+        .dst = dst,
+        .dst_inc = sim->nodes[dst].inc,
+    };
+    int rv = heap_push(sim, &ev);
+    if (rv != 0) {
+        set_err(sim, rv);
+        return rv;
+    }
+    if (blob != NULL) {
+        ++blob->refs;
+    }
+    if (pseq != NULL) {
+        *pseq = ev.seq;
+    }
+    return 0;
+}
+
+static void blob_unref(sim_blob *b)
+{
+    if (b != NULL && --b->refs == 0) {
+        free(b);
+    }
+}
+
+/* --- connection table --- */
+
+static uint64_t conn_key(uint32_t a, uint32_t b)
+{
+    uint32_t lo = a < b ? a : b;
+    uint32_t hi = a < b ? b : a;
+    return (((uint64_t)lo << 32) | hi) + 1;
+}
+
+static sim_conn *conn_find_slot(sim_conn *tab, size_t cap, uint64_t key)
+{
+    size_t i = (size_t)mix64(key) & (cap - 1);
+
+    while (tab[i].key != 0 && tab[i].key != key) {
+        i = (i + 1) & (cap - 1);
+    }
+    return &tab[i];
+}
+
+static sim_conn *conn_lookup(gs_sim *sim, uint32_t a, uint32_t b)
+{
+    sim_conn *c = conn_find_slot(sim->conns, sim->capconns, conn_key(a, b));
+    return c->key != 0 ? c : NULL;
+}
+
+static sim_conn *conn_get(gs_sim *sim, uint32_t a, uint32_t b)
+{
+    uint64_t key = conn_key(a, b);
+
+    if ((sim->nconns + 1) * 2 > sim->capconns) {
+        size_t cap = sim->capconns * 2;
+        sim_conn *tab = calloc(cap, sizeof(*tab));
+        if (tab == NULL) {
+            set_err(sim, GS_ERR_NOMEM);
+            return NULL;
+        }
+        for (size_t i = 0; i < sim->capconns; ++i) {
+            if (sim->conns[i].key != 0) {
+                *conn_find_slot(tab, cap, sim->conns[i].key) = sim->conns[i];
+            }
+        }
+        free(sim->conns);
+        sim->conns = tab;
+        sim->capconns = cap;
+    }
+    sim_conn *c = conn_find_slot(sim->conns, sim->capconns, key);
+    if (c->key == 0) {
+        c->key = key;
+        c->state = CONN_CLOSED;
+        ++sim->nconns;
+    }
+    return c;
+}
+
+static void conn_peers(const sim_conn *c, uint32_t *lo, uint32_t *hi)
+{
+    uint64_t k = c->key - 1;
+    *lo = (uint32_t)(k >> 32);
+    *hi = (uint32_t)k;
+}
+
+/* --- nodes: feeding inputs and draining the outbox --- */
+
+static void on_received(gs_sim *sim, uint32_t i, const gs_node_out *out)
+{
+    sim_round *rd = &sim->rd;
+
+    if (!rd->counting || out->scope != GS_SCOPE_SWARM || out->content.len < 12 ||
+        get_le32(out->content.base) != SIM_MAGIC) {
+        return;
+    }
+    uint64_t no = get_le64(out->content.base + 4);
+    if (no < rd->base || no - rd->base >= rd->k) {
+        return;
+    }
+    size_t m = (size_t)(no - rd->base);
+    uint32_t sender = rd->senders[m];
+    if (i == sender || !gs_sim_reachable(sim, sender, i)) {
+        return;
+    }
+    size_t bit = m * sim->n + i;
+    if (rd->bits[bit / 8] & (1u << (bit % 8))) {
+        ++sim->stats.dup_received;
+        return;
+    }
+    rd->bits[bit / 8] = (uint8_t)(rd->bits[bit / 8] | (1u << (bit % 8)));
+    ++rd->delivered;
+    if (out->round > rd->ldh) {
+        rd->ldh = out->round;
+    }
+    if (sim->now - rd->start > rd->max_ttd) {
+        rd->max_ttd = sim->now - rd->start;
+    }
+}
+
+static void arm_timer(gs_sim *sim, uint32_t i)
+{
+    sim_node *n = &sim->nodes[i];
+    gs_tstamp e = gs_node_get_expiry(n->node);
+
+    if (e == GS_TSTAMP_NEVER) {
+        return;
+    }
+    if (e < sim->now) {
+        e = sim->now;
+    }
+    if (n->timer_seq != 0 && n->timer_at <= e) {
+        return; /* an earlier timer event will fire and re-arm */
+    }
+    uint64_t seq;
+    if (schedule(sim, e, EV_TIMER, i, i, 0, 0, NULL, &seq) == 0) {
+        n->timer_seq = seq;
+        n->timer_at = e;
+    }
+}
+
+static void conn_send(gs_sim *sim, uint32_t a, uint32_t b, sim_blob *blob)
+{
+    sim_conn *c = conn_get(sim, a, b);
+
+    if (c == NULL) {
+        return;
+    }
+    ++sim->stats.frames_sent;
+    sim->stats.frame_bytes += blob->len;
+    if (c->state == CONN_DEAD && c->who != a) {
+        /* The survivor still writes to the dead connection: lost until the idle timeout. */
+        ++sim->stats.frames_lost;
+        return;
+    }
+    if (!node_up(sim, b) || !gs_sim_reachable(sim, a, b)) {
+        if (c->state == CONN_CLOSED || (c->state == CONN_DEAD && c->who == a)) {
+            c->state = CONN_DIALING;
+            c->who = a;
+            c->gen = ++sim->next_gen;
+            schedule(sim, gs_tstamp_add(sim->now, sim->cfg.dial_timeout), EV_DIAL_FAIL, b, a,
+                     c->gen, 0, NULL, NULL);
+        }
+        ++sim->stats.frames_lost;
+        return;
+    }
+    if (c->state != CONN_OPEN) {
+        c->state = CONN_OPEN;
+        c->who = a;
+        c->gen = ++sim->next_gen;
+    }
+    if (sim->cfg.loss_ppm != 0 && gs_rand_below(&sim->rng, 1000000) < sim->cfg.loss_ppm) {
+        ++sim->stats.frames_lost;
+        return;
+    }
+    schedule(sim, sim->now + pair_latency(sim, a, b), EV_FRAME, a, b, c->gen, 0, blob, NULL);
+}
+
+static void conn_close(gs_sim *sim, uint32_t a, uint32_t b)
+{
+    sim_conn *c = conn_lookup(sim, a, b);
+
+    if (c == NULL) {
+        return;
+    }
+    uint32_t state = c->state;
+    c->state = CONN_CLOSED;
+    if (state != CONN_OPEN || !node_up(sim, b)) {
+        return;
+    }
+    /* Section 10: the other side is told after the pair latency + 1 us.  Across a partition the
+     * CONNECTION_CLOSE is lost and the peer finds out through its idle timeout. */
+    gs_duration d = gs_sim_reachable(sim, a, b) ? pair_latency(sim, a, b) + GS_MICROSECONDS
+                                                : sim->cfg.idle_timeout;
+    schedule(sim, sim->now + d, EV_CLOSE_NOTE, a, b, c->gen, 0, NULL, NULL);
+}
+
+static sim_blob *encode(gs_sim *sim, const gs_msg *msg)
+{
+    size_t len = GS_FRAME_PREFIX_LEN + gs_codec_body_len(msg);
+    sim_blob *b = malloc(sizeof(*b) + len);
+
+    if (b == NULL) {
+        set_err(sim, GS_ERR_NOMEM);
+        return NULL;
+    }
+    gs_ssize n = gs_codec_encode_frame(b->data, len, msg, sim->cfg.node.max_message_size);
+    if (n < 0) {
+        free(b);
+        ++sim->stats.encode_errors;
+        return NULL;
+    }
+    b->refs = 1;
+    b->len = (uint32_t)n;
+    b->msg_no = NO_MSG;
+    if (msg->type == GS_MSG_GOSSIP && msg->gossip.content.len >= 12 &&
+        get_le32(msg->gossip.content.base) == SIM_MAGIC) {
+        b->msg_no = get_le64(msg->gossip.content.base + 4);
+    }
+    return b;
+}
+
+/* drain acts on every command node |i| produced, then re-arms its timer. */
+static void drain(gs_sim *sim, uint32_t i)
+{
+    gs_node *node = sim->nodes[i].node;
+    sim_blob *last = NULL;
+    gs_node_out out;
+    uint32_t peer;
+
+    while (gs_node_next_out(node, &out)) {
+        switch (out.type) {
+        case GS_NODE_OUT_SEND:
+            if (!lookup_key(sim, &out.peer, &peer) || peer == i) {
+                ++sim->stats.bad_dest;
+                break;
+            }
+            if (!(out.flags & GS_NODE_OUT_FLAG_SAME_MSG) || last == NULL) {
+                blob_unref(last);
+                last = encode(sim, &out.msg);
+                if (last == NULL) {
+                    break;
+                }
+            }
+            conn_send(sim, i, peer, last);
+            break;
+        case GS_NODE_OUT_DISCONNECT:
+            ++sim->stats.disconnects;
+            if (!lookup_key(sim, &out.peer, &peer) || peer == i) {
+                ++sim->stats.bad_dest;
+                break;
+            }
+            conn_close(sim, i, peer);
+            break;
+        case GS_NODE_OUT_EVENT:
+            if (out.event == GS_NODE_EVENT_RECEIVED) {
+                on_received(sim, i, &out);
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    blob_unref(last);
+    arm_timer(sim, i);
+}
+
+static void notify_down(gs_sim *sim, uint32_t i, uint32_t peer)
+{
+    if (!node_up(sim, i)) {
+        return;
+    }
+    ++sim->stats.node_events;
+    ++sim->stats.peer_down_notes;
+    gs_node_on_peer_disconnected(sim->nodes[i].node, &sim->keys[peer], sim->now);
+    drain(sim, i);
+}
+
+/* --- event processing --- */
+
+static void process(gs_sim *sim, sim_ev *ev)
+{
+    sim_node *dn = &sim->nodes[ev->dst];
+    bool live = dn->node != NULL && dn->inc == ev->dst_inc;
+    sim_conn *c;
+
+    sim->now = ev->at;
+    ++sim->stats.events;
+    if (sim->cfg.trace) {
+        trace_u64(sim, ev->at);
+        trace_u64(sim, ((uint64_t)ev->type << 48) ^ ((uint64_t)ev->src << 24) ^ ev->dst);
+        if (ev->blob != NULL) {
+            trace_bytes(sim, ev->blob->data, ev->blob->len);
+        }
+    }
+    switch (ev->type) {
+    case EV_FRAME: {
+        sim_blob *b = ev->blob;
+        if (!live) {
+            ++sim->stats.frames_lost;
+            break;
+        }
+        if (sim->rd.active && b->msg_no != NO_MSG && b->msg_no >= sim->rd.base &&
+            b->msg_no - sim->rd.base < sim->rd.k) {
+            ++sim->rd.payload_recv;
+        }
+        uint32_t bodylen;
+        if (b->len < GS_FRAME_PREFIX_LEN ||
+            gs_codec_check_prefix(b->data, sim->cfg.node.max_message_size, &bodylen) != 0 ||
+            bodylen != b->len - GS_FRAME_PREFIX_LEN) {
+            ++sim->stats.frames_rejected;
+            break;
+        }
+        ++sim->stats.node_events;
+        int rv = gs_node_on_frame(dn->node, &sim->keys[ev->src], &sim->topic,
+                                  b->data + GS_FRAME_PREFIX_LEN, bodylen, sim->now);
+        if (rv != 0) {
+            ++sim->stats.frames_rejected;
+        }
+        drain(sim, ev->dst);
+        break;
+    }
+    case EV_TIMER:
+        if (!live || ev->seq != dn->timer_seq) {
+            break; /* superseded or addressed to a previous incarnation */
+        }
+        dn->timer_seq = 0;
+        if (gs_node_get_expiry(dn->node) <= sim->now) {
+            ++sim->stats.node_events;
+            gs_node_handle_expiry(dn->node, sim->now);
+            drain(sim, ev->dst);
+        } else {
+            arm_timer(sim, ev->dst);
+        }
+        break;
+    case EV_CLOSE_NOTE:
+        if (live) {
+            notify_down(sim, ev->dst, ev->src);
+        }
+        break;
+    case EV_DIAL_FAIL:
+        c = conn_lookup(sim, ev->src, ev->dst);
+        if (c != NULL && c->gen == ev->gen && c->state == CONN_DIALING) {
+            c->state = CONN_CLOSED;
+            if (live) {
+                ++sim->stats.dials_failed;
+                notify_down(sim, ev->dst, ev->src);
+            }
+        }
+        break;
+    case EV_IDLE_DEAD:
+        c = conn_lookup(sim, ev->src, ev->dst);
+        if (c != NULL && c->gen == ev->gen && c->state == CONN_DEAD) {
+            c->state = CONN_CLOSED;
+            if (live) {
+                ++sim->stats.idle_timeouts;
+                notify_down(sim, ev->dst, ev->src);
+            }
+        }
+        break;
+    case EV_IDLE_PART:
+        c = conn_lookup(sim, ev->src, ev->dst);
+        if (sim->partitioned && sim->part_epoch == ev->aux && c != NULL && c->gen == ev->gen &&
+            c->state == CONN_OPEN) {
+            c->state = CONN_CLOSED;
+            ++sim->stats.idle_timeouts;
+            notify_down(sim, ev->dst, ev->src);
+            notify_down(sim, ev->src, ev->dst);
+        }
+        break;
+    default:
+        break;
+    }
+    blob_unref(ev->blob);
+}
+
+static bool round_complete(const gs_sim *sim)
+{
+    return sim->rd.counting && sim->rd.delivered >= sim->rd.expected;
+}
+
+/* run processes events up to |t|; with |stop_when_complete| it stops early once the current
+ * round has every expected delivery. */
+static int run(gs_sim *sim, gs_tstamp t, bool stop_when_complete)
+{
+    sim_ev ev;
+
+    while (sim->nheap > 0 && sim->heap[0].at <= t) {
+        if (stop_when_complete && round_complete(sim)) {
+            return sim->err;
+        }
+        heap_pop(sim, &ev);
+        process(sim, &ev);
+        if (sim->err != 0) {
+            return sim->err;
+        }
+        if (sim->cfg.progress != NULL && sim->stats.events % PROGRESS_EVERY == 0) {
+            sim->cfg.progress(sim->cfg.progress_ud, sim);
+        }
+    }
+    if (stop_when_complete && round_complete(sim)) {
+        return 0;
+    }
+    if (t > sim->now && t != GS_TSTAMP_NEVER) {
+        sim->now = t;
+    }
+    return sim->err;
+}
+
+/* --- public API --- */
+
+void gs_sim_cfg_default(gs_sim_cfg *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->npeers = 100;
+    cfg->seed = 0;
+    cfg->latency_min = 10 * GS_MILLISECONDS;
+    cfg->latency_max = 100 * GS_MILLISECONDS;
+    cfg->idle_timeout = 30 * GS_SECONDS;
+    cfg->keepalive_interval = 5 * GS_SECONDS;
+    cfg->dial_timeout = 10 * GS_SECONDS;
+    cfg->payload_len = 32;
+    cfg->max_events = 16u << 20;
+    gs_node_cfg_default(&cfg->node);
+}
+
+/* make_key builds node |i|'s id: i in bytes 0..3, seed-derived bytes, then a counter until the
+ * bytes decompress to a curve point (about every second candidate does). */
+static void make_key(gs_key *key, uint64_t seed, uint32_t i)
+{
+    uint64_t x = mix64(seed ^ 0x6b6579u) ^ mix64((uint64_t)i + 1);
+
+    for (uint64_t ctr = 0;; ++ctr) {
+        for (size_t j = 0; j < GS_KEY_LEN; j += 8) {
+            put_le64(key->b + j, mix64(x + ctr * 0x10001ULL + j));
+        }
+        key->b[0] = (uint8_t)i;
+        key->b[1] = (uint8_t)(i >> 8);
+        key->b[2] = (uint8_t)(i >> 16);
+        key->b[3] = (uint8_t)(i >> 24);
+        key->b[31] &= 0x7f;
+        if (gs_ed25519_key_is_valid(key->b)) {
+            return;
+        }
+    }
+}
+
+int gs_sim_new(gs_sim **psim, const gs_sim_cfg *cfg)
+{
+    if (cfg->npeers < 2 || cfg->npeers > GS_SIM_MAX_PEERS || cfg->latency_max < cfg->latency_min ||
+        cfg->payload_len < GS_SIM_PAYLOAD_MIN || cfg->max_events < 1024 ||
+        cfg->loss_ppm > 1000000 || gs_node_cfg_validate(&cfg->node) != 0) {
+        return GS_ERR_INVAL;
+    }
+    gs_sim *sim = calloc(1, sizeof(*sim));
+    if (sim == NULL) {
+        return GS_ERR_NOMEM;
+    }
+    sim->cfg = *cfg;
+    sim->n = cfg->npeers;
+    sim->keys = calloc(sim->n, sizeof(*sim->keys));
+    sim->nodes = calloc(sim->n, sizeof(*sim->nodes));
+    sim->group = calloc(sim->n, 1);
+    sim->payload = calloc(cfg->payload_len, 1);
+    sim->capconns = 1024;
+    while (sim->capconns < sim->n * 32) {
+        sim->capconns *= 2;
+    }
+    sim->conns = calloc(sim->capconns, sizeof(*sim->conns));
+    if (sim->keys == NULL || sim->nodes == NULL || sim->group == NULL || sim->payload == NULL ||
+        sim->conns == NULL) {
+        gs_sim_del(sim);
+        return GS_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < sim->n; ++i) {
+        make_key(&sim->keys[i], cfg->seed, (uint32_t)i);
+    }
+    for (size_t j = 0; j < sizeof(sim->topic.b); ++j) {
+        sim->topic.b[j] = (uint8_t)(0xa0 + j);
+    }
+    gs_rand_seed(&sim->rng, mix64(cfg->seed ^ 0x73696d75ULL));
+    sim->trace = 0xcbf29ce484222325ULL;
+    *psim = sim;
+    return 0;
+}
+
+void gs_sim_del(gs_sim *sim)
+{
+    if (sim == NULL) {
+        return;
+    }
+    if (sim->nodes != NULL) {
+        for (size_t i = 0; i < sim->n; ++i) {
+            gs_node_del(sim->nodes[i].node);
+        }
+    }
+    for (size_t i = 0; i < sim->nheap; ++i) {
+        blob_unref(sim->heap[i].blob);
+    }
+    free(sim->heap);
+    free(sim->conns);
+    free(sim->keys);
+    free(sim->nodes);
+    free(sim->group);
+    free(sim->payload);
+    free(sim->rd.senders);
+    free(sim->rd.bits);
+    free(sim);
+}
+
+const gs_topic_id *gs_sim_topic(const gs_sim *sim)
+{
+    return &sim->topic;
+}
+
+gs_tstamp gs_sim_now(const gs_sim *sim)
+{
+    return sim->now;
+}
+
+size_t gs_sim_npeers(const gs_sim *sim)
+{
+    return sim->n;
+}
+
+const gs_key *gs_sim_key(const gs_sim *sim, size_t i)
+{
+    return &sim->keys[i];
+}
+
+gs_node *gs_sim_node(gs_sim *sim, size_t i)
+{
+    return i < sim->n ? sim->nodes[i].node : NULL;
+}
+
+bool gs_sim_is_up(const gs_sim *sim, size_t i)
+{
+    return i < sim->n && sim->nodes[i].node != NULL;
+}
+
+size_t gs_sim_nup(const gs_sim *sim)
+{
+    return sim->nup;
+}
+
+const gs_sim_stats *gs_sim_stats_get(const gs_sim *sim)
+{
+    return &sim->stats;
+}
+
+uint64_t gs_sim_trace_hash(const gs_sim *sim)
+{
+    return sim->trace;
+}
+
+size_t gs_sim_active_count(const gs_sim *sim, size_t i)
+{
+    if (!gs_sim_is_up(sim, i)) {
+        return 0;
+    }
+    return gs_node_active_view(sim->nodes[i].node, &sim->topic, NULL, 0);
+}
+
+size_t gs_sim_isolated(const gs_sim *sim)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < sim->n; ++i) {
+        if (gs_sim_is_up(sim, i) && gs_sim_active_count(sim, i) == 0) {
+            ++n;
+        }
+    }
+    return n;
+}
+
+void gs_sim_node_counters_sum(const gs_sim *sim, gs_node_counters *sum)
+{
+    memset(sum, 0, sizeof(*sum));
+    uint64_t *s = (uint64_t *)sum;
+    for (size_t i = 0; i < sim->n; ++i) {
+        if (!gs_sim_is_up(sim, i)) {
+            continue;
+        }
+        const uint64_t *c = (const uint64_t *)gs_node_counters_get(sim->nodes[i].node);
+        for (size_t j = 0; j < sizeof(*sum) / sizeof(uint64_t); ++j) {
+            s[j] += c[j];
+        }
+    }
+}
+
+int gs_sim_start(gs_sim *sim, size_t i, const size_t *boot, size_t nboot)
+{
+    gs_key bk[16];
+    size_t nb = 0;
+    int rv;
+
+    if (i >= sim->n) {
+        return GS_ERR_INVAL;
+    }
+    sim_node *n = &sim->nodes[i];
+    if (n->node != NULL) {
+        return GS_ERR_EXISTS;
+    }
+    for (size_t j = 0; j < nboot && nb < sizeof(bk) / sizeof(bk[0]); ++j) {
+        if (boot[j] >= sim->n) {
+            return GS_ERR_INVAL;
+        }
+        bk[nb++] = sim->keys[boot[j]];
+    }
+    uint64_t seed = mix64(sim->cfg.seed ^ mix64(((uint64_t)n->inc << 32) | i));
+    rv = gs_node_new(&n->node, &sim->cfg.node, &sim->keys[i], seed, gs_mem_default());
+    if (rv != 0) {
+        return rv;
+    }
+    ++n->inc;
+    n->timer_seq = 0;
+    ++sim->nup;
+    ++sim->stats.node_events;
+    rv = gs_node_join(n->node, &sim->topic, bk, nb, sim->now);
+    drain(sim, (uint32_t)i);
+    return rv != 0 ? rv : sim->err;
+}
+
+int gs_sim_bootstrap(gs_sim *sim)
+{
+    size_t zero = 0;
+    int rv = gs_sim_start(sim, 0, NULL, 0);
+
+    for (size_t i = 1; i < sim->n && rv == 0; ++i) {
+        rv = gs_sim_start(sim, i, &zero, 1);
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    return gs_sim_run_for(sim, 20 * sim->cfg.latency_max);
+}
+
+static void stop_node(gs_sim *sim, uint32_t i)
+{
+    sim_node *n = &sim->nodes[i];
+
+    gs_node_del(n->node);
+    n->node = NULL;
+    ++n->inc;
+    n->timer_seq = 0;
+    --sim->nup;
+}
+
+int gs_sim_crash(gs_sim *sim, size_t i)
+{
+    if (!gs_sim_is_up(sim, i)) {
+        return GS_ERR_NOTFOUND;
+    }
+    uint32_t me = (uint32_t)i;
+    stop_node(sim, me);
+    for (size_t s = 0; s < sim->capconns; ++s) {
+        sim_conn *c = &sim->conns[s];
+        uint32_t lo, hi;
+        if (c->key == 0) {
+            continue;
+        }
+        conn_peers(c, &lo, &hi);
+        if (lo != me && hi != me) {
+            continue;
+        }
+        uint32_t other = lo == me ? hi : lo;
+        if (c->state == CONN_DIALING && c->who == me) {
+            c->state = CONN_CLOSED;
+        } else if (c->state == CONN_OPEN) {
+            /* The survivor's idle timer runs from the last packet it got from us: with
+             * keep-alives that is up to one keep-alive interval before the crash. */
+            c->state = CONN_DEAD;
+            c->who = me;
+            gs_duration back = sim->cfg.keepalive_interval
+                                   ? gs_rand_below(&sim->rng, sim->cfg.keepalive_interval)
+                                   : 0;
+            if (back > sim->cfg.idle_timeout) {
+                back = sim->cfg.idle_timeout;
+            }
+            schedule(sim, sim->now + sim->cfg.idle_timeout - back, EV_IDLE_DEAD, me, other, c->gen,
+                     0, NULL, NULL);
+        }
+    }
+    return sim->err;
+}
+
+int gs_sim_leave(gs_sim *sim, size_t i)
+{
+    if (!gs_sim_is_up(sim, i)) {
+        return GS_ERR_NOTFOUND;
+    }
+    uint32_t me = (uint32_t)i;
+    ++sim->stats.node_events;
+    int rv = gs_node_quit(sim->nodes[me].node, &sim->topic, sim->now);
+    drain(sim, me);
+    /* Shutdown closes every connection still open; peers are told like for close(p). */
+    for (size_t s = 0; s < sim->capconns; ++s) {
+        sim_conn *c = &sim->conns[s];
+        uint32_t lo, hi;
+        if (c->key == 0) {
+            continue;
+        }
+        conn_peers(c, &lo, &hi);
+        if (lo == me || hi == me) {
+            conn_close(sim, me, lo == me ? hi : lo);
+        }
+    }
+    stop_node(sim, me);
+    return rv != 0 ? rv : sim->err;
+}
+
+int gs_sim_partition(gs_sim *sim, const uint8_t *group)
+{
+    if (sim->partitioned) {
+        return GS_ERR_EXISTS;
+    }
+    for (size_t i = 0; i < sim->n; ++i) {
+        sim->group[i] = group[i] ? 1 : 0;
+    }
+    sim->partitioned = true;
+    ++sim->part_epoch;
+    for (size_t s = 0; s < sim->capconns; ++s) {
+        sim_conn *c = &sim->conns[s];
+        uint32_t lo, hi;
+        if (c->key == 0 || c->state != CONN_OPEN) {
+            continue;
+        }
+        conn_peers(c, &lo, &hi);
+        if (sim->group[lo] == sim->group[hi]) {
+            continue;
+        }
+        gs_duration back =
+            sim->cfg.keepalive_interval ? gs_rand_below(&sim->rng, sim->cfg.keepalive_interval) : 0;
+        if (back > sim->cfg.idle_timeout) {
+            back = sim->cfg.idle_timeout;
+        }
+        schedule(sim, sim->now + sim->cfg.idle_timeout - back, EV_IDLE_PART, lo, hi, c->gen,
+                 sim->part_epoch, NULL, NULL);
+    }
+    return sim->err;
+}
+
+void gs_sim_heal(gs_sim *sim)
+{
+    sim->partitioned = false;
+    ++sim->part_epoch;
+}
+
+int gs_sim_run_until(gs_sim *sim, gs_tstamp t)
+{
+    return run(sim, t, false);
+}
+
+int gs_sim_run_for(gs_sim *sim, gs_duration d)
+{
+    return run(sim, gs_tstamp_add(sim->now, d), false);
+}
+
+int gs_sim_round(gs_sim *sim, const size_t *senders, size_t nsenders, gs_duration timeout,
+                 gs_sim_round_stats *st)
+{
+    sim_round *rd = &sim->rd;
+    int rv;
+
+    memset(st, 0, sizeof(*st));
+    for (size_t j = 0; j < nsenders; ++j) {
+        if (!gs_sim_is_up(sim, senders[j])) {
+            return GS_ERR_INVAL;
+        }
+    }
+    free(rd->senders);
+    free(rd->bits);
+    memset(rd, 0, sizeof(*rd));
+    rd->senders = calloc(nsenders ? nsenders : 1, sizeof(*rd->senders));
+    rd->bits = calloc((nsenders * sim->n + 7) / 8 + 1, 1);
+    if (rd->senders == NULL || rd->bits == NULL) {
+        return GS_ERR_NOMEM;
+    }
+    rd->base = sim->next_msg_no;
+    rd->k = nsenders;
+    rd->start = sim->now;
+    for (size_t j = 0; j < nsenders; ++j) {
+        rd->senders[j] = (uint32_t)senders[j];
+        for (size_t i = 0; i < sim->n; ++i) {
+            if (i != senders[j] && gs_sim_is_up(sim, i) && gs_sim_reachable(sim, senders[j], i)) {
+                ++rd->expected;
+            }
+        }
+    }
+    rd->active = true;
+    rd->counting = true;
+    for (size_t j = 0; j < nsenders; ++j) {
+        uint64_t no = sim->next_msg_no++;
+        uint8_t *p = sim->payload;
+        /* "GSIM", the run-unique message number, the low seed bits, zero padding: unique
+         * contents, so unique ids (ids are content hashes). */
+        put_le64(p, SIM_MAGIC);
+        put_le64(p + 4, no);
+        for (size_t b = 0; b < 4; ++b) {
+            p[12 + b] = (uint8_t)(sim->cfg.seed >> (8 * b));
+        }
+        ++sim->stats.node_events;
+        uint32_t s = (uint32_t)senders[j];
+        rv = gs_node_broadcast(sim->nodes[s].node, &sim->topic, p, sim->cfg.payload_len,
+                               GS_SCOPE_SWARM, sim->now, NULL);
+        drain(sim, s);
+        if (rv != 0) {
+            rd->active = rd->counting = false;
+            return rv;
+        }
+    }
+    rv = run(sim, gs_tstamp_add(rd->start, timeout), true);
+    if (rv != 0) {
+        rd->active = rd->counting = false;
+        return rv;
+    }
+    st->duration = sim->now - rd->start;
+    rd->counting = false;
+    /* Duplicates still in flight belong to this round's cost: count them for one more latency. */
+    rv = gs_sim_run_for(sim, sim->cfg.latency_max);
+    rd->active = false;
+    if (rv != 0) {
+        return rv;
+    }
+    st->nmsgs = nsenders;
+    st->expected = rd->expected;
+    st->delivered = rd->delivered;
+    st->missed = rd->expected - rd->delivered;
+    st->payload_recv = rd->payload_recv;
+    st->ldh = rd->ldh;
+    st->max_ttd = rd->max_ttd;
+    double e = (double)st->expected;
+    double m = (double)st->missed;
+    double p = (double)st->payload_recv;
+    st->rmr = e - m - 1 > 0 ? p / (e - m - 1) - 1 : 0;
+    st->rmr_paper = e - m > 0 ? p / (e - m) - 1 : 0;
+    return 0;
+}
+
+/* --- scenarios --- */
+
+static const char *const scenario_names[] = {"single", "multi", "burst", "churn", "partition"};
+
+const char *gs_sim_scenario_name(gs_sim_scenario sc)
+{
+    if ((size_t)sc < sizeof(scenario_names) / sizeof(scenario_names[0])) {
+        return scenario_names[sc];
+    }
+    return "unknown";
+}
+
+int gs_sim_scenario_parse(const char *name, gs_sim_scenario *psc)
+{
+    for (size_t j = 0; j < sizeof(scenario_names) / sizeof(scenario_names[0]); ++j) {
+        if (strcmp(name, scenario_names[j]) == 0) {
+            *psc = (gs_sim_scenario)j;
+            return 0;
+        }
+    }
+    return GS_ERR_INVAL;
+}
+
+void gs_sim_run_cfg_default(gs_sim_run_cfg *rc, gs_sim_scenario sc)
+{
+    memset(rc, 0, sizeof(*rc));
+    gs_sim_cfg_default(&rc->sim);
+    rc->scenario = sc;
+    rc->rounds = sc == GS_SIM_BURST ? 5 : 30;
+    rc->kill_fraction = sc == GS_SIM_CHURN ? 0.01 : 0;
+    rc->round_timeout = 5 * GS_SECONDS;
+    rc->churn_interval = 3 * GS_SECONDS;
+    rc->partition_time = 20 * GS_SECONDS;
+}
+
+/* random_up picks a uniformly random up node other than |avoid| (SIZE_MAX: none). */
+static size_t random_up(gs_sim *sim, gs_rand *r, size_t avoid)
+{
+    size_t cand = 0;
+    size_t pick = SIZE_MAX;
+
+    /* Reservoir sampling: one pass, uniform, deterministic. */
+    for (size_t i = 0; i < sim->n; ++i) {
+        if (i == avoid || !gs_sim_is_up(sim, i)) {
+            continue;
+        }
+        ++cand;
+        if (gs_rand_below(r, cand) == 0) {
+            pick = i;
+        }
+    }
+    return pick;
+}
+
+static size_t random_down(gs_sim *sim, gs_rand *r)
+{
+    size_t cand = 0;
+    size_t pick = SIZE_MAX;
+
+    for (size_t i = 0; i < sim->n; ++i) {
+        if (gs_sim_is_up(sim, i)) {
+            continue;
+        }
+        ++cand;
+        if (gs_rand_below(r, cand) == 0) {
+            pick = i;
+        }
+    }
+    return pick;
+}
+
+typedef struct scen_acc {
+    size_t rounds;
+    double rmr, rmr_paper, ldh, missed;
+    uint64_t expected, delivered, missed_total;
+    gs_duration max_ttd;
+} scen_acc;
+
+static void acc_add(scen_acc *a, const gs_sim_round_stats *st)
+{
+    ++a->rounds;
+    a->rmr += st->rmr;
+    a->rmr_paper += st->rmr_paper;
+    a->ldh += st->ldh;
+    a->missed += (double)st->missed;
+    a->missed_total += st->missed;
+    a->expected += st->expected;
+    a->delivered += st->delivered;
+    if (st->max_ttd > a->max_ttd) {
+        a->max_ttd = st->max_ttd;
+    }
+}
+
+static int scen_round(gs_sim *sim, const gs_sim_run_cfg *rc, const size_t *senders, size_t ns,
+                      size_t *round_no, scen_acc *acc)
+{
+    gs_sim_round_stats st;
+    int rv = gs_sim_round(sim, senders, ns, rc->round_timeout, &st);
+
+    if (rv != 0) {
+        return rv;
+    }
+    if (acc != NULL) {
+        acc_add(acc, &st);
+    }
+    if (rc->round_done != NULL) {
+        rc->round_done(rc->round_ud, *round_no, &st, sim);
+    }
+    ++*round_no;
+    return 0;
+}
+
+static int churn_step(gs_sim *sim, gs_rand *r, const gs_sim_run_cfg *rc, gs_sim_report *rep)
+{
+    size_t nev = (size_t)(rc->kill_fraction * (double)sim->n + 0.5);
+    int rv = 0;
+
+    if (nev == 0) {
+        nev = 1;
+    }
+    for (size_t e = 0; e < nev && rv == 0; ++e) {
+        uint64_t action = gs_rand_below(r, 3);
+        size_t down = sim->n - sim->nup;
+        if (action == 2 && down > 0) {
+            size_t i = random_down(sim, r);
+            size_t contact = random_up(sim, r, SIZE_MAX);
+            rv = gs_sim_start(sim, i, &contact, 1);
+            ++rep->restarted;
+        } else if (sim->nup > sim->n / 2 + 1) {
+            size_t i = random_up(sim, r, SIZE_MAX);
+            if (action == 0) {
+                rv = gs_sim_crash(sim, i);
+                ++rep->crashed;
+            } else {
+                rv = gs_sim_leave(sim, i);
+                ++rep->left;
+            }
+        }
+    }
+    return rv;
+}
+
+int gs_sim_run_scenario(const gs_sim_run_cfg *rc, gs_sim_report *rep, gs_sim **psim)
+{
+    gs_sim *sim = NULL;
+    gs_rand r;
+    scen_acc acc, split;
+    size_t round_no = 0;
+    size_t *senders = NULL;
+    int rv;
+
+    memset(rep, 0, sizeof(*rep));
+    memset(&acc, 0, sizeof(acc));
+    memset(&split, 0, sizeof(split));
+    rv = gs_sim_new(&sim, &rc->sim);
+    if (rv != 0) {
+        return rv;
+    }
+    gs_rand_seed(&r, mix64(rc->sim.seed ^ 0x7363656eULL));
+    senders = calloc(sim->n, sizeof(*senders));
+    if (senders == NULL) {
+        rv = GS_ERR_NOMEM;
+        goto out;
+    }
+    rv = gs_sim_bootstrap(sim);
+    if (rv != 0) {
+        goto out;
+    }
+    rep->isolated_after_boot = gs_sim_isolated(sim);
+
+    switch (rc->scenario) {
+    case GS_SIM_SINGLE:
+    case GS_SIM_MULTI:
+    case GS_SIM_BURST: {
+        if (rc->kill_fraction > 0) {
+            size_t nkill = (size_t)(rc->kill_fraction * (double)sim->n);
+            for (size_t j = 0; j < nkill && rv == 0; ++j) {
+                rv = gs_sim_crash(sim, random_up(sim, &r, SIZE_MAX));
+                ++rep->crashed;
+            }
+            if (rv == 0) {
+                rv = gs_sim_run_for(sim, 2 * rc->sim.node.shuffle_interval);
+            }
+        }
+        size_t fixed = random_up(sim, &r, SIZE_MAX);
+        for (size_t k = 0; k < rc->rounds && rv == 0; ++k) {
+            size_t ns = 0;
+            if (rc->scenario == GS_SIM_SINGLE) {
+                senders[ns++] = fixed;
+            } else if (rc->scenario == GS_SIM_MULTI) {
+                senders[ns++] = random_up(sim, &r, SIZE_MAX);
+            } else {
+                for (size_t i = 0; i < sim->n; ++i) {
+                    if (gs_sim_is_up(sim, i)) {
+                        senders[ns++] = i;
+                    }
+                }
+            }
+            rv = scen_round(sim, rc, senders, ns, &round_no, &acc);
+        }
+        break;
+    }
+    case GS_SIM_CHURN:
+        for (size_t k = 0; k < rc->rounds && rv == 0; ++k) {
+            rv = churn_step(sim, &r, rc, rep);
+            if (rv == 0) {
+                rv = gs_sim_run_for(sim, rc->churn_interval);
+            }
+            if (rv == 0) {
+                senders[0] = random_up(sim, &r, SIZE_MAX);
+                rv = scen_round(sim, rc, senders, 1, &round_no, &acc);
+            }
+        }
+        break;
+    case GS_SIM_PARTITION: {
+        size_t before = rc->rounds / 3;
+        size_t during = rc->rounds / 3;
+        size_t after = rc->rounds - before - during;
+        for (size_t k = 0; k < before && rv == 0; ++k) {
+            senders[0] = random_up(sim, &r, SIZE_MAX);
+            rv = scen_round(sim, rc, senders, 1, &round_no, &acc);
+        }
+        if (rv != 0) {
+            break;
+        }
+        uint8_t *group = calloc(sim->n, 1);
+        if (group == NULL) {
+            rv = GS_ERR_NOMEM;
+            break;
+        }
+        for (size_t i = 0; i < sim->n; ++i) {
+            group[i] = (uint8_t)gs_rand_below(&r, 2);
+        }
+        rv = gs_sim_partition(sim, group);
+        free(group);
+        gs_tstamp split_at = sim->now;
+        for (size_t k = 0; k < during && rv == 0; ++k) {
+            senders[0] = random_up(sim, &r, SIZE_MAX);
+            rv = scen_round(sim, rc, senders, 1, &round_no, &split);
+        }
+        if (rv == 0 && sim->now < split_at + rc->partition_time) {
+            rv = gs_sim_run_until(sim, split_at + rc->partition_time);
+        }
+        gs_sim_heal(sim);
+        if (rv == 0) {
+            rv = gs_sim_run_for(sim, rc->churn_interval);
+        }
+        for (size_t k = 0; k < after && rv == 0; ++k) {
+            senders[0] = random_up(sim, &r, SIZE_MAX);
+            rv = scen_round(sim, rc, senders, 1, &round_no, &acc);
+        }
+        rep->split_delivery_ratio =
+            split.expected ? (double)split.delivered / (double)split.expected : 1.0;
+        break;
+    }
+    default:
+        rv = GS_ERR_INVAL;
+        break;
+    }
+    if (rv != 0) {
+        goto out;
+    }
+    rep->rounds = acc.rounds;
+    if (acc.rounds > 0) {
+        rep->rmr = acc.rmr / (double)acc.rounds;
+        rep->rmr_paper = acc.rmr_paper / (double)acc.rounds;
+        rep->ldh = acc.ldh / (double)acc.rounds;
+        rep->missed = acc.missed / (double)acc.rounds;
+    }
+    rep->missed_total = acc.missed_total;
+    rep->delivery_ratio = acc.expected ? (double)acc.delivered / (double)acc.expected : 1.0;
+    rep->max_ttd = acc.max_ttd;
+    rep->isolated_at_end = gs_sim_isolated(sim);
+    rep->nup_at_end = sim->nup;
+    rep->sim_time = sim->now;
+    rep->stats = sim->stats;
+    rep->trace_hash = sim->trace;
+out:
+    free(senders);
+    if (rv == 0 && psim != NULL) {
+        *psim = sim;
+    } else {
+        if (psim != NULL) {
+            *psim = NULL;
+        }
+        gs_sim_del(sim);
+    }
+    return rv;
+}
