@@ -388,12 +388,15 @@ int gs_bench_transport_throughput(int argc, char **argv)
     size_t nconns = 64;
     double seconds = 3.0;
     bool json = false;
+    const char *only = NULL; /* profiling aid: run one phase (udp, one, many, hs, aes) */
 
     for (int i = 0; i < argc; ++i) {
         if (strcmp(argv[i], "--json") == 0) {
             json = true;
         } else if (strcmp(argv[i], "--connections") == 0 && i + 1 < argc) {
             nconns = (size_t)strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+            only = argv[++i];
         } else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
             seconds = strtod(argv[++i], NULL);
         } else {
@@ -410,27 +413,45 @@ int gs_bench_transport_throughput(int argc, char **argv)
 
     gs_bench_udp_result plain;
     gs_bench_udp_result gso;
-    fprintf(stderr, "[udp] plain sendmmsg/recvmmsg, 1200 B, %.1f s\n", seconds);
-    int rv = gs_bench_udp_limit(false, 1200, seconds, &plain);
-    if (rv != 0) {
-        fprintf(stderr, "[udp] plain failed: %s\n", gs_strerror(rv));
+    memset(&plain, 0, sizeof(plain));
+    memset(&gso, 0, sizeof(gso));
+    int rv = 0;
+    if (only == NULL || strcmp(only, "udp") == 0) {
+        fprintf(stderr, "[udp] plain sendmmsg/recvmmsg, 1200 B, %.1f s\n", seconds);
+        rv = gs_bench_udp_limit(false, 1200, seconds, &plain);
+        if (rv != 0) {
+            fprintf(stderr, "[udp] plain failed: %s\n", gs_strerror(rv));
+        }
+        fprintf(stderr, "[udp] plain: %.0f datagrams/s (%.2f Gbit/s)\n", plain.pps, plain.gbps);
+        fprintf(stderr, "[udp] GSO sendmsg -> GRO recv, 1200 B, %.1f s\n", seconds);
+        rv = gs_bench_udp_limit(true, 1200, seconds, &gso);
+        if (rv != 0) {
+            fprintf(stderr, "[udp] gso failed: %s\n", gs_strerror(rv));
+        }
+        fprintf(stderr, "[udp] gso: %.0f datagrams/s (%.2f Gbit/s)\n", gso.pps, gso.gbps);
     }
-    fprintf(stderr, "[udp] plain: %.0f datagrams/s (%.2f Gbit/s)\n", plain.pps, plain.gbps);
-    fprintf(stderr, "[udp] GSO sendmsg -> GRO recv, 1200 B, %.1f s\n", seconds);
-    rv = gs_bench_udp_limit(true, 1200, seconds, &gso);
-    if (rv != 0) {
-        fprintf(stderr, "[udp] gso failed: %s\n", gs_strerror(rv));
-    }
-    fprintf(stderr, "[udp] gso: %.0f datagrams/s (%.2f Gbit/s)\n", gso.pps, gso.gbps);
 
     tp_result one;
     tp_result many;
     tp_result hs;
-    tp_phase(TP_STREAM, 1, seconds, "quic 1 conn", &one);
-    tp_phase(TP_STREAM, nconns, seconds, "quic N conns", &many);
-    tp_phase(TP_HANDSHAKE, 0, seconds, "handshakes", &hs);
-    fprintf(stderr, "[aes] openssl speed -bytes 1024 -seconds 2 -evp aes-128-gcm\n");
-    double aes = gs_bench_aes_gcm_gbps();
+    memset(&one, 0, sizeof(one));
+    memset(&many, 0, sizeof(many));
+    memset(&hs, 0, sizeof(hs));
+    one.ok = many.ok = hs.ok = only != NULL;
+    if (only == NULL || strcmp(only, "one") == 0) {
+        tp_phase(TP_STREAM, 1, seconds, "quic 1 conn", &one);
+    }
+    if (only == NULL || strcmp(only, "many") == 0) {
+        tp_phase(TP_STREAM, nconns, seconds, "quic N conns", &many);
+    }
+    if (only == NULL || strcmp(only, "hs") == 0) {
+        tp_phase(TP_HANDSHAKE, 0, seconds, "handshakes", &hs);
+    }
+    double aes = -1.0;
+    if (only == NULL || strcmp(only, "aes") == 0) {
+        fprintf(stderr, "[aes] openssl speed -bytes 1024 -seconds 2 -evp aes-128-gcm\n");
+        aes = gs_bench_aes_gcm_gbps();
+    }
 
     double gso_gbps = gso.pps * 1200.0 * 8.0 / 1e9;
     double r_gso = gso_gbps > 0 ? one.goodput_gbps / gso_gbps : 0;

@@ -32,8 +32,10 @@
 #define URING_SLOT_STRIDE 65536u
 #define URING_MAX_TRIES   4u
 #define URING_NO_SLOT     UINT32_MAX
-/* Receive headroom per buffer: io_uring_recvmsg_out, the source address and the cmsgs. */
-#define URING_RECV_NAMELEN  ((socklen_t)sizeof(struct sockaddr_in6))
+/* Receive headroom per buffer: io_uring_recvmsg_out, the source address and the cmsgs.  The
+ * kernel lays the cmsgs out right after |msg_namelen| bytes of name, so the name space is rounded
+ * up to 8 (sockaddr_in6 is 28) to keep every cmsghdr aligned. */
+#define URING_RECV_NAMELEN  ((socklen_t)32)
 #define URING_RECV_CTRLLEN  128u
 #define URING_RECV_OVERHEAD (sizeof(struct io_uring_recvmsg_out) + 32u + URING_RECV_CTRLLEN)
 /* Consecutive failed receive completions (other than -ENOBUFS) before a socket stops re-arming:
@@ -282,6 +284,8 @@ int gs_uring_new(gs_uring **pu, const gs_uring_cfg *cfg, const gs_mem *mem)
     if (u->cfg.nsend_slots == 0) {
         u->cfg.nsend_slots = URING_DEF_NSLOTS;
     }
+    /* Every buffer starts 8-aligned so the headers and cmsgs the kernel writes are aligned. */
+    u->cfg.recv_buf_size = (u->cfg.recv_buf_size + 7u) & ~7u;
     if ((u->cfg.nrecv_bufs & (u->cfg.nrecv_bufs - 1)) != 0 || u->cfg.nrecv_bufs > 32768 ||
         u->cfg.recv_buf_size <= URING_RECV_OVERHEAD || u->cfg.nsend_slots > 65536) {
         rv = GS_ERR_INVAL;
