@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: MIT */
+/* test_node.c: node level (PROTOCOL.md 7): topics, frames, counters, outbox, memory, failmalloc. */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <stdio.h>
+
+#include "proto_harness.h"
+
+static h_cap cap;
+
+Test(node, default_cfg_is_valid_and_bad_ones_are_refused)
+{
+    gs_node_cfg cfg;
+    gs_node *node = NULL;
+    gs_key self = h_key(0);
+
+    gs_node_cfg_default(&cfg);
+    cr_assert(eq(int, gs_node_cfg_validate(&cfg), 0));
+    cr_assert(eq(sz, cfg.active_view_capacity, 5));
+    cr_assert(eq(sz, cfg.passive_view_capacity, 30));
+    cr_assert(eq(u64, cfg.graft_timeout_1, 80 * H_MS));
+    cfg.active_view_capacity = 0;
+    cr_assert(eq(int, gs_node_new(&node, &cfg, &self, 1, gs_mem_default()), GS_ERR_INVAL));
+    cr_assert(node == NULL);
+    gs_node_cfg_default(&cfg);
+    cfg.max_message_size = 100;
+    cr_assert(eq(int, gs_node_cfg_validate(&cfg), GS_ERR_INVAL));
+    gs_node_cfg_default(&cfg);
+    cfg.cache_bytes = 4096;
+    cr_assert(eq(int, gs_node_cfg_validate(&cfg), GS_ERR_INVAL));
+}
+
+Test(node, new_survives_every_allocation_failure)
+{
+    gs_node_cfg cfg;
+    gs_key self = h_key(0);
+
+    gs_node_cfg_default(&cfg);
+    for (size_t fail_at = 1;; ++fail_at) {
+        gs_fake_mem fm;
+        gs_node *node = NULL;
+
+        gs_fake_mem_init(&fm, fail_at);
+        int rv = gs_node_new(&node, &cfg, &self, 7, &fm.mem);
+        if (rv == 0) {
+            gs_node_del(node);
+            cr_assert(eq(sz, fm.nlive, 0));
+            break;
+        }
+        cr_assert(eq(int, rv, GS_ERR_NOMEM), "fail_at=%zu", fail_at);
+        cr_assert(eq(sz, fm.nlive, 0), "leak when call %zu fails", fail_at);
+        cr_assert(node == NULL);
+    }
+}
+
+Test(node, join_survives_every_allocation_failure)
+{
+    gs_node_cfg cfg;
+    gs_key self = h_key(0);
+    gs_topic_id t = h_topic(1);
+    gs_key b = h_key(1);
+
+    gs_node_cfg_default(&cfg);
+    for (size_t fail_at = 1;; ++fail_at) {
+        gs_fake_mem fm;
+        gs_node *node = NULL;
+
+        gs_fake_mem_init(&fm, 0);
+        cr_assert(eq(int, gs_node_new(&node, &cfg, &self, 7, &fm.mem), 0));
+        size_t base = fm.nlive;
+        fm.fail_at = fm.ncalls + fail_at;
+        int rv = gs_node_join(node, &t, &b, 1, 0);
+        if (rv == 0) {
+            cr_assert(gs_node_is_joined(node, &t));
+            gs_node_del(node);
+            cr_assert(eq(sz, fm.nlive, 0));
+            break;
+        }
+        cr_assert(eq(int, rv, GS_ERR_NOMEM), "fail_at=%zu", fail_at);
+        cr_assert(eq(sz, fm.nlive, base), "leak when call %zu fails", fail_at);
+        cr_assert(not(gs_node_is_joined(node, &t)));
+        gs_node_del(node);
+        cr_assert(eq(sz, fm.nlive, 0));
+    }
+}
+
+/* A whole scenario with the N-th allocation failing: no crash, no leak, counted. */
+Test(node, scenario_survives_any_single_allocation_failure)
+{
+    gs_node_cfg cfg;
+    gs_key self = h_key(0);
+    gs_topic_id t = h_topic(1);
+    char buf[64];
+
+    gs_node_cfg_default(&cfg);
+    cfg.max_received = 512; /* forces growth paths early */
+    for (size_t fail_at = 1; fail_at < 400; ++fail_at) {
+        gs_fake_mem fm;
+        gs_node *node = NULL;
+
+        gs_fake_mem_init(&fm, fail_at);
+        if (gs_node_new(&node, &cfg, &self, 7, &fm.mem) != 0) {
+            cr_assert(eq(sz, fm.nlive, 0));
+            continue;
+        }
+        (void)gs_node_set_peer_data(node, (const uint8_t *)"addr", 4, 0);
+        if (gs_node_join(node, &t, NULL, 0, 0) == 0) {
+            gs_msg nb = h_neighbor(GS_PRIORITY_HIGH);
+            for (unsigned p = 1; p <= 7; ++p) {
+                gs_msg j = h_join_data("pd");
+                h_msg(node, &cap, p, p % 2 ? &nb : &j, p);
+            }
+            for (int i = 0; i < 600; ++i) {
+                int n = snprintf(buf, sizeof(buf), "msg-%d", i);
+                gs_msg g = h_gossip(buf, (size_t)n, (uint16_t)(i % 9));
+                h_msg(node, &cap, 1 + (unsigned)(i % 5), &g, 10 + (gs_tstamp)i);
+                gs_ihave_entry e = {h_id_of(buf, 3), 1};
+                gs_msg ih = h_ihave(&e, 1);
+                h_msg(node, &cap, 2, &ih, 10 + (gs_tstamp)i);
+            }
+            gs_node_broadcast(node, &t, (const uint8_t *)"own", 3, GS_SCOPE_SWARM, 700, NULL);
+            h_drain(node, &cap);
+            h_expire(node, &cap, 61 * H_SEC);
+            gs_node_quit(node, &t, 62 * H_SEC);
+            h_drain(node, &cap);
+        }
+        gs_node_del(node);
+        cr_assert(eq(sz, fm.nlive, 0), "leak when call %zu fails", fail_at);
+    }
+}
+
+Test(node, messages_for_unjoined_topics_are_dropped_and_counted)
+{
+    gs_node *node = h_node();
+    gs_topic_id other = h_topic(9);
+    gs_key p = h_key(3);
+    gs_msg join = h_join();
+
+    cr_assert(eq(int, gs_node_on_message(node, &p, &other, &join, 0), GS_ERR_NOT_JOINED));
+    h_drain(node, &cap);
+    cr_assert(eq(sz, cap.n, 0)); /* no reply, no close */
+    cr_assert(eq(u64, gs_node_counters_get(node)->unknown_topic, 1));
+    cr_assert(eq(u64, gs_node_counters_get(node)->msgs_ctrl_recv, 1));
+    gs_node_del(node);
+}
+
+Test(node, messages_from_ourselves_are_dropped)
+{
+    gs_node *node = h_node();
+    gs_msg join = h_join();
+
+    cr_assert(eq(int, h_msg(node, &cap, 0, &join, 0), GS_ERR_SELF));
+    cr_assert(eq(sz, cap.n, 0));
+    cr_assert(eq(u64, gs_node_counters_get(node)->from_self, 1));
+    gs_node_del(node);
+}
+
+Test(node, frames_are_decoded_and_errors_counted)
+{
+    gs_node *node = h_node();
+    gs_topic_id t = h_topic(1);
+    gs_key p = h_key(1);
+    uint8_t body[128];
+
+    h_neighbors(node, &cap, 1, 2, 0);
+    gs_msg g = h_gossip("hi", 2, 0);
+    gs_ssize n = gs_codec_encode_body(body, sizeof(body), &g);
+    cr_assert(gt(i64, (int64_t)n, 0));
+    cr_assert(eq(int, gs_node_on_frame(node, &p, &t, body, (size_t)n, 1), 0));
+    h_drain(node, &cap);
+    cr_assert(eq(sz, h_count_events(&cap, GS_NODE_EVENT_RECEIVED, &p), 1));
+    cr_assert(eq(u64, gs_node_counters_get(node)->msgs_data_recv_size, (uint64_t)n + 32));
+    const uint8_t bad[] = {0x07, 0x00};
+    cr_assert(lt(int, gs_node_on_frame(node, &p, &t, bad, sizeof(bad), 2), 0));
+    cr_assert(lt(int, gs_node_on_frame(node, &p, &t, bad, 0, 2), 0));
+    cr_assert(eq(u64, gs_node_counters_get(node)->decode_errors, 2));
+    gs_node_del(node);
+}
+
+Test(node, topic_count_is_bounded)
+{
+    gs_node_cfg cfg;
+    gs_node_cfg_default(&cfg);
+    cfg.max_topics = 3;
+    gs_node *node = h_node_cfg(&cfg, 0, NULL);
+
+    for (unsigned i = 0; i < 3; ++i) {
+        gs_topic_id t = h_topic(i);
+        cr_assert(eq(int, gs_node_join(node, &t, NULL, 0, 0), 0));
+    }
+    gs_topic_id t4 = h_topic(4);
+    cr_assert(eq(int, gs_node_join(node, &t4, NULL, 0, 0), GS_ERR_LIMIT));
+    cr_assert(eq(sz, gs_node_ntopics(node), 3));
+    gs_topic_id t1 = h_topic(1);
+    cr_assert(eq(int, gs_node_quit(node, &t1, 1), 0));
+    cr_assert(eq(int, gs_node_join(node, &t4, NULL, 0, 2), 0));
+    cr_assert(eq(int, gs_node_quit(node, &t1, 3), GS_ERR_NOT_JOINED));
+    gs_node_del(node);
+}
+
+Test(node, api_on_unjoined_topic_fails)
+{
+    gs_node *node = h_node();
+    gs_topic_id t = h_topic(7);
+    gs_key p = h_key(1);
+
+    cr_assert(eq(int, gs_node_broadcast(node, &t, (const uint8_t *)"x", 1, GS_SCOPE_SWARM, 0, NULL),
+                 GS_ERR_NOT_JOINED));
+    cr_assert(eq(int, gs_node_join_peers(node, &t, &p, 1, 0), GS_ERR_NOT_JOINED));
+    gs_node_del(node);
+}
+
+Test(node, eager_copies_are_flagged_as_the_same_message)
+{
+    gs_node *node = h_node();
+    gs_topic_id t = h_topic(1);
+
+    h_neighbors(node, &cap, 1, 4, 0);
+    gs_node_broadcast(node, &t, (const uint8_t *)"same", 4, GS_SCOPE_SWARM, 1, NULL);
+    h_drain(node, &cap);
+    size_t n = 0;
+    for (size_t i = 0; i < cap.n; ++i) {
+        if (cap.out[i].type == GS_NODE_OUT_SEND) {
+            cr_assert(eq(u32, cap.out[i].flags & GS_NODE_OUT_FLAG_SAME_MSG, n == 0 ? 0u : 1u));
+            ++n;
+        }
+    }
+    cr_assert(eq(sz, n, 4));
+    cr_assert(eq(u64, gs_node_counters_get(node)->msgs_data_sent, 4));
+    gs_node_del(node);
+}
+
+Test(node, mem_in_use_matches_the_allocator)
+{
+    gs_fake_mem fm;
+    gs_node_cfg cfg;
+    gs_key self = h_key(0);
+    gs_topic_id t = h_topic(1);
+    gs_node *node = NULL;
+    char buf[64];
+
+    gs_fake_mem_init(&fm, 0);
+    gs_node_cfg_default(&cfg);
+    cr_assert(eq(int, gs_node_new(&node, &cfg, &self, 7, &fm.mem), 0));
+    cr_assert(eq(sz, gs_node_mem_in_use(node), fm.nbytes));
+    gs_node_join(node, &t, NULL, 0, 0);
+    gs_node_set_peer_data(node, (const uint8_t *)"abc", 3, 0);
+    h_neighbors(node, &cap, 1, 5, 0);
+    for (int i = 0; i < 2000; ++i) {
+        int n = snprintf(buf, sizeof(buf), "payload %d", i);
+        gs_msg g = h_gossip(buf, (size_t)n, 1);
+        h_msg(node, &cap, 1, &g, (gs_tstamp)i);
+    }
+    cr_assert(eq(sz, gs_node_mem_in_use(node), fm.nbytes));
+    gs_node_quit(node, &t, 10);
+    h_drain(node, &cap);
+    cr_assert(eq(sz, gs_node_mem_in_use(node), fm.nbytes));
+    gs_node_del(node);
+    cr_assert(eq(sz, fm.nlive, 0));
+}
+
+Test(node, expiry_is_the_earliest_timer)
+{
+    gs_node_cfg cfg;
+    gs_node_cfg_default(&cfg);
+    gs_node *node = h_node_cfg(&cfg, 0, NULL);
+    gs_topic_id t = h_topic(1);
+
+    cr_assert(eq(u64, gs_node_get_expiry(node), GS_TSTAMP_NEVER));
+    gs_node_join(node, &t, NULL, 0, 100);
+    cr_assert(eq(u64, gs_node_get_expiry(node), 100 + 1 * H_SEC)); /* cache eviction */
+    h_expire(node, &cap, 100 + 1 * H_SEC);
+    cr_assert(eq(u64, gs_node_get_expiry(node), 100 + 2 * H_SEC));
+    cr_assert(eq(u64, gs_node_counters_get(node)->actor_tick_timers, 1));
+    gs_node_del(node);
+}
+
+Test(node, peer_disconnected_goes_to_every_topic)
+{
+    gs_node *node = h_node();
+    gs_topic_id t1 = h_topic(1), t2 = h_topic(2);
+    gs_key p = h_key(4);
+    gs_msg nb = h_neighbor(GS_PRIORITY_HIGH);
+
+    gs_node_join(node, &t2, NULL, 0, 0);
+    gs_node_on_message(node, &p, &t1, &nb, 1);
+    gs_node_on_message(node, &p, &t2, &nb, 1);
+    h_drain(node, &cap);
+    gs_node_on_peer_disconnected(node, &p, 2);
+    h_drain(node, &cap);
+    cr_assert(eq(sz, h_count_events(&cap, GS_NODE_EVENT_NEIGHBOR_DOWN, &p), 2));
+    cr_assert(eq(sz, gs_node_active_view(node, &t1, NULL, 0), 0));
+    cr_assert(eq(sz, gs_node_active_view(node, &t2, NULL, 0), 0));
+    cr_assert(eq(u64, gs_node_counters_get(node)->neighbor_down, 2));
+    gs_node_del(node);
+}
+
+Test(node, undrained_outbox_is_kept_across_calls)
+{
+    gs_node *node = h_node();
+    gs_msg nb = h_neighbor(GS_PRIORITY_HIGH);
+    gs_topic_id t = h_topic(1);
+    gs_key a = h_key(1), b = h_key(2);
+    gs_node_out o;
+
+    gs_node_on_message(node, &a, &t, &nb, 0);
+    gs_node_on_message(node, &b, &t, &nb, 0);
+    size_t n = 0;
+    while (gs_node_next_out(node, &o)) {
+        ++n;
+    }
+    cr_assert(eq(sz, n, 4)); /* NeighborUp + Neighbor reply for each */
+    gs_node_del(node);
+}
