@@ -92,7 +92,7 @@ static void hex_encode(char *out, const uint8_t *in, size_t n)
 
 int gs_identity_save(const gs_identity *id, const char *path)
 {
-    char text[160];
+    char text[256];
     char idhex[GS_ID_HEX_LEN + 1];
     char seedhex[GS_ID_HEX_LEN + 1];
     int fd;

@@ -23,8 +23,9 @@
 
 /* Smallest datagram that can carry a client's first Initial (RFC 9000 14.1). */
 #define MIN_INITIAL_DGRAM 1200
-/* Stateless reset: 1 header byte + at least 5 random bytes + 16-byte token (RFC 9000 10.3). */
-#define RESET_MIN (1 + NGTCP2_MIN_STATELESS_RESET_RANDLEN + NGTCP2_STATELESS_RESET_TOKENLEN)
+/* Stateless reset: at least 5 unpredictable bytes (the first carries the header bits) + the
+ * 16-byte token = 21 bytes (RFC 9000 10.3). */
+#define RESET_MIN (NGTCP2_MIN_STATELESS_RESET_RANDLEN + NGTCP2_STATELESS_RESET_TOKENLEN)
 #define RESET_MAX 43
 /* The largest run handed to one GSO sendmsg (UDP payload bytes; IP limit is 65,507). */
 #define RUN_MAX 65000
@@ -976,7 +977,7 @@ static void send_stateless_reset(gs_quic_ep *ep, const gs_quic_addr *local,
                                                      sizeof(ep->reset_secret), &cid) != 0) {
         return;
     }
-    size_t randlen = rlen - 1 - NGTCP2_STATELESS_RESET_TOKENLEN;
+    size_t randlen = rlen - NGTCP2_STATELESS_RESET_TOKENLEN;
     randombytes_buf(rnd, randlen);
     ngtcp2_ssize n =
         ngtcp2_pkt_write_stateless_reset(q->pkt, ep->cfg.max_packet_size, token, rnd, randlen);

@@ -1,0 +1,1058 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_quic.c: the QUIC endpoint over an in-memory network with virtual time (test_quic_net.h):
+ * handshakes and identities, framing, limits, hardening (amplification, Retry, stateless reset,
+ * garbage), timeouts, newest-wins, and allocation-failure walks.
+ */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+
+#include <sodium.h>
+
+#include "fake_mem.h"
+#include "test_quic_net.h"
+
+static gs_quic_cfg base_cfg(void)
+{
+    gs_quic_cfg cfg;
+    gs_quic_cfg_default(&cfg);
+    cfg.max_conns = 2048;
+    cfg.retry_mode = GS_QUIC_RETRY_OFF;
+    return cfg;
+}
+
+static bool both_connected(tnet *net, void *arg)
+{
+    (void)arg;
+    return net->nodes[0].nconnected >= 1 && net->nodes[1].nconnected >= 1;
+}
+
+static bool node0_closed(tnet *net, void *arg)
+{
+    (void)arg;
+    return net->nodes[0].nclosed >= 1;
+}
+
+static gs_quic_conn_id dial(tnet *net, tnode *from, const tnode *to, const uint8_t *id)
+{
+    gs_quic_conn_id c = 0;
+    int rv = gs_quic_ep_connect(from->ep, id != NULL ? id : to->id.pk, &from->addr, &to->addr,
+                                net->now, &c);
+    cr_assert(eq(int, rv, 0));
+    cr_assert(ne(u64, c, 0));
+    return c;
+}
+
+static void make_frame(uint8_t *buf, size_t body_len, uint32_t seq)
+{
+    buf[0] = (uint8_t)(body_len >> 24);
+    buf[1] = (uint8_t)(body_len >> 16);
+    buf[2] = (uint8_t)(body_len >> 8);
+    buf[3] = (uint8_t)body_len;
+    for (size_t i = 0; i < body_len; ++i) {
+        buf[4 + i] = (uint8_t)((i * 7 + seq) & 0xff);
+    }
+    if (body_len >= 4) {
+        buf[4] = (uint8_t)(seq >> 24);
+        buf[5] = (uint8_t)(seq >> 16);
+        buf[6] = (uint8_t)(seq >> 8);
+        buf[7] = (uint8_t)seq;
+    }
+}
+
+Test(quic, handshake_both_ways_with_verified_ids)
+{
+    tnet net;
+    gs_quic_cfg cfg = base_cfg();
+    tnet_init(&net);
+    tnode *a = tnet_add(&net, 1, 4001, &cfg);
+    tnode *b = tnet_add(&net, 2, 4002, &cfg);
+
+    gs_quic_conn_id ca = dial(&net, a, b, NULL);
+    cr_assert(tnet_run(&net, 2 * GS_SECONDS, both_connected, NULL));
+    cr_assert(eq(u64, a->last_conn, ca));
+    cr_assert(eq(int, a->last_dir, GS_QUIC_DIR_OUT));
+    cr_assert(eq(int, b->last_dir, GS_QUIC_DIR_IN));
+    cr_assert(eq(int, memcmp(a->last_peer, b->id.pk, GS_ID_LEN), 0));
+    cr_assert(eq(int, memcmp(b->last_peer, a->id.pk, GS_ID_LEN), 0));
+    uint8_t p[GS_ID_LEN];
+    cr_assert(eq(int, gs_quic_ep_conn_peer(b->ep, b->last_conn, p), 0));
+    cr_assert(eq(int, memcmp(p, a->id.pk, GS_ID_LEN), 0));
+
+    /* The other direction: b dials a; each side now has two connections, the newest wins. */
+    size_t before_a = a->nconnected;
+    gs_quic_conn_id cb2 = dial(&net, b, a, NULL);
+    for (int i = 0; i < 1000 && (a->nconnected == before_a || b->last_conn != cb2); ++i) {
+        tnet_step(&net, net.now + GS_SECONDS);
+    }
+    cr_assert(eq(u64, b->last_conn, cb2));
+    cr_assert(eq(int, b->last_dir, GS_QUIC_DIR_OUT));
+    cr_assert(eq(int, a->last_dir, GS_QUIC_DIR_IN));
+    cr_assert(eq(u64, gs_quic_ep_send_path(b->ep, a->id.pk), cb2));
+    cr_assert(eq(u64, gs_quic_ep_stats(a->ep)->handshakes_ok, 2));
+    cr_assert(eq(u64, gs_quic_ep_stats(b->ep)->handshakes_ok, 2));
+    cr_assert(eq(int, gs_quic_ep_connect(a->ep, a->id.pk, &a->addr, &b->addr, net.now, &ca),
+                 GS_ERR_SELF));
+    tnet_free(&net);
+}
+
+Test(quic, sni_name_is_optional)
+{
+    tnet net;
+    gs_quic_cfg cfg = base_cfg();
+    tnet_init(&net);
+    cfg.send_sni = true;
+    tnode *a = tnet_add(&net, 1, 4001, &cfg);
+    tnode *b = tnet_add(&net, 2, 4002, &cfg);
+    dial(&net, a, b, NULL);
+    cr_assert(tnet_run(&net, 2 * GS_SECONDS, both_connected, NULL));
+    tnet_free(&net);
+}
+
+Test(quic, wrong_id_dial_is_refused)
+{
+    tnet net;
+    gs_quic_cfg cfg = base_cfg();
+    tnet_init(&net);
+    tnode *a = tnet_add(&net, 1, 4001, &cfg);
+    tnode *b = tnet_add(&net, 2, 4002, &cfg);
+    gs_identity other;
+    uint8_t seed[GS_ID_SEED_LEN];
+    memset(seed, 3, sizeof(seed));
+    gs_identity_from_seed(&other, seed);
+
+    gs_quic_conn_id c = dial(&net, a, b, other.pk);
+    cr_assert(tnet_run(&net, 5 * GS_SECONDS, node0_closed, NULL));
+    cr_assert(eq(u64, a->closed[0].conn, c));
+    cr_assert(eq(int, a->closed[0].rv, GS_ERR_PEER_MISMATCH));
+    cr_assert(ne(ptr, strstr(a->closed[0].reason, "not the dialed"), NULL), "%s",
+              a->closed[0].reason);
+    cr_assert(eq(sz, a->nconnected, 0));
+    cr_assert(eq(sz, b->nconnected, 0));
+    cr_assert(eq(u64, gs_quic_ep_stats(a->ep)->peer_mismatch, 1));
+    cr_assert(eq(u64, gs_quic_ep_stats(a->ep)->handshakes_failed, 1));
+    /* The closing period ends and everything is freed on both sides. */
+    tnet_run(&net, 20 * GS_SECONDS, NULL, NULL);
+    cr_assert(eq(sz, gs_quic_ep_num_conns(a->ep), 0));
+    cr_assert(eq(sz, gs_quic_ep_num_conns(b->ep), 0));
+    tnet_free(&net);
+}
+
+static bool all_1000(tnet *net, void *arg)
+{
+    (void)arg;
+    return net->nodes[0].nconnected >= 1000 && net->nodes[1].nconnected >= 1000;
+}
+
+Test(quic, thousand_concurrent_handshakes, .timeout = 120)
+{
+    tnet net;
+    gs_quic_cfg cfg = base_cfg();
+    tnet_init(&net);
+    cfg.max_conns_per_addr = 2000;
+    tnode *srv = tnet_add(&net, 1, 4001, &cfg);
+    tnode *cli = tnet_add(&net, 2, 4002, &cfg);
+    (void)srv;
+    for (int i = 0; i < 1000; ++i) {
+        gs_quic_conn_id c;
+        cr_assert(eq(
+            int, gs_quic_ep_connect(cli->ep, srv->id.pk, &cli->addr, &srv->addr, net.now, &c), 0));
+    }
+    cr_assert(tnet_run(&net, 10 * GS_SECONDS, all_1000, NULL));
+    cr_assert(eq(u64, gs_quic_ep_stats(srv->ep)->handshakes_ok, 1000));
+    cr_assert(eq(u64, gs_quic_ep_stats(cli->ep)->handshakes_ok, 1000));
+    cr_assert(eq(sz, gs_quic_ep_num_conns(srv->ep), 1000));
+    tnet_free(&net);
+}
+
+/* --- framing --- */
+
+typedef struct order_check {
+    uint32_t next_seq[4];
+    size_t nbad;
+    size_t nframes[4];
+    size_t max_len;
+} order_check;
+
+static const uint8_t topics[4][GS_QUIC_TOPIC_LEN] = {{0x17}, {0x18}, {0x19}, {0x1a}};
+
+static int topic_index(const uint8_t *t)
+{
+    for (int i = 0; i < 4; ++i) {
+        if (memcmp(t, topics[i], GS_QUIC_TOPIC_LEN) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Frames carry their sequence number (bodies >= 4 bytes) and a pattern; check both. */
+static void check_frame(tnode *n, gs_quic_conn_id conn, const uint8_t *topic, const uint8_t *body,
+                        size_t len)
+{
+    (void)conn;
+    order_check *oc = n->user;
+    int t = topic_index(topic);
+    if (t < 0) {
+        ++oc->nbad;
+        return;
+    }
+    uint32_t seq = oc->next_seq[t];
+    if (len >= 4) {
+        uint32_t got = ((uint32_t)body[0] << 24) | ((uint32_t)body[1] << 16) |
+                       ((uint32_t)body[2] << 8) | body[3];
+        if (got != seq) {
+            ++oc->nbad;
+        }
+        for (size_t i = 4; i < len; ++i) {
+            if (body[i] != (uint8_t)((i * 7 + seq) & 0xff)) {
+                ++oc->nbad;
+                break;
+            }
+        }
+    } else {
+        for (size_t i = 0; i < len; ++i) {
+            if (body[i] != (uint8_t)((i * 7 + seq) & 0xff)) {
+                ++oc->nbad;
+                break;
+            }
+        }
+    }
+    if (len > oc->max_len) {
+        oc->max_len = len;
+    }
+    ++oc->nframes[t];
+    oc->next_seq[t] = seq + 1;
+}
+
+typedef struct want_frames {
+    size_t n;
+} want_frames;
+
+static bool got_frames(tnet *net, void *arg)
+{
+    want_frames *w = arg;
+    return net->nodes[1].nframes >= w->n;
+}
+
+/* send_retrying queues a frame on a's send path to b, running the network while the queue is
+ * full. */
+static void send_retrying(tnet *net, tnode *a, tnode *b, const uint8_t *topic, const uint8_t *f,
+                          size_t len)
+{
+    for (int i = 0; i < 100000; ++i) {
+        int rv = gs_quic_ep_send_frame(a->ep, b->id.pk, topic, f, len);
+        if (rv == 0) {
+            return;
+        }
+        cr_assert(eq(int, rv, GS_ERR_AGAIN));
+        tnet_step(net, net->now + GS_SECONDS);
+    }
+    cr_fatal("send queue never drained");
+}
+
+Test(quic, frames_of_every_size_arrive_in_order, .timeout = 300)
+{
+    tnet net;
+    gs_quic_cfg scfg = base_cfg();
+    gs_quic_cfg rcfg = base_cfg();
+    order_check oc;
+    static uint8_t frame[8192];
+
+    memset(&oc, 0, sizeof(oc));
+    tnet_init(&net);
+    scfg.max_message_size = 4097; /* lets the sender produce the 4096-byte receiver edge */
+    tnode *a = tnet_add(&net, 1, 4001, &scfg);
+    tnode *b = tnet_add(&net, 2, 4002, &rcfg);
+    b->on_frame = check_frame;
+    b->user = &oc;
+    dial(&net, a, b, NULL);
+    cr_assert(tnet_run(&net, 2 * GS_SECONDS, both_connected, NULL));
+
+    /* Sizes 1 .. 4096 on topic 0; interleave small frames on topic 1. */
+    uint32_t seq1 = 0;
+    for (uint32_t len = 1; len <= 4096; ++len) {
+        make_frame(frame, len, len - 1);
+        send_retrying(&net, a, b, topics[0], frame, len + 4);
+        if (len % 64 == 0) {
+            make_frame(frame, 16, seq1++);
+            send_retrying(&net, a, b, topics[1], frame, 20);
+        }
+    }
+    want_frames w = {4096 + seq1};
+    cr_assert(tnet_run(&net, 60 * GS_SECONDS, got_frames, &w));
+    cr_assert(eq(sz, oc.nbad, 0));
+    cr_assert(eq(sz, oc.nframes[0], 4096));
+    cr_assert(eq(sz, oc.nframes[1], seq1));
+    cr_assert(eq(sz, oc.max_len, 4096));
+    cr_assert(eq(u64, gs_quic_ep_stats(b->ep)->frames_oversize, 0));
+    cr_assert(eq(u64, gs_quic_ep_stats(b->ep)->frames_in, 4096 + seq1));
+    /* Streams: one per topic, each opened once. */
+    cr_assert(eq(u64, gs_quic_ep_stats(a->ep)->streams_opened, 2));
+
+    /* Sender rule: a body >= max_message_size is refused and counted. */
+    make_frame(frame, 4097, 0);
+    cr_assert(eq(int, gs_quic_ep_send_frame(a->ep, b->id.pk, topics[0], frame, 4101),
+                 GS_ERR_MSG_TOO_LARGE));
+    make_frame(frame, 10, 0);
+    cr_assert(eq(int, gs_quic_ep_send_frame(a->ep, b->id.pk, topics[0], frame, 13), GS_ERR_INVAL));
+    cr_assert(eq(u64, gs_quic_ep_stats(a->ep)->frames_refused, 2));
+    tnet_free(&net);
+}
+
+Test(quic, default_sender_refuses_body_of_max_message_size)
+{
+    tnet net;
+    gs_quic_cfg cfg = base_cfg();
+    static uint8_t frame[4100];
+    tnet_init(&net);
+    tnode *a = tnet_add(&net, 1, 4001, &cfg);
+    tnode *b = tnet_add(&net, 2, 4002, &cfg);
+    dial(&net, a, b, NULL);
+    cr_assert(tnet_run(&net, 2 * GS_SECONDS, both_connected, NULL));
+    make_frame(frame, 4096, 0);
+    cr_assert(eq(int, gs_quic_ep_send_frame(a->ep, b->id.pk, topics[0], frame, 4100),
+                 GS_ERR_MSG_TOO_LARGE));
+    make_frame(frame, 4095, 0);
+    cr_assert(eq(int, gs_quic_ep_send_frame(a->ep, b->id.pk, topics[0], frame, 4099), 0));
+    tnet_free(&net);
+}
+
+Test(quic, oversize_frame_stops_only_its_stream)
+{
+    tnet net;
+    gs_quic_cfg scfg = base_cfg();
+    gs_quic_cfg rcfg = base_cfg();
+    order_check oc;
+    static uint8_t frame[8192];
+
+    memset(&oc, 0, sizeof(oc));
+    tnet_init(&net);
+    scfg.max_message_size = 8192;
+    tnode *a = tnet_add(&net, 1, 4001, &scfg);
+    tnode *b = tnet_add(&net, 2, 4002, &rcfg);
+    b->on_frame = check_frame;
+    b->user = &oc;
+    dial(&net, a, b, NULL);
+    cr_assert(tnet_run(&net, 2 * GS_SECONDS, both_connected, NULL));
+
+    make_frame(frame, 100, 0);
+    send_retrying(&net, a, b, topics[0], frame, 104);
+    make_frame(frame, 100, 0);
+    send_retrying(&net, a, b, topics[2], frame, 104);
+    make_frame(frame, 4097, 1); /* one byte over the receiver's limit */
+    send_retrying(&net, a, b, topics[2], frame, 4101);
+    make_frame(frame, 100, 2); /* after the bad frame on the same stream: never delivered */
+    send_retrying(&net, a, b, topics[2], frame, 104);
+    for (uint32_t i = 1; i <= 50; ++i) {
+        make_frame(frame, 200, i);
+        send_retrying(&net, a, b, topics[0], frame, 204);
+    }
+    want_frames w = {52};
+    cr_assert(tnet_run(&net, 10 * GS_SECONDS, got_frames, &w));
+    tnet_run(&net, 2 * GS_SECONDS, NULL, NULL);
+    const gs_quic_stats *st = gs_quic_ep_stats(b->ep);
+    cr_assert(eq(u64, st->frames_oversize, 1));
+    cr_assert(ge(u64, st->stream_errors, 1));
+    cr_assert(eq(sz, oc.nframes[0], 51));
+    cr_assert(eq(sz, oc.nframes[2], 1));
+    cr_assert(eq(sz, oc.nbad, 0));
+    /* The connection survives: the stopped stream is gone on the sender (STOP_SENDING), and a
+     * new frame for that topic opens a new stream that works. */
+    cr_assert(eq(sz, a->nclosed, 0));
+    cr_assert(eq(sz, b->nclosed, 0));
+    oc.next_seq[2] = 7;
+    make_frame(frame, 100, 7);
+    send_retrying(&net, a, b, topics[2], frame, 104);
+    w.n = 53;
+    cr_assert(tnet_run(&net, 10 * GS_SECONDS, got_frames, &w));
+    cr_assert(eq(sz, oc.nframes[2], 2));
+    cr_assert(eq(sz, oc.nbad, 0));
+    tnet_free(&net);
+}
+
+Test(quic, finish_stream_then_new_stream_with_header)
+{
+    tnet net;
+    gs_quic_cfg cfg = base_cfg();
+    order_check oc;
+    uint8_t frame[64];
+
+    memset(&oc, 0, sizeof(oc));
+    tnet_init(&net);
+    tnode *a = tnet_add(&net, 1, 4001, &cfg);
+    tnode *b = tnet_add(&net, 2, 4002, &cfg);
+    b->on_frame = check_frame;
+    b->user = &oc;
+    dial(&net, a, b, NULL);
+    cr_assert(tnet_run(&net, 2 * GS_SECONDS, both_connected, NULL));
+    cr_assert(eq(int, gs_quic_ep_finish_stream(a->ep, b->id.pk, topics[3]), GS_ERR_NOTFOUND));
+    make_frame(frame, 10, 0);
+    send_retrying(&net, a, b, topics[3], frame, 14);
+    cr_assert(eq(int, gs_quic_ep_finish_stream(a->ep, b->id.pk, topics[3]), 0));
+    make_frame(frame, 10, 1);
+    send_retrying(&net, a, b, topics[3], frame, 14);
+    want_frames w = {2};
+    cr_assert(tnet_run(&net, 5 * GS_SECONDS, got_frames, &w));
+    tnet_run(&net, GS_SECONDS, NULL, NULL);
+    cr_assert(eq(sz, oc.nframes[3], 2));
+    cr_assert(eq(sz, oc.nbad, 0));
+    cr_assert(eq(u64, gs_quic_ep_stats(a->ep)->streams_opened, 2));
+    cr_assert(eq(u64, gs_quic_ep_stats(b->ep)->streams_in, 2));
+    /* Both streams complete and are acknowledged: nothing stays queued. */
+    cr_assert(eq(sz, gs_quic_ep_queued_bytes(a->ep, a->last_conn), 0));
+    tnet_free(&net);
+}
+
+Test(quic, send_queue_is_bounded_and_writable_follows)
+{
+    tnet net;
+    gs_quic_cfg cfg = base_cfg();
+    static uint8_t frame[2004];
+
+    tnet_init(&net);
+    cfg.send_queue_max = 64 * 1024;
+    tnode *a = tnet_add(&net, 1, 4001, &cfg);
+    tnode *b = tnet_add(&net, 2, 4002, &cfg);
+    dial(&net, a, b, NULL);
+    cr_assert(tnet_run(&net, 2 * GS_SECONDS, both_connected, NULL));
+    make_frame(frame, 2000, 0);
+    int rv = 0;
+    int n = 0;
+    while ((rv = gs_quic_ep_send_frame(a->ep, b->id.pk, topics[0], frame, 2004)) == 0) {
+        ++n;
+    }
+    cr_assert(eq(int, rv, GS_ERR_AGAIN));
+    cr_assert(le(sz, gs_quic_ep_queued_bytes(a->ep, a->last_conn), cfg.send_queue_max));
+    cr_assert(eq(u64, gs_quic_ep_stats(a->ep)->send_queue_drops, 1));
+    cr_assert(gt(int, n, 20));
+    tnet_run(&net, 2 * GS_SECONDS, NULL, NULL);
+    cr_assert(ge(sz, a->nwritable, 1));
+    cr_assert(eq(sz, b->nframes, (size_t)n));
+    tnet_free(&net);
+}
+
+/* --- hardening --- */
+
+Test(quic, random_datagrams_leave_no_state, .timeout = 120)
+{
+    gs_quic_cfg cfg = base_cfg();
+    gs_quic_ep *ep;
+    gs_identity id;
+    uint8_t seed[GS_ID_SEED_LEN] = {9};
+    gs_quic_addr local;
+    gs_quic_addr remote;
+    static uint8_t buf[1500];
+    static uint8_t out[65536];
+    gs_quic_seg_run runs[8];
+    gs_tstamp now = 1000 * GS_SECONDS;
+    uint64_t rnd = 0x1234567;
+    uint64_t ndisco = 0;
+
+    gs_identity_from_seed(&id, seed);
+    cr_assert(eq(int, gs_quic_ep_new(&ep, &cfg, &id, NULL, gs_mem_default()), 0));
+    tnet_addr(&local, 4001);
+    for (int i = 0; i < 30000; ++i) {
+        rnd = rnd * 6364136223846793005ULL + 1442695040888963407ULL;
+        size_t len = 1 + (size_t)((rnd >> 33) % 1500);
+        randombytes_buf(buf, len);
+        switch (i % 6) {
+        case 0: /* long header, QUIC v1, Initial type, plausible cid lengths */
+            buf[0] = 0xc0 | (buf[0] & 0x0f);
+            if (len > 6) {
+                buf[1] = 0;
+                buf[2] = 0;
+                buf[3] = 0;
+                buf[4] = 1;
+                buf[5] = 8 + (buf[5] % 13);
+            }
+            break;
+        case 1: /* long header, unknown version (Version Negotiation bait) */
+            buf[0] |= 0x80;
+            break;
+        case 2: /* short header */
+            buf[0] = 0x40 | (buf[0] & 0x3f);
+            break;
+        case 3: /* iroh 0.35 disco */
+            if (len >= GS_QUIC_DISCO_MAGIC_LEN) {
+                memcpy(buf, GS_QUIC_DISCO_MAGIC, GS_QUIC_DISCO_MAGIC_LEN);
+                ++ndisco;
+            }
+            break;
+        case 4: /* Initial padded to 1200+ bytes */
+            len = 1200 + (len % 300);
+            randombytes_buf(buf, len);
+            buf[0] = 0xc0;
+            buf[1] = 0;
+            buf[2] = 0;
+            buf[3] = 0;
+            buf[4] = 1;
+            buf[5] = 16;
+            break;
+        default:
+            break;
+        }
+        tnet_addr(&remote, (uint16_t)(10000 + (i % 5000)));
+        cr_assert(eq(int, gs_quic_ep_on_datagram(ep, &local, &remote, buf, len, 0, now), 0));
+        cr_assert(eq(sz, gs_quic_ep_num_conns(ep), 0), "datagram %d (len %zu) made state", i, len);
+        if (i % 50 == 0) {
+            gs_quic_txbuf tx = {out, sizeof(out), 0, runs, 8, 0, 64};
+            while (gs_quic_ep_write(ep, now, &tx) > 0) {
+                for (size_t r = 0; r < tx.nruns; ++r) {
+                    /* every stateless reply is smaller than a full packet; resets < trigger */
+                    cr_assert(le(sz, tx.runs[r].segsize, GS_QUIC_MAX_PACKET));
+                }
+                tx.len = 0;
+                tx.nruns = 0;
+            }
+            now += GS_MILLISECONDS;
+        }
+    }
+    const gs_quic_stats *st = gs_quic_ep_stats(ep);
+    cr_assert(eq(u64, st->datagrams_in, 30000));
+    cr_assert(eq(u64, st->disco_dropped, ndisco));
+    cr_assert(gt(u64, ndisco, 4900));
+    cr_assert(gt(u64, st->datagrams_invalid, 0));
+    cr_assert(eq(u64, st->handshakes_ok, 0));
+    cr_assert(eq(u64, st->conns_active, 0));
+    cr_assert(eq(sz, gs_quic_ep_num_conns(ep), 0));
+    gs_quic_ep_del(ep);
+}
+
+/* capture: remember the first datagram a client sends, drop everything. */
+typedef struct capture {
+    uint8_t data[8][GS_QUIC_MAX_PACKET];
+    size_t len[8];
+    size_t n;
+} capture;
+
+static bool capture_filter(tnet *net, const gs_quic_addr *src, const gs_quic_addr *dst,
+                           const uint8_t *data, size_t len)
+{
+    (void)src;
+    (void)dst;
+    capture *cap = net->filter_user;
+    if (cap->n < 8) {
+        memcpy(cap->data[cap->n], data, len);
+        cap->len[cap->n++] = len;
+    }
+    return false;
+}
+
+Test(quic, amplification_limit_holds_for_a_silent_client)
+{
+    tnet net;
+    gs_quic_cfg cfg = base_cfg();
+    capture cap;
+    static uint8_t out[65536];
+    gs_quic_seg_run runs[8];
+
+    memset(&cap, 0, sizeof(cap));
+    tnet_init(&net);
+    tnode *cli = tnet_add(&net, 1, 4001, &cfg);
+    gs_quic_ep *srv;
+    gs_identity sid;
+    uint8_t seed[GS_ID_SEED_LEN] = {2};
+    gs_identity_from_seed(&sid, seed);
+    cr_assert(eq(int, gs_quic_ep_new(&srv, &cfg, &sid, NULL, gs_mem_default()), 0));
+    gs_quic_addr saddr;
+    tnet_addr(&saddr, 4002);
+    net.filter = capture_filter;
+    net.filter_user = &cap;
+    gs_quic_conn_id c;
+    cr_assert(eq(int, gs_quic_ep_connect(cli->ep, sid.pk, &cli->addr, &saddr, net.now, &c), 0));
+    tnet_drain_node(&net, cli);
+    cr_assert(ge(sz, cap.n, 1));
+
+    /* One Initial in; the server answers and retransmits for 15 s with no reply. */
+    size_t in = cap.len[0];
+    size_t outb = 0;
+    gs_tstamp now = net.now;
+    cr_assert(eq(int, gs_quic_ep_on_datagram(srv, &saddr, &cli->addr, cap.data[0], in, 0, now), 0));
+    cr_assert(eq(sz, gs_quic_ep_num_conns(srv), 1));
+    for (int i = 0; i < 10000; ++i) {
+        gs_quic_txbuf tx = {out, sizeof(out), 0, runs, 8, 0, 64};
+        gs_ssize w;
+        while ((w = gs_quic_ep_write(srv, now, &tx)) > 0) {
+            outb += (size_t)w;
+            tx.len = 0;
+            tx.nruns = 0;
+        }
+        gs_tstamp e = gs_quic_ep_get_expiry(srv);
+        if (e == GS_TSTAMP_NEVER || e > net.now + 15 * GS_SECONDS) {
+            break;
+        }
+        now = e > now ? e : now;
+        gs_quic_ep_handle_expiry(srv, now);
+    }
+    cr_assert(gt(sz, outb, 0));
+    cr_assert(le(sz, outb, 3 * in), "server sent %zu bytes for %zu received", outb, in);
+    gs_quic_ep_del(srv);
+    tnet_free(&net);
+}
+
+static bool cli_connected(tnet *net, void *arg)
+{
+    (void)arg;
+    return net->nodes[0].nconnected >= 1;
+}
+
+Test(quic, retry_always_round_trips)
+{
+    tnet net;
+    gs_quic_cfg ccfg = base_cfg();
+    gs_quic_cfg scfg = base_cfg();
+    tnet_init(&net);
+    scfg.retry_mode = GS_QUIC_RETRY_ALWAYS;
+    tnode *a = tnet_add(&net, 1, 4001, &ccfg);
+    tnode *b = tnet_add(&net, 2, 4002, &scfg);
+    dial(&net, a, b, NULL);
+    cr_assert(tnet_run(&net, 3 * GS_SECONDS, both_connected, NULL));
+    cr_assert(eq(u64, gs_quic_ep_stats(b->ep)->retries_sent, 1));
+    cr_assert(eq(u64, gs_quic_ep_stats(b->ep)->tokens_ok, 1));
+    cr_assert(eq(u64, gs_quic_ep_stats(b->ep)->tokens_rejected, 0));
+    (void)cli_connected;
+    tnet_free(&net);
+}
+
+/* token_offset finds the token of a long-header Initial: returns its offset and length. */
+static size_t token_offset(const uint8_t *p, size_t len, size_t *ptoklen)
+{
+    size_t off = 5;
+    off += 1 + p[off];
+    off += 1 + p[off];
+    uint8_t first = p[off];
+    size_t vlen = (size_t)1 << (first >> 6);
+    uint64_t tl = first & 0x3f;
+    for (size_t i = 1; i < vlen; ++i) {
+        tl = (tl << 8) | p[off + i];
+    }
+    off += vlen;
+    cr_assert(le(sz, off + tl, len));
+    *ptoklen = (size_t)tl;
+    return off;
+}
+
+/* retry capture: pass everything, but keep the client's Initials that carry a token. */
+static bool token_filter(tnet *net, const gs_quic_addr *src, const gs_quic_addr *dst,
+                         const uint8_t *data, size_t len)
+{
+    (void)src;
+    (void)dst;
+    capture *cap = net->filter_user;
+    if ((data[0] & 0xf0) == 0xc0 && len >= 1200) {
+        size_t tl;
+        token_offset(data, len, &tl);
+        if (tl > 0) {
+            if (cap->n < 8) {
+                memcpy(cap->data[cap->n], data, len);
+                cap->len[cap->n++] = len;
+            }
+            return false; /* the server never sees it: the test replays it */
+        }
+    }
+    return true;
+}
+
+Test(quic, bad_retry_tokens_are_rejected)
+{
+    tnet net;
+    gs_quic_cfg ccfg = base_cfg();
+    gs_quic_cfg scfg = base_cfg();
+    capture cap;
+
+    memset(&cap, 0, sizeof(cap));
+    tnet_init(&net);
+    scfg.retry_mode = GS_QUIC_RETRY_ALWAYS;
+    tnode *a = tnet_add(&net, 1, 4001, &ccfg);
+    tnode *b = tnet_add(&net, 2, 4002, &scfg);
+    net.filter = token_filter;
+    net.filter_user = &cap;
+    dial(&net, a, b, NULL);
+    tnet_run(&net, 100 * GS_MILLISECONDS, NULL, NULL);
+    cr_assert(ge(sz, cap.n, 1));
+    const gs_quic_stats *st = gs_quic_ep_stats(b->ep);
+    cr_assert(eq(u64, st->retries_sent, 1));
+    cr_assert(eq(sz, gs_quic_ep_num_conns(b->ep), 0));
+    uint8_t pkt[GS_QUIC_MAX_PACKET];
+    size_t len = cap.len[0];
+    size_t tl;
+    size_t toff = token_offset(cap.data[0], len, &tl);
+
+    /* 1. wrong address: the token is bound to the client's address */
+    gs_quic_addr other;
+    tnet_addr(&other, 5555);
+    gs_quic_ep_on_datagram(b->ep, &b->addr, &other, cap.data[0], len, 0, net.now);
+    cr_assert(eq(u64, st->tokens_rejected, 1));
+    /* 2. forged: one bit flipped inside the token */
+    memcpy(pkt, cap.data[0], len);
+    pkt[toff + tl / 2] ^= 0x01;
+    gs_quic_ep_on_datagram(b->ep, &b->addr, &a->addr, pkt, len, 0, net.now);
+    cr_assert(eq(u64, st->tokens_rejected, 2));
+    /* 3. expired: the right packet from the right address after the token's lifetime */
+    gs_quic_ep_on_datagram(b->ep, &b->addr, &a->addr, cap.data[0], len, 0,
+                           net.now + 11 * GS_SECONDS);
+    cr_assert(eq(u64, st->tokens_rejected, 3));
+    cr_assert(eq(sz, gs_quic_ep_num_conns(b->ep), 0));
+    cr_assert(eq(u64, st->tokens_ok, 0));
+    /* 4. the genuine packet, in time and from the right address, is accepted */
+    gs_quic_ep_on_datagram(b->ep, &b->addr, &a->addr, cap.data[0], len, 0, net.now);
+    cr_assert(eq(u64, st->tokens_ok, 1));
+    cr_assert(eq(sz, gs_quic_ep_num_conns(b->ep), 1));
+    tnet_free(&net);
+}
+
+Test(quic, idle_peer_is_timed_out)
+{
+    tnet net;
+    gs_quic_cfg cfg = base_cfg();
+    tnet_init(&net);
+    tnode *a = tnet_add(&net, 1, 4001, &cfg);
+    tnode *b = tnet_add(&net, 2, 4002, &cfg);
+    dial(&net, a, b, NULL);
+    cr_assert(tnet_run(&net, 2 * GS_SECONDS, both_connected, NULL));
+    /* With keep-alives the connection survives a long quiet period. */
+    tnet_run(&net, 60 * GS_SECONDS, NULL, NULL);
+    cr_assert(eq(sz, a->nclosed, 0));
+    cr_assert(eq(sz, b->nclosed, 0));
+    /* Then the network goes silent: both sides time out after ~30 s. */
+    capture cap;
+    memset(&cap, 0, sizeof(cap));
+    net.filter = capture_filter;
+    net.filter_user = &cap;
+    gs_tstamp cut = net.now;
+    tnet_run(&net, 40 * GS_SECONDS, NULL, NULL);
+    cr_assert(eq(sz, a->nclosed, 1));
+    cr_assert(eq(sz, b->nclosed, 1));
+    cr_assert(eq(int, a->closed[0].rv, GS_ERR_TIMEOUT));
+    cr_assert(eq(int, b->closed[0].rv, GS_ERR_TIMEOUT));
+    cr_assert(eq(sz, gs_quic_ep_num_conns(a->ep), 0));
+    cr_assert(eq(u64, gs_quic_ep_stats(a->ep)->idle_timeouts, 1));
+    (void)cut;
+    tnet_free(&net);
+}
+
+Test(quic, handshake_times_out_without_server)
+{
+    tnet net;
+    gs_quic_cfg cfg = base_cfg();
+    tnet_init(&net);
+    tnode *a = tnet_add(&net, 1, 4001, &cfg);
+    gs_quic_addr nowhere;
+    tnet_addr(&nowhere, 4999);
+    uint8_t id[GS_ID_LEN] = {5};
+    gs_quic_conn_id c;
+    cr_assert(eq(int, gs_quic_ep_connect(a->ep, id, &a->addr, &nowhere, net.now, &c), 0));
+    tnet_run(&net, 15 * GS_SECONDS, node0_closed, NULL);
+    cr_assert(eq(sz, a->nclosed, 1));
+    cr_assert(eq(int, a->closed[0].rv, GS_ERR_TIMEOUT));
+    cr_assert(eq(u64, gs_quic_ep_stats(a->ep)->handshake_timeouts, 1));
+    tnet_free(&net);
+}
+
+Test(quic, stateless_reset_is_smaller_and_rate_limited)
+{
+    gs_quic_cfg cfg = base_cfg();
+    gs_quic_ep *ep;
+    gs_identity id;
+    uint8_t seed[GS_ID_SEED_LEN] = {9};
+    gs_quic_addr local;
+    gs_quic_addr remote;
+    uint8_t pkt[1200];
+    static uint8_t out[65536];
+    gs_quic_seg_run runs[64];
+    gs_tstamp now = 1000 * GS_SECONDS;
+
+    gs_identity_from_seed(&id, seed);
+    cfg.reset_rate = 10;
+    cr_assert(eq(int, gs_quic_ep_new(&ep, &cfg, &id, NULL, gs_mem_default()), 0));
+    tnet_addr(&local, 4001);
+    tnet_addr(&remote, 4002);
+    const size_t sizes[] = {1200, 100, 44, 43, 30, 23, 22, 21, 10};
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); ++k) {
+        size_t len = sizes[k];
+        randombytes_buf(pkt, len);
+        pkt[0] = 0x40 | (pkt[0] & 0x3f); /* short header, unknown DCID */
+        uint64_t before = gs_quic_ep_stats(ep)->resets_sent;
+        gs_quic_ep_on_datagram(ep, &local, &remote, pkt, len, 0, now);
+        gs_quic_txbuf tx = {out, sizeof(out), 0, runs, 64, 0, 1};
+        gs_ssize w = gs_quic_ep_write(ep, now, &tx);
+        if (len > 21) {
+            cr_assert(eq(u64, gs_quic_ep_stats(ep)->resets_sent, before + 1), "len %zu", len);
+            cr_assert(gt(i64, w, 0));
+            cr_assert(lt(sz, (size_t)w, len), "reset of %zd bytes for a %zu-byte trigger", w, len);
+            cr_assert(ge(sz, (size_t)w, 21), "len %zu", len);
+            cr_assert(eq(u8, out[0] & 0xc0, 0x40)); /* looks like a short header */
+        } else {
+            cr_assert(eq(u64, gs_quic_ep_stats(ep)->resets_sent, before), "len %zu", len);
+            cr_assert(eq(i64, w, 0));
+        }
+        now += GS_SECONDS; /* refill the bucket */
+    }
+    /* A burst at one instant: at most reset_rate replies. */
+    uint64_t before = gs_quic_ep_stats(ep)->resets_sent;
+    for (int i = 0; i < 200; ++i) {
+        randombytes_buf(pkt, 100);
+        pkt[0] = 0x40;
+        gs_quic_ep_on_datagram(ep, &local, &remote, pkt, 100, 0, now);
+        gs_quic_txbuf tx = {out, sizeof(out), 0, runs, 64, 0, 1};
+        while (gs_quic_ep_write(ep, now, &tx) > 0) {
+            tx.len = 0;
+            tx.nruns = 0;
+        }
+    }
+    uint64_t sent = gs_quic_ep_stats(ep)->resets_sent - before;
+    cr_assert(le(u64, sent, 10));
+    cr_assert(ge(u64, sent, 9));
+    cr_assert(ge(u64, gs_quic_ep_stats(ep)->resets_ratelimited, 190));
+    gs_quic_ep_del(ep);
+}
+
+static bool a_has_two(tnet *net, void *arg)
+{
+    (void)arg;
+    return net->nodes[0].nconnected >= 2 && net->nodes[1].nconnected >= 2;
+}
+
+typedef struct conn_seen {
+    gs_quic_conn_id conn;
+    size_t n;
+} conn_seen;
+
+static void note_conn(tnode *n, gs_quic_conn_id conn, const uint8_t *topic, const uint8_t *body,
+                      size_t len)
+{
+    (void)topic;
+    (void)body;
+    (void)len;
+    conn_seen *cs = n->user;
+    cs->conn = conn;
+    ++cs->n;
+}
+
+Test(quic, newest_connection_wins)
+{
+    tnet net;
+    gs_quic_cfg cfg = base_cfg();
+    conn_seen cs = {0, 0};
+    uint8_t frame[24];
+    tnet_init(&net);
+    tnode *a = tnet_add(&net, 1, 4001, &cfg);
+    tnode *b = tnet_add(&net, 2, 4002, &cfg);
+    b->on_frame = note_conn;
+    b->user = &cs;
+    gs_quic_conn_id c1 = dial(&net, a, b, NULL);
+    cr_assert(tnet_run(&net, 2 * GS_SECONDS, both_connected, NULL));
+    gs_quic_conn_id b1 = b->last_conn;
+    gs_quic_conn_id c2 = dial(&net, a, b, NULL);
+    cr_assert(tnet_run(&net, 2 * GS_SECONDS, a_has_two, NULL));
+    gs_quic_conn_id b2 = b->last_conn;
+    cr_assert(ne(u64, b1, b2));
+    cr_assert(eq(u64, gs_quic_ep_send_path(a->ep, b->id.pk), c2));
+    cr_assert(eq(u64, gs_quic_ep_send_path(b->ep, a->id.pk), b2));
+    make_frame(frame, 20, 0);
+    cr_assert(eq(int, gs_quic_ep_send_frame(a->ep, b->id.pk, topics[0], frame, 24), 0));
+    tnet_run(&net, GS_SECONDS, NULL, NULL);
+    cr_assert(eq(sz, cs.n, 1));
+    cr_assert(eq(u64, cs.conn, b2));
+    /* Closing the older one is not a disconnect; closing the newest is. */
+    cr_assert(eq(int, gs_quic_ep_close(a->ep, c1, 0, "old"), 0));
+    cr_assert(eq(int, gs_quic_ep_close(a->ep, c1, 0, "old"), GS_ERR_CLOSED));
+    tnet_run(&net, GS_SECONDS, NULL, NULL);
+    cr_assert(eq(sz, a->nclosed, 1));
+    cr_assert(eq(int, a->closed[0].rv, 0));
+    cr_assert(not(a->closed[0].was_send_path));
+    cr_assert(eq(sz, b->nclosed, 1));
+    cr_assert(eq(int, b->closed[0].rv, GS_ERR_CLOSED));
+    cr_assert(eq(u64, b->closed[0].app_error, 0));
+    cr_assert(not(b->closed[0].was_send_path));
+    cr_assert(eq(u64, gs_quic_ep_send_path(a->ep, b->id.pk), c2));
+    cr_assert(eq(int, gs_quic_ep_close(a->ep, c2, 7, "bye"), 0));
+    tnet_run(&net, GS_SECONDS, NULL, NULL);
+    cr_assert(eq(sz, a->nclosed, 2));
+    cr_assert(a->closed[1].was_send_path);
+    cr_assert(eq(sz, b->nclosed, 2));
+    cr_assert(b->closed[1].was_send_path);
+    cr_assert(eq(u64, b->closed[1].app_error, 7));
+    cr_assert(eq(u64, gs_quic_ep_send_path(a->ep, b->id.pk), 0));
+    cr_assert(
+        eq(int, gs_quic_ep_send_frame(a->ep, b->id.pk, topics[0], frame, 24), GS_ERR_NOTFOUND));
+    tnet_run(&net, 5 * GS_SECONDS, NULL, NULL);
+    cr_assert(eq(sz, gs_quic_ep_num_conns(a->ep), 0));
+    cr_assert(eq(sz, gs_quic_ep_num_conns(b->ep), 0));
+    tnet_free(&net);
+}
+
+Test(quic, connection_limits_refuse_and_count)
+{
+    tnet net;
+    gs_quic_cfg cfg = base_cfg();
+    gs_quic_cfg scfg = base_cfg();
+    tnet_init(&net);
+    scfg.max_conns_per_addr = 3;
+    tnode *a = tnet_add(&net, 1, 4001, &cfg);
+    tnode *b = tnet_add(&net, 2, 4002, &scfg);
+    for (int i = 0; i < 5; ++i) {
+        dial(&net, a, b, NULL);
+    }
+    tnet_run(&net, 15 * GS_SECONDS, NULL, NULL);
+    cr_assert(eq(u64, gs_quic_ep_stats(b->ep)->handshakes_ok, 3));
+    cr_assert(ge(u64, gs_quic_ep_stats(b->ep)->conns_refused, 2));
+    cr_assert(eq(sz, a->nconnected, 3));
+    cr_assert(eq(sz, a->nclosed, 2)); /* refused dials end (CONNECTION_REFUSED) */
+    tnet_free(&net);
+}
+
+Test(quic, version_negotiation_for_unknown_versions)
+{
+    gs_quic_cfg cfg = base_cfg();
+    gs_quic_ep *ep;
+    gs_identity id;
+    uint8_t seed[GS_ID_SEED_LEN] = {9};
+    gs_quic_addr local;
+    gs_quic_addr remote;
+    static uint8_t pkt[1200];
+    static uint8_t out[65536];
+    gs_quic_seg_run runs[4];
+
+    gs_identity_from_seed(&id, seed);
+    cr_assert(eq(int, gs_quic_ep_new(&ep, &cfg, &id, NULL, gs_mem_default()), 0));
+    tnet_addr(&local, 4001);
+    tnet_addr(&remote, 4002);
+    memset(pkt, 0, sizeof(pkt));
+    pkt[0] = 0xc0;
+    pkt[1] = 0x1a;
+    pkt[2] = 0x2a;
+    pkt[3] = 0x3a;
+    pkt[4] = 0x4a;
+    pkt[5] = 8;
+    pkt[14] = 8;
+    gs_quic_ep_on_datagram(ep, &local, &remote, pkt, sizeof(pkt), 0, 1);
+    gs_quic_txbuf tx = {out, sizeof(out), 0, runs, 4, 0, 1};
+    gs_ssize w = gs_quic_ep_write(ep, 1, &tx);
+    cr_assert(gt(i64, w, 0));
+    cr_assert(eq(u8, out[1] | out[2] | out[3] | out[4], 0)); /* version 0 = VN */
+    cr_assert(eq(u64, gs_quic_ep_stats(ep)->version_negotiations, 1));
+    /* A short datagram of an unknown version gets nothing. */
+    gs_quic_ep_on_datagram(ep, &local, &remote, pkt, 100, 0, 1);
+    tx.len = 0;
+    tx.nruns = 0;
+    cr_assert(eq(i64, gs_quic_ep_write(ep, 1, &tx), 0));
+    cr_assert(eq(sz, gs_quic_ep_num_conns(ep), 0));
+    gs_quic_ep_del(ep);
+}
+
+Test(quic, gso_runs_are_well_formed)
+{
+    tnet net;
+    gs_quic_cfg cfg = base_cfg();
+    static uint8_t frame[4000];
+    static uint8_t out[65536 * 2];
+    gs_quic_seg_run runs[1];
+
+    tnet_init(&net);
+    tnode *a = tnet_add(&net, 1, 4001, &cfg);
+    tnode *b = tnet_add(&net, 2, 4002, &cfg);
+    dial(&net, a, b, NULL);
+    cr_assert(tnet_run(&net, 2 * GS_SECONDS, both_connected, NULL));
+    make_frame(frame, 3000, 0);
+    for (int i = 0; i < 20; ++i) {
+        cr_assert(eq(int, gs_quic_ep_send_frame(a->ep, b->id.pk, topics[0], frame, 3004), 0));
+    }
+    /* maxruns = 1 (A's engine): each call returns one run. */
+    size_t total = 0;
+    size_t calls = 0;
+    for (;;) {
+        gs_quic_txbuf tx = {out, sizeof(out), 0, runs, 1, 0, 64};
+        gs_ssize w = gs_quic_ep_write(a->ep, net.now, &tx);
+        if (w <= 0) {
+            cr_assert(eq(i64, w, 0));
+            break;
+        }
+        ++calls;
+        cr_assert(eq(sz, tx.nruns, 1));
+        const gs_quic_seg_run *r = &tx.runs[0];
+        cr_assert(eq(sz, r->off, 0));
+        cr_assert(eq(sz, r->len, (size_t)w));
+        cr_assert(le(sz, r->nsegs, 64));
+        cr_assert(le(sz, r->len, 65000));
+        cr_assert(gt(sz, r->len, (r->nsegs - 1) * r->segsize));
+        cr_assert(le(sz, r->len, r->nsegs * r->segsize));
+        for (size_t off = 0; off < r->len; off += r->segsize) {
+            size_t seg = r->len - off < r->segsize ? r->len - off : r->segsize;
+            tnet_enqueue(&net, &r->local, &r->remote, out + off, seg);
+        }
+        total += (size_t)w;
+    }
+    /* The first flight is bounded by the congestion window (about 10 packets). */
+    cr_assert(gt(sz, total, 9000));
+    cr_assert(eq(sz, calls, 1)); /* ... and it went out as one GSO run */
+    tnet_run(&net, 2 * GS_SECONDS, NULL, NULL);
+    cr_assert(eq(sz, b->nframes, 20));
+    cr_assert(eq(int,
+                 gs_quic_ep_write(a->ep, net.now, &(gs_quic_txbuf){out, 100, 0, runs, 1, 0, 1}),
+                 GS_ERR_NOBUF));
+    tnet_free(&net);
+}
+
+/* --- allocation failures --- */
+
+Test(quic, ep_new_survives_every_allocation_failure)
+{
+    gs_quic_cfg cfg = base_cfg();
+    gs_identity id;
+    uint8_t seed[GS_ID_SEED_LEN] = {1};
+    gs_identity_from_seed(&id, seed);
+    cfg.max_conns = 16;
+    for (size_t fail_at = 1;; ++fail_at) {
+        gs_fake_mem fm;
+        gs_quic_ep *ep = NULL;
+        gs_fake_mem_init(&fm, fail_at);
+        int rv = gs_quic_ep_new(&ep, &cfg, &id, NULL, &fm.mem);
+        if (rv == 0) {
+            gs_quic_ep_del(ep);
+            cr_assert(eq(sz, fm.nlive, 0));
+            cr_assert(gt(sz, fail_at, 3));
+            break;
+        }
+        cr_assert(eq(int, rv, GS_ERR_NOMEM), "fail_at=%zu", fail_at);
+        cr_assert(eq(sz, fm.nlive, 0), "leak when call %zu fails", fail_at);
+    }
+}
+
+Test(quic, connect_and_handshake_survive_allocation_failures, .timeout = 120)
+{
+    gs_quic_cfg cfg = base_cfg();
+    cfg.max_conns = 16;
+    size_t ok_connects = 0;
+    for (size_t fail_at = 1; fail_at < 400; ++fail_at) {
+        tnet net;
+        gs_fake_mem fm;
+        gs_quic_ep *ep = NULL;
+        gs_identity id;
+        uint8_t seed[GS_ID_SEED_LEN] = {1};
+        gs_identity_from_seed(&id, seed);
+        tnet_init(&net);
+        tnode *b = tnet_add(&net, 2, 4002, &cfg);
+        gs_fake_mem_init(&fm, 0);
+        cr_assert(eq(int, gs_quic_ep_new(&ep, &cfg, &id, NULL, &fm.mem), 0));
+        /* Fail the fail_at-th allocation after the endpoint exists (dial and handshake). */
+        fm.fail_at = fm.ncalls + fail_at;
+        tnode *a = &net.nodes[net.nnodes++];
+        a->ep = ep;
+        a->id = id;
+        tnet_addr(&a->addr, 4001);
+        gs_quic_conn_id c;
+        int rv = gs_quic_ep_connect(ep, b->id.pk, &a->addr, &b->addr, net.now, &c);
+        if (rv == 0) {
+            ++ok_connects;
+            tnet_run(&net, 15 * GS_SECONDS, NULL, NULL);
+        } else {
+            cr_assert(eq(int, rv, GS_ERR_NOMEM), "fail_at=%zu rv=%d", fail_at, rv);
+            cr_assert(eq(sz, gs_quic_ep_num_conns(ep), 0));
+        }
+        tnet_free(&net);
+        cr_assert(eq(sz, fm.nlive, 0), "leak when call %zu fails", fail_at);
+    }
+    cr_assert(gt(sz, ok_connects, 0));
+}
