@@ -261,6 +261,17 @@ void gs_topic_send(gs_topic *t, const gs_key *peer, const gs_msg *msg, uint32_t 
     gs_topic_send_gossip(t, peer, msg, bodylen, flags);
 }
 
+gs_node_out *gs_topic_event_slot(gs_topic *t)
+{
+    gs_node_out *o = out_push(t->node);
+
+    if (o != NULL) {
+        o->type = GS_NODE_OUT_EVENT;
+        o->topic = t->id;
+    }
+    return o;
+}
+
 void gs_topic_event(gs_topic *t, gs_node_out *ev)
 {
     gs_node_out *o = out_push(t->node);

@@ -471,7 +471,13 @@ static void flush_lazy(gs_topic *t, gs_active *a)
     m.type = GS_MSG_IHAVE;
     m.ihave.entries.items = copy;
     m.ihave.entries.n = n;
-    gs_topic_send(t, &a->rec.id, &m, 0);
+    /* Body length computed here (cheaper than the codec's generic walk): tags, count, entries.
+     * n <= C keeps it below M - 33 by construction (4.4). */
+    size_t bodylen = 2 + varint_len(n);
+    for (size_t i = 0; i < n; ++i) {
+        bodylen += 32 + varint_len(copy[i].round);
+    }
+    gs_topic_send_gossip(t, &a->rec.id, &m, bodylen, 0);
 }
 
 static void lazy_push(gs_topic *t, gs_active *a, const gs_msg_id *id, uint16_t round)
@@ -493,11 +499,12 @@ static void lazy_push(gs_topic *t, gs_active *a, const gs_msg_id *id, uint16_t r
 static void push(gs_topic *t, const gs_msg *g, size_t bodylen, const gs_key *skip)
 {
     uint32_t flags = 0;
+    ptrdiff_t si = skip == NULL ? -1 : gs_hyparview_active_find(t, skip);
 
     for (size_t i = 0; i < t->nactive; ++i) {
         gs_active *a = &t->active[i];
-        if (skip != NULL && gs_key_eq(&a->rec.id, skip)) {
-            continue;
+        if ((ptrdiff_t)i == si) {
+            continue; /* (a sender outside the active view gets nothing anyway) */
         }
         if (a->eager) {
             gs_topic_send_gossip(t, &a->rec.id, g, bodylen, flags);
@@ -524,17 +531,18 @@ static void set_eager(gs_topic *t, const gs_key *p, bool eager, uint64_t *non_ne
 static void emit_received(gs_topic *t, const gs_key *from, const gs_msg_id *id,
                           const uint8_t *content, size_t len, gs_scope scope, uint16_t round)
 {
-    gs_node_out ev;
+    gs_node_out *ev = gs_topic_event_slot(t);
 
-    memset(&ev, 0, sizeof(ev));
-    ev.event = GS_NODE_EVENT_RECEIVED;
-    ev.peer = *from;
-    ev.id = *id;
-    ev.content.base = content;
-    ev.content.len = len;
-    ev.scope = scope;
-    ev.round = round;
-    gs_topic_event(t, &ev);
+    if (ev == NULL) {
+        return;
+    }
+    ev->event = GS_NODE_EVENT_RECEIVED;
+    ev->peer = *from;
+    ev->id = *id;
+    ev->content.base = content;
+    ev->content.len = len;
+    ev->scope = scope;
+    ev->round = round;
 }
 
 /* optimize (6.3): |R| is the round the message arrived with + 1. */

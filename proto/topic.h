@@ -149,7 +149,7 @@ struct gs_node {
     size_t ihave_chunk; /* C (4.4) */
     gs_key last_closed; /* DISCONNECT already emitted in this call (no duplicates) */
     bool has_last_closed;
-    size_t bytes;       /* bytes held through mem */
+    size_t bytes; /* bytes held through mem */
     gs_node_counters c;
 };
 
@@ -167,12 +167,16 @@ void gs_topic_free(struct gs_node *node, void *p, size_t size);
  */
 void gs_topic_send(gs_topic *t, const gs_key *peer, const gs_msg *msg, uint32_t flags);
 
-/* gs_topic_send_gossip queues a Gossip whose body length |bodylen| the caller computed. */
+/* gs_topic_send_gossip queues a message whose body length |bodylen| the caller computed and
+ * checked against M (Gossip on the hot path, IHave chunks). */
 void gs_topic_send_gossip(gs_topic *t, const gs_key *peer, const gs_msg *msg, size_t bodylen,
                           uint32_t flags);
 
 /* gs_topic_event queues an EVENT entry (|ev->type| and |ev->topic| are filled in here). */
 void gs_topic_event(gs_topic *t, gs_node_out *ev);
+
+/* gs_topic_event_slot returns a zeroed EVENT entry for |t| to fill in place, or NULL (counted). */
+gs_node_out *gs_topic_event_slot(gs_topic *t);
 
 /* gs_topic_close is the topic-level close(p): the node emits DISCONNECT only when no topic has
  * |peer| in its active view or among its outstanding Neighbor requests (D9). */

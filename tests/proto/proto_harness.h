@@ -107,8 +107,7 @@ static inline size_t h_count_events(const h_cap *c, gs_node_event ev, const gs_k
     return n;
 }
 
-static inline const gs_node_out *h_find_event(const h_cap *c, gs_node_event ev,
-                                              const gs_key *peer)
+static inline const gs_node_out *h_find_event(const h_cap *c, gs_node_event ev, const gs_key *peer)
 {
     for (size_t i = 0; i < c->n; ++i) {
         const gs_node_out *o = &c->out[i];

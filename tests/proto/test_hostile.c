@@ -42,14 +42,14 @@ static void hostile_init(hostile *h)
     cr_assert(eq(int, gs_node_join(h->node, &t, NULL, 0, 0), 0));
     /* Budget: each configured bound times a generous per-entry size, plus fixed parts. */
     const gs_node_cfg *c = &h->cfg;
-    h->budget = 256 * 1024                                         /* node, topic, views */
+    h->budget = 256 * 1024 /* node, topic, views */
                 + c->max_topics * (c->active_view_capacity + c->passive_view_capacity) *
-                      (c->max_peer_data_len + 64)                  /* PeerData records */
-                + c->max_topics * (c->cache_bytes                  /* payload ring */
-                                   + c->max_received * (80 + 32)   /* records + index */
-                                   + c->max_missing * (64 + c->max_announcers * 40 + 32))
-                + c->max_timers * 80 + c->max_outbox * sizeof(gs_node_out) +
-                c->max_scratch_bytes + 2 * SCRATCH_SLACK;
+                      (c->max_peer_data_len + 64)                /* PeerData records */
+                + c->max_topics * (c->cache_bytes                /* payload ring */
+                                   + c->max_received * (80 + 32) /* records + index */
+                                   + c->max_missing * (64 + c->max_announcers * 40 + 32)) +
+                c->max_timers * 80 + c->max_outbox * sizeof(gs_node_out) + c->max_scratch_bytes +
+                2 * SCRATCH_SLACK;
 }
 
 static void hostile_check(hostile *h, const char *what)

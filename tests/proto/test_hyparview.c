@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* test_hyparview.c: every HyParView reaction of PROTOCOL.md 5.3/5.4 and the D-fixes, virtual time. */
+/* test_hyparview.c: every HyParView reaction of PROTOCOL.md 5.3/5.4 and the D-fixes, virtual time.
+ */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 

@@ -37,7 +37,8 @@ Test(plumtree, broadcast_pushes_to_eager_and_announces_to_lazy)
 
     h_neighbors(node, &cap, 1, 2, 0);
     make_lazy(node, 2, 0);
-    cr_assert(eq(int, gs_node_broadcast(node, &t, (const uint8_t *)"hi", 2, GS_SCOPE_SWARM, 1, &id), 0));
+    cr_assert(
+        eq(int, gs_node_broadcast(node, &t, (const uint8_t *)"hi", 2, GS_SCOPE_SWARM, 1, &id), 0));
     h_drain(node, &cap);
     const gs_node_out *o = h_find_send(&cap, GS_MSG_GOSSIP, &e);
     cr_assert(o != NULL);

@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench_proto: how many Gossip messages per second one node's protocol state machine handles.
+ *
+ * Setup: one node, one topic, 30 neighbours of which 5 are eager and 25 lazy (active view
+ * capacity raised to 30 for the purpose).  Frames arrive from one eager neighbour, as they would
+ * from the network: unique payloads, each a valid Gossip body (id = BLAKE3(content), round 1).
+ * Per message the timed loop runs gs_node_on_frame (decode + BLAKE3 check + de-duplication +
+ * forward decisions), drains the outbox and encodes every outgoing frame into a send buffer
+ * (the 4 eager forwards, and the IHave chunks for the 25 lazy peers whenever a chunk fills or the
+ * 5 ms dispatch timer fires), and runs the timers when due.  Virtual time advances 1 us per
+ * message.  Frame generation (the senders' BLAKE3 and encoding) happens in batches outside the
+ * timed sections.
+ *
+ * Encoding modes: by default a SEND flagged GS_NODE_OUT_FLAG_SAME_MSG reuses the previous
+ * encoding (what the server does: one encoding per distinct message); --encode-all encodes every
+ * SEND separately.
+ *
+ * Usage: bench_proto [--messages N] [--only PAYLOAD] [--encode-all]
+ * Prints a table and, last, one JSON line.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "blake3.h"
+#include "codec.h"
+#include "node.h"
+
+#define BATCH  4096
+#define NEAGER 5
+#define NLAZY  25
+#define NPEERS (NEAGER + NLAZY)
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static gs_key peer_key(unsigned i)
+{
+    gs_key k;
+
+    memset(&k, 0, sizeof(k));
+    k.b[0] = (uint8_t)(i + 1);
+    k.b[31] = 0x33;
+    return k;
+}
+
+typedef struct result {
+    size_t size;
+    uint64_t messages;
+    double seconds;
+    uint64_t sends;
+    uint64_t encodes;
+    uint64_t out_bytes;
+    uint64_t events;
+} result;
+
+static int setup_node(gs_node **pnode, const gs_topic_id *topic)
+{
+    gs_node_cfg cfg;
+    gs_key self;
+    gs_node_out o;
+    int rv;
+
+    gs_node_cfg_default(&cfg);
+    cfg.active_view_capacity = NPEERS;
+    memset(&self, 0xee, sizeof(self));
+    rv = gs_node_new(pnode, &cfg, &self, 1, gs_mem_default());
+    if (rv != 0) {
+        return rv;
+    }
+    rv = gs_node_join(*pnode, topic, NULL, 0, 0);
+    if (rv != 0) {
+        return rv;
+    }
+    gs_msg nb;
+    memset(&nb, 0, sizeof(nb));
+    nb.type = GS_MSG_NEIGHBOR;
+    nb.neighbor.priority = GS_PRIORITY_HIGH;
+    gs_msg prune;
+    memset(&prune, 0, sizeof(prune));
+    prune.type = GS_MSG_PRUNE;
+    for (unsigned i = 0; i < NPEERS; ++i) {
+        gs_key k = peer_key(i);
+        (void)gs_node_on_message(*pnode, &k, topic, &nb, 0);
+        if (i >= NEAGER) {
+            (void)gs_node_on_message(*pnode, &k, topic, &prune, 0);
+        }
+    }
+    while (gs_node_next_out(*pnode, &o)) {
+    }
+    gs_key out[NPEERS];
+    if (gs_node_eager_peers(*pnode, topic, out, NPEERS) != NEAGER ||
+        gs_node_lazy_peers(*pnode, topic, out, NPEERS) != NLAZY) {
+        return GS_ERR_INTERNAL;
+    }
+    return 0;
+}
+
+/* make_batch encodes |n| Gossip bodies with unique payloads of |size| bytes into |buf|. */
+static void make_batch(uint8_t *buf, size_t stride, size_t *lens, size_t n, size_t size,
+                       uint64_t *pseq, uint8_t *content)
+{
+    for (size_t i = 0; i < n; ++i) {
+        uint64_t seq = (*pseq)++;
+        memset(content, (int)(seq & 0xff), size);
+        memcpy(content, &seq, size < sizeof(seq) ? size : sizeof(seq));
+        gs_msg g;
+        memset(&g, 0, sizeof(g));
+        g.type = GS_MSG_GOSSIP;
+        gs_blake3_hash(content, size, g.gossip.id.b);
+        g.gossip.content.base = content;
+        g.gossip.content.len = size;
+        g.gossip.scope = GS_SCOPE_SWARM;
+        g.gossip.round = 1;
+        gs_ssize len = gs_codec_encode_body(buf + i * stride, stride, &g);
+        if (len < 0) {
+            fprintf(stderr, "encode failed: %s\n", gs_strerror((int)len));
+            exit(1);
+        }
+        lens[i] = (size_t)len;
+    }
+}
+
+static int run_size(size_t size, uint64_t total, bool encode_all, result *res)
+{
+    gs_topic_id topic;
+    gs_node *node = NULL;
+    size_t stride = size + 64;
+    uint8_t *frames = malloc(BATCH * stride);
+    size_t *lens = malloc(BATCH * sizeof(size_t));
+    uint8_t *content = malloc(size + 8);
+    uint8_t *sendbuf = malloc(GS_MAX_MESSAGE_SIZE_DEFAULT + 8);
+    gs_key from = peer_key(0);
+    uint64_t seq = (uint64_t)size << 40;
+    gs_tstamp now = 1;
+    int rv;
+
+    memset(&topic, 0x77, sizeof(topic));
+    memset(res, 0, sizeof(*res));
+    res->size = size;
+    if (frames == NULL || lens == NULL || content == NULL || sendbuf == NULL) {
+        rv = GS_ERR_NOMEM;
+        goto out;
+    }
+    rv = setup_node(&node, &topic);
+    if (rv != 0) {
+        goto out;
+    }
+    gs_ssize last_len = 0;
+    while (res->messages < total) {
+        size_t n = total - res->messages < BATCH ? (size_t)(total - res->messages) : BATCH;
+        make_batch(frames, stride, lens, n, size, &seq, content);
+        double t0 = now_s();
+        for (size_t i = 0; i < n; ++i) {
+            rv = gs_node_on_frame(node, &from, &topic, frames + i * stride, lens[i], now);
+            if (rv != 0) {
+                fprintf(stderr, "on_frame: %s\n", gs_strerror(rv));
+                goto out;
+            }
+            now += GS_MICROSECONDS;
+            if (gs_node_get_expiry(node) <= now) {
+                gs_node_handle_expiry(node, now);
+            }
+            gs_node_out o;
+            while (gs_node_next_out(node, &o)) {
+                if (o.type != GS_NODE_OUT_SEND) {
+                    ++res->events;
+                    continue;
+                }
+                ++res->sends;
+                if (encode_all || !(o.flags & GS_NODE_OUT_FLAG_SAME_MSG)) {
+                    last_len = gs_codec_encode_frame(sendbuf, GS_MAX_MESSAGE_SIZE_DEFAULT + 8,
+                                                     &o.msg, GS_MAX_MESSAGE_SIZE_DEFAULT);
+                    if (last_len < 0) {
+                        fprintf(stderr, "encode: %s\n", gs_strerror((int)last_len));
+                        rv = (int)last_len;
+                        goto out;
+                    }
+                    ++res->encodes;
+                }
+                res->out_bytes += (uint64_t)last_len;
+            }
+        }
+        res->seconds += now_s() - t0;
+        res->messages += n;
+    }
+    const gs_node_counters *c = gs_node_counters_get(node);
+    if (c->msgs_data_recv != total || c->duplicates != 0 || c->bad_id != 0) {
+        fprintf(stderr, "unexpected counters: recv %llu dup %llu bad %llu\n",
+                (unsigned long long)c->msgs_data_recv, (unsigned long long)c->duplicates,
+                (unsigned long long)c->bad_id);
+        rv = GS_ERR_INTERNAL;
+    }
+out:
+    gs_node_del(node);
+    free(frames);
+    free(lens);
+    free(content);
+    free(sendbuf);
+    return rv;
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t total = 1000000;
+    bool encode_all = false;
+    size_t sizes[] = {64, 1024, 4096 - 40};
+    size_t nsizes = 3;
+    result res[3];
+
+    for (int i = 1; i < argc; ++i) {
+        if (strcmp(argv[i], "--messages") == 0 && i + 1 < argc) {
+            total = strtoull(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+            sizes[0] = (size_t)strtoull(argv[++i], NULL, 10);
+            nsizes = 1;
+            if (sizes[0] > 4096 - 40) {
+                fprintf(stderr, "--only: payload at most 4056 bytes\n");
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--encode-all") == 0) {
+            encode_all = true;
+        } else {
+            fprintf(stderr, "usage: %s [--messages N] [--only PAYLOAD] [--encode-all]\n", argv[0]);
+            return 2;
+        }
+    }
+    printf("bench_proto: %u eager + %u lazy neighbours, %llu messages per size, encode %s\n",
+           NEAGER, NLAZY, (unsigned long long)total,
+           encode_all ? "every SEND" : "once per distinct message");
+    printf("%8s %10s %9s %12s %10s %10s %12s %12s\n", "payload", "messages", "seconds", "msgs/s",
+           "ns/msg", "MB/s in", "sends/msg", "out MB/s");
+    for (size_t k = 0; k < nsizes; ++k) {
+        int rv = run_size(sizes[k], total, encode_all, &res[k]);
+        if (rv != 0) {
+            fprintf(stderr, "size %zu failed: %s\n", sizes[k], gs_strerror(rv));
+            return 1;
+        }
+        const result *r = &res[k];
+        double rate = (double)r->messages / r->seconds;
+        printf("%8zu %10llu %9.3f %12.0f %10.1f %10.1f %12.2f %12.1f\n", r->size,
+               (unsigned long long)r->messages, r->seconds, rate, 1e9 / rate,
+               rate * (double)r->size / 1e6, (double)r->sends / (double)r->messages,
+               (double)r->out_bytes / r->seconds / 1e6);
+    }
+    printf("{\"bench\":\"bench_proto\",\"eager\":%u,\"lazy\":%u,\"encode_all\":%s,\"results\":[",
+           NEAGER, NLAZY, encode_all ? "true" : "false");
+    for (size_t k = 0; k < nsizes; ++k) {
+        const result *r = &res[k];
+        printf("%s{\"payload\":%zu,\"messages\":%llu,\"seconds\":%.6f,\"msgs_per_s\":%.0f,"
+               "\"sends\":%llu,\"encodes\":%llu,\"out_bytes\":%llu}",
+               k == 0 ? "" : ",", r->size, (unsigned long long)r->messages, r->seconds,
+               (double)r->messages / r->seconds, (unsigned long long)r->sends,
+               (unsigned long long)r->encodes, (unsigned long long)r->out_bytes);
+    }
+    printf("]}\n");
+    return 0;
+}
