@@ -5,7 +5,8 @@
  *
  *   gossip-sim --peers N --seed S --scenario single|multi|burst|churn|partition --rounds R
  *              [--latency-min-ms A --latency-max-ms B] [--kill-fraction F] [--json]
- *              [--loss-ppm P] [--payload BYTES] [--partition-s S] [--trace] [--quiet]
+ *              [--loss-ppm P] [--payload BYTES] [--partition-s S] [--heal-wait-s S]
+ *              [--trace] [--quiet]
  *
  * Without --json: live progress on stderr (one line rewritten in place on a tty, a line every two
  * seconds otherwise) and a readable summary on stdout.  With --json the last stdout line is one
@@ -130,7 +131,7 @@ int main(int argc, char **argv)
     cli c;
     gs_sim_scenario sc = GS_SIM_SINGLE;
     uint64_t peers = 100, seed = 0, rounds = 0, lat_min = 10, lat_max = 100, loss = 0;
-    uint64_t payload = 32, part_s = 20;
+    uint64_t payload = 32, part_s = 20, heal_s = 3;
     double kill = -1;
     bool have_rounds = false, trace = false;
 
@@ -168,6 +169,8 @@ int main(int argc, char **argv)
             ok = parse_u64(v, &payload);
         } else if (strcmp(a, "--partition-s") == 0) {
             ok = parse_u64(v, &part_s);
+        } else if (strcmp(a, "--heal-wait-s") == 0) {
+            ok = parse_u64(v, &heal_s);
         } else if (strcmp(a, "--kill-fraction") == 0) {
             ok = parse_double(v, &kill) && kill >= 0 && kill < 1;
         } else if (strcmp(a, "--scenario") == 0) {
@@ -185,7 +188,7 @@ int main(int argc, char **argv)
         ++i;
     }
     if (peers < 2 || peers > GS_SIM_MAX_PEERS || lat_max < lat_min || lat_max > 60000 ||
-        payload < GS_SIM_PAYLOAD_MIN || payload > 4000 || part_s > 86400 ||
+        payload < GS_SIM_PAYLOAD_MIN || payload > 4000 || part_s > 86400 || heal_s > 86400 ||
         (have_rounds && (rounds == 0 || rounds > 1000000))) {
         fprintf(stderr,
                 "gossip-sim: out-of-range argument (peers 2..%d, latency-min <= "
@@ -211,6 +214,7 @@ int main(int argc, char **argv)
         c.rc.kill_fraction = kill;
     }
     c.rc.partition_time = part_s * GS_SECONDS;
+    c.rc.heal_wait = heal_s * GS_SECONDS;
     c.rc.round_done = on_round;
     c.rc.round_ud = &c;
     c.tty = isatty(fileno(stderr)) == 1;

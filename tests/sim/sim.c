@@ -1135,6 +1135,15 @@ int gs_sim_round(gs_sim *sim, const size_t *senders, size_t nsenders, gs_duratio
     return 0;
 }
 
+bool gs_sim_round_delivered(const gs_sim *sim, size_t m, size_t i)
+{
+    if (m >= sim->rd.k || i >= sim->n || sim->rd.bits == NULL) {
+        return false;
+    }
+    size_t bit = m * sim->n + i;
+    return (sim->rd.bits[bit / 8] & (1u << (bit % 8))) != 0;
+}
+
 /* --- scenarios --- */
 
 static const char *const scenario_names[] = {"single", "multi", "burst", "churn", "partition"};
@@ -1168,6 +1177,7 @@ void gs_sim_run_cfg_default(gs_sim_run_cfg *rc, gs_sim_scenario sc)
     rc->round_timeout = 5 * GS_SECONDS;
     rc->churn_interval = 3 * GS_SECONDS;
     rc->partition_time = 20 * GS_SECONDS;
+    rc->heal_wait = 3 * GS_SECONDS;
 }
 
 /* random_up picks a uniformly random up node other than |avoid| (SIZE_MAX: none). */
@@ -1259,9 +1269,15 @@ static int churn_step(gs_sim *sim, gs_rand *r, const gs_sim_run_cfg *rc, gs_sim_
         uint64_t action = gs_rand_below(r, 3);
         size_t down = sim->n - sim->nup;
         if (action == 2 && down > 0) {
+            /* A restarted node bootstraps from three random live nodes, as a deployment lists
+             * several bootstrap peers: one contact alone may crash in this very step, leaving
+             * the node nobody to talk to (D16 retries only reach known peers). */
             size_t i = random_down(sim, r);
-            size_t contact = random_up(sim, r, SIZE_MAX);
-            rv = gs_sim_start(sim, i, &contact, 1);
+            size_t contacts[3];
+            for (size_t j = 0; j < 3; ++j) {
+                contacts[j] = random_up(sim, r, SIZE_MAX);
+            }
+            rv = gs_sim_start(sim, i, contacts, 3);
             ++rep->restarted;
         } else if (sim->nup > sim->n / 2 + 1) {
             size_t i = random_up(sim, r, SIZE_MAX);
@@ -1380,7 +1396,7 @@ int gs_sim_run_scenario(const gs_sim_run_cfg *rc, gs_sim_report *rep, gs_sim **p
         }
         gs_sim_heal(sim);
         if (rv == 0) {
-            rv = gs_sim_run_for(sim, rc->churn_interval);
+            rv = gs_sim_run_for(sim, rc->heal_wait);
         }
         for (size_t k = 0; k < after && rv == 0; ++k) {
             senders[0] = random_up(sim, &r, SIZE_MAX);

@@ -182,6 +182,12 @@ int gs_sim_run_for(gs_sim *sim, gs_duration d);
 int gs_sim_round(gs_sim *sim, const size_t *senders, size_t nsenders, gs_duration timeout,
                  gs_sim_round_stats *st);
 
+/*
+ * gs_sim_round_delivered returns true if node |i| delivered message |m| (0-based, in |senders|
+ * order) of the last round before its timeout.  For diagnosing missed deliveries.
+ */
+bool gs_sim_round_delivered(const gs_sim *sim, size_t m, size_t i);
+
 /* --- scenarios (PROTOCOL.md 10 and docs/sim.md) --- */
 
 typedef enum gs_sim_scenario {
@@ -206,6 +212,7 @@ typedef struct gs_sim_run_cfg {
     gs_duration round_timeout;  /* 5 s */
     gs_duration churn_interval; /* churn: time between the churn events and the broadcast, 3 s */
     gs_duration partition_time; /* partition: how long the split lasts, 20 s */
+    gs_duration heal_wait;      /* partition: time between heal and the next round, 3 s */
     /* round_done, if not NULL, is called after every round with its figures. */
     void (*round_done)(void *ud, size_t round, const gs_sim_round_stats *st, const gs_sim *sim);
     void *round_ud;

@@ -402,3 +402,110 @@ Test(sim_big, partition_1000_peers)
 {
     partition_case(1000, 0, 30, 20 * GS_SECONDS);
 }
+
+/* A partition longer than the idle timeout kills every cross link; the halves re-merge at the
+ * next shuffle round (docs/sim.md), so wait two shuffle intervals after the heal. */
+static void long_partition_case(size_t peers, uint64_t seed, size_t rounds)
+{
+    gs_sim_run_cfg rc;
+    gs_sim_report rep;
+
+    base_cfg(&rc, GS_SIM_PARTITION, peers, seed);
+    rc.rounds = rounds;
+    rc.partition_time = 90 * GS_SECONDS;
+    rc.heal_wait = 2 * rc.sim.node.shuffle_interval;
+    run_ok(&rc, &rep);
+    print_rep("long-partition", &rc, &rep);
+    cr_expect(gt(u64, rep.stats.idle_timeouts, 0), "no cross link timed out");
+    cr_expect(eq(u64, rep.missed_total, 0), "long partition seed %llu: missed after heal",
+              (unsigned long long)seed);
+    cr_expect(eq(sz, rep.isolated_at_end, 0));
+}
+
+Test(sim_small, long_partition_100_peers)
+{
+    long_partition_case(100, 1, 9);
+}
+
+Test(sim_big, long_partition_1000_peers)
+{
+    long_partition_case(1000, 0, 15);
+}
+
+/* Frame loss (harsher than QUIC, which retransmits): PlumTree's IHave/Graft repair still
+ * delivers everything at 1 % loss. */
+Test(sim_small, one_percent_frame_loss_still_delivers)
+{
+    for (uint64_t seed = 0; seed < 2; ++seed) {
+        gs_sim_run_cfg rc;
+        gs_sim_report rep;
+        base_cfg(&rc, GS_SIM_MULTI, 100, seed);
+        rc.sim.loss_ppm = 10000;
+        run_ok(&rc, &rep);
+        print_rep("loss-1%", &rc, &rep);
+        cr_expect(gt(u64, rep.stats.frames_lost, 0));
+        cr_expect(eq(u64, rep.missed_total, 0), "seed %llu", (unsigned long long)seed);
+    }
+}
+
+/* Reference "membership" test: bootstrap with a 5 s shuffle interval, nobody without neighbours,
+ * also after several shuffle rounds. */
+Test(sim_small, membership_with_fast_shuffles)
+{
+    gs_sim_cfg cfg;
+    gs_sim *sim;
+
+    gs_sim_cfg_default(&cfg);
+    cfg.node.shuffle_interval = 5 * GS_SECONDS;
+    cr_assert(eq(int, gs_sim_new(&sim, &cfg), 0));
+    cr_assert(eq(int, gs_sim_bootstrap(sim), 0));
+    cr_assert(eq(sz, gs_sim_isolated(sim), 0));
+    cr_assert(eq(int, gs_sim_run_for(sim, 30 * GS_SECONDS), 0));
+    cr_assert(eq(sz, gs_sim_isolated(sim), 0));
+    size_t total = 0;
+    for (size_t i = 0; i < cfg.npeers; ++i) {
+        total += gs_sim_active_count(sim, i);
+    }
+    cr_expect(ge(sz, total, 4 * cfg.npeers), "mean active view below 4");
+    cr_assert(eq(u64, gs_sim_stats_get(sim)->frames_rejected, 0));
+    gs_sim_del(sim);
+}
+
+/* PROTOCOL.md 10's reference CI set: latency 10-50 ms, seeds {0, 1, 212312388123, 123};
+ * single and multiple senders at 20, 100 and 1,000 peers, all peers sending at 20 and 100. */
+Test(sim_big, reference_ci_set)
+{
+    const uint64_t seeds[] = {0, 1, 212312388123ULL, 123};
+    const struct {
+        gs_sim_scenario sc;
+        size_t peers;
+    } cases[] = {
+        {GS_SIM_SINGLE, 20}, {GS_SIM_SINGLE, 100}, {GS_SIM_SINGLE, 1000}, {GS_SIM_MULTI, 20},
+        {GS_SIM_MULTI, 100}, {GS_SIM_MULTI, 1000}, {GS_SIM_BURST, 20},    {GS_SIM_BURST, 100},
+    };
+
+    for (size_t j = 0; j < sizeof(cases) / sizeof(cases[0]); ++j) {
+        for (size_t s = 0; s < 4; ++s) {
+            gs_sim_run_cfg rc;
+            gs_sim_report rep;
+            base_cfg(&rc, cases[j].sc, cases[j].peers, seeds[s]);
+            rc.sim.latency_max = 50 * GS_MILLISECONDS;
+            run_ok(&rc, &rep);
+            print_rep("reference-ci", &rc, &rep);
+            cr_expect(eq(u64, rep.missed_total, 0), "%s N=%zu seed %llu",
+                      gs_sim_scenario_name(cases[j].sc), cases[j].peers,
+                      (unsigned long long)seeds[s]);
+            cr_expect(eq(sz, rep.isolated_after_boot, 0));
+        }
+    }
+}
+
+Test(sim_big, acceptance3_1000_peers_seed_2)
+{
+    acceptance3_scale(1000, 2, 30);
+}
+
+Test(sim_big, acceptance3_1000_peers_seed_3)
+{
+    acceptance3_scale(1000, 3, 30);
+}
