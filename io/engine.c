@@ -117,9 +117,17 @@ int gs_engine_new(gs_engine **pe, const gs_engine_cfg *cfg, const gs_identity *i
         goto fail_uring;
     }
     for (size_t i = 0; i < cfg->nlisten; ++i) {
-        rv = gs_uring_add_udp(e->u, &cfg->listen[i], NULL);
+        uint32_t sock;
+
+        rv = gs_uring_add_udp(e->u, &cfg->listen[i], &sock);
         if (rv != 0) {
             goto fail_ep;
+        }
+        if (cfg->steer_nshards >= 2) {
+            rv = gs_udp_attach_steering(gs_uring_sock_fd(e->u, sock), cfg->steer_nshards);
+            if (rv != 0) {
+                goto fail_ep;
+            }
         }
     }
     rv = gs_quic_ep_new(&e->ep, &cfg->quic, id, &cfg->cb, mem);

@@ -41,6 +41,10 @@ typedef struct gs_engine_cfg {
     unsigned nrecv_bufs;  /* see gs_uring_cfg; 0 = default */
     unsigned nsend_slots; /* see gs_uring_cfg; 0 = default */
     uint32_t uring_flags; /* GS_URING_FLAG_* */
+    /* steer_nshards >= 2: attach the connection-id steering program (gs_udp_attach_steering) to
+     * the sockets' SO_REUSEPORT groups; shard i must bind its sockets i-th and set quic.shard = i.
+     * 0 or 1: no program (the kernel hashes the 4-tuple). */
+    unsigned steer_nshards;
 } gs_engine_cfg;
 
 /* gs_engine_stats: the engine's own counters (the ring's and the endpoint's have their own). */

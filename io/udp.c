@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/filter.h>
 #include <netinet/udp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,6 +231,35 @@ int gs_udp_socket_local(int fd, gs_udp_addr *addr)
     addr->len = sizeof(addr->u);
     if (getsockname(fd, &addr->u.sa, &addr->len) != 0) {
         addr->len = 0;
+        return -errno;
+    }
+    return 0;
+}
+
+int gs_udp_attach_steering(int fd, unsigned nshards)
+{
+    /* The program sees the packet from the UDP payload on.  A packet too short to hold byte 6
+     * gets index |nshards|, which is out of range, so the kernel falls back to its hash (a load
+     * past the end would instead end the program with 0 and pin such packets to socket 0). */
+    struct sock_filter code[] = {
+        /* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0),
+        /* 1 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 7, 1, 0),
+        /* 2 */ BPF_STMT(BPF_RET | BPF_K, nshards),
+        /* 3 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 0),
+        /* 4 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x80, 0, 2),
+        /* 5 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 6),
+        /* 6 */ BPF_JUMP(BPF_JMP | BPF_JA, 1, 0, 0),
+        /* 7 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 1),
+        /* 8 */ BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, nshards),
+        /* 9 */ BPF_STMT(BPF_RET | BPF_A, 0),
+    };
+    struct sock_fprog prog = {.len = (unsigned short)(sizeof(code) / sizeof(code[0])),
+                              .filter = code};
+
+    if (nshards == 0 || nshards > 255) {
+        return GS_ERR_INVAL;
+    }
+    if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) != 0) {
         return -errno;
     }
     return 0;

@@ -70,4 +70,15 @@ int gs_udp_socket_open(const gs_udp_addr *addr, uint32_t flags, int *pfd, bool *
  */
 int gs_udp_socket_local(int fd, gs_udp_addr *addr);
 
+/*
+ * gs_udp_attach_steering attaches a classic BPF program to |fd|'s SO_REUSEPORT group that picks
+ * the group's socket number (bind order) from the QUIC destination connection id: payload byte 1
+ * of a short header, byte 6 of a long header, modulo |nshards| (DESIGN.md "steering").  Our
+ * connection ids carry the owning shard's index in their first byte, so every packet of a
+ * connection reaches the shard that owns it; a client's first Initials (a DCID it chose) still go
+ * to one shard per attempt.  Packets too short to hold the byte fall back to the kernel's hash.
+ * Returns 0, GS_ERR_INVAL (|nshards| outside 1..255) or a negated errno.
+ */
+int gs_udp_attach_steering(int fd, unsigned nshards);
+
 #endif /* GS_IO_UDP_H */

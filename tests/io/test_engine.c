@@ -503,3 +503,55 @@ Test(engine, listen_errors, .timeout = 10)
     cr_assert(eq(int, gs_engine_new(&e, &cfg, &a.id, gs_mem_default()), -EADDRNOTAVAIL));
     cr_assert(e == NULL);
 }
+
+Test(engine, two_shards_one_port_steered_by_connection_id, .timeout = 120)
+{
+    peer a;
+    peer s0;
+    peer s1;
+    gs_engine_cfg cfg;
+    enum {
+        N = 40
+    };
+
+    /* The client sends without GSO: over loopback a GSO batch reaches the receiver whole, so
+     * every Initial of one batch would land on the shard picked for the first one. */
+    memset(&a, 0, sizeof(a));
+    p_init_cfg(&a, &cfg, 20);
+    cfg.uring_flags = GS_URING_FLAG_NO_GSO;
+    p_start(&a, &cfg);
+    memset(&s0, 0, sizeof(s0));
+    memset(&s1, 0, sizeof(s1));
+    /* both shards share one identity, as the shards of one node do */
+    p_init_cfg(&s0, &cfg, 21);
+    cfg.steer_nshards = 2;
+    cfg.quic.shard = 0;
+    p_start(&s0, &cfg);
+    p_init_cfg(&s1, &cfg, 21);
+    cfg.listen[0] = *gs_engine_local(s0.e, 0);
+    cfg.steer_nshards = 2;
+    cfg.quic.shard = 1;
+    p_start(&s1, &cfg);
+    cr_assert(gs_udp_addr_eq(gs_engine_local(s0.e, 0), gs_engine_local(s1.e, 0)));
+    for (int i = 0; i < N; ++i) {
+        dial(&a, &s0, s0.id.pk, NULL);
+    }
+    gs_tstamp end = gs_uring_now() + 60 * GS_SECONDS;
+    while ((a.nconnected < N || s0.nconnected + s1.nconnected < N) && gs_uring_now() < end) {
+        cr_assert(eq(int, gs_engine_run_once(a.e, GS_MILLISECONDS), 0));
+        cr_assert(eq(int, gs_engine_run_once(s0.e, 0), 0));
+        cr_assert(eq(int, gs_engine_run_once(s1.e, 0), 0));
+    }
+    cr_assert(eq(sz, a.nconnected, N), "client: %zu of %d up (closed %zu: %s)", a.nconnected, N,
+              a.nclosed, gs_strerror(a.last_close_rv));
+    cr_assert(eq(sz, s0.nconnected + s1.nconnected, N));
+    cr_assert(s0.nconnected > 0 && s1.nconnected > 0, "all on one shard: %zu / %zu", s0.nconnected,
+              s1.nconnected);
+    /* nothing reached the shard that does not own the connection */
+    const gs_quic_stats *q0 = gs_quic_ep_stats(gs_engine_quic(s0.e));
+    const gs_quic_stats *q1 = gs_quic_ep_stats(gs_engine_quic(s1.e));
+    cr_assert(eq(u64, q0->datagrams_dropped + q1->datagrams_dropped, 0));
+    p_del(&a);
+    p_del(&s0);
+    p_del(&s1);
+}

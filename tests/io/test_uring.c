@@ -582,3 +582,82 @@ Test(udp, addr_parse_and_format, .timeout = 5)
         cr_assert(eq(int, gs_udp_addr_parse(&a, bad[i]), GS_ERR_INVAL), "accepted '%s'", bad[i]);
     }
 }
+
+Test(uring, reuseport_steering_by_connection_id, .timeout = 30)
+{
+    rx_log l0 = {0};
+    rx_log l1 = {0};
+    gs_uring *r0 = mk_ring(&l0, 64, GS_URING_FLAG_NO_GRO, 2);
+    gs_uring *r1 = mk_ring(&l1, 64, GS_URING_FLAG_NO_GRO, 2);
+    gs_udp_addr any = loop4(0);
+    uint32_t s0;
+    uint32_t s1;
+
+    /* shard 0 binds first, shard 1 second: group indexes 0 and 1 */
+    cr_assert(eq(int, gs_uring_add_udp(r0, &any, &s0), 0));
+    gs_udp_addr port = *gs_uring_sock_local(r0, s0);
+    cr_assert(eq(int, gs_uring_add_udp(r1, &port, &s1), 0));
+    int rv = gs_udp_attach_steering(gs_uring_sock_fd(r0, s0), 2);
+    if (rv == -EPERM || rv == -ENOPROTOOPT) {
+        cr_skip_test("SO_ATTACH_REUSEPORT_CBPF not allowed here: %s", gs_strerror(rv));
+    }
+    cr_assert(eq(int, rv, 0), "%s", gs_strerror(rv));
+    cr_assert(eq(int, gs_udp_attach_steering(gs_uring_sock_fd(r0, s0), 0), GS_ERR_INVAL));
+
+    /* 16 senders (different 4-tuples), each sends: a short header for shard 0 and for shard 1
+     * (DCID byte 0 = payload byte 1), a long header for each (DCID at byte 6), and a 3-byte
+     * packet that only the hash can place. */
+    enum {
+        NSRC = 16
+    };
+    int fds[NSRC];
+    size_t want0 = 0;
+    size_t want1 = 0;
+    for (uint32_t i = 0; i < NSRC; ++i) {
+        uint8_t pkt[64];
+
+        fds[i] = plain_socket(AF_INET);
+        for (int shard = 0; shard < 2; ++shard) {
+            memset(pkt, 0, sizeof(pkt));
+            pkt[0] = 0x40;
+            pkt[1] = (uint8_t)(shard + 2 * (int)i); /* only the value mod 2 matters */
+            cr_assert(eq(sz, (size_t)sendto(fds[i], pkt, 40, 0, &port.u.sa, port.len), 40));
+            memset(pkt, 0, sizeof(pkt));
+            pkt[0] = 0xc3;
+            pkt[4] = 1;
+            pkt[5] = 16;
+            pkt[6] = (uint8_t)(shard + 4);
+            cr_assert(eq(sz, (size_t)sendto(fds[i], pkt, 60, 0, &port.u.sa, port.len), 60));
+            if (shard == 0) {
+                want0 += 2;
+            } else {
+                want1 += 2;
+            }
+        }
+        cr_assert(eq(sz, (size_t)sendto(fds[i], "abc", 3, 0, &port.u.sa, port.len), 3));
+    }
+    size_t total = 0;
+    for (int i = 0; i < 200 && total < want0 + want1 + NSRC; ++i) {
+        cr_assert(gs_uring_run_once(r0, 0) >= 0);
+        cr_assert(gs_uring_run_once(r1, 5 * GS_MILLISECONDS) >= 0);
+        total = l0.n + l1.n;
+    }
+    cr_assert(eq(sz, total, want0 + want1 + NSRC));
+    size_t steered0 = 0;
+    size_t steered1 = 0;
+    for (size_t i = 0; i < l0.n; ++i) {
+        steered0 += l0.len[i] != 3;
+    }
+    for (size_t i = 0; i < l1.n; ++i) {
+        steered1 += l1.len[i] != 3;
+    }
+    cr_assert(eq(sz, steered0, want0), "shard 0 got %zu steered packets, want %zu", steered0,
+              want0);
+    cr_assert(eq(sz, steered1, want1), "shard 1 got %zu steered packets, want %zu", steered1,
+              want1);
+    for (uint32_t i = 0; i < NSRC; ++i) {
+        (void)close(fds[i]);
+    }
+    gs_uring_del(r0);
+    gs_uring_del(r1);
+}
