@@ -15,7 +15,8 @@
 /* PROTOCOL.md 11: RFC 9001 forbids TLS 1.3 middlebox compatibility mode, hence the last token. */
 static const char tls_priority[] =
     "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CTYPE-ALL:+CTYPE-CLI-RAWPK:+CTYPE-SRV-RAWPK:-SIGN-ALL:"
-    "+SIGN-EDDSA-ED25519:%DISABLE_TLS13_COMPAT_MODE";
+    "+SIGN-EDDSA-ED25519:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:"
+    "%DISABLE_TLS13_COMPAT_MODE";
 
 int gs_quic_tls_init(struct gs_quic_ep *ep)
 {

@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench_quic: the QUIC endpoint's own cost, without sockets.  Two endpoints in one thread
+ * exchange datagrams through function calls; the time spent inside each endpoint's calls is
+ * measured separately, so the figures are "per core" for the sending side, the receiving side
+ * and the server side of handshakes.  The endpoints run on virtual time (|vnow|) that jumps to the
+ * next timer whenever both are idle, so no figure includes waiting (pacing, delayed ACKs); the
+ * CPU cost is taken from the real monotonic clock around each call.
+ *
+ *   bench_quic tput [seconds] [body_bytes]   one connection, frames on one topic stream
+ *   bench_quic hs [count]                    sequential handshakes (client and server timed apart)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <arpa/inet.h>
+
+#include "identity.h"
+#include "quic.h"
+
+typedef struct side {
+    gs_quic_ep *ep;
+    gs_identity id;
+    gs_quic_addr addr;
+    uint64_t ns; /* time spent inside this endpoint's calls */
+    uint64_t nconnected;
+    uint64_t nframes;
+    uint64_t frame_bytes;
+    uint64_t nclosed;
+} side;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void on_connected(void *ud, gs_quic_conn_id conn, const uint8_t peer[GS_ID_LEN],
+                         gs_quic_dir dir)
+{
+    (void)conn;
+    (void)peer;
+    (void)dir;
+    side *s = ud;
+    ++s->nconnected;
+}
+
+static void on_frame(void *ud, gs_quic_conn_id conn, const uint8_t peer[GS_ID_LEN],
+                     const uint8_t topic[GS_QUIC_TOPIC_LEN], const uint8_t *body, size_t len)
+{
+    (void)conn;
+    (void)peer;
+    (void)topic;
+    (void)body;
+    side *s = ud;
+    ++s->nframes;
+    s->frame_bytes += len;
+}
+
+static void on_closed(void *ud, gs_quic_conn_id conn, const uint8_t peer[GS_ID_LEN], int rv,
+                      uint64_t app_error, const char *reason, bool was_send_path)
+{
+    (void)conn;
+    (void)peer;
+    (void)rv;
+    (void)app_error;
+    (void)reason;
+    (void)was_send_path;
+    side *s = ud;
+    ++s->nclosed;
+}
+
+static void side_init(side *s, uint8_t seed_byte, uint16_t port, const gs_quic_cfg *cfg)
+{
+    uint8_t seed[GS_ID_SEED_LEN];
+    gs_quic_callbacks cb = {s, on_connected, on_frame, on_closed, NULL};
+    struct sockaddr_in sin;
+
+    memset(s, 0, sizeof(*s));
+    memset(seed, seed_byte, sizeof(seed));
+    gs_identity_from_seed(&s->id, seed);
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(port);
+    sin.sin_addr.s_addr = htonl(0x7f000001);
+    gs_quic_addr_set(&s->addr, (const struct sockaddr *)&sin, sizeof(sin));
+    if (gs_quic_ep_new(&s->ep, cfg, &s->id, &cb, gs_mem_default()) != 0) {
+        fprintf(stderr, "gs_quic_ep_new failed\n");
+        exit(1);
+    }
+}
+
+static uint8_t txmem[65536 * 4];
+static gs_tstamp vnow = 1000000000ULL;
+
+/* pump moves everything |from| has to send into |to| (both timed); returns packets moved. */
+static size_t pump(side *from, side *to)
+{
+    gs_quic_seg_run runs[64];
+    size_t npkts = 0;
+
+    for (;;) {
+        gs_quic_txbuf tx = {txmem, sizeof(txmem), 0, runs, 64, 0, 64};
+        uint64_t t0 = now_ns();
+        gs_ssize w = gs_quic_ep_write(from->ep, vnow, &tx);
+        uint64_t t1 = now_ns();
+        from->ns += t1 - t0;
+        if (w <= 0) {
+            break;
+        }
+        for (size_t r = 0; r < tx.nruns; ++r) {
+            const gs_quic_seg_run *run = &tx.runs[r];
+            for (size_t off = 0; off < run->len; off += run->segsize) {
+                size_t seg = run->len - off < run->segsize ? run->len - off : run->segsize;
+                uint64_t t2 = now_ns();
+                gs_quic_ep_on_datagram(to->ep, &run->remote, &run->local, txmem + run->off + off,
+                                       seg, 0, vnow);
+                to->ns += now_ns() - t2;
+                ++npkts;
+            }
+        }
+    }
+    return npkts;
+}
+
+static void expire(side *s)
+{
+    uint64_t t0 = now_ns();
+    if (gs_quic_ep_get_expiry(s->ep) <= vnow) {
+        gs_quic_ep_handle_expiry(s->ep, vnow);
+    }
+    s->ns += now_ns() - t0;
+}
+
+/* step runs one round; when neither side moved a packet, virtual time jumps to the next timer. */
+static void step(side *a, side *b)
+{
+    size_t n = pump(a, b) + pump(b, a);
+    if (n == 0) {
+        gs_tstamp ea = gs_quic_ep_get_expiry(a->ep);
+        gs_tstamp eb = gs_quic_ep_get_expiry(b->ep);
+        gs_tstamp e = ea < eb ? ea : eb;
+        if (e != GS_TSTAMP_NEVER && e > vnow) {
+            vnow = e;
+        }
+    }
+    expire(a);
+    expire(b);
+}
+
+static int bench_tput(double seconds, size_t body)
+{
+    gs_quic_cfg cfg;
+    side a;
+    side b;
+    static uint8_t frame[65536];
+    static const uint8_t topic[GS_QUIC_TOPIC_LEN] = {0x17};
+    gs_quic_conn_id conn;
+
+    gs_quic_cfg_default(&cfg);
+    cfg.max_conns = 64;
+    cfg.max_message_size = (uint32_t)(body + 1 > 4096 ? body + 1 : 4096);
+    side_init(&a, 1, 4001, &cfg);
+    side_init(&b, 2, 4002, &cfg);
+    if (gs_quic_ep_connect(a.ep, b.id.pk, &a.addr, &b.addr, vnow, &conn) != 0) {
+        return 1;
+    }
+    while (a.nconnected == 0 || b.nconnected == 0) {
+        step(&a, &b);
+    }
+    frame[0] = (uint8_t)(body >> 24);
+    frame[1] = (uint8_t)(body >> 16);
+    frame[2] = (uint8_t)(body >> 8);
+    frame[3] = (uint8_t)body;
+    memset(frame + 4, 0xab, body);
+    a.ns = 0;
+    b.ns = 0;
+    uint64_t start = now_ns();
+    uint64_t end = start + (uint64_t)(seconds * 1e9);
+    uint64_t sent = 0;
+    while (now_ns() < end) {
+        uint64_t t0 = now_ns();
+        for (int i = 0; i < 256; ++i) {
+            if (gs_quic_ep_send_frame(a.ep, b.id.pk, topic, frame, body + 4) != 0) {
+                break;
+            }
+            ++sent;
+        }
+        a.ns += now_ns() - t0;
+        step(&a, &b);
+    }
+    double wall = (double)(now_ns() - start) / 1e9;
+    double bits = (double)b.frame_bytes * 8.0;
+    const gs_quic_stats *sa = gs_quic_ep_stats(a.ep);
+    printf("tput: body=%zu bytes, wall %.2f s, frames sent %llu, received %llu\n", body, wall,
+           (unsigned long long)sent, (unsigned long long)b.nframes);
+    printf("  goodput (wall, both endpoints on one core): %.2f Gbit/s\n", bits / wall / 1e9);
+    printf("  sender   side: %.2f s in calls -> %.2f Gbit/s per core\n", (double)a.ns / 1e9,
+           bits / ((double)a.ns / 1e9) / 1e9);
+    printf("  receiver side: %.2f s in calls -> %.2f Gbit/s per core\n", (double)b.ns / 1e9,
+           bits / ((double)b.ns / 1e9) / 1e9);
+    printf("  sender packets %llu (%.0f bytes avg)\n", (unsigned long long)sa->packets_out,
+           sa->packets_out > 0 ? (double)sa->bytes_out / (double)sa->packets_out : 0.0);
+    gs_quic_ep_del(a.ep);
+    gs_quic_ep_del(b.ep);
+    return 0;
+}
+
+static int bench_hs(size_t count)
+{
+    gs_quic_cfg cfg;
+    side cli;
+    side srv;
+    gs_quic_conn_id conn;
+
+    gs_quic_cfg_default(&cfg);
+    cfg.max_conns = 4096;
+    cfg.max_conns_per_addr = 4096;
+    cfg.retry_mode = GS_QUIC_RETRY_OFF;
+    side_init(&cli, 1, 4001, &cfg);
+    side_init(&srv, 2, 4002, &cfg);
+    uint64_t start = now_ns();
+    for (size_t i = 0; i < count; ++i) {
+        uint64_t t0 = now_ns();
+        if (gs_quic_ep_connect(cli.ep, srv.id.pk, &cli.addr, &srv.addr, vnow, &conn) != 0) {
+            fprintf(stderr, "connect failed\n");
+            return 1;
+        }
+        cli.ns += now_ns() - t0;
+        uint64_t target = i + 1;
+        while (cli.nconnected < target || srv.nconnected < target) {
+            step(&cli, &srv);
+        }
+        /* Close at once so the tables stay small, as a server under churn would. */
+        t0 = now_ns();
+        gs_quic_ep_close(cli.ep, conn, 0, NULL);
+        cli.ns += now_ns() - t0;
+        step(&cli, &srv);
+    }
+    double wall = (double)(now_ns() - start) / 1e9;
+    printf("hs: %zu handshakes in %.2f s wall (%.0f/s with client and server on one core)\n", count,
+           wall, (double)count / wall);
+    printf("  server side: %.3f s in calls -> %.0f handshakes/s per core\n", (double)srv.ns / 1e9,
+           (double)count / ((double)srv.ns / 1e9));
+    printf("  client side: %.3f s in calls -> %.0f handshakes/s per core\n", (double)cli.ns / 1e9,
+           (double)count / ((double)cli.ns / 1e9));
+    gs_quic_ep_del(cli.ep);
+    gs_quic_ep_del(srv.ep);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "tput") == 0) {
+        double secs = argc >= 3 ? atof(argv[2]) : 3.0;
+        size_t body = argc >= 4 ? (size_t)atol(argv[3]) : 1024;
+        if (body == 0 || body > 60000) {
+            fprintf(stderr, "body must be 1..60000\n");
+            return 2;
+        }
+        return bench_tput(secs, body);
+    }
+    if (argc >= 2 && strcmp(argv[1], "hs") == 0) {
+        return bench_hs(argc >= 3 ? (size_t)atol(argv[2]) : 2000);
+    }
+    fprintf(stderr, "usage: bench_quic tput [seconds] [body_bytes] | hs [count]\n");
+    return 2;
+}
