@@ -263,11 +263,14 @@ static void send_neighbor(gs_topic *t, const gs_key *p, gs_priority prio, hpv_se
             return;
         }
         uint32_t gen = ++t->pending_gen;
-        t->pending[t->npending].id = *p;
-        t->pending[t->npending].gen = gen;
-        ++t->npending;
-        (void)gs_topic_schedule(t, GS_TIMER_PENDING, t->node->cfg.neighbor_request_timeout, gen,
-                                p->b);
+        /* A request without its timeout could stay pending forever: only track it if the timer
+         * is queued (a refusal is counted; the Neighbor still goes out). */
+        if (gs_topic_schedule(t, GS_TIMER_PENDING, t->node->cfg.neighbor_request_timeout, gen,
+                              p->b) == 0) {
+            t->pending[t->npending].id = *p;
+            t->pending[t->npending].gen = gen;
+            ++t->npending;
+        }
     }
     memset(&m, 0, sizeof(m));
     m.type = GS_MSG_NEIGHBOR;

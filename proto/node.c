@@ -76,8 +76,8 @@ int gs_node_cfg_validate(const gs_node_cfg *cfg)
         cfg->max_received == 0 || cfg->max_received > (1u << 30) ||
         cfg->cache_bytes < 2 * cfg->max_message_size || cfg->max_missing == 0 ||
         cfg->max_missing > (1u << 24) || cfg->max_announcers == 0 ||
-        cfg->max_announcers > UINT16_MAX || cfg->max_timers < 16 || cfg->max_outbox < 16 ||
-        cfg->max_scratch_bytes < 4 * cfg->max_message_size) {
+        cfg->max_announcers > UINT16_MAX || cfg->max_timers < 4 * cfg->max_topics + 16 ||
+        cfg->max_outbox < 16 || cfg->max_scratch_bytes < 4 * cfg->max_message_size) {
         return GS_ERR_INVAL;
     }
     return 0;
@@ -329,6 +329,14 @@ int gs_topic_schedule(gs_topic *t, uint32_t kind, gs_duration after, uint32_t ge
     tm.gen = gen;
     if (key != NULL) {
         memcpy(tm.key, key, sizeof(tm.key));
+    }
+    /* Each topic has at most one live SHUFFLE, EVICT, DISPATCH and JOIN_RETRY timer; they must
+     * never be refused (a lost periodic timer would stop shuffling or eviction for good), so the
+     * per-id timers (PENDING, GRAFT) may not use the last 4 * max_topics slots. */
+    if ((kind == GS_TIMER_PENDING || kind == GS_TIMER_GRAFT) &&
+        node->timers.n + 4 * node->cfg.max_topics >= node->cfg.max_timers) {
+        ++node->c.timers_full;
+        return GS_ERR_LIMIT;
     }
     int rv = gs_timerq_push(&node->timers, &tm);
     if (rv == GS_ERR_LIMIT) {

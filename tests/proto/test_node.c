@@ -312,3 +312,31 @@ Test(node, undrained_outbox_is_kept_across_calls)
     cr_assert(eq(sz, n, 4)); /* NeighborUp + Neighbor reply for each */
     gs_node_del(node);
 }
+
+Test(node, periodic_timers_survive_a_full_timer_queue)
+{
+    gs_node_cfg cfg;
+    gs_node_cfg_default(&cfg);
+    cfg.max_topics = 1;
+    cfg.max_timers = 4 * cfg.max_topics + 16;
+    gs_node *node = h_node_cfg(&cfg, 0, NULL);
+    gs_topic_id t = h_topic(1);
+    static gs_ihave_entry e[100];
+
+    gs_node_join(node, &t, NULL, 0, 0);
+    h_neighbors(node, &cap, 1, 2, 0);
+    for (unsigned i = 0; i < 100; ++i) {
+        memset(&e[i], 0, sizeof(e[i]));
+        e[i].id.b[0] = (uint8_t)i;
+        e[i].id.b[1] = 0xab;
+    }
+    gs_msg ih = h_ihave(e, 100);
+    h_msg(node, &cap, 1, &ih, 0);
+    cr_assert(gt(u64, gs_node_counters_get(node)->timers_full, 0));
+    h_expire(node, &cap, 200 * H_MS);
+    cr_assert(gt(sz, h_count_sends(&cap, GS_MSG_GRAFT, NULL), 0));
+    /* The periodic timers were never refused: the shuffle still happens. */
+    h_expire(node, &cap, 60 * H_SEC);
+    cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_SHUFFLE, NULL), 1));
+    gs_node_del(node);
+}
