@@ -314,8 +314,8 @@ static void conn_free(gs_quic_ep *ep, qconn *c)
 {
     if (c->nc != NULL) {
         size_t n = ngtcp2_conn_get_num_scid(c->nc);
-        ngtcp2_cid scids[16];
-        if (n <= 16) {
+        ngtcp2_cid scids[32]; /* ngtcp2 keeps at most 8 active plus recently retired ones */
+        if (n <= sizeof(scids) / sizeof(scids[0])) {
             n = ngtcp2_conn_get_scid(c->nc, scids);
             for (size_t i = 0; i < n; ++i) {
                 uint32_t *v = gs_quic_map_get(&ep->cids, scids[i].data, scids[i].datalen);
@@ -323,6 +323,8 @@ static void conn_free(gs_quic_ep *ep, qconn *c)
                     gs_quic_map_del(&ep->cids, scids[i].data, scids[i].datalen);
                 }
             }
+        } else {
+            (void)gs_quic_map_purge(&ep->cids, c->slot);
         }
     }
     if (c->has_client_dcid) {
@@ -1448,8 +1450,8 @@ size_t gs_quic_ep_queued_bytes(const gs_quic_ep *ep, gs_quic_conn_id conn)
  * fits; otherwise the packet must extend the last run (same path, all earlier segments full, not
  * larger than the run's segment size).
  */
-static bool tx_can(const gs_quic_ep *ep, const gs_quic_txbuf *tx, const gs_quic_addr *local,
-                   const gs_quic_addr *remote, size_t *pmax)
+static bool tx_can(const gs_quic_ep *ep, const gs_quic_txbuf *tx, const void *owner,
+                   const gs_quic_addr *local, const gs_quic_addr *remote, size_t *pmax)
 {
     if (tx->cap - tx->len < ep->cfg.max_packet_size) {
         return false;
@@ -1459,8 +1461,8 @@ static bool tx_can(const gs_quic_ep *ep, const gs_quic_txbuf *tx, const gs_quic_
         return true;
     }
     const gs_quic_seg_run *r = &tx->runs[tx->nruns - 1];
-    if (r->off + r->len != tx->len || r->len != r->segsize * r->nsegs || r->nsegs >= tx->max_segs ||
-        r->len + r->segsize > RUN_MAX) {
+    if (ep->run_owner != owner || r->off + r->len != tx->len || r->len != r->segsize * r->nsegs ||
+        r->nsegs >= tx->max_segs || r->len + r->segsize > RUN_MAX) {
         return false;
     }
     if (remote != NULL && (!addr_eq(&r->remote, remote) || !addr_eq(&r->local, local))) {
@@ -1472,13 +1474,13 @@ static bool tx_can(const gs_quic_ep *ep, const gs_quic_txbuf *tx, const gs_quic_
 
 /* run_extends tells whether a packet of |n| bytes for (|local|, |remote|, |ecn|) can be appended to
  * |tx|'s last run |r| (NULL: none) as one more GSO segment. */
-static bool run_extends(const gs_quic_txbuf *tx, const gs_quic_seg_run *r,
-                        const gs_quic_addr *local, const gs_quic_addr *remote, uint8_t ecn,
-                        size_t n)
+static bool run_extends(const gs_quic_ep *ep, const gs_quic_txbuf *tx, const gs_quic_seg_run *r,
+                        const void *owner, const gs_quic_addr *local, const gs_quic_addr *remote,
+                        uint8_t ecn, size_t n)
 {
-    return r != NULL && r->off + r->len == tx->len && r->ecn == ecn && r->nsegs < tx->max_segs &&
-           r->len == r->segsize * r->nsegs && n <= r->segsize && r->len + n <= RUN_MAX &&
-           addr_eq(&r->remote, remote) && addr_eq(&r->local, local);
+    return r != NULL && ep->run_owner == owner && r->off + r->len == tx->len && r->ecn == ecn &&
+           r->nsegs < tx->max_segs && r->len == r->segsize * r->nsegs && n <= r->segsize &&
+           r->len + n <= RUN_MAX && addr_eq(&r->remote, remote) && addr_eq(&r->local, local);
 }
 
 /*
@@ -1486,12 +1488,12 @@ static bool run_extends(const gs_quic_txbuf *tx, const gs_quic_seg_run *r,
  * last run when GSO allows it, else opens a run.  With no run slot left the packet is moved to
  * the endpoint's stash (sent first by the next call) and false is returned.
  */
-static bool tx_place(gs_quic_ep *ep, gs_quic_txbuf *tx, const gs_quic_addr *local,
-                     const gs_quic_addr *remote, uint8_t ecn, size_t n)
+static bool tx_place(gs_quic_ep *ep, gs_quic_txbuf *tx, const void *owner,
+                     const gs_quic_addr *local, const gs_quic_addr *remote, uint8_t ecn, size_t n)
 {
     gs_quic_seg_run *r = tx->nruns > 0 ? &tx->runs[tx->nruns - 1] : NULL;
 
-    if (run_extends(tx, r, local, remote, ecn, n)) {
+    if (run_extends(ep, tx, r, owner, local, remote, ecn, n)) {
         r->len += n;
         ++r->nsegs;
     } else if (tx->nruns < tx->maxruns) {
@@ -1503,12 +1505,14 @@ static bool tx_place(gs_quic_ep *ep, gs_quic_txbuf *tx, const gs_quic_addr *loca
         r->segsize = n;
         r->nsegs = 1;
         r->ecn = ecn;
+        ep->run_owner = owner;
     } else {
         memcpy(ep->stash.pkt, tx->buf + tx->len, n);
         ep->stash.len = n;
         ep->stash.local = *local;
         ep->stash.remote = *remote;
         ep->stash_ecn = ecn;
+        ep->stash_owner = owner;
         return false;
     }
     tx->len += n;
@@ -1519,16 +1523,16 @@ static bool tx_place(gs_quic_ep *ep, gs_quic_txbuf *tx, const gs_quic_addr *loca
 
 /* tx_copy places the ready-made packet |pkt| (stateless packets, saved closes) if |tx| can take
  * it; false (nothing done) otherwise. */
-static bool tx_copy(gs_quic_ep *ep, gs_quic_txbuf *tx, const gs_quic_addr *local,
+static bool tx_copy(gs_quic_ep *ep, gs_quic_txbuf *tx, const void *owner, const gs_quic_addr *local,
                     const gs_quic_addr *remote, uint8_t ecn, const uint8_t *pkt, size_t n)
 {
     const gs_quic_seg_run *r = tx->nruns > 0 ? &tx->runs[tx->nruns - 1] : NULL;
     if (tx->cap - tx->len < n ||
-        (tx->nruns >= tx->maxruns && !run_extends(tx, r, local, remote, ecn, n))) {
+        (tx->nruns >= tx->maxruns && !run_extends(ep, tx, r, owner, local, remote, ecn, n))) {
         return false;
     }
     memcpy(tx->buf + tx->len, pkt, n);
-    return tx_place(ep, tx, local, remote, ecn, n);
+    return tx_place(ep, tx, owner, local, remote, ecn, n);
 }
 
 /* pick_stream returns the next ready stream that can take data, opening it if needed. */
@@ -1568,7 +1572,7 @@ static bool conn_write(gs_quic_ep *ep, qconn *c, gs_tstamp now, gs_quic_txbuf *t
 {
     ngtcp2_path_storage ps;
     ngtcp2_pkt_info pi;
-    ngtcp2_vec v[16];
+    ngtcp2_vec v[4];
     gs_quic_addr local;
     gs_quic_addr remote;
     gs_quic_addr plocal;
@@ -1576,7 +1580,7 @@ static bool conn_write(gs_quic_ep *ep, qconn *c, gs_tstamp now, gs_quic_txbuf *t
 
     if (c->state == QS_CLOSING) {
         if (c->close_pending && c->close_pktlen > 0) {
-            if (!tx_copy(ep, tx, &c->local, &c->remote, 0, c->close_pkt, c->close_pktlen)) {
+            if (!tx_copy(ep, tx, c, &c->local, &c->remote, 0, c->close_pkt, c->close_pktlen)) {
                 return true; /* no room: retry with the next batch */
             }
             c->close_pending = false;
@@ -1606,7 +1610,7 @@ static bool conn_write(gs_quic_ep *ep, qconn *c, gs_tstamp now, gs_quic_txbuf *t
     size_t npkts = 0;
     for (;;) {
         size_t maxn;
-        if (!tx_can(ep, tx, &plocal, &premote, &maxn)) {
+        if (!tx_can(ep, tx, c, &plocal, &premote, &maxn)) {
             ngtcp2_conn_update_pkt_tx_time(c->nc, now);
             heap_update(ep, c, 0);
             return true;
@@ -1623,7 +1627,7 @@ static bool conn_write(gs_quic_ep *ep, qconn *c, gs_tstamp now, gs_quic_txbuf *t
         uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_NONE;
         int64_t sid = -1;
         if (s != NULL) {
-            niov = gs_quic_stream_iov(s, v, sizeof(v) / sizeof(v[0]));
+            niov = gs_quic_stream_iov(s, v, sizeof(v) / sizeof(v[0]), maxn);
             for (size_t i = 0; i < niov; ++i) {
                 total += v[i].len;
             }
@@ -1676,7 +1680,7 @@ static bool conn_write(gs_quic_ep *ep, qconn *c, gs_tstamp now, gs_quic_txbuf *t
         }
         c->tx_bytes += (uint64_t)n;
         ++npkts;
-        if (!tx_place(ep, tx, &local, &remote, (uint8_t)(pi.ecn & NGTCP2_ECN_MASK), (size_t)n)) {
+        if (!tx_place(ep, tx, c, &local, &remote, (uint8_t)(pi.ecn & NGTCP2_ECN_MASK), (size_t)n)) {
             ngtcp2_conn_update_pkt_tx_time(c->nc, now);
             heap_update(ep, c, 0);
             return true;
@@ -1703,8 +1707,8 @@ gs_ssize gs_quic_ep_write(gs_quic_ep *ep, gs_tstamp now, gs_quic_txbuf *tx)
     if (ep->stash.len > 0) {
         size_t n = ep->stash.len;
         ep->stash.len = 0;
-        if (!tx_copy(ep, tx, &ep->stash.local, &ep->stash.remote, ep->stash_ecn, ep->stash.pkt,
-                     n)) {
+        if (!tx_copy(ep, tx, ep->stash_owner, &ep->stash.local, &ep->stash.remote, ep->stash_ecn,
+                     ep->stash.pkt, n)) {
             ep->stash.len = n;
             return tx->len > start ? (gs_ssize)(tx->len - start) : GS_ERR_NOBUF;
         }
@@ -1712,7 +1716,7 @@ gs_ssize gs_quic_ep_write(gs_quic_ep *ep, gs_tstamp now, gs_quic_txbuf *tx)
     size_t i = 0;
     while (i < ep->nctrl) {
         qctrl *q = &ep->ctrl[i];
-        if (!tx_copy(ep, tx, &q->local, &q->remote, 0, q->pkt, q->len)) {
+        if (!tx_copy(ep, tx, ep->ctrl, &q->local, &q->remote, 0, q->pkt, q->len)) {
             break;
         }
         ++i;

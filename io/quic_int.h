@@ -40,6 +40,9 @@ uint32_t *gs_quic_map_get(const qmap *m, const uint8_t *key, size_t keylen);
 int gs_quic_map_put(qmap *m, const uint8_t *key, size_t keylen, uint32_t val);
 /* gs_quic_map_del removes |key|; returns true if it was present. */
 bool gs_quic_map_del(qmap *m, const uint8_t *key, size_t keylen);
+/* gs_quic_map_purge removes every entry whose value is |val| (a full scan: rare paths only);
+ * returns how many. */
+size_t gs_quic_map_purge(qmap *m, uint32_t val);
 
 /* --- send side: a stream's bytes live in a chain of fixed chunks until acknowledged --- */
 
@@ -202,6 +205,9 @@ struct gs_quic_ep {
     /* one packet written that did not fit the caller's batch: sent first by the next write */
     qctrl stash;
     uint8_t stash_ecn;
+    const void *stash_owner;
+    /* connection whose packets the caller's last run holds (runs never mix connections) */
+    const void *run_owner;
 };
 
 /* --- quic_tls.c --- */
@@ -217,8 +223,9 @@ void gs_quic_stream_free_all(struct gs_quic_ep *ep, qconn *c);
 int gs_quic_stream_queue(struct gs_quic_ep *ep, qconn *c, const uint8_t *topic,
                          const uint8_t *frame, size_t len);
 int gs_quic_stream_finish(struct gs_quic_ep *ep, qconn *c, const uint8_t *topic);
-/* gs_quic_stream_iov points |v| (at most |maxv|) at |s|'s unwritten bytes; returns the count. */
-size_t gs_quic_stream_iov(qsend *s, ngtcp2_vec *v, size_t maxv);
+/* gs_quic_stream_iov points |v| (at most |maxv| entries, stopping once |maxbytes| are covered)
+ * at |s|'s unwritten bytes; returns the count. */
+size_t gs_quic_stream_iov(qsend *s, ngtcp2_vec *v, size_t maxv, size_t maxbytes);
 /* gs_quic_stream_advance records that ngtcp2 took |n| more bytes (and the FIN if |fin_written|). */
 void gs_quic_stream_advance(qconn *c, qsend *s, size_t n, bool fin_written);
 void gs_quic_stream_rotate(qconn *c);

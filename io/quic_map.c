@@ -135,3 +135,23 @@ bool gs_quic_map_del(qmap *m, const uint8_t *key, size_t keylen)
     --m->n;
     return true;
 }
+
+size_t gs_quic_map_purge(qmap *m, uint32_t val)
+{
+    size_t n = 0;
+    uint8_t key[64];
+
+    /* A deletion shifts later members of the run back into slot i, so slot i is looked at again;
+     * entries only ever move into slots already scanned or into i itself. */
+    for (size_t i = 0; i < m->cap;) {
+        size_t klen = *ENT_LEN(m, i);
+        if (klen != 0 && *ENT_VAL(m, i) == val && klen <= sizeof(key)) {
+            memcpy(key, ENT_KEY(m, i), klen);
+            gs_quic_map_del(m, key, klen);
+            ++n;
+            continue;
+        }
+        ++i;
+    }
+    return n;
+}

@@ -270,16 +270,19 @@ int gs_quic_stream_finish(struct gs_quic_ep *ep, qconn *c, const uint8_t *topic)
     return 0;
 }
 
-size_t gs_quic_stream_iov(qsend *s, ngtcp2_vec *v, size_t maxv)
+size_t gs_quic_stream_iov(qsend *s, ngtcp2_vec *v, size_t maxv, size_t maxbytes)
 {
     size_t n = 0;
+    size_t total = 0;
     qchunk *ch = s->wchunk;
     size_t off = s->woff;
 
-    while (ch != NULL && n < maxv) {
+    /* Stop once one packet's worth is covered: walking further touches cold chunks for nothing. */
+    while (ch != NULL && n < maxv && total < maxbytes) {
         if (off < ch->len) {
             v[n].base = ch->data + off;
             v[n].len = ch->len - off;
+            total += v[n].len;
             ++n;
         }
         ch = ch->next;

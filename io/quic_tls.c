@@ -100,11 +100,17 @@ static int tls_verify(gnutls_session_t s)
     return 0;
 }
 
+/*
+ * gs_quic_tls_session: the client sends one key share (GNUTLS_KEY_SHARE_TOP: X25519, first in the
+ * priority list, which iroh always supports); GnuTLS's default of two shares would generate a
+ * P-256 key pair per dial that is never used.  A server without X25519 still works through
+ * HelloRetryRequest.
+ */
 int gs_quic_tls_session(struct gs_quic_ep *ep, qconn *c)
 {
     unsigned flags = c->is_server
                          ? (GNUTLS_SERVER | GNUTLS_ENABLE_RAWPK | GNUTLS_NO_AUTO_SEND_TICKET)
-                         : (GNUTLS_CLIENT | GNUTLS_ENABLE_RAWPK);
+                         : (GNUTLS_CLIENT | GNUTLS_ENABLE_RAWPK | GNUTLS_KEY_SHARE_TOP);
     gnutls_session_t s;
     int rv;
 
