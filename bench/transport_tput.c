@@ -30,6 +30,7 @@
 #define TP_WARMUP_S      0.5
 #define TP_SETUP_TIMEOUT 20.0
 #define TP_POOL          16
+#define TP_FILL_BUDGET   (256u << 10) /* bytes queued per client turn, all connections */
 
 typedef enum tp_mode {
     TP_SERVER = 0,
@@ -64,6 +65,7 @@ typedef struct tp_node {
     bool up[TP_MAX_CONNS];
     size_t nup;
     size_t inflight;
+    size_t next_fill;
     uint64_t seq;
     uint64_t salt;
     uint8_t topic[GS_QUIC_TOPIC_LEN];
@@ -168,23 +170,30 @@ static void tp_engine_cfg(tp_node *n, gs_engine_cfg *cfg)
 static void tp_stream_fill(tp_node *n)
 {
     gs_quic_ep *ep = gs_engine_quic(n->e);
+    size_t budget = TP_FILL_BUDGET;
 
-    for (size_t i = 0; i < n->nconns; ++i) {
+    /* Top every connection up to TP_QUEUE_TARGET unacknowledged bytes, but queue at most
+     * TP_FILL_BUDGET bytes per turn (round robin), so a turn stays short and ACKs are read
+     * promptly: long turns inflate the RTT the congestion controller sees. */
+    for (size_t k = 0; k < n->nconns && budget > 0; ++k) {
+        size_t i = (n->next_fill + k) % n->nconns;
+
         if (!n->up[i]) {
             continue;
         }
-        /* Bounded: at most TP_QUEUE_TARGET bytes per connection per turn. */
-        while (gs_quic_ep_queued_bytes(ep, n->conns[i]) < TP_QUEUE_TARGET) {
-            size_t k = n->seq % TP_POOL;
+        while (budget > 0 && gs_quic_ep_queued_bytes(ep, n->conns[i]) < TP_QUEUE_TARGET) {
+            size_t f = n->seq % TP_POOL;
 
-            if (gs_quic_ep_send_frame_conn(ep, n->conns[i], n->topic, n->pool[k], n->pool_len[k]) !=
+            if (gs_quic_ep_send_frame_conn(ep, n->conns[i], n->topic, n->pool[f], n->pool_len[f]) !=
                 0) {
                 break;
             }
+            budget = budget > n->pool_len[f] ? budget - n->pool_len[f] : 0;
             ++n->seq;
             atomic_store_explicit(&n->frames, n->seq, memory_order_relaxed);
         }
     }
+    n->next_fill = (n->next_fill + 1) % n->nconns;
 }
 
 static void *tp_main(void *arg)
@@ -238,6 +247,19 @@ static void *tp_main(void *arg)
             break;
         }
         tp_publish(n);
+    }
+    {
+        const gs_engine_stats *es = gs_engine_stats_get(n->e);
+        const gs_uring_stats *us = gs_uring_stats_get(gs_engine_uring(n->e));
+
+        fprintf(stderr,
+                "  [%s] turns %llu, sends %llu (%.1f datagrams each), rx %llu datagrams in %llu "
+                "buffers, send pool full %llu, tx errors %llu\n",
+                n->mode == TP_SERVER ? "server" : "client", (unsigned long long)es->turns,
+                (unsigned long long)us->tx_sends,
+                us->tx_sends != 0 ? (double)us->tx_dgrams / (double)us->tx_sends : 0.0,
+                (unsigned long long)us->rx_dgrams, (unsigned long long)us->rx_bufs,
+                (unsigned long long)es->tx_blocked, (unsigned long long)us->tx_errors);
     }
     /* Clean shutdown: close what we opened, give the closes a few turns to leave. */
     if (n->mode == TP_STREAM) {
