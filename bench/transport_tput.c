@@ -26,7 +26,7 @@
 
 #define TP_MAX_CONNS     1024
 #define TP_QUEUE_TARGET  (1u << 20) /* unacked bytes kept queued per connection */
-#define TP_HS_INFLIGHT   32         /* concurrent dials in the handshake phase */
+#define TP_HS_INFLIGHT   128        /* concurrent dials in the handshake phase */
 #define TP_WARMUP_S      0.5
 #define TP_SETUP_TIMEOUT 20.0
 #define TP_POOL          16
