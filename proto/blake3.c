@@ -36,8 +36,8 @@ enum {
 };
 
 #define B3_BLOCKS_PER_CHUNK (GS_BLAKE3_CHUNK_LEN / GS_BLAKE3_BLOCK_LEN)
-/* The most chunks hashed in one parallel batch (AVX2 does 8). */
-#define B3_MAX_PAR 8
+/* The most chunks hashed in one parallel batch (AVX2 does 8; 16 halves the batching overhead). */
+#define B3_MAX_PAR 16
 
 static const uint32_t b3_iv[8] = {0x6A09E667u, 0xBB67AE85u, 0x3C6EF372u, 0xA54FF53Au,
                                   0x510E527Fu, 0x9B05688Cu, 0x1F83D9ABu, 0x5BE0CD19u};
@@ -83,20 +83,32 @@ static inline void b3_g(uint32_t *v, int a, int b, int c, int d, uint32_t x, uin
     v[b] = rotr32(v[b] ^ v[c], 7);
 }
 
+/*
+ * B3_ROUND is one round with the message schedule of round |r|; with |r| a constant every index
+ * below is a constant, so the state and message stay in registers (no schedule lookups).
+ */
+#define B3_ROUND(v, m, r)                                                                          \
+    do {                                                                                           \
+        b3_g(v, 0, 4, 8, 12, m[b3_sched[r][0]], m[b3_sched[r][1]]);                                \
+        b3_g(v, 1, 5, 9, 13, m[b3_sched[r][2]], m[b3_sched[r][3]]);                                \
+        b3_g(v, 2, 6, 10, 14, m[b3_sched[r][4]], m[b3_sched[r][5]]);                               \
+        b3_g(v, 3, 7, 11, 15, m[b3_sched[r][6]], m[b3_sched[r][7]]);                               \
+        b3_g(v, 0, 5, 10, 15, m[b3_sched[r][8]], m[b3_sched[r][9]]);                               \
+        b3_g(v, 1, 6, 11, 12, m[b3_sched[r][10]], m[b3_sched[r][11]]);                             \
+        b3_g(v, 2, 7, 8, 13, m[b3_sched[r][12]], m[b3_sched[r][13]]);                              \
+        b3_g(v, 3, 4, 9, 14, m[b3_sched[r][14]], m[b3_sched[r][15]]);                              \
+    } while (0)
+
 /* b3_rounds runs the 7 rounds on the 16-word state |v| with message words |m|. */
 static inline void b3_rounds(uint32_t v[16], const uint32_t m[16])
 {
-    for (int r = 0; r < 7; ++r) {
-        const uint8_t *s = b3_sched[r];
-        b3_g(v, 0, 4, 8, 12, m[s[0]], m[s[1]]);
-        b3_g(v, 1, 5, 9, 13, m[s[2]], m[s[3]]);
-        b3_g(v, 2, 6, 10, 14, m[s[4]], m[s[5]]);
-        b3_g(v, 3, 7, 11, 15, m[s[6]], m[s[7]]);
-        b3_g(v, 0, 5, 10, 15, m[s[8]], m[s[9]]);
-        b3_g(v, 1, 6, 11, 12, m[s[10]], m[s[11]]);
-        b3_g(v, 2, 7, 8, 13, m[s[12]], m[s[13]]);
-        b3_g(v, 3, 4, 9, 14, m[s[14]], m[s[15]]);
-    }
+    B3_ROUND(v, m, 0);
+    B3_ROUND(v, m, 1);
+    B3_ROUND(v, m, 2);
+    B3_ROUND(v, m, 3);
+    B3_ROUND(v, m, 4);
+    B3_ROUND(v, m, 5);
+    B3_ROUND(v, m, 6);
 }
 
 static inline void b3_state_init(uint32_t v[16], const uint32_t cv[8], uint64_t counter,
@@ -122,9 +134,9 @@ static inline void b3_load_block(uint32_t m[16], const uint8_t block[GS_BLAKE3_B
     }
 }
 
-/* b3_compress_cv replaces |cv| with the chaining value of compressing |block|. */
-static void b3_compress_cv(uint32_t cv[8], const uint8_t block[GS_BLAKE3_BLOCK_LEN],
-                           uint32_t block_len, uint64_t counter, uint32_t flags)
+/* b3_compress_cv_portable replaces |cv| with the chaining value of compressing |block|. */
+static void b3_compress_cv_portable(uint32_t cv[8], const uint8_t block[GS_BLAKE3_BLOCK_LEN],
+                                    uint32_t block_len, uint64_t counter, uint32_t flags)
 {
     uint32_t m[16];
     uint32_t v[16];
@@ -137,10 +149,10 @@ static void b3_compress_cv(uint32_t cv[8], const uint8_t block[GS_BLAKE3_BLOCK_L
     }
 }
 
-/* b3_compress_xof writes the full 64-byte compression output (extended output block). */
-static void b3_compress_xof(const uint32_t cv[8], const uint8_t block[GS_BLAKE3_BLOCK_LEN],
-                            uint32_t block_len, uint64_t counter, uint32_t flags,
-                            uint8_t out[GS_BLAKE3_BLOCK_LEN])
+/* b3_compress_xof_portable writes the full 64-byte compression output (an output block). */
+static void b3_compress_xof_portable(const uint32_t cv[8], const uint8_t block[GS_BLAKE3_BLOCK_LEN],
+                                     uint32_t block_len, uint64_t counter, uint32_t flags,
+                                     uint8_t out[GS_BLAKE3_BLOCK_LEN])
 {
     uint32_t m[16];
     uint32_t v[16];
@@ -151,31 +163,6 @@ static void b3_compress_xof(const uint32_t cv[8], const uint8_t block[GS_BLAKE3_
     for (int i = 0; i < 8; ++i) {
         store32(out + 4 * i, v[i] ^ v[i + 8]);
         store32(out + 32 + 4 * i, v[i + 8] ^ cv[i]);
-    }
-}
-
-/*
- * b3_hash_chunks_portable hashes |n| complete chunks at |in| (consecutive, 1 KiB each) whose
- * counters start at |counter|, writing each chunk's chaining value to |out| (8 words each).
- */
-static void b3_hash_chunks_portable(const uint8_t *in, size_t n, uint64_t counter,
-                                    uint32_t out[][8])
-{
-    for (size_t c = 0; c < n; ++c) {
-        uint32_t cv[8];
-        memcpy(cv, b3_iv, sizeof(cv));
-        for (unsigned b = 0; b < B3_BLOCKS_PER_CHUNK; ++b) {
-            uint32_t flags = 0;
-            if (b == 0) {
-                flags |= B3_CHUNK_START;
-            }
-            if (b == B3_BLOCKS_PER_CHUNK - 1) {
-                flags |= B3_CHUNK_END;
-            }
-            b3_compress_cv(cv, in + c * GS_BLAKE3_CHUNK_LEN + b * GS_BLAKE3_BLOCK_LEN,
-                           GS_BLAKE3_BLOCK_LEN, counter + c, flags);
-        }
-        memcpy(out[c], cv, sizeof(cv));
     }
 }
 
@@ -253,8 +240,12 @@ B3_TARGET_SSE41 static inline void sse_transpose4(__m128i *a, __m128i *b, __m128
     *d = _mm_unpackhi_epi64(ab_hi, cd_hi);
 }
 
-/* sse_hash4 hashes 4 chunks (at in, in+1K, in+2K, in+3K) with counters counter..counter+3. */
-B3_TARGET_SSE41 static void sse_hash4(const uint8_t *in, uint64_t counter, uint32_t out[][8])
+/*
+ * sse_hash4 hashes the 4 chunks at |lanes| with counters counter..counter+3.  A padding lane may
+ * repeat another lane's pointer; its result is ignored by the caller.
+ */
+B3_TARGET_SSE41 static void sse_hash4(const uint8_t *const lanes[4], uint64_t counter,
+                                      uint32_t out[][8])
 {
     __m128i h[8];
     for (int i = 0; i < 8; ++i) {
@@ -267,13 +258,13 @@ B3_TARGET_SSE41 static void sse_hash4(const uint8_t *in, uint64_t counter, uint3
                       (int)(uint32_t)((counter + 1) >> 32), (int)(uint32_t)(counter >> 32));
     for (unsigned b = 0; b < B3_BLOCKS_PER_CHUNK; ++b) {
         __m128i m[16];
-        const uint8_t *blk = in + b * GS_BLAKE3_BLOCK_LEN;
+        size_t boff = (size_t)b * GS_BLAKE3_BLOCK_LEN;
         /* m[4q + k] gets word 4q + k of the 4 lanes' blocks. */
         for (int q = 0; q < 4; ++q) {
-            m[4 * q + 0] = sse_loadu(blk + 0 * GS_BLAKE3_CHUNK_LEN + 16 * q);
-            m[4 * q + 1] = sse_loadu(blk + 1 * GS_BLAKE3_CHUNK_LEN + 16 * q);
-            m[4 * q + 2] = sse_loadu(blk + 2 * GS_BLAKE3_CHUNK_LEN + 16 * q);
-            m[4 * q + 3] = sse_loadu(blk + 3 * GS_BLAKE3_CHUNK_LEN + 16 * q);
+            m[4 * q + 0] = sse_loadu(lanes[0] + boff + 16 * (size_t)q);
+            m[4 * q + 1] = sse_loadu(lanes[1] + boff + 16 * (size_t)q);
+            m[4 * q + 2] = sse_loadu(lanes[2] + boff + 16 * (size_t)q);
+            m[4 * q + 3] = sse_loadu(lanes[3] + boff + 16 * (size_t)q);
             sse_transpose4(&m[4 * q + 0], &m[4 * q + 1], &m[4 * q + 2], &m[4 * q + 3]);
         }
         uint32_t flags = 0;
@@ -317,6 +308,86 @@ B3_TARGET_SSE41 static void sse_hash4(const uint8_t *in, uint64_t counter, uint3
         sse_storeu(&out[j][0], h[j]);
         sse_storeu(&out[j][4], h[4 + j]);
     }
+}
+
+/*
+ * sse_compress runs one compression with the state in 4 row vectors: the column step works on
+ * the rows as they are, the diagonal step after rotating rows 1..3 by 1..3 lanes.  On return
+ * |rows| holds the final state (v0..v15).
+ */
+B3_TARGET_SSE41 static inline void sse_compress(__m128i rows[4], const uint32_t cv[8],
+                                                const uint8_t block[GS_BLAKE3_BLOCK_LEN],
+                                                uint32_t block_len, uint64_t counter,
+                                                uint32_t flags)
+{
+    uint32_t m[16];
+    b3_load_block(m, block);
+    __m128i r0 = sse_loadu(cv);
+    __m128i r1 = sse_loadu(cv + 4);
+    __m128i r2 = _mm_set_epi32((int)b3_iv[3], (int)b3_iv[2], (int)b3_iv[1], (int)b3_iv[0]);
+    __m128i r3 = _mm_set_epi32((int)flags, (int)block_len, (int)(uint32_t)(counter >> 32),
+                               (int)(uint32_t)counter);
+#    define SSE_G4(x, y)                                                                           \
+        do {                                                                                       \
+            r0 = _mm_add_epi32(_mm_add_epi32(r0, r1), (x));                                        \
+            r3 = sse_rot16(_mm_xor_si128(r3, r0));                                                 \
+            r2 = _mm_add_epi32(r2, r3);                                                            \
+            r1 = sse_rot12(_mm_xor_si128(r1, r2));                                                 \
+            r0 = _mm_add_epi32(_mm_add_epi32(r0, r1), (y));                                        \
+            r3 = sse_rot8(_mm_xor_si128(r3, r0));                                                  \
+            r2 = _mm_add_epi32(r2, r3);                                                            \
+            r1 = sse_rot7(_mm_xor_si128(r1, r2));                                                  \
+        } while (0)
+#    define SSE_ROUND(r)                                                                           \
+        do {                                                                                       \
+            const uint8_t *s_ = b3_sched[r];                                                       \
+            SSE_G4(_mm_set_epi32((int)m[s_[6]], (int)m[s_[4]], (int)m[s_[2]], (int)m[s_[0]]),      \
+                   _mm_set_epi32((int)m[s_[7]], (int)m[s_[5]], (int)m[s_[3]], (int)m[s_[1]]));     \
+            r1 = _mm_shuffle_epi32(r1, _MM_SHUFFLE(0, 3, 2, 1));                                   \
+            r2 = _mm_shuffle_epi32(r2, _MM_SHUFFLE(1, 0, 3, 2));                                   \
+            r3 = _mm_shuffle_epi32(r3, _MM_SHUFFLE(2, 1, 0, 3));                                   \
+            SSE_G4(_mm_set_epi32((int)m[s_[14]], (int)m[s_[12]], (int)m[s_[10]], (int)m[s_[8]]),   \
+                   _mm_set_epi32((int)m[s_[15]], (int)m[s_[13]], (int)m[s_[11]], (int)m[s_[9]]));  \
+            r1 = _mm_shuffle_epi32(r1, _MM_SHUFFLE(2, 1, 0, 3));                                   \
+            r2 = _mm_shuffle_epi32(r2, _MM_SHUFFLE(1, 0, 3, 2));                                   \
+            r3 = _mm_shuffle_epi32(r3, _MM_SHUFFLE(0, 3, 2, 1));                                   \
+        } while (0)
+    SSE_ROUND(0);
+    SSE_ROUND(1);
+    SSE_ROUND(2);
+    SSE_ROUND(3);
+    SSE_ROUND(4);
+    SSE_ROUND(5);
+    SSE_ROUND(6);
+#    undef SSE_ROUND
+#    undef SSE_G4
+    rows[0] = r0;
+    rows[1] = r1;
+    rows[2] = r2;
+    rows[3] = r3;
+}
+
+B3_TARGET_SSE41 static void sse_compress_cv(uint32_t cv[8],
+                                            const uint8_t block[GS_BLAKE3_BLOCK_LEN],
+                                            uint32_t block_len, uint64_t counter, uint32_t flags)
+{
+    __m128i rows[4];
+    sse_compress(rows, cv, block, block_len, counter, flags);
+    sse_storeu(cv, _mm_xor_si128(rows[0], rows[2]));
+    sse_storeu(cv + 4, _mm_xor_si128(rows[1], rows[3]));
+}
+
+B3_TARGET_SSE41 static void sse_compress_xof(const uint32_t cv[8],
+                                             const uint8_t block[GS_BLAKE3_BLOCK_LEN],
+                                             uint32_t block_len, uint64_t counter, uint32_t flags,
+                                             uint8_t out[GS_BLAKE3_BLOCK_LEN])
+{
+    __m128i rows[4];
+    sse_compress(rows, cv, block, block_len, counter, flags);
+    sse_storeu(out, _mm_xor_si128(rows[0], rows[2]));
+    sse_storeu(out + 16, _mm_xor_si128(rows[1], rows[3]));
+    sse_storeu(out + 32, _mm_xor_si128(rows[2], sse_loadu(cv)));
+    sse_storeu(out + 48, _mm_xor_si128(rows[3], sse_loadu(cv + 4)));
 }
 
 B3_TARGET_AVX2 static inline __m256i avx_rot16(__m256i x)
@@ -384,8 +455,9 @@ B3_TARGET_AVX2 static inline void avx_transpose8(__m256i r[8])
     r[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
 }
 
-/* avx_hash8 hashes 8 consecutive chunks with counters counter..counter+7. */
-B3_TARGET_AVX2 static void avx_hash8(const uint8_t *in, uint64_t counter, uint32_t out[][8])
+/* avx_hash8 hashes the 8 chunks at |lanes| with counters counter..counter+7 (see sse_hash4). */
+B3_TARGET_AVX2 static void avx_hash8(const uint8_t *const lanes[8], uint64_t counter,
+                                     uint32_t out[][8])
 {
     __m256i h[8];
     for (int i = 0; i < 8; ++i) {
@@ -401,12 +473,11 @@ B3_TARGET_AVX2 static void avx_hash8(const uint8_t *in, uint64_t counter, uint32
     __m256i ctr_hi = avx_loadu(hi);
     for (unsigned b = 0; b < B3_BLOCKS_PER_CHUNK; ++b) {
         __m256i m[16];
-        const uint8_t *blk = in + b * GS_BLAKE3_BLOCK_LEN;
+        size_t boff = (size_t)b * GS_BLAKE3_BLOCK_LEN;
         /* m[8h + k]: word 8h + k of the 8 lanes' blocks (h = 0, 1 is the half block). */
         for (int half = 0; half < 2; ++half) {
             for (int j = 0; j < 8; ++j) {
-                m[8 * half + j] =
-                    avx_loadu(blk + (size_t)j * GS_BLAKE3_CHUNK_LEN + 32 * (size_t)half);
+                m[8 * half + j] = avx_loadu(lanes[j] + boff + 32 * (size_t)half);
             }
             avx_transpose8(&m[8 * half]);
         }
@@ -501,36 +572,95 @@ int gs_blake3_set_simd_level(int level)
 #endif
 }
 
-/* b3_hash_chunks hashes |n| whole chunks, using the widest SIMD path available. */
+/* The single-block compressions used everywhere outside the multi-chunk paths. */
+static void b3_compress_cv(uint32_t cv[8], const uint8_t block[GS_BLAKE3_BLOCK_LEN],
+                           uint32_t block_len, uint64_t counter, uint32_t flags)
+{
+#if BLAKE3_X86
+    if (b3_cpu_level >= 1) {
+        sse_compress_cv(cv, block, block_len, counter, flags);
+        return;
+    }
+#endif
+    b3_compress_cv_portable(cv, block, block_len, counter, flags);
+}
+
+static void b3_compress_xof(const uint32_t cv[8], const uint8_t block[GS_BLAKE3_BLOCK_LEN],
+                            uint32_t block_len, uint64_t counter, uint32_t flags,
+                            uint8_t out[GS_BLAKE3_BLOCK_LEN])
+{
+#if BLAKE3_X86
+    if (b3_cpu_level >= 1) {
+        sse_compress_xof(cv, block, block_len, counter, flags, out);
+        return;
+    }
+#endif
+    b3_compress_xof_portable(cv, block, block_len, counter, flags, out);
+}
+
+/*
+ * b3_hash_chunks_portable hashes |n| complete chunks at |in| (consecutive, 1 KiB each) whose
+ * counters start at |counter|, writing each chunk's chaining value to |out| (8 words each).
+ */
+static void b3_hash_chunks_portable(const uint8_t *in, size_t n, uint64_t counter,
+                                    uint32_t out[][8])
+{
+    for (size_t c = 0; c < n; ++c) {
+        uint32_t cv[8];
+        memcpy(cv, b3_iv, sizeof(cv));
+        for (unsigned b = 0; b < B3_BLOCKS_PER_CHUNK; ++b) {
+            uint32_t flags = 0;
+            if (b == 0) {
+                flags |= B3_CHUNK_START;
+            }
+            if (b == B3_BLOCKS_PER_CHUNK - 1) {
+                flags |= B3_CHUNK_END;
+            }
+            b3_compress_cv(cv, in + c * GS_BLAKE3_CHUNK_LEN + b * GS_BLAKE3_BLOCK_LEN,
+                           GS_BLAKE3_BLOCK_LEN, counter + c, flags);
+        }
+        memcpy(out[c], cv, sizeof(cv));
+    }
+}
+
+/*
+ * b3_hash_chunks hashes |n| whole chunks, using the widest SIMD path available.  A short tail
+ * (2..3 chunks for SSE4.1, 5..7 for AVX2) runs in a padded batch whose spare lanes repeat the
+ * first chunk: one parallel pass costs less than the chunks one after the other.
+ */
 static void b3_hash_chunks(const uint8_t *in, size_t n, uint64_t counter, uint32_t out[][8])
 {
 #if BLAKE3_X86
     if (b3_cpu_level >= 2) {
-        while (n >= 8) {
-            avx_hash8(in, counter, out);
-            in += 8 * GS_BLAKE3_CHUNK_LEN;
-            counter += 8;
-            out += 8;
-            n -= 8;
+        while (n >= 5) {
+            const uint8_t *lanes[8];
+            uint32_t cvs[8][8];
+            size_t k = n < 8 ? n : 8;
+            for (size_t j = 0; j < 8; ++j) {
+                lanes[j] = in + (j < k ? j : 0) * GS_BLAKE3_CHUNK_LEN;
+            }
+            avx_hash8(lanes, counter, cvs);
+            memcpy(out, cvs, k * sizeof(cvs[0]));
+            in += k * GS_BLAKE3_CHUNK_LEN;
+            counter += k;
+            out += k;
+            n -= k;
         }
     }
     if (b3_cpu_level >= 1) {
-        while (n >= 4) {
-            sse_hash4(in, counter, out);
-            in += 4 * GS_BLAKE3_CHUNK_LEN;
-            counter += 4;
-            out += 4;
-            n -= 4;
-        }
-        /* 2 or 3 leftover chunks: a padded 4-way run is still faster than serial. */
-        if (n >= 2) {
-            uint8_t tmp[4 * GS_BLAKE3_CHUNK_LEN];
+        while (n >= 2) {
+            const uint8_t *lanes[4];
             uint32_t cvs[4][8];
-            memcpy(tmp, in, n * GS_BLAKE3_CHUNK_LEN);
-            memset(tmp + n * GS_BLAKE3_CHUNK_LEN, 0, (4 - n) * GS_BLAKE3_CHUNK_LEN);
-            sse_hash4(tmp, counter, cvs);
-            memcpy(out, cvs, n * sizeof(cvs[0]));
-            return;
+            size_t k = n < 4 ? n : 4;
+            for (size_t j = 0; j < 4; ++j) {
+                lanes[j] = in + (j < k ? j : 0) * GS_BLAKE3_CHUNK_LEN;
+            }
+            sse_hash4(lanes, counter, cvs);
+            memcpy(out, cvs, k * sizeof(cvs[0]));
+            in += k * GS_BLAKE3_CHUNK_LEN;
+            counter += k;
+            out += k;
+            n -= k;
         }
     }
 #endif
@@ -549,22 +679,28 @@ static void b3_parent_cv(uint32_t out[8], const uint32_t left[8], const uint32_t
 }
 
 /*
- * b3_push_cv adds the chaining value of the chunk just completed; |h->chunk_counter| already
- * counts it.  Each trailing zero bit of the count closes one subtree level: merge with the
- * stack top.  Merges only happen when more input follows, so none of them is the root.
+ * b3_stack_push adds the chaining value of the chunk just completed to a subtree stack of
+ * |*plen| entries; |total| is the number of chunks completed, this one included.  Each trailing
+ * zero bit of |total| closes one subtree level: merge with the stack top.  Callers push a chunk
+ * only when more input follows it, so none of these merges is the root.
  */
-static void b3_push_cv(gs_blake3 *h, const uint32_t cv[8])
+static void b3_stack_push(uint32_t stack[][8], uint8_t *plen, const uint32_t cv[8], uint64_t total)
 {
     uint32_t cur[8];
     memcpy(cur, cv, sizeof(cur));
-    uint64_t total = h->chunk_counter;
     while ((total & 1) == 0) {
-        h->cv_stack_len--;
-        b3_parent_cv(cur, h->cv_stack[h->cv_stack_len], cur);
+        (*plen)--;
+        b3_parent_cv(cur, stack[*plen], cur);
         total >>= 1;
     }
-    memcpy(h->cv_stack[h->cv_stack_len], cur, sizeof(cur));
-    h->cv_stack_len++;
+    memcpy(stack[*plen], cur, sizeof(cur));
+    (*plen)++;
+}
+
+/* b3_push_cv pushes a completed chunk's chaining value; |h->chunk_counter| already counts it. */
+static void b3_push_cv(gs_blake3 *h, const uint32_t cv[8])
+{
+    b3_stack_push(h->cv_stack, &h->cv_stack_len, cv, h->chunk_counter);
 }
 
 static size_t b3_chunk_len(const gs_blake3 *h)
@@ -709,10 +845,89 @@ void gs_blake3_finalize(const gs_blake3 *h, uint8_t *out, size_t outlen)
     }
 }
 
+static void b3_store_cv(uint8_t out[32], const uint32_t cv[8])
+{
+    for (int i = 0; i < 8; ++i) {
+        store32(out + 4 * i, cv[i]);
+    }
+}
+
+/*
+ * gs_blake3_hash goes around the incremental state: a one-chunk input is compressed straight
+ * from |data| (only the last block is copied, to pad it); a longer one hashes all its complete
+ * chunks in SIMD batches -- the last one too when it is complete: with more than one chunk its
+ * chaining value is a child, not the root -- and then folds the subtree stack, setting ROOT on
+ * the top parent only.
+ */
 void gs_blake3_hash(const void *data, size_t len, uint8_t out[GS_BLAKE3_OUT_LEN])
 {
-    gs_blake3 h;
-    gs_blake3_init(&h);
-    gs_blake3_update(&h, data, len);
-    gs_blake3_finalize(&h, out, GS_BLAKE3_OUT_LEN);
+    const uint8_t *p = data;
+    uint32_t cv[8];
+    uint8_t block[GS_BLAKE3_BLOCK_LEN];
+
+    if (len <= GS_BLAKE3_CHUNK_LEN) {
+        uint32_t flags = B3_CHUNK_START;
+        memcpy(cv, b3_iv, sizeof(cv));
+        while (len > GS_BLAKE3_BLOCK_LEN) {
+            b3_compress_cv(cv, p, GS_BLAKE3_BLOCK_LEN, 0, flags);
+            flags = 0;
+            p += GS_BLAKE3_BLOCK_LEN;
+            len -= GS_BLAKE3_BLOCK_LEN;
+        }
+        memset(block, 0, sizeof(block));
+        if (len > 0) {
+            memcpy(block, p, len);
+        }
+        b3_compress_cv(cv, block, (uint32_t)len, 0, flags | B3_CHUNK_END | B3_ROOT);
+        b3_store_cv(out, cv);
+        return;
+    }
+
+    uint32_t stack[GS_BLAKE3_MAX_DEPTH + 1][8];
+    uint8_t depth = 0;
+    uint64_t nfull = len / GS_BLAKE3_CHUNK_LEN;
+    size_t rem = len % GS_BLAKE3_CHUNK_LEN;
+    uint64_t nchunks = nfull + (rem > 0 ? 1 : 0); /* >= 2 */
+    uint32_t last[8];
+
+    for (uint64_t done = 0; done < nfull;) {
+        uint32_t cvs[B3_MAX_PAR][8];
+        size_t k = nfull - done < B3_MAX_PAR ? (size_t)(nfull - done) : B3_MAX_PAR;
+        b3_hash_chunks(p, k, done, cvs);
+        for (size_t i = 0; i < k; ++i) {
+            if (done + i + 1 == nchunks) {
+                memcpy(last, cvs[i], sizeof(last)); /* the final chunk: folded below */
+            } else {
+                b3_stack_push(stack, &depth, cvs[i], done + i + 1);
+            }
+        }
+        p += k * GS_BLAKE3_CHUNK_LEN;
+        done += k;
+    }
+    if (rem > 0) {
+        /* the partial final chunk, block by block (a chunk, not the root) */
+        uint32_t flags = B3_CHUNK_START;
+        memcpy(last, b3_iv, sizeof(last));
+        while (rem > GS_BLAKE3_BLOCK_LEN) {
+            b3_compress_cv(last, p, GS_BLAKE3_BLOCK_LEN, nfull, flags);
+            flags = 0;
+            p += GS_BLAKE3_BLOCK_LEN;
+            rem -= GS_BLAKE3_BLOCK_LEN;
+        }
+        memset(block, 0, sizeof(block));
+        memcpy(block, p, rem);
+        b3_compress_cv(last, block, (uint32_t)rem, nfull, flags | B3_CHUNK_END);
+    }
+    /* Fold: the final chunk is the right child of each stack entry in turn; the bottom entry's
+     * parent is the root. */
+    for (size_t i = depth; i > 1; --i) {
+        b3_parent_cv(last, stack[i - 1], last);
+    }
+    for (int w = 0; w < 8; ++w) {
+        store32(block + 4 * w, stack[0][w]);
+        store32(block + 32 + 4 * w, last[w]);
+    }
+    memcpy(cv, b3_iv, sizeof(cv));
+    b3_compress_cv(cv, block, GS_BLAKE3_BLOCK_LEN, 0, B3_PARENT | B3_ROOT);
+    b3_store_cv(out, cv);
 }

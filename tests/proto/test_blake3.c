@@ -261,10 +261,14 @@ Test(blake3, simd_levels_agree_on_random_inputs)
         uint8_t got[48];
         gs_blake3_set_simd_level(0);
         hash_split(in, len, len + 1, ref, sizeof(ref));
+        gs_blake3_hash(in, len, got);
+        EXPECT_MEM(got, ref, 32, "portable one-shot len %zu", len);
         for (int level = 1; level <= best; ++level) {
             gs_blake3_set_simd_level(level);
             hash_split(in, len, step, got, sizeof(got));
             EXPECT_MEM(got, ref, 48, "len %zu step %zu level %d", len, step, level);
+            gs_blake3_hash(in, len, got); /* the one-shot shortcut */
+            EXPECT_MEM(got, ref, 32, "one-shot len %zu level %d", len, level);
         }
         gs_blake3_set_simd_level(best);
         hash_split(in + 1, len - (len > 0 ? 1 : 0), step, got, sizeof(got)); /* unaligned */
