@@ -1,0 +1,158 @@
+#!/usr/bin/env node
+// SPDX-License-Identifier: MIT
+// check.mjs: assertions over the JSON-line outputs of an interop run (called by run-interop.sh).
+//
+//   node check.mjs recv  --out FILE --peer HEX --topic HEX --expect FILE[,FILE...] [--conns N]
+//       FILE is a receiver's stdout (gossip-bench transport server, or iroh-peer server). Asserts
+//       that each sender (in order) connected with id --peer (direction "in"), and that its frames
+//       match the sender's "sent" records in --expect files (one per connection, in order):
+//       topic, kind Gossip and body length for each frame, in order, and nothing else arrived.
+//       With --ids, also each frame's message id and id_ok (the iroh peer reports them).
+//   node check.mjs recv-sizes --out FILE --peer HEX --topic HEX --frames N --sizes A,B,...
+//       Like recv, for senders that report no per-frame records (gossip-bench transport client):
+//       connection i must carry N Gossip frames whose content length is sizes[i], each with
+//       id == BLAKE3(content) (id_ok), all on one stream that ended cleanly.
+//   node check.mjs no-connect --out FILE --peer HEX
+//       Asserts that FILE holds no "connected" event for --peer.
+// Exit status 0 when every assertion holds; 1 with one line per failure otherwise.
+import fs from 'node:fs'
+
+const argv = process.argv.slice(2)
+const mode = argv.shift()
+const opt = {}
+for (let i = 0; i < argv.length; i += 2) {
+  if (!argv[i].startsWith('--') || i + 1 >= argv.length) {
+    console.error(`check.mjs: bad arguments near ${argv[i]}`)
+    process.exit(64)
+  }
+  opt[argv[i].slice(2)] = argv[i + 1]
+}
+
+const failures = []
+const expect = (cond, msg) => {
+  if (!cond) failures.push(msg)
+  return cond
+}
+
+function events(file) {
+  const out = []
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    if (!line.startsWith('{')) continue
+    try {
+      out.push(JSON.parse(line))
+    } catch (e) {
+      failures.push(`${file}: unparsable JSON line: ${line.slice(0, 200)}`)
+    }
+  }
+  return out
+}
+
+function finish() {
+  if (failures.length === 0) {
+    console.log(`check ${mode}: OK`)
+    process.exit(0)
+  }
+  for (const f of failures.slice(0, 40)) console.log(`check ${mode}: FAIL: ${f}`)
+  if (failures.length > 40) console.log(`check ${mode}: ... ${failures.length - 40} more failures`)
+  process.exit(1)
+}
+
+// Group the receiver's events per connection of peer |peer|: a connection starts at each
+// "connected" event of that peer; frames of that peer go to the latest one.
+function perConnection(evs, peer) {
+  const conns = []
+  for (const e of evs) {
+    if (e.peer !== peer) continue
+    if (e.event === 'connected') {
+      conns.push({ connected: e, frames: [], ends: [], errors: [], closed: null })
+    } else if (conns.length === 0) {
+      failures.push(`event ${e.event} of ${peer} before its "connected" event`)
+    } else {
+      const c = conns[conns.length - 1]
+      if (e.event === 'frame') c.frames.push(e)
+      else if (e.event === 'stream_end') c.ends.push(e)
+      else if (e.event === 'stream_error' || e.event === 'frame_error') c.errors.push(e)
+      else if (e.event === 'closed') c.closed = e
+    }
+  }
+  return conns
+}
+
+function checkConnHeader(c, i, topic) {
+  expect(c.connected.direction === 'in',
+    `connection ${i}: direction ${JSON.stringify(c.connected.direction)}, want "in"`)
+  expect(c.errors.length === 0, `connection ${i}: stream errors: ${JSON.stringify(c.errors)}`)
+  for (const [j, f] of c.frames.entries()) {
+    if (!expect(f.topic === topic, `connection ${i} frame ${j}: topic ${f.topic}, want ${topic}`)) break
+    if (!expect(f.kind === 'Gossip', `connection ${i} frame ${j}: kind ${f.kind}, want Gossip`)) break
+  }
+}
+
+function recv() {
+  const evs = events(opt.out)
+  const files = (opt.expect ?? '').split(',').filter((s) => s !== '')
+  const conns = perConnection(evs, opt.peer)
+  expect(conns.length === files.length,
+    `${conns.length} connection(s) from ${opt.peer}, want ${files.length}`)
+  for (const [i, file] of files.entries()) {
+    const c = conns[i]
+    if (!c) break
+    checkConnHeader(c, i, opt.topic)
+    const sent = events(file).filter((e) => e.event === 'sent')
+    expect(c.frames.length === sent.length,
+      `connection ${i}: received ${c.frames.length} frames, sender sent ${sent.length}`)
+    for (let j = 0; j < Math.min(sent.length, c.frames.length); j++) {
+      const f = c.frames[j]
+      const s = sent[j]
+      if (!expect(f.len === s.len, `connection ${i} frame ${j}: len ${f.len}, sent ${s.len}`)) break
+      if (opt.ids === '1') {
+        if (!expect(f.id === s.id && f.id_ok === true,
+          `connection ${i} frame ${j}: id ${f.id} (id_ok ${f.id_ok}), sent ${s.id}`)) break
+      }
+    }
+    if (opt.closed === '1') {
+      expect(c.closed !== null, `connection ${i}: no "closed" event`)
+    }
+  }
+  finish()
+}
+
+function recvSizes() {
+  const evs = events(opt.out)
+  const sizes = opt.sizes.split(',').map(Number)
+  const n = Number(opt.frames)
+  const conns = perConnection(evs, opt.peer)
+  expect(conns.length === sizes.length,
+    `${conns.length} connection(s) from ${opt.peer}, want ${sizes.length}`)
+  for (const [i, size] of sizes.entries()) {
+    const c = conns[i]
+    if (!c) break
+    checkConnHeader(c, i, opt.topic)
+    expect(c.frames.length === n, `connection ${i} (size ${size}): ${c.frames.length} frames, want ${n}`)
+    for (const [j, f] of c.frames.entries()) {
+      if (!expect(f.content_len === size,
+        `connection ${i} frame ${j}: content length ${f.content_len}, want ${size}`)) break
+      if (!expect(f.id_ok === true, `connection ${i} frame ${j}: id ${f.id} is not BLAKE3(content)`)) break
+    }
+    expect(c.ends.length === 1 && c.ends[0].frames === n,
+      `connection ${i}: want one cleanly ended stream with ${n} frames, got ${JSON.stringify(c.ends)}`)
+    expect(c.closed !== null, `connection ${i}: no "closed" event`)
+  }
+  finish()
+}
+
+function noConnect() {
+  const evs = events(opt.out)
+  const bad = evs.filter((e) => e.event === 'connected' && e.peer === opt.peer)
+  expect(bad.length === 0, `unexpected "connected" event(s) for ${opt.peer}: ${JSON.stringify(bad)}`)
+  finish()
+}
+
+switch (mode) {
+  case 'recv': recv(); break
+  case 'recv-sizes': recvSizes(); break
+  case 'no-connect': noConnect(); break
+  default:
+    console.error('check.mjs: mode must be recv, recv-sizes or no-connect')
+    process.exit(64)
+}

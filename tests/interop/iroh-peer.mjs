@@ -1,0 +1,450 @@
+#!/usr/bin/env node
+// SPDX-License-Identifier: MIT
+// iroh-peer.mjs: a real iroh 1.x endpoint (npm @number0/iroh, pinned in package-lock.json) that
+// speaks the /iroh-gossip/1 stream framing, for interop tests against gossipd's QUIC endpoint.
+//
+//   node iroh-peer.mjs server [--listen 127.0.0.1:0] [--key FILE] [--conns N] [--timeout S]
+//                             [--max BYTES] [--alpn ALPN] [--quiet-frames]
+//   node iroh-peer.mjs client --connect ID@ADDR:PORT --topic HEX [--frames N] [--size BYTES |
+//                             --sizes A,B,C] [--key FILE] [--timeout S] [--alpn ALPN]
+//                             [--neighbors] [--round R] [--allow-oversize]
+//   node iroh-peer.mjs keygen FILE       write a fresh key file (gossipd format) and print its id
+//   node iroh-peer.mjs selftest DIR      check frames.mjs against the byte vectors in DIR
+//
+// Relays are disabled and the endpoint binds 127.0.0.1 (minimal preset: no discovery, no relay),
+// so it only ever talks to the address it is given. Output on stdout, one item per line:
+//   ready <endpoint-id-hex> <addr:port>
+//   {"event":...} JSON lines (see docs/INTEROP-tests.md)
+// Logs from iroh (--log LEVEL or IROH_PEER_LOG=Trace|Debug|Info|Warn|Error) also go to stdout; they
+// never start with "ready " or "{", so drivers can filter. Exit status: 0 success, 1 error,
+// 2 timeout, 64 usage.
+import fs from 'node:fs'
+import path from 'node:path'
+import iroh from '@number0/iroh'
+import {
+  ALPN_V1, DEFAULT_MAX_MESSAGE_SIZE, FrameSplitter, decodeMessage, frame, frameContent, fromHex,
+  gossipBody, headerFrame, hex, messageId
+} from './frames.mjs'
+
+const { Endpoint, EndpointAddr, EndpointId, RelayMode, SecretKey, presetMinimal, setLogLevel } =
+  iroh
+
+function emit(obj) {
+  process.stdout.write(JSON.stringify(obj) + '\n')
+}
+
+function die(msg, code = 1) {
+  emit({ event: 'error', error: msg })
+  process.stderr.write(`iroh-peer: ${msg}\n`)
+  process.exit(code)
+}
+
+function usage(msg) {
+  process.stderr.write(`iroh-peer: ${msg}\n(see the header of iroh-peer.mjs for usage)\n`)
+  process.exit(64)
+}
+
+function parseArgs(argv, spec) {
+  const opts = {}
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    if (!a.startsWith('--')) usage(`unexpected argument ${a}`)
+    const name = a.slice(2)
+    if (!(name in spec)) usage(`unknown option ${a}`)
+    if (spec[name] === 'flag') {
+      opts[name] = true
+    } else {
+      if (i + 1 >= argv.length) usage(`${a} needs a value`)
+      opts[name] = argv[++i]
+    }
+  }
+  return opts
+}
+
+function intOpt(v, def, what, min = 0) {
+  if (v === undefined) return def
+  if (!/^[0-9]+$/.test(v) || Number(v) < min) usage(`${what}: expected an integer >= ${min}`)
+  return Number(v)
+}
+
+const idHex = (id) => hex(id.toBytes())
+
+/**
+ * Secret key file, the same format as gossipd's (io/identity.h): lines starting with '#' and blank
+ * lines are ignored, exactly one line holds the 32-byte Ed25519 seed as 64 hex chars (iroh's
+ * SecretKey bytes are that seed). 32 raw bytes are accepted too. A missing file is created (0600).
+ */
+function saveKey(file, k) {
+  const text = `# gossipd ed25519 secret key seed (hex); endpoint id ${idHex(k.public())}\n` +
+    `${hex(k.toBytes())}\n`
+  fs.writeFileSync(file, text, { mode: 0o600, flag: 'wx' })
+}
+
+function loadOrCreateKey(file) {
+  if (file === undefined) return SecretKey.generate()
+  if (!fs.existsSync(file)) {
+    const k = SecretKey.generate()
+    saveKey(file, k)
+    return k
+  }
+  const raw = fs.readFileSync(file)
+  const lines = raw.toString('latin1').split('\n').map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'))
+  if (lines.length === 1 && /^[0-9a-fA-F]{64}$/.test(lines[0])) {
+    return SecretKey.fromBytes(Array.from(Buffer.from(lines[0], 'hex')))
+  }
+  if (raw.length === 32) return SecretKey.fromBytes(Array.from(raw))
+  die(`key file ${file}: expected one line of 64 hex characters (or 32 raw bytes)`)
+}
+
+async function bindEndpoint(key, listen, alpns) {
+  const b = Endpoint.builder()
+  presetMinimal(b)
+  b.relayMode(RelayMode.disabled())
+  b.secretKey(key.toBytes())
+  b.alpns(alpns)
+  b.bindAddr(listen)
+  return await b.bind()
+}
+
+function localAddr(ep) {
+  const socks = ep.boundSockets().filter((s) => s.startsWith('127.'))
+  return socks.length > 0 ? socks[0] : ep.boundSockets()[0]
+}
+
+function armTimeout(secs, what) {
+  const t = setTimeout(() => die(`timeout after ${secs} s ${what()}`, 2), secs * 1000)
+  t.unref()
+  return t
+}
+
+/** One-line error text without the binding's Rust backtrace and source locations. */
+function errText(e) {
+  let t = String(e && e.message ? e.message : e)
+  const bt = t.indexOf('Stack backtrace')
+  if (bt >= 0) t = t.slice(0, bt)
+  return t.replace(/ \([^()]*\.rs:[0-9]+:[0-9]+\)/g, '').replace(/\s+/g, ' ').trim().slice(0, 500)
+}
+
+// ---------------------------------------------------------------------------------------------
+// server
+
+async function readStream(recv, peer, max, stats, quietFrames) {
+  const sp = new FrameSplitter(max)
+  let topic = null
+  let frames = 0
+  let bytes = 0
+  for (;;) {
+    let chunk
+    try {
+      chunk = await recv.read(65536)
+    } catch (e) {
+      emit({ event: 'stream_error', peer, topic, frames, error: errText(e) })
+      return
+    }
+    if (chunk.length === 0) break
+    bytes += chunk.length
+    sp.push(chunk)
+    for (;;) {
+      let f
+      try {
+        f = sp.next()
+      } catch (e) {
+        emit({ event: 'stream_error', peer, topic, frames, error: errText(e) })
+        stats.errors++
+        await recv.stop(0n).catch(() => {})
+        return
+      }
+      if (f === null) break
+      if (topic === null) {
+        if (f.body.length !== 32) {
+          emit({ event: 'stream_error', peer, error: `stream header body is ${f.body.length} bytes, want 32` })
+          stats.errors++
+          await recv.stop(0n).catch(() => {})
+          return
+        }
+        topic = hex(f.body)
+        emit({ event: 'stream', peer, topic })
+        continue
+      }
+      let m
+      try {
+        m = decodeMessage(f.body)
+      } catch (e) {
+        emit({ event: 'frame_error', peer, topic, len: f.body.length, error: errText(e) })
+        stats.errors++
+        await recv.stop(0n).catch(() => {})
+        return
+      }
+      frames++
+      stats.frames++
+      const ev = { event: 'frame', peer, topic, kind: m.kind, len: f.body.length }
+      if (m.kind === 'Gossip') {
+        ev.content_len = m.content.length
+        ev.id = hex(m.id)
+        ev.id_ok = messageId(m.content).equals(m.id)
+        if (!ev.id_ok) stats.errors++
+        if (m.neighbors) ev.scope = 'Neighbors'
+        else ev.round = m.round
+      }
+      if (m.trailing) ev.trailing = m.trailing
+      if (!quietFrames) emit(ev)
+    }
+  }
+  // A clean end inside a 4-byte length prefix counts as a clean end (PROTOCOL.md 3.1).
+  const rest = sp.pending()
+  if (rest >= 4) {
+    emit({ event: 'stream_error', peer, topic, frames, error: `end of stream inside a frame (${rest} bytes pending)` })
+    stats.errors++
+    return
+  }
+  emit({ event: 'stream_end', peer, topic, frames, bytes, partial_prefix: rest })
+}
+
+async function serveConnection(inc, opts, stats) {
+  let remote = null
+  try {
+    const ra = await inc.remoteAddr()
+    remote = ra.addr ?? ra.kind
+  } catch (_) {
+    // keep null
+  }
+  let conn
+  try {
+    const acc = await inc.accept()
+    conn = await acc.connect()
+  } catch (e) {
+    stats.failed++
+    emit({ event: 'handshake_failed', remote, error: errText(e) })
+    return
+  }
+  const peer = idHex(conn.remoteId())
+  const alpn = Buffer.from(conn.alpn()).toString('latin1')
+  emit({ event: 'connected', peer, direction: 'in', remote, alpn })
+  const streams = []
+  for (;;) {
+    let recv
+    try {
+      recv = await conn.acceptUni()
+    } catch (e) {
+      break
+    }
+    streams.push(readStream(recv, peer, opts.max, stats, opts.quietFrames))
+  }
+  await Promise.all(streams)
+  emit({ event: 'closed', peer, reason: errText(conn.closeReason() ?? 'unknown') })
+}
+
+async function runServer(argv) {
+  const o = parseArgs(argv, {
+    listen: 'v', key: 'v', conns: 'v', timeout: 'v', max: 'v', alpn: 'v', 'quiet-frames': 'flag',
+    log: 'v'
+  })
+  if (o.log) setLogLevel(o.log)
+  const opts = {
+    conns: intOpt(o.conns, 1, '--conns', 1),
+    timeout: intOpt(o.timeout, 60, '--timeout', 1),
+    max: intOpt(o.max, DEFAULT_MAX_MESSAGE_SIZE, '--max', 1),
+    quietFrames: Boolean(o['quiet-frames'])
+  }
+  const key = loadOrCreateKey(o.key)
+  const alpn = o.alpn ?? ALPN_V1
+  const ep = await bindEndpoint(key, o.listen ?? '127.0.0.1:0', [Array.from(Buffer.from(alpn))])
+  const stats = { conns: 0, failed: 0, frames: 0, errors: 0 }
+  armTimeout(opts.timeout, () => `waiting for ${opts.conns} connection(s) (${stats.conns} ended)`)
+  process.stdout.write(`ready ${idHex(ep.id())} ${localAddr(ep)}\n`)
+  // Serve connections concurrently; finish once --conns of them ended (a failed handshake counts).
+  let allDone
+  const done = new Promise((resolve) => { allDone = resolve })
+  ;(async () => {
+    for (;;) {
+      const inc = await ep.acceptNext()
+      if (inc === null) break
+      serveConnection(inc, opts, stats).then(() => {
+        if (++stats.conns >= opts.conns) allDone()
+      })
+    }
+  })()
+  await done
+  emit({ event: 'summary', conns: stats.conns, handshakes_failed: stats.failed, frames: stats.frames,
+    errors: stats.errors })
+  await ep.close()
+  process.exit(stats.errors ? 1 : 0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// client
+
+async function runClient(argv) {
+  const o = parseArgs(argv, {
+    connect: 'v', key: 'v', topic: 'v', frames: 'v', size: 'v', sizes: 'v', timeout: 'v', alpn: 'v',
+    neighbors: 'flag', round: 'v', 'allow-oversize': 'flag', max: 'v', log: 'v'
+  })
+  if (o.log) setLogLevel(o.log)
+  if (!o.connect) usage('client needs --connect ID@ADDR:PORT')
+  const m = /^([0-9a-fA-F]{64})@(.+:[0-9]+)$/.exec(o.connect)
+  if (!m) usage('--connect: expected <64 hex id>@<addr:port>')
+  const expected = fromHex(m[1], 32, '--connect id')
+  const addr = m[2]
+  const topic = fromHex(o.topic ?? '', 32, '--topic')
+  const nframes = intOpt(o.frames, 1, '--frames')
+  const timeout = intOpt(o.timeout, 30, '--timeout', 1)
+  const max = intOpt(o.max, DEFAULT_MAX_MESSAGE_SIZE, '--max', 1)
+  const round = intOpt(o.round, 0, '--round')
+  let sizes
+  if (o.sizes !== undefined) {
+    sizes = o.sizes.split(',').map((s) => intOpt(s, 0, '--sizes'))
+    if (sizes.length === 0) usage('--sizes: empty list')
+  } else {
+    sizes = [intOpt(o.size, 100, '--size')]
+  }
+  const alpn = o.alpn ?? ALPN_V1
+
+  const key = loadOrCreateKey(o.key)
+  const ep = await bindEndpoint(key, '127.0.0.1:0', [])
+  armTimeout(timeout, () => `dialing/sending to ${addr}`)
+  const self = idHex(ep.id())
+  emit({ event: 'client', self, local: localAddr(ep) })
+
+  const t0 = process.hrtime.bigint()
+  let conn
+  try {
+    const target = new EndpointAddr(EndpointId.fromBytes(Array.from(expected)), null, [addr])
+    conn = await ep.connect(target, Array.from(Buffer.from(alpn)))
+  } catch (e) {
+    die(`connect to ${hex(expected)}@${addr} failed: ${errText(e)}`)
+  }
+  const hsMs = Number(process.hrtime.bigint() - t0) / 1e6
+  const peer = idHex(conn.remoteId())
+  if (peer !== hex(expected)) {
+    die(`remote id ${peer} differs from the dialed id ${hex(expected)}`)
+  }
+  emit({ event: 'connected', peer, direction: 'out', handshake_ms: Number(hsMs.toFixed(3)),
+    alpn: Buffer.from(conn.alpn()).toString('latin1') })
+
+  const send = await conn.openUni()
+  const parts = [headerFrame(topic)]
+  const sent = []
+  for (let i = 0; i < nframes; i++) {
+    const content = frameContent(i, sizes[i % sizes.length])
+    const body = gossipBody(content, { round, neighbors: Boolean(o.neighbors) })
+    if (body.length >= max && !o['allow-oversize']) {
+      die(`frame ${i}: body of ${body.length} bytes is >= max_message_size ${max} (senders must refuse it)`)
+    }
+    parts.push(frame(body))
+    sent.push({ len: body.length, content_len: content.length, id: hex(messageId(content)) })
+  }
+  const t1 = process.hrtime.bigint()
+  // Write in ~256 KiB chunks: the binding copies a JS array per call.
+  let batch = []
+  let batchLen = 0
+  try {
+    for (const p of parts) {
+      batch.push(p)
+      batchLen += p.length
+      if (batchLen >= 262144) {
+        await send.writeAll(Array.from(Buffer.concat(batch)))
+        batch = []
+        batchLen = 0
+      }
+    }
+    if (batch.length > 0) await send.writeAll(Array.from(Buffer.concat(batch)))
+    await send.finish()
+    // Resolves with null once the peer acknowledged everything incl. the FIN, or with the
+    // STOP_SENDING code if the peer stopped the stream.
+    const stopped = await send.stopped()
+    if (stopped !== null) die(`peer stopped the stream with code ${stopped}`)
+  } catch (e) {
+    die(`sending failed: ${errText(e)}`)
+  }
+  const sendMs = Number(process.hrtime.bigint() - t1) / 1e6
+  for (const [i, f] of sent.entries()) {
+    emit({ event: 'sent', i, topic: hex(topic), kind: 'Gossip', ...f })
+  }
+  const totalBytes = parts.reduce((a, p) => a + p.length, 0)
+  emit({ event: 'summary', peer, topic: hex(topic), frames: nframes, stream_bytes: totalBytes,
+    acked: true, send_ms: Number(sendMs.toFixed(3)) })
+  conn.close(0n, Array.from(Buffer.from('close from disconnect')))
+  await ep.close()
+  process.exit(0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// keygen / selftest
+
+function runKeygen(argv) {
+  if (argv.length !== 1) usage('keygen FILE')
+  if (fs.existsSync(argv[0])) usage(`${argv[0]} exists`)
+  const k = SecretKey.generate()
+  saveKey(argv[0], k)
+  process.stdout.write(idHex(k.public()) + '\n')
+}
+
+function runSelftest(argv) {
+  if (argv.length !== 1) usage('selftest VECTORS_DIR')
+  const dir = argv[0]
+  let ok = 0
+  const fail = (m) => die(`selftest: ${m}`)
+  // BLAKE3 vectors: input of length N is i % 251.
+  for (const line of fs.readFileSync(path.join(dir, 'blake3.txt'), 'utf8').split('\n')) {
+    if (line === '' || line.startsWith('#')) continue
+    const [n, h] = line.split(' ')
+    const got = hex(messageId(frameContent(0, Number(n))))
+    if (got !== h) fail(`BLAKE3 of pat(${n}): got ${got}, want ${h}`)
+    ok++
+  }
+  const vec = {}
+  for (const line of fs.readFileSync(path.join(dir, 'iroh-gossip-wire.txt'), 'utf8').split('\n')) {
+    if (line === '' || line.startsWith('#')) continue
+    const [name, h] = line.split(' ')
+    vec[name] = Buffer.from(h, 'hex')
+  }
+  const want = (name) => {
+    if (!(name in vec)) fail(`vector ${name} missing`)
+    return vec[name]
+  }
+  const check = (name, got) => {
+    if (!got.equals(want(name))) fail(`${name}: encoder gives ${hex(got)}`)
+    ok++
+  }
+  // Key derivation: secret key (seed) 00 x 32 has endpoint id A (vectors header).
+  const a = idHex(SecretKey.fromBytes(Array.from(Buffer.alloc(32))).public())
+  if (a !== '3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29') fail(`id of seed 0: ${a}`)
+  ok++
+  const topic = Buffer.alloc(32, 0x17)
+  check('StreamHeader', headerFrame(topic))
+  check('Gossip-swarm-r0', frame(gossipBody(Buffer.from('hi'))))
+  check('Gossip-swarm-r200', frame(gossipBody(Buffer.from('hi'), { round: 200 })))
+  check('Gossip-swarm-r1-len128', frame(gossipBody(frameContent(0, 128), { round: 1 })))
+  check('Gossip-swarm-r0-len4057-max', frame(gossipBody(frameContent(0, 4057))))
+  // Decoder: every non-header vector decodes unless it is invalid-; the length limit is the
+  // splitter's job.
+  for (const [name, bytes] of Object.entries(vec)) {
+    if (name.startsWith('peerdata-') || /header/i.test(name)) continue
+    const sp = new FrameSplitter(DEFAULT_MAX_MESSAGE_SIZE)
+    sp.push(bytes)
+    let err = null
+    try {
+      const f = sp.next()
+      if (f === null) throw new Error('incomplete frame')
+      decodeMessage(f.body)
+    } catch (e) {
+      err = e
+    }
+    // Key decompression is not checked here, so invalid- vectors about bad keys may decode.
+    const keyOnly = name.startsWith('invalid-ed25519')
+    if (name.startsWith('invalid-') && err === null && !keyOnly) fail(`${name}: decoded, want rejection`)
+    if (!name.startsWith('invalid-') && err !== null) fail(`${name}: rejected: ${err.message}`)
+    ok++
+  }
+  emit({ event: 'selftest', ok })
+}
+
+const [mode, ...rest] = process.argv.slice(2)
+switch (mode) {
+  case 'server': await runServer(rest); break
+  case 'client': await runClient(rest); break
+  case 'keygen': runKeygen(rest); break
+  case 'selftest': runSelftest(rest); break
+  default: usage('mode must be server, client, keygen or selftest')
+}
