@@ -1442,6 +1442,23 @@ size_t gs_quic_ep_queued_bytes(const gs_quic_ep *ep, gs_quic_conn_id conn)
     return c != NULL ? c->queued : 0;
 }
 
+size_t gs_quic_ep_unacked_streams(const gs_quic_ep *ep, gs_quic_conn_id conn)
+{
+    const qconn *c = conn_get(ep, conn);
+    size_t n = 0;
+
+    if (c == NULL) {
+        return 0;
+    }
+    /* A finished stream is freed once its data and FIN are acknowledged (stream_close). */
+    for (const qsend *s = c->sends; s != NULL; s = s->next) {
+        if (!s->dead && (s->acked < s->end || s->finishing)) {
+            ++n;
+        }
+    }
+    return n;
+}
+
 /* ---------------------------------------------------------------- write path */
 
 /*

@@ -338,4 +338,12 @@ gs_quic_conn_id gs_quic_ep_send_path(const gs_quic_ep *ep, const uint8_t peer[GS
  * unknown handle). */
 size_t gs_quic_ep_queued_bytes(const gs_quic_ep *ep, gs_quic_conn_id conn);
 
+/*
+ * gs_quic_ep_unacked_streams returns how many of |conn|'s outgoing streams still have bytes or a
+ * FIN the peer has not acknowledged (0 for an unknown handle).  A sender that wants a clean end
+ * (finish_stream, then close) waits for 0 before gs_quic_ep_close: closing earlier makes the peer
+ * see its streams end with "connection lost".
+ */
+size_t gs_quic_ep_unacked_streams(const gs_quic_ep *ep, gs_quic_conn_id conn);
+
 #endif /* GS_IO_QUIC_H */

@@ -401,6 +401,11 @@ Test(quic, finish_stream_then_new_stream_with_header)
     cr_assert(eq(u64, gs_quic_ep_stats(b->ep)->streams_in, 2));
     /* Both streams complete and are acknowledged: nothing stays queued. */
     cr_assert(eq(sz, gs_quic_ep_queued_bytes(a->ep, a->last_conn), 0));
+    cr_assert(eq(sz, gs_quic_ep_unacked_streams(a->ep, a->last_conn), 0)); /* open, all acked */
+    cr_assert(eq(int, gs_quic_ep_finish_stream(a->ep, b->id.pk, topics[3]), 0));
+    cr_assert(eq(sz, gs_quic_ep_unacked_streams(a->ep, a->last_conn), 1));
+    tnet_run(&net, GS_SECONDS, NULL, NULL);
+    cr_assert(eq(sz, gs_quic_ep_unacked_streams(a->ep, a->last_conn), 0));
     tnet_free(&net);
 }
 
