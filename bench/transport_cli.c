@@ -297,7 +297,9 @@ int gs_bench_transport_client(int argc, char **argv)
     /* Check the size against the frame limit before dialing. */
     if (gs_bench_gossip_frame(frame, sizeof(frame), 0, 0, (size_t)size, cfg.quic.max_message_size) <
         0) {
-        fprintf(stderr, "gossip-bench: --size %llu does not fit max_message_size %u\n",
+        fprintf(stderr,
+                "gossip-bench: --size %llu: contents need 16 bytes at least (a unique counter "
+                "and salt lead) and the frame body must stay below max_message_size %u\n",
                 (unsigned long long)size, (unsigned)cfg.quic.max_message_size);
         return 2;
     }
