@@ -11,7 +11,8 @@
 //   node check.mjs recv-sizes --out FILE --peer HEX --topic HEX --frames N --sizes A,B,...
 //       Like recv, for senders that report no per-frame records (gossip-bench transport client):
 //       connection i must carry N Gossip frames whose content length is sizes[i], each with
-//       id == BLAKE3(content) (id_ok), all on one stream that ended cleanly.
+//       id == BLAKE3(content) (id_ok) and no id twice, all on one stream that ended at a frame
+//       boundary (FIN, or the sender's connection close after everything was acknowledged).
 //   node check.mjs no-connect --out FILE --peer HEX
 //       Asserts that FILE holds no "connected" event for --peer.
 // Exit status 0 when every assertion holds; 1 with one line per failure otherwise.
@@ -134,6 +135,9 @@ function recvSizes() {
         `connection ${i} frame ${j}: content length ${f.content_len}, want ${size}`)) break
       if (!expect(f.id_ok === true, `connection ${i} frame ${j}: id ${f.id} is not BLAKE3(content)`)) break
     }
+    const ids = new Set(c.frames.map((f) => f.id))
+    expect(ids.size === c.frames.length,
+      `connection ${i}: ${c.frames.length - ids.size} duplicate message ids (the sender makes every content unique)`)
     expect(c.ends.length === 1 && c.ends[0].frames === n,
       `connection ${i}: want one cleanly ended stream with ${n} frames, got ${JSON.stringify(c.ends)}`)
     expect(c.closed !== null, `connection ${i}: no "closed" event`)

@@ -139,7 +139,15 @@ async function readStream(recv, peer, max, stats, quietFrames) {
     try {
       chunk = await recv.read(65536)
     } catch (e) {
-      emit({ event: 'stream_error', peer, topic, frames, error: errText(e) })
+      // Gossip senders normally never finish a stream (only after Disconnect, PROTOCOL.md 3.1):
+      // it ends with the connection. That is a clean end if it falls on a frame boundary.
+      const rest = sp.pending()
+      if (/ConnectionLost\(ApplicationClosed/.test(String(e)) && rest === 0 && topic !== null) {
+        emit({ event: 'stream_end', peer, topic, frames, bytes, fin: false, end: errText(e) })
+      } else {
+        emit({ event: 'stream_error', peer, topic, frames, pending: rest, error: errText(e) })
+        stats.errors++
+      }
       return
     }
     if (chunk.length === 0) break
@@ -198,7 +206,7 @@ async function readStream(recv, peer, max, stats, quietFrames) {
     stats.errors++
     return
   }
-  emit({ event: 'stream_end', peer, topic, frames, bytes, partial_prefix: rest })
+  emit({ event: 'stream_end', peer, topic, frames, bytes, fin: true, partial_prefix: rest })
 }
 
 async function serveConnection(inc, opts, stats) {

@@ -271,7 +271,8 @@ case_iroh_to_gossipd() {
 }
 
 # (b) gossip-bench transport client -> iroh server
-sizes_bench="0 1 128 1000 4057"
+# gossip-bench needs >= 16 content bytes (a unique counter + salt lead every content).
+sizes_bench="16 17 127 128 1000 1400 4057"
 nframes_bench=50
 case_gossipd_to_iroh() {
     local n=0 s
@@ -308,7 +309,7 @@ case_gossipd_wrong_id() {
     local t0 rc
     t0=$(date +%s)
     timeout 30 "$bench" transport client --connect "$wrong@$saddr" --key "$work/client.key" \
-        --topic "$topic" --frames 1 --size 10 >"$work/bench.out" 2>"$work/bench.err"
+        --topic "$topic" --frames 1 --size 100 >"$work/bench.out" 2>"$work/bench.err"
     rc=$?
     [ $rc -ne 0 ] || fail "gossip-bench client dialing the wrong id exited 0"
     [ $rc -ne 124 ] || fail "gossip-bench client dialing the wrong id hung (killed after 30 s)"
