@@ -889,7 +889,8 @@ static void do_shuffle(gs_topic *t)
     if (idx == NULL || items == NULL) {
         return;
     }
-    size_t n = 0, k = 0;
+    size_t n = 0;
+    size_t k = 0;
     for (size_t i = 0; i < t->nactive; ++i) {
         if (i != xi) {
             idx[k++] = i;

@@ -18,7 +18,7 @@
 #include "plumtree.h"
 #include "topic.h"
 
-#define SCRATCH_CHUNK_MIN (64u * 1024u)
+#define SCRATCH_CHUNK_MIN ((size_t)64 * 1024)
 
 typedef struct gs_scratch_chunk {
     struct gs_scratch_chunk *next;
@@ -54,12 +54,12 @@ void gs_node_cfg_default(gs_node_cfg *cfg)
     cfg->max_bootstrap = 16;
     cfg->max_peer_data_len = 1024;
     cfg->max_received = 65536;
-    cfg->cache_bytes = 4u * 1024u * 1024u;
+    cfg->cache_bytes = (size_t)4 * 1024 * 1024;
     cfg->max_missing = 1024;
     cfg->max_announcers = 8;
     cfg->max_timers = 262144;
     cfg->max_outbox = 65536;
-    cfg->max_scratch_bytes = 16u * 1024u * 1024u;
+    cfg->max_scratch_bytes = (size_t)16 * 1024 * 1024;
 }
 
 int gs_node_cfg_validate(const gs_node_cfg *cfg)
@@ -369,7 +369,7 @@ int gs_node_new(gs_node **pnode, const gs_node_cfg *cfg, const gs_key *self_id, 
     node->bytes = sizeof(*node);
     gs_rand_seed(&node->rng, seed);
     node->ihave_chunk = (cfg->max_message_size - 33 - 3) / 35;
-    node->topics = gs_topic_calloc(node, cfg->max_topics, sizeof(node->topics[0]));
+    node->topics = gs_topic_calloc(node, cfg->max_topics, sizeof(gs_topic *));
     if (node->topics == NULL) {
         rv = GS_ERR_NOMEM;
         goto fail_topics;
@@ -400,7 +400,7 @@ void gs_node_del(gs_node *node)
             topic_del(node, node->topics[i]);
         }
     }
-    gs_topic_free(node, node->topics, node->cfg.max_topics * sizeof(node->topics[0]));
+    gs_topic_free(node, node->topics, node->cfg.max_topics * sizeof(gs_topic *));
     gs_timerq_free(&node->timers);
     scratch_free_all(node);
     if (node->outbox != NULL) {

@@ -46,7 +46,7 @@ static const uint8_t *missing_key(const void *ctx, uint32_t val)
 
 #define PT_RECS_INITIAL    256u
 #define PT_MISSING_INITIAL 16u
-#define PT_RING_INITIAL    (64u * 1024u)
+#define PT_RING_INITIAL    ((size_t)64 * 1024)
 
 int gs_plumtree_init(gs_topic *t)
 {
