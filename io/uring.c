@@ -135,7 +135,9 @@ static int ring_setup(gs_uring *u, unsigned sq, unsigned cq)
     };
     int rv = -EINVAL;
 
-    for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); ++i) {
+    size_t first = (u->cfg.flags & GS_URING_FLAG_PLAIN_RING) != 0 ? 2 : 0;
+
+    for (size_t i = first; i < sizeof(tries) / sizeof(tries[0]); ++i) {
         struct io_uring_params p;
 
         memset(&p, 0, sizeof(p));

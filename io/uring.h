@@ -43,6 +43,8 @@
 /* Setup flags for gs_uring_cfg.flags. */
 #define GS_URING_FLAG_NO_GRO 0x1u /* do not enable UDP GRO on sockets */
 #define GS_URING_FLAG_NO_GSO 0x2u /* never send more than one datagram per sendmsg */
+/* Skip SINGLE_ISSUER/DEFER_TASKRUN/R_DISABLED: the setup an old kernel falls back to (tests). */
+#define GS_URING_FLAG_PLAIN_RING 0x4u
 
 /* Which io_uring setup flags the kernel accepted (gs_uring_setup_flags). */
 #define GS_URING_SETUP_SINGLE_ISSUER 0x1u

@@ -661,3 +661,28 @@ Test(uring, reuseport_steering_by_connection_id, .timeout = 30)
     gs_uring_del(r0);
     gs_uring_del(r1);
 }
+
+Test(uring, plain_ring_fallback_works, .timeout = 30)
+{
+    rx_log l = {0};
+    gs_uring *u = mk_ring(&l, 8, GS_URING_FLAG_NO_GRO | GS_URING_FLAG_PLAIN_RING, 4);
+    gs_udp_addr any = loop4(0);
+    uint32_t sock;
+
+    /* What a kernel that refuses the newer flags gets: everything must still work. */
+    cr_assert(eq(u32, gs_uring_setup_flags(u), 0));
+    cr_assert(eq(int, gs_uring_add_udp(u, &any, &sock), 0));
+    gs_udp_addr self = *gs_uring_sock_local(u, sock);
+    uint8_t msg[32] = {5};
+    for (int i = 0; i < 20; ++i) {
+        cr_assert(eq(int, gs_uring_sendto(u, sock, &self, msg, sizeof(msg), 0), 0));
+        run_until(u, &l.n, (size_t)i + 1, 100);
+    }
+    cr_assert(eq(sz, l.n, 20));
+    cr_assert(eq(int, gs_uring_wake(u), 0));
+    for (int i = 0; i < 10 && l.nwake == 0; ++i) {
+        cr_assert(gs_uring_run_once(u, 10 * GS_MILLISECONDS) >= 0);
+    }
+    cr_assert(eq(sz, l.nwake, 1));
+    gs_uring_del(u);
+}
