@@ -351,6 +351,10 @@ static sim_conn *conn_get(gs_sim *sim, uint32_t a, uint32_t b)
     uint64_t key = conn_key(a, b);
 
     if ((sim->nconns + 1) * 2 > sim->capconns) {
+        if (sim->nconns >= sim->cfg.max_conns) {
+            set_err(sim, GS_ERR_LIMIT);
+            return NULL;
+        }
         size_t cap = sim->capconns * 2;
         sim_conn *tab = calloc(cap, sizeof(*tab));
         if (tab == NULL) {
@@ -719,6 +723,8 @@ void gs_sim_cfg_default(gs_sim_cfg *cfg)
     cfg->dial_timeout = 10 * GS_SECONDS;
     cfg->payload_len = 32;
     cfg->max_events = 16u << 20;
+    cfg->max_conns = 16u << 20;
+    cfg->max_round_bits = (size_t)1 << 31;
     gs_node_cfg_default(&cfg->node);
 }
 
@@ -747,7 +753,8 @@ int gs_sim_new(gs_sim **psim, const gs_sim_cfg *cfg)
 {
     if (cfg->npeers < 2 || cfg->npeers > GS_SIM_MAX_PEERS || cfg->latency_max < cfg->latency_min ||
         cfg->payload_len < GS_SIM_PAYLOAD_MIN || cfg->max_events < 1024 ||
-        cfg->loss_ppm > 1000000 || gs_node_cfg_validate(&cfg->node) != 0) {
+        cfg->max_conns < cfg->npeers || cfg->loss_ppm > 1000000 ||
+        gs_node_cfg_validate(&cfg->node) != 0) {
         return GS_ERR_INVAL;
     }
     gs_sim *sim = calloc(1, sizeof(*sim));
@@ -1065,6 +1072,9 @@ int gs_sim_round(gs_sim *sim, const size_t *senders, size_t nsenders, gs_duratio
         if (!gs_sim_is_up(sim, senders[j])) {
             return GS_ERR_INVAL;
         }
+    }
+    if (nsenders > 0 && sim->n > sim->cfg.max_round_bits / nsenders) {
+        return GS_ERR_LIMIT;
     }
     free(rd->senders);
     free(rd->bits);

@@ -47,6 +47,8 @@ typedef struct gs_sim_cfg {
     gs_duration dial_timeout;       /* a dial to an unreachable peer fails after 10 s */
     size_t payload_len;             /* broadcast payload bytes, 32 (>= GS_SIM_PAYLOAD_MIN) */
     size_t max_events;              /* bound on queued events, 16 Mi (GS_ERR_LIMIT beyond) */
+    size_t max_conns;               /* bound on tracked peer pairs, 16 Mi (GS_ERR_LIMIT beyond) */
+    size_t max_round_bits;          /* bound on messages x peers of one round, 2^31 */
     bool trace;                     /* digest every processed event into the trace hash */
     gs_node_cfg node;               /* protocol configuration of every node */
     /* progress, if not NULL, is called every 65536 processed events with |progress_ud|. */
@@ -177,7 +179,8 @@ int gs_sim_run_for(gs_sim *sim, gs_duration d);
  * at the same instant and runs until every expected delivery happened or |timeout| passed, then
  * for latency_max more so that duplicates in flight are counted.  Expected receivers of a message
  * are the up nodes other than its sender that are reachable from it (partition).  Fills |*st|.
- * Returns 0, GS_ERR_INVAL (a sender is down), GS_ERR_NOMEM, GS_ERR_LIMIT or a broadcast error.
+ * Returns 0, GS_ERR_INVAL (a sender is down), GS_ERR_NOMEM, GS_ERR_LIMIT (an event, pair or
+ * round-size bound) or a broadcast error.
  */
 int gs_sim_round(gs_sim *sim, const size_t *senders, size_t nsenders, gs_duration timeout,
                  gs_sim_round_stats *st);
