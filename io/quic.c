@@ -16,6 +16,7 @@
 #include "quic.h"
 #include "quic_int.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include <ngtcp2/ngtcp2_crypto_gnutls.h>
@@ -558,7 +559,16 @@ static int cb_recv_stream_data(ngtcp2_conn *nc, uint32_t flags, int64_t id, uint
     qconn *c = ud;
     int64_t stop = -1;
 
-    gs_quic_stream_on_data(c->ep, c, id, flags, data, len, sud, &stop);
+    if (gs_quic_stream_on_data(c->ep, c, id, flags, data, len, sud, &stop) == 1 && sud != NULL) {
+        gs_quic_stream_recv_done(c->ep, c, id, sud);
+        ngtcp2_conn_extend_max_streams_uni(nc, 1);
+        if (++c->nrecv_done >= QRECV_DONE_MAX && !c->close_req) {
+            c->close_req = true;
+            c->close_app_error = 0;
+            conn_set_reason(c, "too many streams on one connection");
+            gs_quic_conn_mark_dirty(c->ep, c);
+        }
+    }
     if (stop >= 0) {
         if (c->nstops < sizeof(c->stops) / sizeof(c->stops[0])) {
             c->stops[c->nstops++] = stop;
@@ -589,10 +599,15 @@ static int cb_stream_open(ngtcp2_conn *nc, int64_t id, void *ud)
 static int cb_stream_close(ngtcp2_conn *nc, uint32_t flags, int64_t id, uint64_t code, void *ud,
                            void *sud)
 {
-    (void)nc;
     (void)flags;
     (void)code;
     qconn *c = ud;
+    const uint8_t *kind = sud;
+    if (kind != NULL && *kind == QSTREAM_RECV) {
+        /* Closed before we were done with it (a later ngtcp2 that closes remote streams):
+         * return its credit here; finished streams returned theirs already (QRECV_DONE_MAX). */
+        ngtcp2_conn_extend_max_streams_uni(nc, 1);
+    }
     gs_quic_stream_on_close(c->ep, c, id, sud);
     return 0;
 }

@@ -48,6 +48,16 @@ size_t gs_quic_map_purge(qmap *m, uint32_t val);
 
 #define QCHUNK_DATA 4096
 
+/*
+ * ngtcp2 0.12.1 never closes a peer-initiated unidirectional stream (its close test also wants
+ * our own send side FIN-acknowledged, which a receive-only stream never is), so it neither calls
+ * stream_close nor returns stream credit.  We treat a stream as finished once its FIN is delivered
+ * (or we stopped it): our state is freed and one stream of credit is returned by hand.  ngtcp2
+ * keeps a small record per such stream until the connection ends, so after QRECV_DONE_MAX
+ * finished streams the connection is closed (the peer reconnects with fresh state).
+ */
+#define QRECV_DONE_MAX 4096
+
 typedef struct qchunk {
     struct qchunk *next;
     size_t len; /* bytes used in data */
@@ -150,6 +160,7 @@ typedef struct qconn {
     struct qconn *dirty_next;
     int64_t stops[8]; /* incoming streams to stop after the current read */
     size_t nstops;
+    uint64_t nrecv_done; /* incoming streams finished or stopped (see QRECV_DONE_MAX) */
 } qconn;
 
 /* One stateless packet waiting for gs_quic_ep_write. */
@@ -237,8 +248,11 @@ void gs_quic_chunk_put(struct gs_quic_ep *ep, qchunk *ch);
  * ngtcp2_conn_read_pkt returns (stopping from inside the callback could free the stream under us).
  */
 int gs_quic_stream_on_open(struct gs_quic_ep *ep, qconn *c, int64_t id);
+/* on_data returns 1 when the stream is done (FIN delivered, or stopped): the caller then calls
+ * gs_quic_stream_recv_done, which frees our state and detaches it from ngtcp2's stream. */
 int gs_quic_stream_on_data(struct gs_quic_ep *ep, qconn *c, int64_t id, uint32_t flags,
                            const uint8_t *data, size_t len, void *sud, int64_t *pstop);
+void gs_quic_stream_recv_done(struct gs_quic_ep *ep, qconn *c, int64_t id, void *sud);
 int gs_quic_stream_on_acked(struct gs_quic_ep *ep, qconn *c, int64_t id, uint64_t off, uint64_t len,
                             void *sud);
 void gs_quic_stream_on_close(struct gs_quic_ep *ep, qconn *c, int64_t id, void *sud);

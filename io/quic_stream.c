@@ -405,7 +405,7 @@ int gs_quic_stream_on_data(struct gs_quic_ep *ep, qconn *c, int64_t id, uint32_t
     size_t left = len;
 
     if (r == NULL || r->kind != QSTREAM_RECV || r->stopped) {
-        return 0;
+        return 0; /* a stream we are done with: its bytes are discarded (credit still returned) */
     }
     while (left > 0 && !r->stopped) {
         if (!r->in_body) {
@@ -475,7 +475,18 @@ int gs_quic_stream_on_data(struct gs_quic_ep *ep, qconn *c, int64_t id, uint32_t
         /* An end of stream inside a body is an error (inside a prefix it is a clean end). */
         ++ep->stats.stream_errors;
     }
-    return 0;
+    /* Done with this stream: everything up to FIN was delivered, or we stopped it. */
+    return (flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0 || r->stopped ? 1 : 0;
+}
+
+void gs_quic_stream_recv_done(struct gs_quic_ep *ep, qconn *c, int64_t id, void *sud)
+{
+    qrecv *r = sud;
+    if (r == NULL || r->kind != QSTREAM_RECV) {
+        return;
+    }
+    ngtcp2_conn_set_stream_user_data(c->nc, id, NULL);
+    recv_free(ep, c, r);
 }
 
 int gs_quic_stream_on_acked(struct gs_quic_ep *ep, qconn *c, int64_t id, uint64_t off, uint64_t len,

@@ -409,6 +409,42 @@ Test(quic, finish_stream_then_new_stream_with_header)
     tnet_free(&net);
 }
 
+Test(quic, stream_credit_is_returned_after_many_streams, .timeout = 60)
+{
+    tnet net;
+    gs_quic_cfg cfg = base_cfg();
+    uint8_t frame[64];
+
+    tnet_init(&net);
+    cfg.max_uni_streams = 16;
+    tnode *a = tnet_add(&net, 1, 4001, &cfg);
+    tnode *b = tnet_add(&net, 2, 4002, &cfg);
+    dial(&net, a, b, NULL);
+    cr_assert(tnet_run(&net, 2 * GS_SECONDS, both_connected, NULL));
+    /* 200 streams one after the other on one topic (a Disconnect cycle each), then 20 topics at
+     * once: more than the 16 concurrent streams allowed, so some wait for credit. */
+    for (uint32_t i = 0; i < 200; ++i) {
+        make_frame(frame, 10, i);
+        send_retrying(&net, a, b, topics[0], frame, 14);
+        cr_assert(eq(int, gs_quic_ep_finish_stream(a->ep, b->id.pk, topics[0]), 0));
+        tnet_run(&net, 20 * GS_MILLISECONDS, NULL, NULL);
+    }
+    for (uint8_t t = 0; t < 20; ++t) {
+        uint8_t topic[GS_QUIC_TOPIC_LEN] = {0x80, t};
+        make_frame(frame, 10, t);
+        cr_assert(eq(int, gs_quic_ep_send_frame(a->ep, b->id.pk, topic, frame, 14), 0));
+        cr_assert(eq(int, gs_quic_ep_finish_stream(a->ep, b->id.pk, topic), 0));
+    }
+    want_frames w = {220};
+    bool done = tnet_run(&net, 10 * GS_SECONDS, got_frames, &w);
+    cr_assert(done, "frames %zu, streams in %llu opened %llu", b->nframes,
+              (unsigned long long)gs_quic_ep_stats(b->ep)->streams_in,
+              (unsigned long long)gs_quic_ep_stats(a->ep)->streams_opened);
+    cr_assert(eq(u64, gs_quic_ep_stats(b->ep)->streams_in, 220));
+    cr_assert(eq(sz, a->nclosed, 0));
+    tnet_free(&net);
+}
+
 Test(quic, send_queue_is_bounded_and_writable_follows)
 {
     tnet net;
