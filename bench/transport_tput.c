@@ -499,9 +499,12 @@ int gs_bench_transport_throughput(int argc, char **argv)
      * one fully used core would do on an otherwise idle machine. */
     double one_core = one.server_cpu > one.client_cpu ? one.server_cpu : one.client_cpu;
     double gbps_core = one_core > 0 ? one.goodput_gbps / one_core : 0;
+    double many_core = many.server_cpu > many.client_cpu ? many.server_cpu : many.client_cpu;
+    double many_gbps_core = many_core > 0 ? many.goodput_gbps / many_core : 0;
     double hs_srv_core = hs.server_cpu > 0 ? hs.handshakes_per_s / hs.server_cpu : 0;
     double hs_cli_core = hs.client_cpu > 0 ? hs.handshakes_per_s / hs.client_cpu : 0;
     printf("%-34s %14.3f %14s\n", "1 conn goodput per busy core", gbps_core, "Gbit/s");
+    printf("%-34s %14.3f %14s\n", "N conns goodput per busy core", many_gbps_core, "Gbit/s");
     printf("%-34s %14.0f %14s\n", "handshakes per server core", hs_srv_core, "per second");
     printf("%-34s %14.0f %14s\n", "handshakes per client core", hs_cli_core, "per second");
     if (!one.ok || !many.ok || !hs.ok) {
@@ -514,12 +517,13 @@ int gs_bench_transport_throughput(int argc, char **argv)
                "\"aes128gcm_gbps\":%.3f,\"ratio_gso\":%.4f,\"ratio_aes\":%.4f,"
                "\"cpu_server_1conn\":%.3f,\"cpu_client_1conn\":%.3f,"
                "\"cpu_server_handshake\":%.3f,\"cpu_client_handshake\":%.3f,"
-               "\"goodput_per_core_gbps\":%.4f,\"handshakes_per_server_core\":%.0f,"
+               "\"goodput_per_core_gbps\":%.4f,\"multi_goodput_per_core_gbps\":%.4f,\"handshakes_"
+               "per_server_core\":%.0f,"
                "\"handshakes_per_client_core\":%.0f,\"seconds\":%.2f,\"ok\":%s}\n",
                one.goodput_gbps, one.packets_per_s, one.frames_per_s, nconns, many.goodput_gbps,
                hs.handshakes_per_s, plain.pps, gso.pps, aes, r_gso, r_aes, one.server_cpu,
-               one.client_cpu, hs.server_cpu, hs.client_cpu, gbps_core, hs_srv_core, hs_cli_core,
-               seconds, one.ok && many.ok && hs.ok ? "true" : "false");
+               one.client_cpu, hs.server_cpu, hs.client_cpu, gbps_core, many_gbps_core, hs_srv_core,
+               hs_cli_core, seconds, one.ok && many.ok && hs.ok ? "true" : "false");
     }
     fflush(stdout);
     return one.ok && many.ok && hs.ok ? 0 : 1;
