@@ -279,6 +279,10 @@ static void send_neighbor(gs_topic *t, const gs_key *p, gs_priority prio, hpv_se
     m.neighbor.data.base = t->node->own_data;
     m.neighbor.data.len = t->node->own_len;
     gs_topic_send(t, p, &m, 0);
+    ptrdiff_t ai = gs_hyparview_active_find(t, p);
+    if (ai >= 0) {
+        t->active[ai].neighbor_sent = true;
+    }
 }
 
 /* peer_info_of fills |pi| from |r|, copying the PeerData into scratch (records may be freed later
@@ -501,8 +505,15 @@ static bool add_active(gs_topic *t, const gs_key *p, bool has, const uint8_t *da
         return false;
     }
     store_data(t, p, has, data, len);
-    if (gs_hyparview_active_find(t, p) >= 0) {
-        if (mode != HPV_SEND_NONE) {
+    ptrdiff_t ai = gs_hyparview_active_find(t, p);
+    if (ai >= 0) {
+        /* With D3 a reply is not pending, so two neighbours that both answer every unexpected
+         * Neighbor would bounce replies forever once a request outlived its timeout (the late
+         * answer looks like a request).  Answer an already active peer only until we have sent
+         * it one Neighbor; a request we leave unanswered just times out at the requester. */
+        if (mode == HPV_SEND_REPLY && t->active[ai].neighbor_sent) {
+            ++t->node->c.neighbor_replies_suppressed;
+        } else if (mode != HPV_SEND_NONE) {
             send_neighbor(t, p, prio, mode);
         }
         return true;
@@ -530,6 +541,7 @@ static bool add_active(gs_topic *t, const gs_key *p, bool has, const uint8_t *da
     a->rec = r;
     a->eager = true; /* PlumTree: NeighborUp -> eager */
     a->nlazyq = 0;
+    a->neighbor_sent = false;
     t->join_backoff = t->node->cfg.join_retry_initial;
     emit_neighbor(t, GS_NODE_EVENT_NEIGHBOR_UP, p, GS_DOWN_EVICTED);
     if (mode != HPV_SEND_NONE) {

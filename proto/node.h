@@ -184,6 +184,7 @@ typedef struct gs_node_counters {
     uint64_t nomem;               /* allocations that failed while handling input (input dropped) */
     uint64_t join_retries;        /* Joins re-sent while isolated (D16) */
     uint64_t disconnects;         /* DISCONNECT commands emitted */
+    uint64_t neighbor_replies_suppressed; /* Neighbors from active peers left unanswered */
 } gs_node_counters;
 
 typedef struct gs_node gs_node;

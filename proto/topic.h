@@ -52,6 +52,7 @@ typedef struct gs_peer_rec {
 typedef struct gs_active {
     gs_peer_rec rec;
     bool eager;            /* eager push peer; lazy otherwise (eager/lazy partition active) */
+    bool neighbor_sent;    /* we sent it a Neighbor since it became active (see add_active) */
     size_t nlazyq;         /* queued announcements, flushed at C entries or by the timer */
     gs_ihave_entry *lazyq; /* C entries, owned by the slot (moves with swaps) */
 } gs_active;

@@ -629,3 +629,30 @@ Test(hyparview, own_peer_data_is_carried_and_capped)
     cr_assert(eq(sz, o->msg.neighbor.data.len, 2));
     gs_node_del(node);
 }
+
+Test(hyparview, late_answer_to_a_timed_out_request_does_not_start_a_neighbor_ping_pong)
+{
+    gs_node *node = h_node();
+    h_neighbors(node, &cap, 1, 1, 0);
+    gs_msg fj = h_forward_join(h_key(50), 0);
+    gs_key x = h_key(50);
+
+    h_msg(node, &cap, 1, &fj, 0); /* request to x, pending */
+    cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_NEIGHBOR, &x), 1));
+    h_expire(node, &cap, 500 * H_MS); /* x is slow: the request times out */
+    cr_assert(eq(sz, h_npending(node), 0));
+    /* x's answer arrives late and looks like a request: we accept and answer once. */
+    gs_msg nb = h_neighbor(GS_PRIORITY_HIGH);
+    h_msg(node, &cap, 50, &nb, 600 * H_MS);
+    cr_assert(h_in_view(node, 50, true));
+    cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_NEIGHBOR, &x), 1));
+    /* x answers our answer (it has no pending entry either): we must stay silent. */
+    h_msg(node, &cap, 50, &nb, 900 * H_MS);
+    cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_NEIGHBOR, &x), 0));
+    cr_assert(eq(u64, gs_node_counters_get(node)->neighbor_replies_suppressed, 1));
+    /* A Join (re-join) from it is still answered with a request. */
+    gs_msg join = h_join();
+    h_msg(node, &cap, 50, &join, 1000 * H_MS);
+    cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_NEIGHBOR, &x), 1));
+    gs_node_del(node);
+}
