@@ -458,9 +458,20 @@ static bool conn_fail(gs_quic_ep *ep, qconn *c, int liberr, gs_tstamp now)
         const char *kind = pc.type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_APPLICATION
                                ? "application"
                                : "transport";
-        (void)snprintf(reason, sizeof(reason), "peer closed (%s error %llu) %.*s", kind,
-                       (unsigned long long)pc.error_code, (int)n,
-                       pc.reason != NULL ? (const char *)pc.reason : "");
+        if (pc.type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_TRANSPORT &&
+            pc.error_code >= NGTCP2_CRYPTO_ERROR && pc.error_code <= (NGTCP2_CRYPTO_ERROR | 0xff)) {
+            /* CRYPTO_ERROR: the peer's TLS stack refused the handshake with this alert. */
+            uint8_t alert = (uint8_t)(pc.error_code & 0xff);
+            const char *name = gnutls_alert_get_name((gnutls_alert_description_t)alert);
+            rv = GS_ERR_TLS;
+            ++ep->stats.tls_alerts;
+            (void)snprintf(reason, sizeof(reason), "peer refused the TLS handshake: alert %u (%s)",
+                           alert, name != NULL ? name : "unknown");
+        } else {
+            (void)snprintf(reason, sizeof(reason), "peer closed (%s error %llu) %.*s", kind,
+                           (unsigned long long)pc.error_code, (int)n,
+                           pc.reason != NULL ? (const char *)pc.reason : "");
+        }
         report_closed(ep, c, rv, app_error, reason);
         conn_enter_draining(ep, c, now);
         return false;
@@ -1050,8 +1061,10 @@ static bool conn_read(gs_quic_ep *ep, qconn *c, const gs_quic_addr *local,
     ngtcp2_pkt_info pi;
 
     if (c->state == QS_CLOSING) {
-        /* RFC 9000 10.2.1: answer with the saved CONNECTION_CLOSE (at most one per write). */
-        if (c->close_pktlen > 0) {
+        /* RFC 9000 10.2.1: answer with the saved CONNECTION_CLOSE, with exponential backoff
+         * (packets 1, 2, 4, 8, ...) so a peer cannot turn us into a reflector. */
+        ++c->close_rx;
+        if (c->close_pktlen > 0 && (c->close_rx & (c->close_rx - 1)) == 0) {
             c->close_pending = true;
             gs_quic_conn_mark_dirty(ep, c);
         }
@@ -1196,6 +1209,27 @@ static void server_accept(gs_quic_ep *ep, const gs_quic_addr *local, const gs_qu
     memset(&pi, 0, sizeof(pi));
     pi.ecn = ecn & NGTCP2_ECN_MASK;
     rv = ngtcp2_conn_read_pkt(c->nc, &path, &pi, data, len, now);
+    if (rv == NGTCP2_ERR_CRYPTO) {
+        /* A well-formed ClientHello that TLS refused (no raw public keys, no Ed25519, no common
+         * ALPN): tell the client with the alert, statelessly, and keep nothing. */
+        ngtcp2_connection_close_error cc;
+        ngtcp2_connection_close_error_default(&cc);
+        ngtcp2_connection_close_error_set_transport_error_tls_alert(
+            &cc, ngtcp2_conn_get_tls_alert(c->nc), NULL, 0);
+        qctrl *q = ctrl_slot(ep, local, remote);
+        if (q != NULL) {
+            ngtcp2_path_storage ps;
+            ngtcp2_path_storage_zero(&ps);
+            memset(&pi, 0, sizeof(pi));
+            ctrl_commit(ep, q,
+                        ngtcp2_conn_write_connection_close(c->nc, &ps.path, &pi, q->pkt,
+                                                           ep->cfg.max_packet_size, &cc, now));
+        }
+        ++ep->stats.handshakes_failed;
+        ++ep->stats.tls_alerts;
+        conn_free(ep, c);
+        return;
+    }
     if (rv != 0) {
         /* The first packet did not decrypt or parse: it was garbage, keep nothing. */
         ++ep->stats.datagrams_invalid;

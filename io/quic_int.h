@@ -147,6 +147,7 @@ typedef struct qconn {
     int close_rv;
     uint64_t close_app_error;
     char close_reason[72];
+    uint64_t close_rx;  /* packets received while closing (reply backoff) */
     uint8_t *close_pkt; /* the saved CONNECTION_CLOSE (closing state) */
     size_t close_pktlen;
     qsend *sends; /* all outgoing streams */

@@ -1036,6 +1036,116 @@ Test(quic, gso_runs_are_well_formed)
     tnet_free(&net);
 }
 
+Test(quic, retry_auto_above_handshake_rate)
+{
+    tnet net;
+    gs_quic_cfg ccfg = base_cfg();
+    gs_quic_cfg scfg = base_cfg();
+    tnet_init(&net);
+    scfg.retry_mode = GS_QUIC_RETRY_AUTO;
+    scfg.retry_auto_rate = 3;
+    tnode *a = tnet_add(&net, 1, 4001, &ccfg);
+    tnode *b = tnet_add(&net, 2, 4002, &scfg);
+    for (int i = 0; i < 6; ++i) {
+        dial(&net, a, b, NULL);
+    }
+    tnet_run(&net, 3 * GS_SECONDS, NULL, NULL);
+    const gs_quic_stats *st = gs_quic_ep_stats(b->ep);
+    cr_assert(eq(u64, st->handshakes_ok, 6));
+    /* the first 3 in the one-second window went straight through, the rest after a Retry */
+    cr_assert(eq(u64, st->retries_sent, 3));
+    cr_assert(eq(u64, st->tokens_ok, 3));
+    tnet_free(&net);
+}
+
+Test(quic, alpn_mismatch_fails_the_handshake)
+{
+    tnet net;
+    gs_quic_cfg ccfg = base_cfg();
+    gs_quic_cfg scfg = base_cfg();
+    tnet_init(&net);
+    strcpy(ccfg.alpn[0], "/iroh-gossip/0");
+    tnode *a = tnet_add(&net, 1, 4001, &ccfg);
+    tnode *b = tnet_add(&net, 2, 4002, &scfg);
+    dial(&net, a, b, NULL);
+    /* The server's TLS alert (no_application_protocol) reaches the client at once. */
+    cr_assert(tnet_run(&net, GS_SECONDS, node0_closed, NULL));
+    cr_assert(eq(int, a->closed[0].rv, GS_ERR_TLS), "%s", a->closed[0].reason);
+    cr_assert(eq(sz, gs_quic_ep_num_conns(b->ep), 0)); /* and the server kept nothing */
+    cr_assert(eq(sz, a->nconnected, 0));
+    cr_assert(eq(sz, b->nconnected, 0));
+    cr_assert(ge(u64, gs_quic_ep_stats(b->ep)->handshakes_failed, 1));
+    tnet_free(&net);
+}
+
+Test(quic, global_connection_limit)
+{
+    tnet net;
+    gs_quic_cfg ccfg = base_cfg();
+    gs_quic_cfg scfg = base_cfg();
+    tnet_init(&net);
+    scfg.max_conns = 4;
+    tnode *a = tnet_add(&net, 1, 4001, &ccfg);
+    tnode *b = tnet_add(&net, 2, 4002, &scfg);
+    for (int i = 0; i < 6; ++i) {
+        dial(&net, a, b, NULL);
+    }
+    tnet_run(&net, 3 * GS_SECONDS, NULL, NULL);
+    cr_assert(eq(u64, gs_quic_ep_stats(b->ep)->handshakes_ok, 4));
+    cr_assert(eq(sz, gs_quic_ep_num_conns(b->ep), 4));
+    cr_assert(ge(u64, gs_quic_ep_stats(b->ep)->conns_refused, 2));
+    /* and the client side refuses its own dials past its limit */
+    gs_quic_cfg tiny = base_cfg();
+    tiny.max_conns = 1;
+    tnode *c = tnet_add(&net, 3, 4003, &tiny);
+    gs_quic_conn_id h;
+    cr_assert(eq(int, gs_quic_ep_connect(c->ep, b->id.pk, &c->addr, &b->addr, net.now, &h), 0));
+    cr_assert(eq(int, gs_quic_ep_connect(c->ep, b->id.pk, &c->addr, &b->addr, net.now, &h),
+                 GS_ERR_REFUSED));
+    tnet_free(&net);
+}
+
+static bool b_has(tnet *net, void *arg)
+{
+    return net->nodes[1].nframes >= *(size_t *)arg;
+}
+
+Test(quic, many_stream_cycles_end_in_a_clean_close, .timeout = 120)
+{
+    tnet net;
+    gs_quic_cfg cfg = base_cfg();
+    uint8_t frame[16];
+    tnet_init(&net);
+    tnode *a = tnet_add(&net, 1, 4001, &cfg);
+    tnode *b = tnet_add(&net, 2, 4002, &cfg);
+    dial(&net, a, b, NULL);
+    cr_assert(tnet_run(&net, 2 * GS_SECONDS, both_connected, NULL));
+    /* 4096 finished incoming streams on one connection: the receiver closes it (bounded ngtcp2
+     * state), reported on both sides; everything sent before arrived. */
+    size_t sent = 0;
+    for (int round = 0; round < 45 && a->nclosed == 0; ++round) {
+        for (int t = 0; t < 100; ++t) {
+            uint8_t topic[GS_QUIC_TOPIC_LEN] = {0x40, (uint8_t)t};
+            make_frame(frame, 8, (uint32_t)sent);
+            if (gs_quic_ep_send_frame(a->ep, b->id.pk, topic, frame, 12) != 0) {
+                break;
+            }
+            gs_quic_ep_finish_stream(a->ep, b->id.pk, topic);
+            ++sent;
+        }
+        tnet_run(&net, GS_SECONDS, b_has, &sent);
+    }
+    tnet_run(&net, 2 * GS_SECONDS, NULL, NULL);
+    cr_assert(eq(sz, b->nclosed, 1), "sent %zu frames %zu streams_in %llu", sent, b->nframes,
+              (unsigned long long)gs_quic_ep_stats(b->ep)->streams_in);
+    cr_assert(eq(int, b->closed[0].rv, 0));
+    cr_assert(eq(sz, a->nclosed, 1));
+    cr_assert(eq(int, a->closed[0].rv, GS_ERR_CLOSED));
+    cr_assert(ge(sz, b->nframes, 4096));
+    cr_assert(ge(u64, gs_quic_ep_stats(b->ep)->streams_in, 4096));
+    tnet_free(&net);
+}
+
 /* --- allocation failures --- */
 
 Test(quic, ep_new_survives_every_allocation_failure)
