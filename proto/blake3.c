@@ -13,8 +13,8 @@
  *     (the number of completed chunks), smallest subtree on top.
  *
  * Speed: whole chunks that are known not to be the last are hashed in batches through
- * blake3_hash_chunks, which has a portable path and (x86-64) SSE4.1 / AVX2 paths hashing 4 / 8
- * chunks in parallel, selected once at load time from CPUID.
+ * b3_hash_chunks, which has a portable path and (x86-64) SSE4.1 / AVX2 / AVX-512 paths hashing
+ * 4 / 8 / 16 chunks in parallel, selected once at load time from CPUID.
  */
 #include "blake3.h"
 
@@ -36,8 +36,8 @@ enum {
 };
 
 #define B3_BLOCKS_PER_CHUNK (GS_BLAKE3_CHUNK_LEN / GS_BLAKE3_BLOCK_LEN)
-/* The most chunks hashed in one parallel batch (AVX2 does 8; 16 halves the batching overhead). */
-#define B3_MAX_PAR 16
+/* The most chunks hashed in one batch call (AVX-512 does 16 per pass). */
+#define B3_MAX_PAR 32
 
 static const uint32_t b3_iv[8] = {0x6A09E667u, 0xBB67AE85u, 0x3C6EF372u, 0xA54FF53Au,
                                   0x510E527Fu, 0x9B05688Cu, 0x1F83D9ABu, 0x5BE0CD19u};
@@ -521,8 +521,125 @@ B3_TARGET_AVX2 static void avx_hash8(const uint8_t *const lanes[8], uint64_t cou
     }
 }
 
+/*
+ * AVX-512: 16 chunks per pass, same transposed layout; rotations are single instructions.
+ * b3_transpose16 turns 16 rows of 16 words into 16 columns: 32-bit and 64-bit unpacks build 4x4
+ * word blocks inside each 128-bit lane, then two rounds of 128-bit shuffles move the blocks.
+ */
+#    define B3_TARGET_AVX512 __attribute__((target("avx512f")))
+
+B3_TARGET_AVX512 static inline __m512i z_loadu(const void *p)
+{
+    return _mm512_loadu_si512(p);
+}
+
+B3_TARGET_AVX512 static void z_transpose16(__m512i r[16])
+{
+    __m512i c[4][4];
+    for (int q = 0; q < 4; ++q) {
+        __m512i a0 = _mm512_unpacklo_epi32(r[4 * q], r[4 * q + 1]);
+        __m512i b0 = _mm512_unpackhi_epi32(r[4 * q], r[4 * q + 1]);
+        __m512i a1 = _mm512_unpacklo_epi32(r[4 * q + 2], r[4 * q + 3]);
+        __m512i b1 = _mm512_unpackhi_epi32(r[4 * q + 2], r[4 * q + 3]);
+        /* c[q][w], 128-bit block k: word 4k + w of rows 4q .. 4q+3 */
+        c[q][0] = _mm512_unpacklo_epi64(a0, a1);
+        c[q][1] = _mm512_unpackhi_epi64(a0, a1);
+        c[q][2] = _mm512_unpacklo_epi64(b0, b1);
+        c[q][3] = _mm512_unpackhi_epi64(b0, b1);
+    }
+    for (int w = 0; w < 4; ++w) {
+        __m512i d0 = _mm512_shuffle_i32x4(c[0][w], c[1][w], 0x88); /* blocks 0, 2 of each */
+        __m512i d1 = _mm512_shuffle_i32x4(c[0][w], c[1][w], 0xdd); /* blocks 1, 3 of each */
+        __m512i d2 = _mm512_shuffle_i32x4(c[2][w], c[3][w], 0x88);
+        __m512i d3 = _mm512_shuffle_i32x4(c[2][w], c[3][w], 0xdd);
+        r[w] = _mm512_shuffle_i32x4(d0, d2, 0x88);      /* block 0 of c[0..3][w] */
+        r[8 + w] = _mm512_shuffle_i32x4(d0, d2, 0xdd);  /* block 2 */
+        r[4 + w] = _mm512_shuffle_i32x4(d1, d3, 0x88);  /* block 1 */
+        r[12 + w] = _mm512_shuffle_i32x4(d1, d3, 0xdd); /* block 3 */
+    }
+}
+
+#    define Z_G(a, b, c, d, x, y)                                                                  \
+        do {                                                                                       \
+            v[a] = _mm512_add_epi32(_mm512_add_epi32(v[a], v[b]), (x));                            \
+            v[d] = _mm512_ror_epi32(_mm512_xor_si512(v[d], v[a]), 16);                             \
+            v[c] = _mm512_add_epi32(v[c], v[d]);                                                   \
+            v[b] = _mm512_ror_epi32(_mm512_xor_si512(v[b], v[c]), 12);                             \
+            v[a] = _mm512_add_epi32(_mm512_add_epi32(v[a], v[b]), (y));                            \
+            v[d] = _mm512_ror_epi32(_mm512_xor_si512(v[d], v[a]), 8);                              \
+            v[c] = _mm512_add_epi32(v[c], v[d]);                                                   \
+            v[b] = _mm512_ror_epi32(_mm512_xor_si512(v[b], v[c]), 7);                              \
+        } while (0)
+
+/* z_hash16 hashes the 16 chunks at |lanes| with counters counter..counter+15 (see sse_hash4). */
+B3_TARGET_AVX512 static void z_hash16(const uint8_t *const lanes[16], uint64_t counter,
+                                      uint32_t out[][8])
+{
+    __m512i h[16];
+    uint32_t lo[16];
+    uint32_t hi[16];
+    for (int i = 0; i < 8; ++i) {
+        h[i] = _mm512_set1_epi32((int)b3_iv[i]);
+    }
+    for (int j = 0; j < 16; ++j) {
+        lo[j] = (uint32_t)(counter + (uint64_t)j);
+        hi[j] = (uint32_t)((counter + (uint64_t)j) >> 32);
+    }
+    __m512i ctr_lo = z_loadu(lo);
+    __m512i ctr_hi = z_loadu(hi);
+    for (unsigned b = 0; b < B3_BLOCKS_PER_CHUNK; ++b) {
+        __m512i m[16];
+        size_t boff = (size_t)b * GS_BLAKE3_BLOCK_LEN;
+        for (int j = 0; j < 16; ++j) {
+            m[j] = z_loadu(lanes[j] + boff);
+        }
+        z_transpose16(m);
+        uint32_t flags = 0;
+        if (b == 0) {
+            flags |= B3_CHUNK_START;
+        }
+        if (b == B3_BLOCKS_PER_CHUNK - 1) {
+            flags |= B3_CHUNK_END;
+        }
+        __m512i v[16];
+        for (int i = 0; i < 8; ++i) {
+            v[i] = h[i];
+        }
+        v[8] = _mm512_set1_epi32((int)b3_iv[0]);
+        v[9] = _mm512_set1_epi32((int)b3_iv[1]);
+        v[10] = _mm512_set1_epi32((int)b3_iv[2]);
+        v[11] = _mm512_set1_epi32((int)b3_iv[3]);
+        v[12] = ctr_lo;
+        v[13] = ctr_hi;
+        v[14] = _mm512_set1_epi32(GS_BLAKE3_BLOCK_LEN);
+        v[15] = _mm512_set1_epi32((int)flags);
+        for (int r = 0; r < 7; ++r) {
+            const uint8_t *s = b3_sched[r];
+            Z_G(0, 4, 8, 12, m[s[0]], m[s[1]]);
+            Z_G(1, 5, 9, 13, m[s[2]], m[s[3]]);
+            Z_G(2, 6, 10, 14, m[s[4]], m[s[5]]);
+            Z_G(3, 7, 11, 15, m[s[6]], m[s[7]]);
+            Z_G(0, 5, 10, 15, m[s[8]], m[s[9]]);
+            Z_G(1, 6, 11, 12, m[s[10]], m[s[11]]);
+            Z_G(2, 7, 8, 13, m[s[12]], m[s[13]]);
+            Z_G(3, 4, 9, 14, m[s[14]], m[s[15]]);
+        }
+        for (int i = 0; i < 8; ++i) {
+            h[i] = _mm512_xor_si512(v[i], v[i + 8]);
+        }
+    }
+    /* rows 8..15 are padding: column j of the transpose is chunk j's chaining value */
+    for (int i = 8; i < 16; ++i) {
+        h[i] = _mm512_setzero_si512();
+    }
+    z_transpose16(h);
+    for (int j = 0; j < 16; ++j) {
+        avx_storeu(&out[j][0], _mm512_castsi512_si256(h[j]));
+    }
+}
+
 /* CPU features, read once before main() (no lazy init: proto must not need atomics). */
-static int b3_cpu_level = -1; /* -1 unknown, 0 portable, 1 SSE4.1, 2 AVX2 */
+static int b3_cpu_level = -1; /* -1 unknown, 0 portable, 1 SSE4.1, 2 AVX2, 3 AVX-512 */
 
 static int b3_detect(void)
 {
@@ -545,6 +662,10 @@ static int b3_detect(void)
         (void)xhi;
         if ((xlo & 6u) == 6u && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_AVX2)) {
             level = 2;
+            /* AVX-512F also needs opmask and ZMM state enabled (XCR0 bits 5, 6, 7). */
+            if ((b & bit_AVX512F) && (xlo & 0xe6u) == 0xe6u) {
+                level = 3;
+            }
         }
     }
     return level;
@@ -625,12 +746,28 @@ static void b3_hash_chunks_portable(const uint8_t *in, size_t n, uint64_t counte
 
 /*
  * b3_hash_chunks hashes |n| whole chunks, using the widest SIMD path available.  A short tail
- * (2..3 chunks for SSE4.1, 5..7 for AVX2) runs in a padded batch whose spare lanes repeat the
- * first chunk: one parallel pass costs less than the chunks one after the other.
+ * (2..3 chunks for SSE4.1, 5..7 for AVX2, 9..15 for AVX-512) runs in a padded batch whose spare
+ * lanes repeat the first chunk: one parallel pass costs less than the chunks one after another.
  */
 static void b3_hash_chunks(const uint8_t *in, size_t n, uint64_t counter, uint32_t out[][8])
 {
 #if BLAKE3_X86
+    if (b3_cpu_level >= 3) {
+        while (n >= 9) {
+            const uint8_t *lanes[16];
+            uint32_t cvs[16][8];
+            size_t k = n < 16 ? n : 16;
+            for (size_t j = 0; j < 16; ++j) {
+                lanes[j] = in + (j < k ? j : 0) * GS_BLAKE3_CHUNK_LEN;
+            }
+            z_hash16(lanes, counter, cvs);
+            memcpy(out, cvs, k * sizeof(cvs[0]));
+            in += k * GS_BLAKE3_CHUNK_LEN;
+            counter += k;
+            out += k;
+            n -= k;
+        }
+    }
     if (b3_cpu_level >= 2) {
         while (n >= 5) {
             const uint8_t *lanes[8];

@@ -50,10 +50,10 @@ void gs_blake3_hash(const void *data, size_t len, uint8_t out[GS_BLAKE3_OUT_LEN]
 
 /*
  * gs_blake3_set_simd_level selects the implementation: 0 portable C, 1 SSE4.1 (row-vector
- * compression, 4 chunks in parallel), 2 AVX2 (plus 8 chunks in parallel); a negative level, or
- * one the CPU lacks, selects the best the CPU has (the default, detected at load time).  Meant
- * for tests and benchmarks: call it before other threads hash.  Returns the level now in effect
- * (always 0 on non-x86-64 builds).
+ * compression, 4 chunks in parallel), 2 AVX2 (plus 8 chunks in parallel), 3 AVX-512F (plus 16
+ * chunks in parallel); a negative level, or one the CPU lacks, selects the best the CPU has (the
+ * default, detected at load time).  Meant for tests and benchmarks: call it before other threads
+ * hash.  Returns the level now in effect (always 0 on non-x86-64 builds).
  */
 int gs_blake3_set_simd_level(int level);
 
