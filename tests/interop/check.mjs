@@ -6,8 +6,11 @@
 //       FILE is a receiver's stdout (gossip-bench transport server, or iroh-peer server). Asserts
 //       that each sender (in order) connected with id --peer (direction "in"), and that its frames
 //       match the sender's "sent" records in --expect files (one per connection, in order):
-//       topic, kind Gossip and body length for each frame, in order, and nothing else arrived.
-//       With --ids, also each frame's message id and id_ok (the iroh peer reports them).
+//       topic, kind and body length for each frame, in order, and nothing else arrived (records
+//       with expect:false must not arrive).
+//       With --ids 1, also each frame's message id and id_ok (the iroh peer reports them); with
+//       --closed 1, a "closed" event; --stream-errors N: the receiver reported N stream errors
+//       (rejected frames; default 0).
 //   node check.mjs recv-sizes --out FILE --peer HEX --topic HEX --frames N --sizes A,B,...
 //       Like recv, for senders that report no per-frame records (gossip-bench transport client):
 //       connection i must carry N Gossip frames whose content length is sizes[i], each with
@@ -80,12 +83,13 @@ function perConnection(evs, peer) {
 }
 
 function checkConnHeader(c, i, topic) {
+  const nerr = Number(opt['stream-errors'] ?? 0)
   expect(c.connected.direction === 'in',
     `connection ${i}: direction ${JSON.stringify(c.connected.direction)}, want "in"`)
-  expect(c.errors.length === 0, `connection ${i}: stream errors: ${JSON.stringify(c.errors)}`)
+  expect(c.errors.length === nerr,
+    `connection ${i}: want ${nerr} stream errors, got ${JSON.stringify(c.errors)}`)
   for (const [j, f] of c.frames.entries()) {
     if (!expect(f.topic === topic, `connection ${i} frame ${j}: topic ${f.topic}, want ${topic}`)) break
-    if (!expect(f.kind === 'Gossip', `connection ${i} frame ${j}: kind ${f.kind}, want Gossip`)) break
   }
 }
 
@@ -99,13 +103,15 @@ function recv() {
     const c = conns[i]
     if (!c) break
     checkConnHeader(c, i, opt.topic)
-    const sent = events(file).filter((e) => e.event === 'sent')
+    // Frames marked expect:false (after an over-limit frame, say) must not be delivered.
+    const sent = events(file).filter((e) => e.event === 'sent' && e.expect !== false)
     expect(c.frames.length === sent.length,
       `connection ${i}: received ${c.frames.length} frames, sender sent ${sent.length}`)
     for (let j = 0; j < Math.min(sent.length, c.frames.length); j++) {
       const f = c.frames[j]
       const s = sent[j]
-      if (!expect(f.len === s.len, `connection ${i} frame ${j}: len ${f.len}, sent ${s.len}`)) break
+      if (!expect(f.len === s.len && f.kind === s.kind,
+        `connection ${i} frame ${j}: ${f.kind} len ${f.len}, sent ${s.kind} len ${s.len}`)) break
       if (opt.ids === '1') {
         if (!expect(f.id === s.id && f.id_ok === true,
           `connection ${i} frame ${j}: id ${f.id} (id_ok ${f.id_ok}), sent ${s.id}`)) break
@@ -131,6 +137,7 @@ function recvSizes() {
     checkConnHeader(c, i, opt.topic)
     expect(c.frames.length === n, `connection ${i} (size ${size}): ${c.frames.length} frames, want ${n}`)
     for (const [j, f] of c.frames.entries()) {
+      if (!expect(f.kind === 'Gossip', `connection ${i} frame ${j}: kind ${f.kind}, want Gossip`)) break
       if (!expect(f.content_len === size,
         `connection ${i} frame ${j}: content length ${f.content_len}, want ${size}`)) break
       if (!expect(f.id_ok === true, `connection ${i} frame ${j}: id ${f.id} is not BLAKE3(content)`)) break

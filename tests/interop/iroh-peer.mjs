@@ -8,6 +8,7 @@
 //   node iroh-peer.mjs client --connect ID@ADDR:PORT --topic HEX [--frames N] [--size BYTES |
 //                             --sizes A,B,C] [--key FILE] [--timeout S] [--alpn ALPN]
 //                             [--neighbors] [--round R] [--allow-oversize]
+//                             [--plan PLAN] [--expect-stop S,...]   (see parsePlan)
 //   node iroh-peer.mjs keygen FILE       write a fresh key file (gossipd format) and print its id
 //   node iroh-peer.mjs selftest DIR      check frames.mjs against the byte vectors in DIR
 //
@@ -277,7 +278,7 @@ async function runServer(argv) {
   emit({ event: 'summary', conns: stats.conns, handshakes_failed: stats.failed, frames: stats.frames,
     errors: stats.errors })
   await ep.close()
-  process.exit(stats.errors ? 1 : 0)
+  process.exit(0)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -286,7 +287,8 @@ async function runServer(argv) {
 async function runClient(argv) {
   const o = parseArgs(argv, {
     connect: 'v', key: 'v', topic: 'v', frames: 'v', size: 'v', sizes: 'v', timeout: 'v', alpn: 'v',
-    neighbors: 'flag', round: 'v', 'allow-oversize': 'flag', max: 'v', log: 'v'
+    neighbors: 'flag', round: 'v', 'allow-oversize': 'flag', max: 'v', log: 'v', plan: 'v',
+    'expect-stop': 'v'
   })
   if (o.log) setLogLevel(o.log)
   if (!o.connect) usage('client needs --connect ID@ADDR:PORT')
@@ -307,6 +309,9 @@ async function runClient(argv) {
     sizes = [intOpt(o.size, 100, '--size')]
   }
   const alpn = o.alpn ?? ALPN_V1
+  const plan = o.plan !== undefined ? parsePlan(o.plan) : null
+  const expectStop = new Set((o['expect-stop'] ?? '').split(',').filter((x) => x !== '')
+    .map((x) => intOpt(x, 0, '--expect-stop')))
 
   const key = loadOrCreateKey(o.key)
   const ep = await bindEndpoint(key, '127.0.0.1:0', [])
@@ -330,51 +335,96 @@ async function runClient(argv) {
   emit({ event: 'connected', peer, direction: 'out', handshake_ms: Number(hsMs.toFixed(3)),
     alpn: Buffer.from(conn.alpn()).toString('latin1') })
 
-  const send = await conn.openUni()
-  const parts = [headerFrame(topic)]
-  const sent = []
-  for (let i = 0; i < nframes; i++) {
-    const content = frameContent(i, sizes[i % sizes.length])
-    const body = gossipBody(content, { round, neighbors: Boolean(o.neighbors) })
-    if (body.length >= max && !o['allow-oversize']) {
-      die(`frame ${i}: body of ${body.length} bytes is >= max_message_size ${max} (senders must refuse it)`)
-    }
-    parts.push(frame(body))
-    sent.push({ len: body.length, content_len: content.length, id: hex(messageId(content)) })
-  }
+  const streams = plan ?? [Array.from({ length: nframes }, (_, i) => ({
+    kind: 'Gossip', size: sizes[i % sizes.length], force: Boolean(o['allow-oversize']), expect: true
+  }))]
   const t1 = process.hrtime.bigint()
-  // Write in ~256 KiB chunks: the binding copies a JS array per call.
-  let batch = []
-  let batchLen = 0
-  try {
-    for (const p of parts) {
-      batch.push(p)
-      batchLen += p.length
-      if (batchLen >= 262144) {
-        await send.writeAll(Array.from(Buffer.concat(batch)))
-        batch = []
-        batchLen = 0
+  const sent = []
+  let totalBytes = 0
+  let seq = 0
+  for (const [si, items] of streams.entries()) {
+    const wantStop = expectStop.has(si)
+    const parts = [headerFrame(topic)]
+    for (const it of items) {
+      let rec
+      if (it.kind === 'Invalid') {
+        const body = Buffer.from([0x02, 0x00]) // outer tag 2 does not exist
+        parts.push(frame(body))
+        rec = { len: body.length, kind: 'Invalid' }
+      } else {
+        const content = frameContent(seq, it.size)
+        const body = gossipBody(content, { round, neighbors: Boolean(o.neighbors) })
+        if (body.length >= max && !it.force) {
+          die(`frame ${seq}: body of ${body.length} bytes is >= max_message_size ${max} (senders must refuse it)`)
+        }
+        parts.push(frame(body))
+        rec = { len: body.length, content_len: content.length, id: hex(messageId(content)), kind: 'Gossip' }
       }
+      sent.push({ i: seq++, stream: si, ...rec, expect: it.expect })
     }
-    if (batch.length > 0) await send.writeAll(Array.from(Buffer.concat(batch)))
-    await send.finish()
-    // Resolves with null once the peer acknowledged everything incl. the FIN, or with the
-    // STOP_SENDING code if the peer stopped the stream.
-    const stopped = await send.stopped()
-    if (stopped !== null) die(`peer stopped the stream with code ${stopped}`)
-  } catch (e) {
-    die(`sending failed: ${errText(e)}`)
+    const send = await conn.openUni()
+    let stopped = null
+    let writeErr = null
+    try {
+      // Write in ~256 KiB chunks: the binding copies a JS array per call.
+      let batch = []
+      let batchLen = 0
+      for (const p of parts) {
+        batch.push(p)
+        batchLen += p.length
+        if (batchLen >= 262144) {
+          await send.writeAll(Array.from(Buffer.concat(batch)))
+          batch = []
+          batchLen = 0
+        }
+      }
+      if (batch.length > 0) await send.writeAll(Array.from(Buffer.concat(batch)))
+      // A stream the receiver is expected to stop stays unfinished: once all data is
+      // acknowledged (which QUIC does before the application reads it), stopped() of a
+      // finished stream would resolve with null and the test would race.
+      if (!wantStop) await send.finish()
+    } catch (e) {
+      writeErr = errText(e)
+    }
+    try {
+      // Resolves with null once the peer acknowledged everything incl. the FIN, or with the
+      // STOP_SENDING code if the peer stopped the stream.
+      const limit = new Promise((resolve) => setTimeout(() => resolve('timeout'), 5000).unref())
+      stopped = await Promise.race([send.stopped(), limit])
+    } catch (e) {
+      die(`stream ${si}: ${writeErr ?? errText(e)}`)
+    }
+    if (stopped === 'timeout') {
+      die(`stream ${si}: ${wantStop ? 'no STOP_SENDING from the peer' : 'not acknowledged'} within 5 s`)
+    }
+    totalBytes += parts.reduce((a, p) => a + p.length, 0)
+    emit({ event: 'stream_done', stream: si, stopped, ...(writeErr ? { write_error: writeErr } : {}) })
+    if (wantStop && stopped === null) die(`stream ${si}: expected the peer to stop it, but it acknowledged everything`)
+    if (!wantStop && stopped !== null) die(`stream ${si}: peer stopped the stream with code ${stopped}`)
   }
   const sendMs = Number(process.hrtime.bigint() - t1) / 1e6
-  for (const [i, f] of sent.entries()) {
-    emit({ event: 'sent', i, topic: hex(topic), kind: 'Gossip', ...f })
+  for (const f of sent) {
+    emit({ event: 'sent', topic: hex(topic), ...f })
   }
-  const totalBytes = parts.reduce((a, p) => a + p.length, 0)
-  emit({ event: 'summary', peer, topic: hex(topic), frames: nframes, stream_bytes: totalBytes,
-    acked: true, send_ms: Number(sendMs.toFixed(3)) })
+  emit({ event: 'summary', peer, topic: hex(topic), streams: streams.length, frames: sent.length,
+    stream_bytes: totalBytes, send_ms: Number(sendMs.toFixed(3)) })
   conn.close(0n, Array.from(Buffer.from('close from disconnect')))
   await ep.close()
   process.exit(0)
+}
+
+/**
+ * --plan: streams separated by ';', frames by ','. A frame is N (a Gossip frame with N content
+ * bytes), oN (the same, sent even when its body is >= max_message_size) or x (a body with a
+ * non-existent outer tag); a trailing '!' marks a frame the receiver must not deliver.
+ */
+function parsePlan(spec) {
+  return spec.split(';').map((st) => st.split(',').map((item) => {
+    const m = /^(x|o?)([0-9]*)(!?)$/.exec(item)
+    if (!m || (m[1] === 'x') !== (m[2] === '')) usage(`--plan: bad item ${JSON.stringify(item)}`)
+    if (m[1] === 'x') return { kind: 'Invalid', expect: m[3] !== '!' }
+    return { kind: 'Gossip', size: Number(m[2]), force: m[1] === 'o', expect: m[3] !== '!' }
+  }))
 }
 
 // ---------------------------------------------------------------------------------------------

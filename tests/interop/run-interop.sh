@@ -15,6 +15,10 @@
 #   gossipd-wrong-id  gossip-bench client dials the iroh server expecting another id: must fail
 #   iroh-wrong-id     iroh client dials gossip-bench server expecting another id: must fail, and
 #                     the server keeps serving a correct client afterwards
+#   *-bulk            iroh-to-gossipd / gossipd-to-iroh with 2000 frames (about 3.8 and 8.2 MB)
+#   iroh-bad-frames   iroh client sends a body of exactly max_message_size (accepted), one over it
+#                     (the server must stop that stream and deliver nothing after it), an
+#                     undecodable body, then a fresh stream that must still work
 #
 # Exit status: 0 pass, 1 fail, 77 skipped (prints "SKIPPED: <why>"), 64 usage.
 # Environment: GS_INTEROP_KEEP=1 keeps the work directory (also kept on failure);
@@ -42,13 +46,14 @@ selftest)
     vectors=${GS_VECTORS_DIR:-$here/../../../shared/vectors}
     [ -f "$vectors/iroh-gossip-wire.txt" ] || die "byte vectors not found in $vectors (set GS_VECTORS_DIR)"
     ;;
-iroh-to-gossipd | gossipd-to-iroh | gossipd-wrong-id | iroh-wrong-id)
+iroh-to-gossipd | gossipd-to-iroh | gossipd-wrong-id | iroh-wrong-id | iroh-bad-frames | \
+    iroh-to-gossipd-bulk | gossipd-to-iroh-bulk)
     [ -n "$bench" ] || die "$case_name needs the path of gossip-bench"
     [ -x "$bench" ] || die "gossip-bench not found or not executable: $bench"
     bench=$(cd "$(dirname "$bench")" && pwd)/$(basename "$bench")
     ;;
 *)
-    echo "usage: run-interop.sh selftest|self|iroh-to-gossipd|gossipd-to-iroh|gossipd-wrong-id|iroh-wrong-id [GOSSIP_BENCH]" >&2
+    echo "usage: run-interop.sh selftest|self|iroh-to-gossipd[-bulk]|gossipd-to-iroh[-bulk]|gossipd-wrong-id|iroh-wrong-id|iroh-bad-frames [GOSSIP_BENCH]" >&2
     exit 64
     ;;
 esac
@@ -218,8 +223,13 @@ client_id() {
 sizes_iroh="0,1,2,127,128,129,1000,1200,1400,2000,4000,4057"
 nframes_iroh=240
 
+# Receiver-side limits (PROTOCOL.md 3.2, max_message_size 4096): stream 0 carries a body of exactly
+# 4096 bytes (accepted) and then one of 4097 (the receiver stops the stream; nothing after it may
+# be delivered); stream 1 ends with an undecodable body; stream 2 shows the connection still works.
+bad_plan="100,o4058,200,o4059!,300!;50,x;10,20,30"
+
 case_self() {
-    start srv $peer server --conns 2 --timeout 60 "${logopt[@]}"
+    start srv $peer server --conns 3 --timeout 60 "${logopt[@]}"
     local spid=$last_pid
     wait_ready srv "$spid" 20
     local sid=$ready_id saddr=$ready_addr
@@ -237,10 +247,18 @@ case_self() {
     fi
     grep -q 'invalid peer certificate' "$work/wrong.err" ||
         fail "wrong-id dial failed without the expected certificate error"
+    # The iroh reader stops a stream at an undecodable body too (the reference does).
+    $peer client --connect "$sid@$saddr" --topic "$topic" --plan "${bad_plan/x/x!}" \
+        --expect-stop 0,1 "${logopt[@]}" >"$work/bad.out" 2>"$work/bad.err" ||
+        fail "iroh client with over-limit frames: $(tail -n 1 "$work/bad.err")"
+    local bid
+    bid=$(client_id bad)
     wait_exit "$spid" 30
     [ "$exit_rc" -eq 0 ] || fail "iroh server exited with $exit_rc"
     check recv --out "$work/srv.out" --peer "$cid" --topic "$topic" --expect "$work/cli.out" \
         --ids 1 --closed 1
+    check recv --out "$work/srv.out" --peer "$bid" --topic "$topic" --expect "$work/bad.out" \
+        --ids 1 --closed 1 --stream-errors 2
     grep -q '"event":"handshake_failed"' "$work/srv.out" ||
         fail "iroh server did not report the failed handshake"
 }
@@ -353,6 +371,25 @@ case_iroh_wrong_id() {
     check recv --out "$work/srv.out" --peer "$cid" --topic "$topic" --expect "$work/cli.out"
 }
 
+# (e) iroh client sends over-limit and undecodable frames to gossip-bench transport server
+case_iroh_bad_frames() {
+    newkey server >/dev/null
+    start srv "$bench" transport server --listen 127.0.0.1:0 --key "$work/server.key"
+    local spid=$last_pid
+    wait_ready srv "$spid" 20
+    local sid=$ready_id saddr=$ready_addr
+    $peer client --connect "$sid@$saddr" --topic "$topic" --plan "$bad_plan" --expect-stop 0 \
+        "${logopt[@]}" >"$work/cli.out" 2>"$work/cli.err" ||
+        fail "iroh client: $(tail -n 1 "$work/cli.err")"
+    local cid
+    cid=$(client_id cli)
+    wait_match srv "\"event\":\"closed\".*\"peer\":\"$cid\"|\"peer\":\"$cid\".*\"event\":\"closed\"" 10 ||
+        fail "gossip-bench server printed no \"closed\" event for $cid within 10 s"
+    stop "$spid"
+    check recv --out "$work/srv.out" --peer "$cid" --topic "$topic" --expect "$work/cli.out" \
+        --closed 1
+}
+
 echo "interop case $case_name (work directory $work)"
 case "$case_name" in
 selftest) node "$here/iroh-peer.mjs" selftest "$vectors" || fail "selftest" ;;
@@ -361,5 +398,16 @@ iroh-to-gossipd) case_iroh_to_gossipd ;;
 gossipd-to-iroh) case_gossipd_to_iroh ;;
 gossipd-wrong-id) case_gossipd_wrong_id ;;
 iroh-wrong-id) case_iroh_wrong_id ;;
+iroh-bad-frames) case_iroh_bad_frames ;;
+iroh-to-gossipd-bulk)
+    sizes_iroh="1000,4057,1,128,4057"
+    nframes_iroh=2000
+    case_iroh_to_gossipd
+    ;;
+gossipd-to-iroh-bulk)
+    sizes_bench="4057"
+    nframes_bench=2000
+    case_gossipd_to_iroh
+    ;;
 esac
 echo "PASS: $case_name"
