@@ -54,6 +54,8 @@ static void hostile_init(hostile *h)
 
 static void hostile_check(hostile *h, const char *what)
 {
+    cr_log_info("%s: peak %zu bytes, budget %zu, in use at the end %zu", what, h->fm.peak_bytes,
+                h->budget, h->fm.nbytes);
     cr_assert(le(sz, h->fm.peak_bytes, h->budget), "%s: peak %zu > budget %zu", what,
               h->fm.peak_bytes, h->budget);
     cr_assert(eq(sz, gs_node_mem_in_use(h->node), h->fm.nbytes), "%s", what);
@@ -268,4 +270,30 @@ Test(hostile, garbage_frames_are_counted)
     }
     cr_assert(gt(u64, gs_node_counters_get(h.node)->decode_errors, 1000));
     hostile_check(&h, "garbage");
+}
+
+Test(hostile, gossip_flood_fills_the_bounds_and_no_more)
+{
+    hostile h;
+    hostile_init(&h);
+    static uint8_t buf[1000];
+    gs_topic_id t = h_topic(1);
+
+    h_neighbors(h.node, &cap, 1, 5, 0);
+    for (unsigned i = 0; i < 100000; ++i) {
+        memset(buf, (int)(i & 0xff), sizeof(buf));
+        memcpy(buf, &i, sizeof(i));
+        gs_msg g = h_gossip(buf, sizeof(buf), 1);
+        h_msg(h.node, &cap, 1 + i % 5, &g, (gs_tstamp)i * 10 * GS_MICROSECONDS);
+        h_expire(h.node, &cap, (gs_tstamp)i * 10 * GS_MICROSECONDS);
+    }
+    gs_node_topic_stats st;
+    gs_node_topic_stats_get(h.node, &t, &st);
+    cr_assert(eq(sz, st.nreceived, h.cfg.max_received));
+    cr_assert(le(sz, st.ncached * sizeof(buf), h.cfg.cache_bytes));
+    cr_assert(gt(u64, gs_node_counters_get(h.node)->received_evicted, 90000));
+    cr_assert(gt(u64, gs_node_counters_get(h.node)->cache_evicted, 90000));
+    /* The payload ring is the largest structure: the whole node stays near cache_bytes. */
+    cr_assert(le(sz, h.fm.peak_bytes, h.cfg.cache_bytes + 2 * 1024 * 1024));
+    hostile_check(&h, "gossip flood");
 }
