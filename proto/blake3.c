@@ -18,6 +18,7 @@
  */
 #include "blake3.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -638,6 +639,86 @@ B3_TARGET_AVX512 static void z_hash16(const uint8_t *const lanes[16], uint64_t c
     }
 }
 
+/*
+ * avx_hash_small8 hashes 8 independent inputs of at most one chunk each, one per lane: lane j
+ * runs its own block count with its own flags and block lengths; a lane that has finished keeps
+ * its chaining value (blend) while the others go on.  The final compression of each lane carries
+ * ROOT with counter 0, so its chaining value is the 32-byte digest.
+ */
+B3_TARGET_AVX2 static void avx_hash_small8(const uint8_t *const in[8], const size_t len[8],
+                                           uint8_t (*out)[GS_BLAKE3_OUT_LEN])
+{
+    uint8_t last[8][GS_BLAKE3_BLOCK_LEN];
+    size_t nblocks[8];
+    size_t maxb = 1;
+    for (int j = 0; j < 8; ++j) {
+        nblocks[j] = len[j] == 0 ? 1 : (len[j] + GS_BLAKE3_BLOCK_LEN - 1) / GS_BLAKE3_BLOCK_LEN;
+        size_t tail = len[j] - (nblocks[j] - 1) * GS_BLAKE3_BLOCK_LEN;
+        memset(last[j], 0, sizeof(last[j]));
+        if (tail > 0) {
+            memcpy(last[j], in[j] + (nblocks[j] - 1) * GS_BLAKE3_BLOCK_LEN, tail);
+        }
+        if (nblocks[j] > maxb) {
+            maxb = nblocks[j];
+        }
+    }
+    __m256i h[8];
+    for (int i = 0; i < 8; ++i) {
+        h[i] = _mm256_set1_epi32((int)b3_iv[i]);
+    }
+    for (size_t b = 0; b < maxb; ++b) {
+        uint32_t blen[8];
+        uint32_t flags[8];
+        uint32_t active[8];
+        const uint8_t *blk[8];
+        for (int j = 0; j < 8; ++j) {
+            bool is_last = b + 1 == nblocks[j];
+            active[j] = b < nblocks[j] ? UINT32_MAX : 0;
+            blk[j] = b + 1 < nblocks[j] ? in[j] + b * GS_BLAKE3_BLOCK_LEN : last[j];
+            blen[j] = is_last ? (uint32_t)(len[j] - b * GS_BLAKE3_BLOCK_LEN) : GS_BLAKE3_BLOCK_LEN;
+            flags[j] = (b == 0 ? B3_CHUNK_START : 0) | (is_last ? B3_CHUNK_END | B3_ROOT : 0);
+        }
+        __m256i m[16];
+        for (int half = 0; half < 2; ++half) {
+            for (int j = 0; j < 8; ++j) {
+                m[8 * half + j] = avx_loadu(blk[j] + 32 * half);
+            }
+            avx_transpose8(&m[8 * half]);
+        }
+        __m256i v[16];
+        for (int i = 0; i < 8; ++i) {
+            v[i] = h[i];
+        }
+        v[8] = _mm256_set1_epi32((int)b3_iv[0]);
+        v[9] = _mm256_set1_epi32((int)b3_iv[1]);
+        v[10] = _mm256_set1_epi32((int)b3_iv[2]);
+        v[11] = _mm256_set1_epi32((int)b3_iv[3]);
+        v[12] = _mm256_setzero_si256();
+        v[13] = _mm256_setzero_si256();
+        v[14] = avx_loadu(blen);
+        v[15] = avx_loadu(flags);
+        for (int r = 0; r < 7; ++r) {
+            const uint8_t *s = b3_sched[r];
+            AVX_G(0, 4, 8, 12, m[s[0]], m[s[1]]);
+            AVX_G(1, 5, 9, 13, m[s[2]], m[s[3]]);
+            AVX_G(2, 6, 10, 14, m[s[4]], m[s[5]]);
+            AVX_G(3, 7, 11, 15, m[s[6]], m[s[7]]);
+            AVX_G(0, 5, 10, 15, m[s[8]], m[s[9]]);
+            AVX_G(1, 6, 11, 12, m[s[10]], m[s[11]]);
+            AVX_G(2, 7, 8, 13, m[s[12]], m[s[13]]);
+            AVX_G(3, 4, 9, 14, m[s[14]], m[s[15]]);
+        }
+        __m256i act = avx_loadu(active);
+        for (int i = 0; i < 8; ++i) {
+            h[i] = _mm256_blendv_epi8(h[i], _mm256_xor_si256(v[i], v[i + 8]), act);
+        }
+    }
+    avx_transpose8(h);
+    for (int j = 0; j < 8; ++j) {
+        avx_storeu(out[j], h[j]);
+    }
+}
+
 /* CPU features, read once before main() (no lazy init: proto must not need atomics). */
 static int b3_cpu_level = -1; /* -1 unknown, 0 portable, 1 SSE4.1, 2 AVX2, 3 AVX-512 */
 
@@ -1067,4 +1148,53 @@ void gs_blake3_hash(const void *data, size_t len, uint8_t out[GS_BLAKE3_OUT_LEN]
     memcpy(cv, b3_iv, sizeof(cv));
     b3_compress_cv(cv, block, GS_BLAKE3_BLOCK_LEN, 0, B3_PARENT | B3_ROOT);
     b3_store_cv(out, cv);
+}
+
+/*
+ * gs_blake3_hash_many: inputs of at most one chunk are gathered in groups of 8 and hashed one per
+ * AVX2 lane; a group that is not full repeats its first input in the spare lanes (results
+ * dropped).  Everything else, and everything without AVX2, goes through gs_blake3_hash.
+ */
+void gs_blake3_hash_many(const uint8_t *const *inputs, const size_t *lens, size_t n,
+                         uint8_t (*out)[GS_BLAKE3_OUT_LEN])
+{
+#if BLAKE3_X86
+    if (b3_cpu_level >= 2) {
+        const uint8_t *in[8];
+        size_t len[8];
+        size_t idx[8];
+        size_t k = 0;
+        for (size_t i = 0; i <= n; ++i) {
+            if (i < n && lens[i] > GS_BLAKE3_CHUNK_LEN) {
+                gs_blake3_hash(inputs[i], lens[i], out[i]);
+                continue;
+            }
+            if (i < n) {
+                in[k] = inputs[i];
+                len[k] = lens[i];
+                idx[k] = i;
+                ++k;
+            }
+            /* flush a full group, or what is left after the last input */
+            if (k == 8 || (i == n && k > 1)) {
+                uint8_t res[8][GS_BLAKE3_OUT_LEN];
+                for (size_t j = k; j < 8; ++j) {
+                    in[j] = in[0];
+                    len[j] = len[0];
+                }
+                avx_hash_small8(in, len, res);
+                for (size_t j = 0; j < k; ++j) {
+                    memcpy(out[idx[j]], res[j], GS_BLAKE3_OUT_LEN);
+                }
+                k = 0;
+            } else if (i == n && k == 1) {
+                gs_blake3_hash(in[0], len[0], out[idx[0]]);
+            }
+        }
+        return;
+    }
+#endif
+    for (size_t i = 0; i < n; ++i) {
+        gs_blake3_hash(inputs[i], lens[i], out[i]);
+    }
 }

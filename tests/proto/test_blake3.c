@@ -295,3 +295,64 @@ Test(blake3, set_simd_level_clamps)
     cr_assert(eq(int, gs_blake3_set_simd_level(0), 0));
     gs_blake3_set_simd_level(-1);
 }
+
+Test(blake3, hash_many_matches_single)
+{
+    gs_rand r;
+    gs_rand_seed(&r, 777);
+    size_t maxlen = 3000;
+    uint8_t *pool = malloc(64 * maxlen);
+    cr_assert(pool != NULL);
+    for (size_t i = 0; i < 64 * maxlen; ++i) {
+        pool[i] = (uint8_t)gs_rand_next(&r);
+    }
+    int best = gs_blake3_set_simd_level(-1);
+    for (int iter = 0; iter < 300; ++iter) {
+        size_t n = (size_t)gs_rand_below(&r, 41);
+        const uint8_t *inputs[40];
+        size_t lens[40];
+        uint8_t got[40][32];
+        uint8_t want[32];
+        for (size_t i = 0; i < n; ++i) {
+            static const size_t special[] = {0, 1, 63, 64, 65, 1023, 1024, 1025, 2048};
+            lens[i] = gs_rand_below(&r, 3) == 0 ? special[gs_rand_below(&r, 9)]
+                                                : (size_t)gs_rand_below(&r, 1100);
+            /* every input in its own exact-size allocation would be slow; offsets vary instead */
+            inputs[i] = pool + (size_t)gs_rand_below(&r, 63 * maxlen - lens[i]);
+        }
+        int level = (int)gs_rand_below(&r, (uint64_t)best + 1);
+        gs_blake3_set_simd_level(level);
+        gs_blake3_hash_many(inputs, lens, n, got);
+        gs_blake3_set_simd_level(0);
+        for (size_t i = 0; i < n; ++i) {
+            gs_blake3_hash(inputs[i], lens[i], want);
+            EXPECT_MEM(got[i], want, 32, "iter %d level %d input %zu len %zu", iter, level, i,
+                       lens[i]);
+        }
+    }
+    gs_blake3_set_simd_level(-1);
+    free(pool);
+}
+
+Test(blake3, hash_many_reads_only_its_inputs)
+{
+    /* exact-size heap copies: ASan reports any read past an input */
+    uint8_t *bufs[12];
+    const uint8_t *inputs[12];
+    size_t lens[12];
+    uint8_t got[12][32];
+    uint8_t want[32];
+    for (size_t i = 0; i < 12; ++i) {
+        lens[i] = i * 97;
+        bufs[i] = malloc(lens[i] > 0 ? lens[i] : 1);
+        cr_assert(bufs[i] != NULL);
+        memset(bufs[i], (int)i, lens[i]);
+        inputs[i] = bufs[i];
+    }
+    gs_blake3_hash_many(inputs, lens, 12, got);
+    for (size_t i = 0; i < 12; ++i) {
+        gs_blake3_hash(inputs[i], lens[i], want);
+        EXPECT_MEM(got[i], want, 32, "input %zu", i);
+        free(bufs[i]);
+    }
+}
