@@ -232,15 +232,34 @@ static void passive_remove_at(gs_topic *t, size_t i, bool free_data)
     memset(&t->passive[t->npassive], 0, sizeof(t->passive[0]));
 }
 
+/* own_data returns a scratch copy of our PeerData (gs_node_set_peer_data may replace the node's
+ * copy while outbox entries still point at the old one); *phas tells whether it is present. */
+static gs_bytes own_data(gs_topic *t, bool *phas)
+{
+    gs_node *node = t->node;
+    gs_bytes b = {NULL, 0};
+
+    *phas = node->has_own;
+    if (node->has_own && node->own_len > 0) {
+        uint8_t *copy = gs_topic_scratch(t, node->own_len);
+        if (copy == NULL) {
+            *phas = false;
+            return b;
+        }
+        memcpy(copy, node->own_data, node->own_len);
+        b.base = copy;
+        b.len = node->own_len;
+    }
+    return b;
+}
+
 static void send_join(gs_topic *t, const gs_key *p)
 {
     gs_msg m;
 
     memset(&m, 0, sizeof(m));
     m.type = GS_MSG_JOIN;
-    m.join.has_data = t->node->has_own;
-    m.join.data.base = t->node->own_data;
-    m.join.data.len = t->node->own_len;
+    m.join.data = own_data(t, &m.join.has_data);
     gs_topic_send(t, p, &m, 0);
 }
 
@@ -275,9 +294,7 @@ static void send_neighbor(gs_topic *t, const gs_key *p, gs_priority prio, hpv_se
     memset(&m, 0, sizeof(m));
     m.type = GS_MSG_NEIGHBOR;
     m.neighbor.priority = prio;
-    m.neighbor.has_data = t->node->has_own;
-    m.neighbor.data.base = t->node->own_data;
-    m.neighbor.data.len = t->node->own_len;
+    m.neighbor.data = own_data(t, &m.neighbor.has_data);
     gs_topic_send(t, p, &m, 0);
     ptrdiff_t ai = gs_hyparview_active_find(t, p);
     if (ai >= 0) {
@@ -928,9 +945,7 @@ static void do_shuffle(gs_topic *t)
     memmove(&items[1], &items[0], n * sizeof(items[0]));
     memset(&items[0], 0, sizeof(items[0]));
     items[0].id = t->node->self;
-    items[0].has_data = t->node->has_own;
-    items[0].data.base = t->node->own_data;
-    items[0].data.len = t->node->own_len;
+    items[0].data = own_data(t, &items[0].has_data);
     ++n;
     gs_msg m;
     memset(&m, 0, sizeof(m));

@@ -536,3 +536,26 @@ Test(node, behaviour_is_a_pure_function_of_seed_and_inputs)
     cr_assert(eq(u64, a, b));
     cr_assert(ne(u64, a, c)); /* the seed matters (random evictions, walks, refills) */
 }
+
+Test(node, replacing_own_peer_data_keeps_queued_messages_intact)
+{
+    gs_node_cfg cfg;
+    gs_node_cfg_default(&cfg);
+    gs_node *node = h_node_cfg(&cfg, 0, NULL);
+    gs_topic_id t = h_topic(1);
+    gs_key b = h_key(1);
+    gs_node_out o;
+
+    gs_node_set_peer_data(node, (const uint8_t *)"old", 3, 0);
+    gs_node_join(node, &t, &b, 1, 0);
+    /* Not drained: the queued Join must still carry the old bytes. */
+    gs_node_set_peer_data(node, (const uint8_t *)"new!", 4, 0);
+    cr_assert(gs_node_next_out(node, &o));
+    cr_assert(eq(int, o.msg.type, GS_MSG_JOIN));
+    cr_assert(eq(sz, o.msg.join.data.len, 3));
+    cr_assert(eq(int, memcmp(o.msg.join.data.base, "old", 3), 0));
+    gs_node_join_peers(node, &t, &b, 1, 1);
+    cr_assert(gs_node_next_out(node, &o));
+    cr_assert(eq(sz, o.msg.join.data.len, 4));
+    gs_node_del(node);
+}
