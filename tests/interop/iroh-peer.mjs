@@ -166,14 +166,15 @@ async function readStream(recv, peer, max, stats, quietFrames) {
       }
       if (f === null) break
       if (topic === null) {
-        if (f.body.length !== 32) {
+        // The topic id; trailing bytes are ignored, as postcard's from_bytes does (PROTOCOL.md 4.1).
+        if (f.body.length < 32) {
           emit({ event: 'stream_error', peer, error: `stream header body is ${f.body.length} bytes, want 32` })
           stats.errors++
           await recv.stop(0n).catch(() => {})
           return
         }
-        topic = hex(f.body)
-        emit({ event: 'stream', peer, topic })
+        topic = hex(f.body.subarray(0, 32))
+        emit({ event: 'stream', peer, topic, ...(f.body.length > 32 ? { trailing: f.body.length - 32 } : {}) })
         continue
       }
       let m
@@ -478,7 +479,17 @@ function runSelftest(argv) {
   // Decoder: every non-header vector decodes unless it is invalid-; the length limit is the
   // splitter's job.
   for (const [name, bytes] of Object.entries(vec)) {
-    if (name.startsWith('peerdata-') || /header/i.test(name)) continue
+    if (name.startsWith('peerdata-')) continue
+    if (/header/i.test(name)) {
+      // Stream header: the 32-byte topic id; trailing bytes are ignored (postcard from_bytes).
+      const sp = new FrameSplitter(DEFAULT_MAX_MESSAGE_SIZE)
+      sp.push(bytes)
+      const f = sp.next()
+      const valid = f !== null && f.body.length >= 32
+      if (valid === name.startsWith('invalid-')) fail(`${name}: header validity ${valid}`)
+      ok++
+      continue
+    }
     const sp = new FrameSplitter(DEFAULT_MAX_MESSAGE_SIZE)
     sp.push(bytes)
     let err = null
