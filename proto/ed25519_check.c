@@ -88,6 +88,30 @@ static void fe_sub_small(fe *h, const fe *f, uint64_t k)
     fe_carry(h);
 }
 
+/* fe_reduce carries the five 128-bit column sums of a product into |h| (limbs < 2^52). */
+static void fe_reduce(fe *h, u128 r0, u128 r1, u128 r2, u128 r3, u128 r4)
+{
+    r1 += (uint64_t)(r0 >> 51);
+    uint64_t h0 = (uint64_t)r0 & FE_MASK51;
+    r2 += (uint64_t)(r1 >> 51);
+    uint64_t h1 = (uint64_t)r1 & FE_MASK51;
+    r3 += (uint64_t)(r2 >> 51);
+    uint64_t h2 = (uint64_t)r2 & FE_MASK51;
+    r4 += (uint64_t)(r3 >> 51);
+    uint64_t h3 = (uint64_t)r3 & FE_MASK51;
+    uint64_t c = (uint64_t)(r4 >> 51);
+    uint64_t h4 = (uint64_t)r4 & FE_MASK51;
+    h0 += c * 19;
+    h1 += h0 >> 51;
+    h0 &= FE_MASK51;
+
+    h->v[0] = h0;
+    h->v[1] = h1;
+    h->v[2] = h2;
+    h->v[3] = h3;
+    h->v[4] = h4;
+}
+
 /* fe_mul: h = f * g; inputs have limbs < 2^52, the output is carried. */
 static void fe_mul(fe *h, const fe *f, const fe *g)
 {
@@ -115,30 +139,26 @@ static void fe_mul(fe *h, const fe *f, const fe *g)
     u128 r3 = (u128)f0 * g3 + (u128)f1 * g2 + (u128)f2 * g1 + (u128)f3 * g0 + (u128)f4 * g4_19;
     u128 r4 = (u128)f0 * g4 + (u128)f1 * g3 + (u128)f2 * g2 + (u128)f3 * g1 + (u128)f4 * g0;
 
-    r1 += (uint64_t)(r0 >> 51);
-    uint64_t h0 = (uint64_t)r0 & FE_MASK51;
-    r2 += (uint64_t)(r1 >> 51);
-    uint64_t h1 = (uint64_t)r1 & FE_MASK51;
-    r3 += (uint64_t)(r2 >> 51);
-    uint64_t h2 = (uint64_t)r2 & FE_MASK51;
-    r4 += (uint64_t)(r3 >> 51);
-    uint64_t h3 = (uint64_t)r3 & FE_MASK51;
-    uint64_t c = (uint64_t)(r4 >> 51);
-    uint64_t h4 = (uint64_t)r4 & FE_MASK51;
-    h0 += c * 19;
-    h1 += h0 >> 51;
-    h0 &= FE_MASK51;
-
-    h->v[0] = h0;
-    h->v[1] = h1;
-    h->v[2] = h2;
-    h->v[3] = h3;
-    h->v[4] = h4;
+    fe_reduce(h, r0, r1, r2, r3, r4);
 }
 
+/* fe_sq: h = f^2, with the symmetric products computed once (15 products instead of 25). */
 static void fe_sq(fe *h, const fe *f)
 {
-    fe_mul(h, f, f);
+    uint64_t f0 = f->v[0];
+    uint64_t f1 = f->v[1];
+    uint64_t f2 = f->v[2];
+    uint64_t f3 = f->v[3];
+    uint64_t f4 = f->v[4];
+    uint64_t f3_19 = f3 * 19;
+    uint64_t f4_19 = f4 * 19;
+
+    u128 r0 = (u128)f0 * f0 + (u128)(2 * f1) * f4_19 + (u128)(2 * f2) * f3_19;
+    u128 r1 = (u128)(2 * f0) * f1 + (u128)(2 * f2) * f4_19 + (u128)f3 * f3_19;
+    u128 r2 = (u128)(2 * f0) * f2 + (u128)f1 * f1 + (u128)(2 * f3) * f4_19;
+    u128 r3 = (u128)(2 * f0) * f3 + (u128)(2 * f1) * f2 + (u128)f4 * f4_19;
+    u128 r4 = (u128)(2 * f0) * f4 + (u128)(2 * f1) * f3 + (u128)f2 * f2;
+    fe_reduce(h, r0, r1, r2, r3, r4);
 }
 
 /* fe_sqn: h = f^(2^n), n >= 1. */
