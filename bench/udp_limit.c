@@ -46,8 +46,8 @@ static void *rx_main(void *arg)
     struct mmsghdr msgs[RX_NMSG];
     struct iovec iov[RX_NMSG];
     union {
-        struct cmsghdr c;
-        uint8_t b[CMSG_SPACE(sizeof(int))];
+        size_t align;
+        uint8_t b[64]; /* >= CMSG_SPACE(sizeof(int)); literal for clang */
     } ctl[RX_NMSG];
 
     if (bufs == NULL) {
@@ -96,8 +96,8 @@ static void *tx_main(void *arg)
     struct mmsghdr msgs[UDP_BATCH];
     struct iovec iov[UDP_BATCH];
     union {
-        struct cmsghdr c;
-        uint8_t b[CMSG_SPACE(sizeof(uint16_t))];
+        size_t align;
+        uint8_t b[64]; /* >= CMSG_SPACE(sizeof(uint16_t)); literal for clang */
     } ctl;
 
     if (buf == NULL) {
@@ -118,7 +118,7 @@ static void *tx_main(void *arg)
 
         iov[0].iov_len = nseg * r->size;
         msgs[0].msg_hdr.msg_control = ctl.b;
-        msgs[0].msg_hdr.msg_controllen = sizeof(ctl.b);
+        msgs[0].msg_hdr.msg_controllen = CMSG_SPACE(sizeof(seg));
         c = CMSG_FIRSTHDR(&msgs[0].msg_hdr);
         c->cmsg_level = SOL_UDP;
         c->cmsg_type = UDP_SEGMENT;

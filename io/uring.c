@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <liburing.h>
+#include <stdatomic.h>
 #include <netinet/udp.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -53,9 +54,10 @@ typedef struct uring_sock {
 } uring_sock;
 
 typedef union uring_ctl {
-    struct cmsghdr align;
-    uint8_t buf[CMSG_SPACE(sizeof(uint16_t)) + CMSG_SPACE(sizeof(int)) +
-                CMSG_SPACE(sizeof(struct in6_pktinfo))];
+    size_t align; /* cmsghdr alignment (cmsghdr itself ends in a flexible array) */
+    /* UDP_SEGMENT (16) + TOS/TCLASS (16) + in6_pktinfo (40) = 72 bytes on LP64; a literal,
+     * because clang does not take CMSG_SPACE as a constant expression. */
+    uint8_t buf[128];
 } uring_ctl;
 
 typedef struct uring_slot {
@@ -97,6 +99,11 @@ struct gs_uring {
     /* doorbell */
     int efd;
     uint64_t efd_val;
+    /* Doorbell without a syscall when the owner is awake (Dekker-style, both sides seq_cst): the
+     * ringer sets |rung| and writes the eventfd only if |sleeping|; the owner sets |sleeping|
+     * and does not sleep if |rung|.  One of the two always sees the other's store. */
+    atomic_int rung;
+    atomic_int sleeping;
     gs_uring_stats st;
 };
 
@@ -295,6 +302,8 @@ int gs_uring_new(gs_uring **pu, const gs_uring_cfg *cfg, const gs_mem *mem)
     }
     u->gso = (u->cfg.flags & GS_URING_FLAG_NO_GSO) == 0;
     u->efd = -1;
+    atomic_init(&u->rung, 0);
+    atomic_init(&u->sleeping, 0);
     rv = ring_setup(u, u->cfg.sq_entries, u->cfg.cq_entries);
     if (rv != 0) {
         goto fail_cfg;
@@ -670,10 +679,17 @@ int gs_uring_wait(gs_uring *u, gs_duration timeout)
     if (timeout > GS_SECONDS) {
         timeout = GS_SECONDS;
     }
+    if (timeout > 0) {
+        atomic_store(&u->sleeping, 1);
+        if (atomic_load(&u->rung) != 0) {
+            timeout = 0; /* rung while we were busy: do not sleep, reap reports it */
+        }
+    }
     ts.tv_sec = (long long)(timeout / GS_SECONDS);
     ts.tv_nsec = (long long)(timeout % GS_SECONDS);
     ++u->st.turns;
     rv = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
+    atomic_store_explicit(&u->sleeping, 0, memory_order_relaxed);
     if (rv >= 0 || rv == -ETIME || rv == -EINTR || rv == -EAGAIN || rv == -EBUSY) {
         return 0;
     }
@@ -873,7 +889,7 @@ unsigned gs_uring_reap(gs_uring *u)
             on_send_cqe(u, cqe);
             break;
         case GS_UD_OP_DOORBELL:
-            ++u->st.wakes;
+            ++u->st.doorbell_cqes;
             woke = true;
             (void)arm_doorbell(u);
             break;
@@ -887,6 +903,14 @@ unsigned gs_uring_reap(gs_uring *u)
         io_uring_buf_ring_advance(u->br, (int)recycled);
     }
     u->st.cqes += n;
+    /* The flag, not the eventfd, is the truth: a ring while we were awake wrote nothing. */
+    if (atomic_load_explicit(&u->rung, memory_order_relaxed) != 0) {
+        atomic_store(&u->rung, 0);
+        woke = true;
+    }
+    if (woke) {
+        ++u->st.wakes;
+    }
     if (woke && u->cfg.on_wake != NULL) {
         u->cfg.on_wake(u->cfg.user_data);
     }
@@ -907,6 +931,10 @@ int gs_uring_wake(gs_uring *u)
 {
     uint64_t one = 1;
 
+    atomic_store(&u->rung, 1);
+    if (atomic_load(&u->sleeping) == 0) {
+        return 0; /* the owner is awake and will see |rung| before it sleeps */
+    }
     if (write(u->efd, &one, sizeof(one)) != (ssize_t)sizeof(one)) {
         return -errno;
     }

@@ -99,7 +99,8 @@ typedef struct gs_uring_stats {
     uint64_t tx_dropped;     /* sends given up (retries exhausted or a hard error) */
     uint64_t tx_errors;      /* failed send completions (any errno) */
     uint64_t tx_pool_full;   /* gs_uring_send_begin calls refused: no free slot */
-    uint64_t wakes;          /* doorbell completions */
+    uint64_t wakes;          /* turns in which on_wake ran (rings coalesce) */
+    uint64_t doorbell_cqes;  /* eventfd reads completed (rings that found the owner asleep) */
     int last_tx_error;       /* the last send errno (negated), 0 if none */
 } gs_uring_stats;
 
@@ -202,7 +203,9 @@ int gs_uring_run_once(gs_uring *u, gs_duration timeout);
 
 /*
  * gs_uring_wake rings |u|'s doorbell from any thread: the owner's current or next gs_uring_wait
- * returns and its next reap calls |on_wake|.  Returns 0 or a negated errno.
+ * returns and its next reap calls |on_wake|.  The eventfd is written only when the owner is (about
+ * to be) asleep in gs_uring_wait; otherwise setting a flag is enough.  Publish what the owner
+ * should see before ringing.  Returns 0 or a negated errno.
  */
 int gs_uring_wake(gs_uring *u);
 

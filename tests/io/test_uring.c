@@ -306,8 +306,8 @@ Test(uring, gro_batch_is_split, .timeout = 30)
         memcpy(buf + (size_t)i * 1200, &seq, 4);
     }
     union {
-        struct cmsghdr c;
-        uint8_t b[CMSG_SPACE(sizeof(uint16_t))];
+        size_t align;
+        uint8_t b[64]; /* >= CMSG_SPACE(sizeof(uint16_t)); literal for clang */
     } ctl;
     struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
     struct msghdr m = {.msg_name = &dst.u,
@@ -315,7 +315,7 @@ Test(uring, gro_batch_is_split, .timeout = 30)
                        .msg_iov = &iov,
                        .msg_iovlen = 1,
                        .msg_control = ctl.b,
-                       .msg_controllen = sizeof(ctl.b)};
+                       .msg_controllen = CMSG_SPACE(sizeof(uint16_t))};
     struct cmsghdr *c = CMSG_FIRSTHDR(&m);
     uint16_t seg = 1200;
     c->cmsg_level = SOL_UDP;
@@ -683,6 +683,32 @@ Test(uring, plain_ring_fallback_works, .timeout = 30)
     for (int i = 0; i < 10 && l.nwake == 0; ++i) {
         cr_assert(gs_uring_run_once(u, 10 * GS_MILLISECONDS) >= 0);
     }
+    cr_assert(eq(sz, l.nwake, 1));
+    gs_uring_del(u);
+}
+
+Test(uring, wake_while_awake_sets_a_flag_only, .timeout = 10)
+{
+    rx_log l = {0};
+    gs_uring *u = mk_ring(&l, 8, GS_URING_FLAG_NO_GRO, 2);
+
+    cr_assert(eq(int, gs_uring_run_once(u, 0), 0));
+    /* The owner is not waiting: the ring is a flag, no eventfd write, and the next wait must not
+     * sleep through it. */
+    cr_assert(eq(int, gs_uring_wake(u), 0));
+    cr_assert(eq(int, gs_uring_wake(u), 0));
+    gs_tstamp t0 = gs_uring_now();
+    cr_assert(eq(int, gs_uring_run_once(u, 800 * GS_MILLISECONDS), 0));
+    double ms = elapsed_ms(t0);
+    cr_assert(ms < 400.0, "slept %.0f ms through a pending wake", ms);
+    cr_assert(eq(sz, l.nwake, 1)); /* two rings, one on_wake */
+    const gs_uring_stats *st = gs_uring_stats_get(u);
+    cr_assert(eq(u64, st->doorbell_cqes, 0));
+    cr_assert(eq(u64, st->wakes, 1));
+    /* nothing pending any more: a short wait now sleeps its full time */
+    t0 = gs_uring_now();
+    cr_assert(eq(int, gs_uring_run_once(u, 30 * GS_MILLISECONDS), 0));
+    cr_assert(elapsed_ms(t0) >= 25.0);
     cr_assert(eq(sz, l.nwake, 1));
     gs_uring_del(u);
 }
