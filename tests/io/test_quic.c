@@ -1146,6 +1146,120 @@ Test(quic, many_stream_cycles_end_in_a_clean_close, .timeout = 120)
     tnet_free(&net);
 }
 
+/* last_short: remembers the last short-header datagram sent to the server (its DCID is ours). */
+typedef struct last_short {
+    uint8_t data[GS_QUIC_MAX_PACKET];
+    size_t len;
+} last_short;
+
+static bool short_filter(tnet *net, const gs_quic_addr *src, const gs_quic_addr *dst,
+                         const uint8_t *data, size_t len)
+{
+    (void)src;
+    last_short *ls = net->filter_user;
+    if ((data[0] & 0x80) == 0 && dst->u.in.sin_port == htons(4002)) {
+        memcpy(ls->data, data, len);
+        ls->len = len;
+    }
+    return true;
+}
+
+Test(quic, forged_packets_with_a_live_connection_id_do_not_hurt_it)
+{
+    tnet net;
+    gs_quic_cfg cfg = base_cfg();
+    last_short ls;
+    uint8_t pkt[1500];
+    uint8_t frame[64];
+
+    memset(&ls, 0, sizeof(ls));
+    tnet_init(&net);
+    tnode *a = tnet_add(&net, 1, 4001, &cfg);
+    tnode *b = tnet_add(&net, 2, 4002, &cfg);
+    net.filter = short_filter;
+    net.filter_user = &ls;
+    dial(&net, a, b, NULL);
+    cr_assert(tnet_run(&net, 2 * GS_SECONDS, both_connected, NULL));
+    make_frame(frame, 20, 0);
+    send_retrying(&net, a, b, topics[0], frame, 24);
+    tnet_run(&net, GS_SECONDS, NULL, NULL);
+    cr_assert(gt(sz, ls.len, 17));
+    /* 5000 forged datagrams: the right DCID, random protected bytes, random lengths, also
+     * replays and truncations of a genuine packet, from the right and from other addresses. */
+    gs_quic_addr other;
+    tnet_addr(&other, 7777);
+    for (int i = 0; i < 5000; ++i) {
+        size_t len = 17 + (size_t)(i * 37) % 1400;
+        randombytes_buf(pkt, len);
+        pkt[0] = 0x40 | (pkt[0] & 0x3f);
+        memcpy(pkt + 1, ls.data + 1, GS_QUIC_CID_LEN);
+        const gs_quic_addr *from = (i % 2) != 0 ? &a->addr : &other;
+        gs_quic_ep_on_datagram(b->ep, &b->addr, from, pkt, len, 0, net.now);
+        if (i % 100 == 0) {
+            gs_quic_ep_on_datagram(b->ep, &b->addr, from, ls.data, ls.len, 0, net.now);
+            gs_quic_ep_on_datagram(b->ep, &b->addr, from, ls.data, ls.len / 2, 0, net.now);
+        }
+    }
+    tnet_run(&net, GS_SECONDS, NULL, NULL);
+    cr_assert(eq(sz, a->nclosed, 0));
+    cr_assert(eq(sz, b->nclosed, 0));
+    make_frame(frame, 20, 1);
+    send_retrying(&net, a, b, topics[0], frame, 24);
+    tnet_run(&net, GS_SECONDS, NULL, NULL);
+    cr_assert(eq(sz, b->nframes, 2));
+    cr_assert(eq(sz, gs_quic_ep_num_conns(b->ep), 1));
+    tnet_free(&net);
+}
+
+Test(quic, connection_churn_leaves_no_memory_behind, .timeout = 120)
+{
+    gs_quic_cfg cfg = base_cfg();
+    gs_fake_mem fm;
+    tnet net;
+    uint8_t frame[1004];
+
+    cfg.max_conns = 64;
+    tnet_init(&net);
+    tnode *b = tnet_add(&net, 2, 4002, &cfg);
+    gs_identity id;
+    uint8_t seed[GS_ID_SEED_LEN] = {1};
+    gs_identity_from_seed(&id, seed);
+    gs_fake_mem_init(&fm, 0);
+    tnode *a = &net.nodes[net.nnodes++];
+    gs_quic_callbacks cb = {a, tnet_on_connected, tnet_on_frame, tnet_on_closed, NULL};
+    cr_assert(eq(int, gs_quic_ep_new(&a->ep, &cfg, &id, &cb, &fm.mem), 0));
+    a->id = id;
+    tnet_addr(&a->addr, 4001);
+    size_t base = fm.nlive;
+    size_t after_first = 0;
+    for (int i = 0; i < 100; ++i) {
+        gs_quic_conn_id c = dial(&net, a, b, NULL);
+        size_t want = a->nconnected + 1;
+        for (int k = 0; k < 10000 && a->nconnected < want; ++k) {
+            tnet_step(&net, net.now + GS_SECONDS);
+        }
+        make_frame(frame, 1000, (uint32_t)i);
+        for (int k = 0; k < 50; ++k) {
+            cr_assert(eq(int, gs_quic_ep_send_frame_conn(a->ep, c, topics[k % 4], frame, 1004), 0));
+        }
+        tnet_run(&net, GS_SECONDS, NULL, NULL);
+        cr_assert(eq(int, gs_quic_ep_close(a->ep, c, 0, "churn"), 0));
+        tnet_run(&net, 5 * GS_SECONDS, NULL, NULL);
+        cr_assert(eq(sz, gs_quic_ep_num_conns(a->ep), 0));
+        if (i == 0) {
+            after_first = fm.nlive;
+        }
+    }
+    /* Only the send-chunk cache may stay (bounded); nothing grows with the number of cycles. */
+    cr_assert(le(sz, fm.nlive, after_first + 64), "base %zu first %zu now %zu", base, after_first,
+              fm.nlive);
+    cr_assert(eq(sz, b->nframes, 100 * 50));
+    gs_quic_ep_del(a->ep);
+    a->ep = NULL;
+    cr_assert(eq(sz, fm.nlive, 0));
+    tnet_free(&net);
+}
+
 /* --- allocation failures --- */
 
 Test(quic, ep_new_survives_every_allocation_failure)
