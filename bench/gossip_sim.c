@@ -6,7 +6,7 @@
  *   gossip-sim --peers N --seed S --scenario single|multi|burst|churn|partition --rounds R
  *              [--latency-min-ms A --latency-max-ms B] [--kill-fraction F] [--json]
  *              [--loss-ppm P] [--payload BYTES] [--partition-s S] [--heal-wait-s S]
- *              [--trace] [--quiet]
+ *              [--warmup-s S] [--trace] [--quiet]
  *
  * Without --json: live progress on stderr (one line rewritten in place on a tty, a line every two
  * seconds otherwise) and a readable summary on stdout.  With --json the last stdout line is one
@@ -50,7 +50,8 @@ static void usage(FILE *f)
             "usage: gossip-sim --peers N --seed S --scenario single|multi|burst|churn|partition\n"
             "                  --rounds R [--latency-min-ms A --latency-max-ms B]\n"
             "                  [--kill-fraction F] [--json] [--loss-ppm P] [--payload BYTES]\n"
-            "                  [--partition-s S] [--trace] [--quiet]\n");
+            "                  [--partition-s S] [--heal-wait-s S] [--warmup-s S]\n"
+            "                  [--trace] [--quiet]\n");
 }
 
 static bool parse_u64(const char *s, uint64_t *out)
@@ -131,7 +132,7 @@ int main(int argc, char **argv)
     cli c;
     gs_sim_scenario sc = GS_SIM_SINGLE;
     uint64_t peers = 100, seed = 0, rounds = 0, lat_min = 10, lat_max = 100, loss = 0;
-    uint64_t payload = 32, part_s = 20, heal_s = 3;
+    uint64_t payload = 32, part_s = 20, heal_s = 3, warm_s = 60;
     double kill = -1;
     bool have_rounds = false, trace = false;
 
@@ -171,6 +172,8 @@ int main(int argc, char **argv)
             ok = parse_u64(v, &part_s);
         } else if (strcmp(a, "--heal-wait-s") == 0) {
             ok = parse_u64(v, &heal_s);
+        } else if (strcmp(a, "--warmup-s") == 0) {
+            ok = parse_u64(v, &warm_s);
         } else if (strcmp(a, "--kill-fraction") == 0) {
             ok = parse_double(v, &kill) && kill >= 0 && kill < 1;
         } else if (strcmp(a, "--scenario") == 0) {
@@ -189,7 +192,7 @@ int main(int argc, char **argv)
     }
     if (peers < 2 || peers > GS_SIM_MAX_PEERS || lat_max < lat_min || lat_max > 60000 ||
         payload < GS_SIM_PAYLOAD_MIN || payload > 4000 || part_s > 86400 || heal_s > 86400 ||
-        (have_rounds && (rounds == 0 || rounds > 1000000))) {
+        warm_s > 86400 || (have_rounds && (rounds == 0 || rounds > 1000000))) {
         fprintf(stderr,
                 "gossip-sim: out-of-range argument (peers 2..%d, latency-min <= "
                 "latency-max <= 60000 ms, payload %d..4000, rounds >= 1)\n",
@@ -215,6 +218,7 @@ int main(int argc, char **argv)
     }
     c.rc.partition_time = part_s * GS_SECONDS;
     c.rc.heal_wait = heal_s * GS_SECONDS;
+    c.rc.crash_warmup = warm_s * GS_SECONDS;
     c.rc.round_done = on_round;
     c.rc.round_ud = &c;
     c.tty = isatty(fileno(stderr)) == 1;
@@ -276,7 +280,18 @@ int main(int argc, char **argv)
                rep.rmr_paper);
         printf("  LDH             %.2f (largest round of a first delivery, averaged)\n", rep.ldh);
         printf("  time to deliver %.1f ms at most\n", ttd_ms);
-        printf("  isolated        %zu at the end\n", rep.isolated_at_end);
+        const gs_sim_views *vb = &rep.views_boot, *ve = &rep.views_end;
+        printf("  overlay         after bootstrap: %zu component(s), %.2f neighbours per node, "
+               "%zu asymmetric links\n",
+               vb->components, vb->nodes ? (double)vb->links / (double)vb->nodes : 0.0,
+               vb->asymmetric);
+        printf("                  at the end: %zu component(s), %.2f neighbours per node, %zu "
+               "asymmetric, %zu to dead nodes, %zu isolated\n",
+               ve->components, ve->nodes ? (double)ve->links / (double)ve->nodes : 0.0,
+               ve->asymmetric, ve->dead_links, rep.isolated_at_end);
+        printf("  node memory     %.1f KiB average, %.1f KiB max (gs_node_mem_in_use)\n",
+               ve->nodes ? (double)ve->mem_total / (double)ve->nodes / 1024 : 0.0,
+               (double)ve->mem_max / 1024);
         printf("  network         %" PRIu64 " frames (%" PRIu64 " bytes), %" PRIu64
                " lost, %" PRIu64 " rejected\n",
                rep.stats.frames_sent, rep.stats.frame_bytes, rep.stats.frames_lost,
@@ -296,13 +311,18 @@ int main(int argc, char **argv)
                "\"restarted\":%zu,\"split_delivery_ratio\":%.6f,\"sim_time_s\":%.3f,"
                "\"frames\":%" PRIu64 ",\"frames_lost\":%" PRIu64 ",\"frames_rejected\":%" PRIu64
                ",\"node_events\":%" PRIu64 ",\"wall_s\":%.3f,\"events_per_s\":%.0f,"
+               "\"components\":%zu,\"asymmetric_links\":%zu,\"dead_links\":%zu,"
+               "\"node_mem_avg_bytes\":%zu,\"node_mem_max_bytes\":%zu,"
                "\"trace_hash\":\"%016" PRIx64 "\"}\n",
                peers, seed, gs_sim_scenario_name(sc), rep.rounds, lat_min, lat_max,
                c.rc.kill_fraction, rep.rmr, rep.rmr_paper, rep.ldh, rep.missed, rep.missed_total,
                rep.delivery_ratio, ttd_ms, rep.isolated_after_boot, rep.isolated_at_end,
                rep.nup_at_end, rep.crashed, rep.left, rep.restarted, rep.split_delivery_ratio,
                (double)rep.sim_time / 1e9, rep.stats.frames_sent, rep.stats.frames_lost,
-               rep.stats.frames_rejected, rep.stats.node_events, wall, eps, rep.trace_hash);
+               rep.stats.frames_rejected, rep.stats.node_events, wall, eps,
+               rep.views_end.components, rep.views_end.asymmetric, rep.views_end.dead_links,
+               rep.views_end.nodes ? rep.views_end.mem_total / rep.views_end.nodes : 0,
+               rep.views_end.mem_max, rep.trace_hash);
     }
     return 0;
 }

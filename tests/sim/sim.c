@@ -67,11 +67,23 @@ typedef struct sim_ev {
     uint32_t dst_inc;
 } sim_ev;
 
+/*
+ * sim_conn: the connections of one pair of nodes.  |gen| and |state| describe the newest
+ * connection (or dial); each side also has its own view: the newest generation it has seen
+ * (|seen|, set when it opens one or when a frame of one arrives) and whether it believes that
+ * connection is open (|up|).  A side writes to the connection it believes in; a close applies to
+ * that connection; a close notification or an idle timeout only matters to a side whose current
+ * connection it concerns (PROTOCOL.md 3.5: closing an older connection changes nothing).
+ */
 typedef struct sim_conn {
     uint64_t key; /* (lo << 32 | hi) + 1; 0 = empty slot */
     uint64_t gen;
-    uint32_t who; /* DEAD: the crashed side; DIALING: the dialer */
+    uint64_t seen[2];  /* per side (0: lower index, 1: higher) */
+    gs_tstamp note_at; /* when the peer of |closer| learns of the last close */
+    uint32_t who;      /* OPEN: the opener; DEAD: the crashed side; DIALING: the dialer */
+    uint32_t closer;   /* the side that closed last */
     uint32_t state;
+    uint8_t up[2];
 } sim_conn;
 
 typedef struct sim_node {
@@ -386,6 +398,12 @@ static void conn_peers(const sim_conn *c, uint32_t *lo, uint32_t *hi)
     *hi = (uint32_t)k;
 }
 
+/* conn_side returns |a|'s index in the pair's per-side arrays. */
+static size_t conn_side(const sim_conn *c, uint32_t a)
+{
+    return (uint32_t)((c->key - 1) >> 32) == a ? 0 : 1;
+}
+
 /* --- nodes: feeding inputs and draining the outbox --- */
 
 static void on_received(gs_sim *sim, uint32_t i, const gs_node_out *out)
@@ -441,6 +459,21 @@ static void arm_timer(gs_sim *sim, uint32_t i)
     }
 }
 
+static void conn_deliver(gs_sim *sim, sim_conn *c, uint32_t a, uint32_t b, sim_blob *blob)
+{
+    if (sim->cfg.loss_ppm != 0 && gs_rand_below(&sim->rng, 1000000) < sim->cfg.loss_ppm) {
+        ++sim->stats.frames_lost;
+        return;
+    }
+    gs_tstamp at = sim->now + pair_latency(sim, a, b);
+    if (c->closer == a && c->note_at >= at) {
+        /* A frame on the connection that replaces one |a| just closed cannot overtake that
+         * connection's CONNECTION_CLOSE. */
+        at = c->note_at + 1;
+    }
+    schedule(sim, at, EV_FRAME, a, b, c->gen, 0, blob, NULL);
+}
+
 static void conn_send(gs_sim *sim, uint32_t a, uint32_t b, sim_blob *blob)
 {
     sim_conn *c = conn_get(sim, a, b);
@@ -448,15 +481,28 @@ static void conn_send(gs_sim *sim, uint32_t a, uint32_t b, sim_blob *blob)
     if (c == NULL) {
         return;
     }
+    size_t sa = conn_side(c, a);
+    bool reach = node_up(sim, b) && gs_sim_reachable(sim, a, b);
     ++sim->stats.frames_sent;
     sim->stats.frame_bytes += blob->len;
-    if (c->state == CONN_DEAD && c->who != a) {
-        /* The survivor still writes to the dead connection: lost until the idle timeout. */
+    if (c->up[sa]) {
+        /* |a| writes to the connection it believes open.  It may be dead (the peer crashed or
+         * restarted), closed by the peer (the CONNECTION_CLOSE is on its way) or cut off by a
+         * partition: then the frame is lost, and |a| hears of it by the notification or the idle
+         * timeout that is already scheduled. */
+        if (c->seen[sa] == c->gen && c->state == CONN_OPEN && reach) {
+            conn_deliver(sim, c, a, b, blob);
+            return;
+        }
+        if (c->note_at > sim->now && c->closer == b) {
+            ++sim->stats.frames_on_closed;
+        }
         ++sim->stats.frames_lost;
         return;
     }
-    if (!node_up(sim, b) || !gs_sim_reachable(sim, a, b)) {
-        if (c->state == CONN_CLOSED || (c->state == CONN_DEAD && c->who == a)) {
+    if (!reach) {
+        /* No connection: dial.  An unreachable peer never answers; the dial fails later. */
+        if (c->state != CONN_DIALING || c->who != a) {
             c->state = CONN_DIALING;
             c->who = a;
             c->gen = ++sim->next_gen;
@@ -471,11 +517,10 @@ static void conn_send(gs_sim *sim, uint32_t a, uint32_t b, sim_blob *blob)
         c->who = a;
         c->gen = ++sim->next_gen;
     }
-    if (sim->cfg.loss_ppm != 0 && gs_rand_below(&sim->rng, 1000000) < sim->cfg.loss_ppm) {
-        ++sim->stats.frames_lost;
-        return;
-    }
-    schedule(sim, sim->now + pair_latency(sim, a, b), EV_FRAME, a, b, c->gen, 0, blob, NULL);
+    /* else: the peer just opened one we have not seen yet; both opens end up on one path. */
+    c->seen[sa] = c->gen;
+    c->up[sa] = 1;
+    conn_deliver(sim, c, a, b, blob);
 }
 
 static void conn_close(gs_sim *sim, uint32_t a, uint32_t b)
@@ -485,16 +530,44 @@ static void conn_close(gs_sim *sim, uint32_t a, uint32_t b)
     if (c == NULL) {
         return;
     }
-    uint32_t state = c->state;
+    size_t sa = conn_side(c, a);
+    if (!c->up[sa]) {
+        if (c->state == CONN_DIALING && c->who == a) {
+            c->state = CONN_CLOSED; /* abandon the dial */
+        }
+        return;
+    }
+    c->up[sa] = 0;
+    if (c->seen[sa] != c->gen || c->state != CONN_OPEN) {
+        if (c->seen[sa] == c->gen && c->state == CONN_DEAD) {
+            c->state = CONN_CLOSED;
+        }
+        return; /* |a|'s connection was already dead or superseded: nobody to tell */
+    }
     c->state = CONN_CLOSED;
-    if (state != CONN_OPEN || !node_up(sim, b)) {
+    if (!node_up(sim, b)) {
         return;
     }
     /* Section 10: the other side is told after the pair latency + 1 us.  Across a partition the
      * CONNECTION_CLOSE is lost and the peer finds out through its idle timeout. */
     gs_duration d = gs_sim_reachable(sim, a, b) ? pair_latency(sim, a, b) + GS_MICROSECONDS
                                                 : sim->cfg.idle_timeout;
-    schedule(sim, sim->now + d, EV_CLOSE_NOTE, a, b, c->gen, 0, NULL, NULL);
+    c->closer = a;
+    c->note_at = sim->now + d;
+    schedule(sim, c->note_at, EV_CLOSE_NOTE, a, b, c->gen, 0, NULL, NULL);
+}
+
+/* conn_lose_side: |a| loses its connection |gen| (notification, idle timeout); true if |a| was
+ * using it, so that its node must be told. */
+static bool conn_lose_side(sim_conn *c, uint32_t a, uint64_t gen)
+{
+    size_t sa = conn_side(c, a);
+
+    if (!c->up[sa] || c->seen[sa] != gen) {
+        return false;
+    }
+    c->up[sa] = 0;
+    return true;
 }
 
 static sim_blob *encode(gs_sim *sim, const gs_msg *msg)
@@ -613,6 +686,15 @@ static void process(gs_sim *sim, sim_ev *ev)
             ++sim->stats.frames_rejected;
             break;
         }
+        c = conn_lookup(sim, ev->src, ev->dst);
+        if (c != NULL) {
+            size_t sd = conn_side(c, ev->dst);
+            if (ev->gen > c->seen[sd]) {
+                /* The first frame of a connection the peer opened: it becomes our send path. */
+                c->seen[sd] = ev->gen;
+                c->up[sd] = 1;
+            }
+        }
         ++sim->stats.node_events;
         int rv = gs_node_on_frame(dn->node, &sim->keys[ev->src], &sim->topic,
                                   b->data + GS_FRAME_PREFIX_LEN, bodylen, sim->now);
@@ -636,7 +718,8 @@ static void process(gs_sim *sim, sim_ev *ev)
         }
         break;
     case EV_CLOSE_NOTE:
-        if (live) {
+        c = conn_lookup(sim, ev->src, ev->dst);
+        if (live && c != NULL && conn_lose_side(c, ev->dst, ev->gen)) {
             notify_down(sim, ev->dst, ev->src);
         }
         break;
@@ -652,12 +735,15 @@ static void process(gs_sim *sim, sim_ev *ev)
         break;
     case EV_IDLE_DEAD:
         c = conn_lookup(sim, ev->src, ev->dst);
-        if (c != NULL && c->gen == ev->gen && c->state == CONN_DEAD) {
+        if (c == NULL) {
+            break;
+        }
+        if (c->gen == ev->gen && c->state == CONN_DEAD) {
             c->state = CONN_CLOSED;
-            if (live) {
-                ++sim->stats.idle_timeouts;
-                notify_down(sim, ev->dst, ev->src);
-            }
+        }
+        if (live && conn_lose_side(c, ev->dst, ev->gen)) {
+            ++sim->stats.idle_timeouts;
+            notify_down(sim, ev->dst, ev->src);
         }
         break;
     case EV_IDLE_PART:
@@ -666,8 +752,12 @@ static void process(gs_sim *sim, sim_ev *ev)
             c->state == CONN_OPEN) {
             c->state = CONN_CLOSED;
             ++sim->stats.idle_timeouts;
-            notify_down(sim, ev->dst, ev->src);
-            notify_down(sim, ev->src, ev->dst);
+            if (conn_lose_side(c, ev->dst, ev->gen)) {
+                notify_down(sim, ev->dst, ev->src);
+            }
+            if (conn_lose_side(c, ev->src, ev->gen)) {
+                notify_down(sim, ev->src, ev->dst);
+            }
         }
         break;
     default:
@@ -878,6 +968,117 @@ size_t gs_sim_isolated(const gs_sim *sim)
     return n;
 }
 
+static bool key_in(const gs_key *set, size_t n, const gs_key *k)
+{
+    for (size_t j = 0; j < n; ++j) {
+        if (memcmp(set[j].b, k->b, GS_KEY_LEN) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static size_t uf_find(size_t *par, size_t x)
+{
+    while (par[x] != x) {
+        par[x] = par[par[x]];
+        x = par[x];
+    }
+    return x;
+}
+
+int gs_sim_check_views(const gs_sim *sim, gs_sim_views *v)
+{
+    size_t cap = sim->cfg.node.active_view_capacity;
+    gs_key *act = calloc(cap + 1, sizeof(*act));
+    gs_key *act2 = calloc(cap + 1, sizeof(*act2));
+    gs_key *eager = calloc(cap + 1, sizeof(*eager));
+    gs_key *lazy = calloc(cap + 1, sizeof(*lazy));
+    size_t *par = calloc(sim->n, sizeof(*par));
+    int rv = 0;
+
+    memset(v, 0, sizeof(*v));
+    if (act == NULL || act2 == NULL || eager == NULL || lazy == NULL || par == NULL) {
+        rv = GS_ERR_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < sim->n; ++i) {
+        par[i] = i;
+    }
+    for (size_t i = 0; i < sim->n; ++i) {
+        const gs_node *node = sim->nodes[i].node;
+        if (node == NULL) {
+            continue;
+        }
+        ++v->nodes;
+        size_t mem = gs_node_mem_in_use(node);
+        v->mem_total += mem;
+        if (mem > v->mem_max) {
+            v->mem_max = mem;
+        }
+        size_t na = gs_node_active_view(node, &sim->topic, act, cap + 1);
+        if (na > cap) {
+            ++v->over_capacity;
+            na = cap + 1;
+        }
+        if (na == 0) {
+            ++v->isolated;
+        }
+        v->links += na;
+        for (size_t j = 0; j < na; ++j) {
+            uint32_t o;
+            if (!lookup_key(sim, &act[j], &o) || o == i) {
+                ++v->self_links;
+                continue;
+            }
+            if (sim->nodes[o].node == NULL) {
+                ++v->dead_links;
+                continue;
+            }
+            /* A link to a node that crashed and restarted still points at its previous life
+             * (the connection is dead, the idle timeout has not fired yet): a dead link. */
+            const sim_conn *c = conn_find_slot(sim->conns, sim->capconns, conn_key((uint32_t)i, o));
+            size_t si = c->key != 0 ? conn_side(c, (uint32_t)i) : 0;
+            if (c->key != 0 && ((c->state == CONN_DEAD && c->who == o) ||
+                                (c->up[si] && c->seen[si] < c->gen && c->who == o))) {
+                ++v->dead_links;
+                continue;
+            }
+            size_t nb = gs_node_active_view(sim->nodes[o].node, &sim->topic, act2, cap + 1);
+            if (!key_in(act2, nb < cap + 1 ? nb : cap + 1, &sim->keys[i])) {
+                ++v->asymmetric;
+            }
+            par[uf_find(par, i)] = uf_find(par, o);
+        }
+        size_t ne = gs_node_eager_peers(node, &sim->topic, eager, cap + 1);
+        size_t nl = gs_node_lazy_peers(node, &sim->topic, lazy, cap + 1);
+        ne = ne < cap + 1 ? ne : cap + 1;
+        nl = nl < cap + 1 ? nl : cap + 1;
+        for (size_t j = 0; j < ne; ++j) {
+            if (!key_in(act, na, &eager[j]) || key_in(lazy, nl, &eager[j])) {
+                ++v->bad_eager_lazy;
+            }
+        }
+        for (size_t j = 0; j < nl; ++j) {
+            if (!key_in(act, na, &lazy[j])) {
+                ++v->bad_eager_lazy;
+            }
+        }
+    }
+    for (size_t i = 0; i < sim->n; ++i) {
+        if (sim->nodes[i].node != NULL && uf_find(par, i) == i) {
+            ++v->components;
+        }
+    }
+out:
+    free(act);
+    free(act2);
+    free(eager);
+    free(lazy);
+    free(par);
+    return rv;
+}
+
 void gs_sim_node_counters_sum(const gs_sim *sim, gs_node_counters *sum)
 {
     memset(sum, 0, sizeof(*sum));
@@ -969,6 +1170,7 @@ int gs_sim_crash(gs_sim *sim, size_t i)
             continue;
         }
         uint32_t other = lo == me ? hi : lo;
+        c->up[conn_side(c, me)] = 0; /* the next life knows no connection */
         if (c->state == CONN_DIALING && c->who == me) {
             c->state = CONN_CLOSED;
         } else if (c->state == CONN_OPEN) {
@@ -1185,6 +1387,7 @@ void gs_sim_run_cfg_default(gs_sim_run_cfg *rc, gs_sim_scenario sc)
     rc->rounds = sc == GS_SIM_BURST ? 5 : 30;
     rc->kill_fraction = sc == GS_SIM_CHURN ? 0.01 : 0;
     rc->round_timeout = 5 * GS_SECONDS;
+    rc->crash_warmup = 60 * GS_SECONDS;
     rc->churn_interval = 3 * GS_SECONDS;
     rc->partition_time = 20 * GS_SECONDS;
     rc->heal_wait = 3 * GS_SECONDS;
@@ -1330,6 +1533,10 @@ int gs_sim_run_scenario(const gs_sim_run_cfg *rc, gs_sim_report *rep, gs_sim **p
         goto out;
     }
     rep->isolated_after_boot = gs_sim_isolated(sim);
+    rv = gs_sim_check_views(sim, &rep->views_boot);
+    if (rv != 0) {
+        goto out;
+    }
 
     switch (rc->scenario) {
     case GS_SIM_SINGLE:
@@ -1337,6 +1544,7 @@ int gs_sim_run_scenario(const gs_sim_run_cfg *rc, gs_sim_report *rep, gs_sim **p
     case GS_SIM_BURST: {
         if (rc->kill_fraction > 0) {
             size_t nkill = (size_t)(rc->kill_fraction * (double)sim->n);
+            rv = gs_sim_run_for(sim, rc->crash_warmup);
             for (size_t j = 0; j < nkill && rv == 0; ++j) {
                 rv = gs_sim_crash(sim, random_up(sim, &r, SIZE_MAX));
                 ++rep->crashed;
@@ -1434,6 +1642,10 @@ int gs_sim_run_scenario(const gs_sim_run_cfg *rc, gs_sim_report *rep, gs_sim **p
     rep->delivery_ratio = acc.expected ? (double)acc.delivered / (double)acc.expected : 1.0;
     rep->max_ttd = acc.max_ttd;
     rep->isolated_at_end = gs_sim_isolated(sim);
+    rv = gs_sim_check_views(sim, &rep->views_end);
+    if (rv != 0) {
+        goto out;
+    }
     rep->nup_at_end = sim->nup;
     rep->sim_time = sim->now;
     rep->stats = sim->stats;

@@ -61,19 +61,20 @@ typedef struct gs_sim_cfg {
 
 /* gs_sim_stats: network-level counters of a simulation (monotonic). */
 typedef struct gs_sim_stats {
-    uint64_t node_events;     /* inputs handed to nodes (frames, timers, disconnects, API calls) */
-    uint64_t events;          /* queue events processed (including stale timer entries) */
-    uint64_t frames_sent;     /* frames put on a link */
-    uint64_t frame_bytes;     /* bytes of those frames, length prefix included */
-    uint64_t frames_lost;     /* frames dropped: loss_ppm, partition, dead peer */
-    uint64_t frames_rejected; /* frames a node refused (decode error or non-zero on_frame) */
-    uint64_t encode_errors;   /* SEND commands that could not be encoded (dropped) */
-    uint64_t bad_dest;        /* SEND/DISCONNECT naming an unknown peer or the node itself */
-    uint64_t disconnects;     /* DISCONNECT commands */
-    uint64_t peer_down_notes; /* peer-disconnected inputs delivered to nodes */
-    uint64_t dials_failed;    /* dials to a down or partitioned peer that failed */
-    uint64_t idle_timeouts;   /* connections closed by the idle timeout (crash, partition) */
-    uint64_t dup_received;    /* RECEIVED events for a message a node already delivered */
+    uint64_t node_events;      /* inputs handed to nodes (frames, timers, disconnects, API calls) */
+    uint64_t events;           /* queue events processed (including stale timer entries) */
+    uint64_t frames_sent;      /* frames put on a link */
+    uint64_t frame_bytes;      /* bytes of those frames, length prefix included */
+    uint64_t frames_lost;      /* frames dropped: loss_ppm, partition, dead peer, closed conn */
+    uint64_t frames_on_closed; /* of which: written to a connection the peer had just closed */
+    uint64_t frames_rejected;  /* frames a node refused (decode error or non-zero on_frame) */
+    uint64_t encode_errors;    /* SEND commands that could not be encoded (dropped) */
+    uint64_t bad_dest;         /* SEND/DISCONNECT naming an unknown peer or the node itself */
+    uint64_t disconnects;      /* DISCONNECT commands */
+    uint64_t peer_down_notes;  /* peer-disconnected inputs delivered to nodes */
+    uint64_t dials_failed;     /* dials to a down or partitioned peer that failed */
+    uint64_t idle_timeouts;    /* connections closed by the idle timeout (crash, partition) */
+    uint64_t dup_received;     /* RECEIVED events for a message a node already delivered */
 } gs_sim_stats;
 
 /* gs_sim_round_stats: the figures of one round (PROTOCOL.md 10). */
@@ -126,6 +127,28 @@ uint64_t gs_sim_trace_hash(const gs_sim *sim);
 size_t gs_sim_active_count(const gs_sim *sim, size_t i);
 /* gs_sim_isolated returns the number of up nodes whose active view is empty. */
 size_t gs_sim_isolated(const gs_sim *sim);
+/* gs_sim_views: consistency figures of the overlay (gs_sim_check_views). */
+typedef struct gs_sim_views {
+    size_t nodes;          /* up nodes examined */
+    size_t links;          /* active-view entries over all up nodes */
+    size_t asymmetric;     /* a has b active, b is up and does not have a */
+    size_t dead_links;     /* active-view entries naming a node that is down, or the previous
+                              life of a restarted node (dead connection, idle timeout pending) */
+    size_t self_links;     /* a node listing itself (never allowed) */
+    size_t bad_eager_lazy; /* eager/lazy entries outside the active view, or in both sets */
+    size_t over_capacity;  /* nodes whose active view exceeds its capacity */
+    size_t isolated;       /* up nodes with an empty active view */
+    size_t components;     /* connected components of the up nodes over active links */
+    size_t mem_max;        /* largest gs_node_mem_in_use */
+    size_t mem_total;      /* sum of gs_node_mem_in_use */
+} gs_sim_views;
+
+/*
+ * gs_sim_check_views walks every up node's active, passive, eager and lazy sets and fills |*v|.
+ * Returns 0 or GS_ERR_NOMEM.
+ */
+int gs_sim_check_views(const gs_sim *sim, gs_sim_views *v);
+
 /* gs_sim_node_counters_sum adds every up node's counters into |*sum| (zeroed first). */
 void gs_sim_node_counters_sum(const gs_sim *sim, gs_node_counters *sum);
 
@@ -212,6 +235,9 @@ typedef struct gs_sim_run_cfg {
     size_t rounds;              /* measured rounds (partition: split in three phases) */
     double kill_fraction;       /* single/multi/burst: crash this fraction after bootstrap and
                                    wait 2 shuffle intervals; churn: nodes churned per round */
+    gs_duration crash_warmup;   /* single/multi/burst with kill_fraction: run this long after
+                                   bootstrap before the mass crash, 60 s (one shuffle round fills
+                                   the passive views; see docs/sim.md) */
     gs_duration round_timeout;  /* 5 s */
     gs_duration churn_interval; /* churn: time between the churn events and the broadcast, 3 s */
     gs_duration partition_time; /* partition: how long the split lasts, 20 s */
@@ -239,7 +265,9 @@ typedef struct gs_sim_report {
     size_t restarted; /* restarts injected */
     /* partition scenario: delivery ratio inside each group while split (informative) */
     double split_delivery_ratio;
-    gs_tstamp sim_time; /* simulated time at the end */
+    gs_sim_views views_boot; /* overlay right after bootstrap */
+    gs_sim_views views_end;  /* overlay at the end */
+    gs_tstamp sim_time;      /* simulated time at the end */
     gs_sim_stats stats;
     uint64_t trace_hash;
 } gs_sim_report;

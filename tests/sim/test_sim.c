@@ -18,11 +18,27 @@ static void base_cfg(gs_sim_run_cfg *rc, gs_sim_scenario sc, size_t peers, uint6
     rc->sim.seed = seed;
 }
 
+/* views_sane: invariants that must hold at any instant, whatever is in flight. */
+static void views_sane(const gs_sim_views *v, const char *what)
+{
+    cr_expect(eq(sz, v->self_links, 0), "%s: a node lists itself or an unknown id", what);
+    cr_expect(eq(sz, v->bad_eager_lazy, 0), "%s: eager/lazy not a partition of the active view",
+              what);
+    cr_expect(eq(sz, v->over_capacity, 0), "%s: active view above capacity", what);
+    cr_expect(eq(sz, v->components, 1), "%s: overlay split into %zu components", what,
+              v->components);
+}
+
 static void run_ok(const gs_sim_run_cfg *rc, gs_sim_report *rep)
 {
     int rv = gs_sim_run_scenario(rc, rep, NULL);
     cr_assert(eq(int, rv, 0), "scenario %s failed: %s", gs_sim_scenario_name(rc->scenario),
               gs_strerror(rv));
+    views_sane(&rep->views_boot, "after bootstrap");
+    views_sane(&rep->views_end, "at the end");
+    cr_expect(eq(u64, rep->stats.frames_rejected, 0), "a node rejected a frame");
+    cr_expect(eq(u64, rep->stats.encode_errors, 0), "a SEND could not be encoded");
+    cr_expect(eq(u64, rep->stats.bad_dest, 0), "a command named an unknown peer");
 }
 
 static void print_rep(const char *what, const gs_sim_run_cfg *rc, const gs_sim_report *rep)
@@ -175,6 +191,46 @@ Test(sim_small, restart_rejoins_with_fresh_state)
     gs_sim_del(sim);
 }
 
+/* View symmetry: once nothing is in flight, a is b's neighbour iff b is a's, and nobody lists a
+ * dead node (after the idle timeout). */
+static void symmetry_case(size_t peers, uint64_t seed, bool churn)
+{
+    gs_sim_run_cfg rc;
+    gs_sim_report rep;
+    gs_sim *sim = NULL;
+    gs_sim_views v;
+
+    base_cfg(&rc, churn ? GS_SIM_CHURN : GS_SIM_MULTI, peers, seed);
+    rc.rounds = 10;
+    rc.kill_fraction = churn ? 0.02 : 0;
+    cr_assert(eq(int, gs_sim_run_scenario(&rc, &rep, &sim), 0));
+    /* Quiet for longer than the idle timeout and shorter than a shuffle round trip. */
+    cr_assert(eq(int, gs_sim_run_for(sim, rc.sim.idle_timeout + 2 * GS_SECONDS), 0));
+    cr_assert(eq(int, gs_sim_check_views(sim, &v), 0));
+    cr_log_info("symmetry peers=%zu seed=%llu churn=%d: links %zu asym %zu dead %zu comps %zu",
+                peers, (unsigned long long)seed, churn, v.links, v.asymmetric, v.dead_links,
+                v.components);
+    views_sane(&v, "after a quiet period");
+    cr_expect(eq(sz, v.asymmetric, 0), "one-sided active links");
+    cr_expect(eq(sz, v.dead_links, 0), "active links to dead nodes after the idle timeout");
+    cr_expect(eq(sz, v.isolated, 0));
+    gs_sim_del(sim);
+}
+
+Test(sim_small, views_are_symmetric_when_quiet)
+{
+    symmetry_case(100, 0, false);
+    symmetry_case(100, 1, true);
+}
+
+Test(sim_big, views_are_symmetric_when_quiet_1000_peers)
+{
+    for (uint64_t seed = 0; seed < 4; ++seed) {
+        symmetry_case(1000, seed, false);
+        symmetry_case(1000, seed, true);
+    }
+}
+
 /* --- determinism --- */
 
 static uint64_t trace_of(uint64_t seed, gs_sim_report *rep)
@@ -309,6 +365,7 @@ static double crash_case(size_t peers, uint64_t seed, double fraction, size_t ro
     rc.kill_fraction = fraction;
     cr_assert(eq(int, gs_sim_run_scenario(&rc, &rep, &sim), 0));
     print_rep("acceptance4", &rc, &rep);
+    views_sane(&rep.views_end, "after the crash");
     cr_expect(eq(sz, rep.crashed, (size_t)(fraction * (double)peers)));
     cr_expect(eq(sz, rep.isolated_at_end, 0), "seed %llu fraction %.2f: isolated survivors",
               (unsigned long long)seed, fraction);
