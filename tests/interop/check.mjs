@@ -2,12 +2,12 @@
 // SPDX-License-Identifier: MIT
 // check.mjs: assertions over the JSON-line outputs of an interop run (called by run-interop.sh).
 //
-//   node check.mjs recv  --out FILE --peer HEX --topic HEX --expect FILE[,FILE...] [--conns N]
+//   node check.mjs recv  --out FILE --peer HEX --expect FILE[,FILE...]
 //       FILE is a receiver's stdout (gossip-bench transport server, or iroh-peer server). Asserts
-//       that each sender (in order) connected with id --peer (direction "in"), and that its frames
-//       match the sender's "sent" records in --expect files (one per connection, in order):
-//       topic, kind and body length for each frame, in order, and nothing else arrived (records
-//       with expect:false must not arrive).
+//       that each connection of --peer (in order) is direction "in" and carried exactly the
+//       frames in the sender's "sent" records (--expect files, each holding one or more
+//       connections, "conn" index): per topic, the kind and body length of each frame, in order,
+//       and no frame on another topic; records with expect:false must not arrive.
 //       With --ids 1, also each frame's message id and id_ok (the iroh peer reports them); with
 //       --closed 1, a "closed" event; --stream-errors N: the receiver reported N stream errors
 //       (rejected frames; default 0).
@@ -82,39 +82,64 @@ function perConnection(evs, peer) {
   return conns
 }
 
-function checkConnHeader(c, i, topic) {
+function checkConnHeader(c, i, topic = null) {
   const nerr = Number(opt['stream-errors'] ?? 0)
   expect(c.connected.direction === 'in',
     `connection ${i}: direction ${JSON.stringify(c.connected.direction)}, want "in"`)
   expect(c.errors.length === nerr,
     `connection ${i}: want ${nerr} stream errors, got ${JSON.stringify(c.errors)}`)
   for (const [j, f] of c.frames.entries()) {
+    if (topic === null) break
     if (!expect(f.topic === topic, `connection ${i} frame ${j}: topic ${f.topic}, want ${topic}`)) break
   }
 }
 
+function groupBy(list, key) {
+  const m = new Map()
+  for (const x of list) {
+    const k = key(x)
+    if (!m.has(k)) m.set(k, [])
+    m.get(k).push(x)
+  }
+  return m
+}
+
 function recv() {
   const evs = events(opt.out)
-  const files = (opt.expect ?? '').split(',').filter((s) => s !== '')
+  // Expected connections, in order: each file's "sent" records grouped by their "conn" index.
+  const want = []
+  for (const file of (opt.expect ?? '').split(',').filter((s) => s !== '')) {
+    const sent = events(file).filter((e) => e.event === 'sent')
+    const byConn = groupBy(sent, (e) => e.conn ?? 0)
+    for (const k of [...byConn.keys()].sort((a, b) => a - b)) want.push(byConn.get(k))
+  }
   const conns = perConnection(evs, opt.peer)
-  expect(conns.length === files.length,
-    `${conns.length} connection(s) from ${opt.peer}, want ${files.length}`)
-  for (const [i, file] of files.entries()) {
+  expect(conns.length === want.length,
+    `${conns.length} connection(s) from ${opt.peer}, want ${want.length}`)
+  for (const [i, sentAll] of want.entries()) {
     const c = conns[i]
     if (!c) break
-    checkConnHeader(c, i, opt.topic)
-    // Frames marked expect:false (after an over-limit frame, say) must not be delivered.
-    const sent = events(file).filter((e) => e.event === 'sent' && e.expect !== false)
-    expect(c.frames.length === sent.length,
-      `connection ${i}: received ${c.frames.length} frames, sender sent ${sent.length}`)
-    for (let j = 0; j < Math.min(sent.length, c.frames.length); j++) {
-      const f = c.frames[j]
-      const s = sent[j]
-      if (!expect(f.len === s.len && f.kind === s.kind,
-        `connection ${i} frame ${j}: ${f.kind} len ${f.len}, sent ${s.kind} len ${s.len}`)) break
-      if (opt.ids === '1') {
-        if (!expect(f.id === s.id && f.id_ok === true,
-          `connection ${i} frame ${j}: id ${f.id} (id_ok ${f.id_ok}), sent ${s.id}`)) break
+    checkConnHeader(c, i)
+    // Frames marked expect:false (after an over-limit frame, say) must not be delivered. Order
+    // holds per topic (one stream at a time per topic); streams of different topics interleave.
+    const sentBy = groupBy(sentAll.filter((e) => e.expect !== false), (e) => e.topic)
+    const gotBy = groupBy(c.frames, (f) => f.topic)
+    for (const t of gotBy.keys()) {
+      expect(sentBy.has(t), `connection ${i}: frames on topic ${t}, which the sender never used`)
+    }
+    for (const [t, sent] of sentBy) {
+      const got = gotBy.get(t) ?? []
+      expect(got.length === sent.length,
+        `connection ${i} topic ${t.slice(0, 8)}..: received ${got.length} frames, sender sent ${sent.length}`)
+      for (let j = 0; j < Math.min(sent.length, got.length); j++) {
+        const f = got[j]
+        const s = sent[j]
+        if (!expect(f.len === s.len && f.kind === s.kind,
+          `connection ${i} topic ${t.slice(0, 8)}.. frame ${j}: ${f.kind} len ${f.len}, sent ${s.kind} len ${s.len}`)) break
+        if (opt.ids === '1') {
+          if (!expect(f.id === s.id && f.id_ok === true,
+            `connection ${i} frame ${j}: id ${f.id} (id_ok ${f.id_ok}), sent ${s.id}`)) break
+        }
       }
     }
     if (opt.closed === '1') {

@@ -9,6 +9,7 @@
 //                             --sizes A,B,C] [--key FILE] [--timeout S] [--alpn ALPN]
 //                             [--neighbors] [--round R] [--allow-oversize]
 //                             [--plan PLAN] [--expect-stop S,...]   (see parsePlan)
+//                             [--repeat N] [--concurrent] [--idle-ms MS]
 //   node iroh-peer.mjs keygen FILE       write a fresh key file (gossipd format) and print its id
 //   node iroh-peer.mjs selftest DIR      check frames.mjs against the byte vectors in DIR
 //
@@ -226,7 +227,7 @@ async function serveConnection(inc, opts, stats) {
   } catch (e) {
     stats.failed++
     emit({ event: 'handshake_failed', remote, error: errText(e) })
-    return
+    return false
   }
   const peer = idHex(conn.remoteId())
   const alpn = Buffer.from(conn.alpn()).toString('latin1')
@@ -243,6 +244,7 @@ async function serveConnection(inc, opts, stats) {
   }
   await Promise.all(streams)
   emit({ event: 'closed', peer, reason: errText(conn.closeReason() ?? 'unknown') })
+  return true
 }
 
 async function runServer(argv) {
@@ -261,17 +263,19 @@ async function runServer(argv) {
   const alpn = o.alpn ?? ALPN_V1
   const ep = await bindEndpoint(key, o.listen ?? '127.0.0.1:0', [Array.from(Buffer.from(alpn))])
   const stats = { conns: 0, failed: 0, frames: 0, errors: 0 }
-  armTimeout(opts.timeout, () => `waiting for ${opts.conns} connection(s) (${stats.conns} ended)`)
+  armTimeout(opts.timeout, () => `waiting for ${opts.conns} connection(s) (${stats.conns} ended, ${stats.failed} handshakes failed)`)
   process.stdout.write(`ready ${idHex(ep.id())} ${localAddr(ep)}\n`)
-  // Serve connections concurrently; finish once --conns of them ended (a failed handshake counts).
+  // Serve connections concurrently; finish once --conns established connections ended. Failed
+  // handshakes do not count: an aborted handshake can be followed by a stray packet of the same
+  // client that shows up as one more failed attempt.
   let allDone
   const done = new Promise((resolve) => { allDone = resolve })
   ;(async () => {
     for (;;) {
       const inc = await ep.acceptNext()
       if (inc === null) break
-      serveConnection(inc, opts, stats).then(() => {
-        if (++stats.conns >= opts.conns) allDone()
+      serveConnection(inc, opts, stats).then((established) => {
+        if (established && ++stats.conns >= opts.conns) allDone()
       })
     }
   })()
@@ -289,7 +293,7 @@ async function runClient(argv) {
   const o = parseArgs(argv, {
     connect: 'v', key: 'v', topic: 'v', frames: 'v', size: 'v', sizes: 'v', timeout: 'v', alpn: 'v',
     neighbors: 'flag', round: 'v', 'allow-oversize': 'flag', max: 'v', log: 'v', plan: 'v',
-    'expect-stop': 'v'
+    'expect-stop': 'v', repeat: 'v', concurrent: 'flag', 'idle-ms': 'v'
   })
   if (o.log) setLogLevel(o.log)
   if (!o.connect) usage('client needs --connect ID@ADDR:PORT')
@@ -311,6 +315,9 @@ async function runClient(argv) {
   }
   const alpn = o.alpn ?? ALPN_V1
   const plan = o.plan !== undefined ? parsePlan(o.plan) : null
+  const repeat = intOpt(o.repeat, 1, '--repeat', 1)
+  const concurrent = Boolean(o.concurrent)
+  const idleMs = intOpt(o['idle-ms'], 0, '--idle-ms')
   const expectStop = new Set((o['expect-stop'] ?? '').split(',').filter((x) => x !== '')
     .map((x) => intOpt(x, 0, '--expect-stop')))
 
@@ -320,33 +327,32 @@ async function runClient(argv) {
   const self = idHex(ep.id())
   emit({ event: 'client', self, local: localAddr(ep) })
 
-  const t0 = process.hrtime.bigint()
-  let conn
-  try {
-    const target = new EndpointAddr(EndpointId.fromBytes(Array.from(expected)), null, [addr])
-    conn = await ep.connect(target, Array.from(Buffer.from(alpn)))
-  } catch (e) {
-    die(`connect to ${hex(expected)}@${addr} failed: ${errText(e)}`)
+  // Topic of a plan stream: the --topic id, or with a "tK:" prefix the same id with byte 31 = K.
+  const topicOf = (st) => {
+    if (st.topic === undefined) return topic
+    const t = Buffer.from(topic)
+    t[31] = st.topic
+    return t
   }
-  const hsMs = Number(process.hrtime.bigint() - t0) / 1e6
-  const peer = idHex(conn.remoteId())
-  if (peer !== hex(expected)) {
-    die(`remote id ${peer} differs from the dialed id ${hex(expected)}`)
+  const streams = plan ?? [{
+    items: Array.from({ length: nframes }, (_, i) => ({
+      kind: 'Gossip', size: sizes[i % sizes.length], force: Boolean(o['allow-oversize']), expect: true
+    }))
+  }]
+  if (concurrent && new Set(streams.map((st) => hex(topicOf(st)))).size !== streams.length) {
+    usage('--concurrent needs a different topic for every stream (tK: prefixes)')
   }
-  emit({ event: 'connected', peer, direction: 'out', handshake_ms: Number(hsMs.toFixed(3)),
-    alpn: Buffer.from(conn.alpn()).toString('latin1') })
-
-  const streams = plan ?? [Array.from({ length: nframes }, (_, i) => ({
-    kind: 'Gossip', size: sizes[i % sizes.length], force: Boolean(o['allow-oversize']), expect: true
-  }))]
-  const t1 = process.hrtime.bigint()
+  const target = new EndpointAddr(EndpointId.fromBytes(Array.from(expected)), null, [addr])
   const sent = []
   let totalBytes = 0
   let seq = 0
-  for (const [si, items] of streams.entries()) {
-    const wantStop = expectStop.has(si)
-    const parts = [headerFrame(topic)]
-    for (const it of items) {
+  let sendMs = 0
+
+  // Encode stream |st| (frame contents numbered from the running |seq|, so all differ).
+  const encodeStream = (st, si, r) => {
+    const t = topicOf(st)
+    const parts = [headerFrame(t)]
+    for (const it of st.items) {
       let rec
       if (it.kind === 'Invalid') {
         const body = Buffer.from([0x02, 0x00]) // outer tag 2 does not exist
@@ -361,19 +367,28 @@ async function runClient(argv) {
         parts.push(frame(body))
         rec = { len: body.length, content_len: content.length, id: hex(messageId(content)), kind: 'Gossip' }
       }
-      sent.push({ i: seq++, stream: si, ...rec, expect: it.expect })
+      sent.push({ i: seq++, conn: r, stream: si, topic: hex(t), ...rec, expect: it.expect })
     }
+    return parts
+  }
+
+  // Write one stream, finish it (unless the receiver is expected to stop it) and wait for the
+  // outcome: null = everything acknowledged, a number = the receiver's STOP_SENDING code.
+  const sendStream = async (conn, parts, si, r) => {
+    const wantStop = expectStop.has(si)
     const send = await conn.openUni()
     let stopped = null
     let writeErr = null
     try {
-      // Write in ~256 KiB chunks: the binding copies a JS array per call.
+      // Write in ~256 KiB chunks (the binding copies a JS array per call), or frame by frame
+      // when streams are written concurrently, so that their frames interleave on the wire.
+      const chunk = concurrent ? 1 : 262144
       let batch = []
       let batchLen = 0
       for (const p of parts) {
         batch.push(p)
         batchLen += p.length
-        if (batchLen >= 262144) {
+        if (batchLen >= chunk) {
           await send.writeAll(Array.from(Buffer.concat(batch)))
           batch = []
           batchLen = 0
@@ -388,44 +403,85 @@ async function runClient(argv) {
       writeErr = errText(e)
     }
     try {
-      // Resolves with null once the peer acknowledged everything incl. the FIN, or with the
-      // STOP_SENDING code if the peer stopped the stream.
       const limit = new Promise((resolve) => setTimeout(() => resolve('timeout'), 5000).unref())
       stopped = await Promise.race([send.stopped(), limit])
     } catch (e) {
-      die(`stream ${si}: ${writeErr ?? errText(e)}`)
+      die(`connection ${r} stream ${si}: ${writeErr ?? errText(e)}`)
     }
     if (stopped === 'timeout') {
-      die(`stream ${si}: ${wantStop ? 'no STOP_SENDING from the peer' : 'not acknowledged'} within 5 s`)
+      die(`connection ${r} stream ${si}: ${wantStop ? 'no STOP_SENDING from the peer' : 'not acknowledged'} within 5 s`)
     }
     totalBytes += parts.reduce((a, p) => a + p.length, 0)
-    emit({ event: 'stream_done', stream: si, stopped, ...(writeErr ? { write_error: writeErr } : {}) })
+    emit({ event: 'stream_done', conn: r, stream: si, stopped, ...(writeErr ? { write_error: writeErr } : {}) })
     if (wantStop && stopped === null) die(`stream ${si}: expected the peer to stop it, but it acknowledged everything`)
     if (!wantStop && stopped !== null) die(`stream ${si}: peer stopped the stream with code ${stopped}`)
   }
-  const sendMs = Number(process.hrtime.bigint() - t1) / 1e6
-  for (const f of sent) {
-    emit({ event: 'sent', topic: hex(topic), ...f })
+
+  let peer
+  for (let r = 0; r < repeat; r++) {
+    const t0 = process.hrtime.bigint()
+    let conn
+    try {
+      conn = await ep.connect(target, Array.from(Buffer.from(alpn)))
+    } catch (e) {
+      die(`connect to ${hex(expected)}@${addr} failed: ${errText(e)}`)
+    }
+    const hsMs = Number(process.hrtime.bigint() - t0) / 1e6
+    peer = idHex(conn.remoteId())
+    if (peer !== hex(expected)) {
+      die(`remote id ${peer} differs from the dialed id ${hex(expected)}`)
+    }
+    emit({ event: 'connected', peer, direction: 'out', conn: r, handshake_ms: Number(hsMs.toFixed(3)),
+      alpn: Buffer.from(conn.alpn()).toString('latin1') })
+    const encoded = streams.map((st, si) => encodeStream(st, si, r))
+    const t1 = process.hrtime.bigint()
+    if (concurrent) {
+      await Promise.all(encoded.map((parts, si) => sendStream(conn, parts, si, r)))
+    } else {
+      for (const [si, parts] of encoded.entries()) {
+        if (si > 0 && idleMs > 0) {
+          await new Promise((resolve) => setTimeout(resolve, idleMs))
+          if (conn.closeReason() !== null) die(`connection closed while idle: ${conn.closeReason()}`)
+          emit({ event: 'idle_done', conn: r, ms: idleMs, rtt_ms: conn.rtt() })
+        }
+        await sendStream(conn, parts, si, r)
+      }
+    }
+    sendMs += Number(process.hrtime.bigint() - t1) / 1e6
+    conn.close(0n, Array.from(Buffer.from('close from disconnect')))
   }
-  emit({ event: 'summary', peer, topic: hex(topic), streams: streams.length, frames: sent.length,
+  for (const f of sent) {
+    emit({ event: 'sent', ...f })
+  }
+  emit({ event: 'summary', peer, conns: repeat, streams: streams.length, frames: sent.length,
     stream_bytes: totalBytes, send_ms: Number(sendMs.toFixed(3)) })
-  conn.close(0n, Array.from(Buffer.from('close from disconnect')))
   await ep.close()
   process.exit(0)
 }
 
 /**
- * --plan: streams separated by ';', frames by ','. A frame is N (a Gossip frame with N content
+ * --plan: streams separated by ';', frames by ','. A stream may start with "tK:" (K = 0..255):
+ * its topic is --topic with byte 31 replaced by K. A frame is N (a Gossip frame with N content
  * bytes), oN (the same, sent even when its body is >= max_message_size) or x (a body with a
  * non-existent outer tag); a trailing '!' marks a frame the receiver must not deliver.
  */
 function parsePlan(spec) {
-  return spec.split(';').map((st) => st.split(',').map((item) => {
-    const m = /^(x|o?)([0-9]*)(!?)$/.exec(item)
-    if (!m || (m[1] === 'x') !== (m[2] === '')) usage(`--plan: bad item ${JSON.stringify(item)}`)
-    if (m[1] === 'x') return { kind: 'Invalid', expect: m[3] !== '!' }
-    return { kind: 'Gossip', size: Number(m[2]), force: m[1] === 'o', expect: m[3] !== '!' }
-  }))
+  return spec.split(';').map((st) => {
+    const out = {}
+    const tm = /^t([0-9]+):(.*)$/.exec(st)
+    if (tm) {
+      out.topic = Number(tm[1])
+      if (out.topic > 255) usage(`--plan: topic index ${tm[1]} > 255`)
+      st = tm[2]
+    }
+    out.items = st.split(',').map((item) => {
+      const m = /^(x|o?)([0-9]*)(!?)$/.exec(item)
+      if (!m || (m[1] === 'x') !== (m[2] === '')) usage(`--plan: bad item ${JSON.stringify(item)}`)
+      if (m[1] === 'x') return { kind: 'Invalid', expect: m[3] !== '!' }
+      return { kind: 'Gossip', size: Number(m[2]), force: m[1] === 'o', expect: m[3] !== '!' }
+    })
+    return out
+  })
 }
 
 // ---------------------------------------------------------------------------------------------

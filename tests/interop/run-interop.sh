@@ -15,6 +15,10 @@
 #   gossipd-wrong-id  gossip-bench client dials the iroh server expecting another id: must fail
 #   iroh-wrong-id     iroh client dials gossip-bench server expecting another id: must fail, and
 #                     the server keeps serving a correct client afterwards
+#   iroh-multi-topic  one iroh connection, four topics, streams written concurrently
+#   iroh-parallel     five iroh clients at once
+#   iroh-reconnect    one iroh endpoint connects three times in a row
+#   iroh-idle         35 s idle between two streams (beyond the 30 s idle timeout)
 #   *-bulk            iroh-to-gossipd / gossipd-to-iroh with 2000 frames (about 3.8 and 8.2 MB)
 #   iroh-bad-frames   iroh client sends a body of exactly max_message_size (accepted), one over it
 #                     (the server must stop that stream and deliver nothing after it), an
@@ -47,13 +51,14 @@ selftest)
     [ -f "$vectors/iroh-gossip-wire.txt" ] || die "byte vectors not found in $vectors (set GS_VECTORS_DIR)"
     ;;
 iroh-to-gossipd | gossipd-to-iroh | gossipd-wrong-id | iroh-wrong-id | iroh-bad-frames | \
-    iroh-to-gossipd-bulk | gossipd-to-iroh-bulk)
+    iroh-to-gossipd-bulk | gossipd-to-iroh-bulk | iroh-multi-topic | iroh-parallel | \
+    iroh-reconnect | iroh-idle)
     [ -n "$bench" ] || die "$case_name needs the path of gossip-bench"
     [ -x "$bench" ] || die "gossip-bench not found or not executable: $bench"
     bench=$(cd "$(dirname "$bench")" && pwd)/$(basename "$bench")
     ;;
 *)
-    echo "usage: run-interop.sh selftest|self|iroh-to-gossipd[-bulk]|gossipd-to-iroh[-bulk]|gossipd-wrong-id|iroh-wrong-id|iroh-bad-frames [GOSSIP_BENCH]" >&2
+    echo "usage: run-interop.sh selftest|self|iroh-to-gossipd[-bulk]|gossipd-to-iroh[-bulk]|gossipd-wrong-id|iroh-wrong-id|iroh-bad-frames|iroh-multi-topic|iroh-parallel|iroh-reconnect|iroh-idle [GOSSIP_BENCH]" >&2
     exit 64
     ;;
 esac
@@ -229,7 +234,7 @@ nframes_iroh=240
 bad_plan="100,o4058,200,o4059!,300!;50,x;10,20,30"
 
 case_self() {
-    start srv $peer server --conns 3 --timeout 60 "${logopt[@]}"
+    start srv $peer server --conns 2 --timeout 60 "${logopt[@]}"
     local spid=$last_pid
     wait_ready srv "$spid" 20
     local sid=$ready_id saddr=$ready_addr
@@ -336,9 +341,9 @@ case_gossipd_wrong_id() {
     grep -qiE "mismatch|not the dialed|unexpected (peer|server|key|id)|wrong (peer|server|key|id)|expected.*$wrong|$wrong" \
         "$work/bench.err" "$work/bench.out" ||
         fail "gossip-bench's error does not say that the server key differed from the dialed id"
-    wait_exit "$spid" 15
-    grep -q '"event":"handshake_failed"' "$work/srv.out" ||
+    wait_match srv '"event":"handshake_failed"' 10 ||
         fail "iroh server did not see a failed handshake"
+    stop "$spid"
     check no-connect --out "$work/srv.out" --peer "$(sed -n 's/^# .*endpoint id \([0-9a-f]*\)$/\1/p' "$work/client.key")"
 }
 
@@ -390,6 +395,104 @@ case_iroh_bad_frames() {
         --closed 1
 }
 
+# start_bench_server: gossip-bench transport server with a key made by iroh-peer; sets sid, saddr,
+# spid and checks that both derive the same endpoint id from the key file.
+start_bench_server() {
+    newkey server >/dev/null
+    local want
+    want=$(sed -n 's/^# .*endpoint id \([0-9a-f]*\)$/\1/p' "$work/server.key")
+    start srv "$bench" transport server --listen 127.0.0.1:0 --key "$work/server.key"
+    spid=$last_pid
+    wait_ready srv "$spid" 20
+    sid=$ready_id
+    saddr=$ready_addr
+    [ "$sid" = "$want" ] || fail "gossip-bench derived id $sid from the key file, iroh derives $want"
+}
+
+# wait_closed ID: wait until the gossip-bench server printed "closed" for peer ID (10 s).
+wait_closed() {
+    wait_match srv "\"event\":\"closed\".*\"peer\":\"$1\"|\"peer\":\"$1\".*\"event\":\"closed\"" 10 ||
+        fail "gossip-bench server printed no \"closed\" event for $1 within 10 s"
+}
+
+# count_matches NAME REGEX: number of lines of $work/NAME.out matching REGEX.
+count_matches() {
+    grep -cE "$2" "$work/$1.out"
+}
+
+# (f) one connection, four topics, their streams written concurrently
+case_iroh_multi_topic() {
+    start_bench_server
+    # rep LIST N: LIST (comma-separated) repeated N times.
+    rep() {
+        local out="" k
+        for ((k = 0; k < $2; k++)); do out="$out${out:+,}$1"; done
+        echo "$out"
+    }
+    local p
+    p="t1:$(rep 1000,1,4057,128,17 10);t2:$(rep 200 50);t3:$(rep 4057 40);t4:$(rep 0,1,2,3,4,5,6 10)"
+    $peer client --connect "$sid@$saddr" --topic "$topic" --plan "$p" --concurrent \
+        "${logopt[@]}" >"$work/cli.out" 2>"$work/cli.err" ||
+        fail "iroh client: $(tail -n 1 "$work/cli.err")"
+    local cid
+    cid=$(client_id cli)
+    wait_closed "$cid"
+    stop "$spid"
+    check recv --out "$work/srv.out" --peer "$cid" --expect "$work/cli.out" --closed 1
+}
+
+# (g) five iroh clients at once
+case_iroh_parallel() {
+    start_bench_server
+    local i cpids=()
+    for i in 0 1 2 3 4; do
+        $peer client --connect "$sid@$saddr" --topic "$topic" --frames 200 \
+            --sizes "$((i * 7 + 1)),1000,4057,$((i * 300))" "${logopt[@]}" \
+            >"$work/cli$i.out" 2>"$work/cli$i.err" &
+        cpids+=($!)
+    done
+    for i in 0 1 2 3 4; do
+        wait "${cpids[$i]}" || fail "iroh client $i: $(tail -n 1 "$work/cli$i.err")"
+    done
+    for i in 0 1 2 3 4; do
+        wait_closed "$(client_id "cli$i")"
+    done
+    stop "$spid"
+    for i in 0 1 2 3 4; do
+        check recv --out "$work/srv.out" --peer "$(client_id "cli$i")" --expect "$work/cli$i.out" --closed 1
+    done
+}
+
+# (h) one iroh endpoint connects three times in a row (same peer id, new connections)
+case_iroh_reconnect() {
+    start_bench_server
+    $peer client --connect "$sid@$saddr" --topic "$topic" --frames 50 --sizes 100,2000 --repeat 3 \
+        "${logopt[@]}" >"$work/cli.out" 2>"$work/cli.err" ||
+        fail "iroh client: $(tail -n 1 "$work/cli.err")"
+    local cid
+    cid=$(client_id cli)
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [ "$(count_matches srv "\"event\":\"closed\".*\"peer\":\"$cid\"")" -ge 3 ] && break
+        sleep 0.1
+    done
+    stop "$spid"
+    check recv --out "$work/srv.out" --peer "$cid" --expect "$work/cli.out" --closed 1
+}
+
+# (i) a connection idle for longer than the 30 s idle timeout (iroh's 5 s keep-alives must keep it)
+case_iroh_idle() {
+    start_bench_server
+    $peer client --connect "$sid@$saddr" --topic "$topic" --plan "10,20;30,40" --idle-ms 35000 \
+        --timeout 60 "${logopt[@]}" >"$work/cli.out" 2>"$work/cli.err" ||
+        fail "iroh client: $(tail -n 1 "$work/cli.err")"
+    local cid
+    cid=$(client_id cli)
+    wait_closed "$cid"
+    stop "$spid"
+    check recv --out "$work/srv.out" --peer "$cid" --expect "$work/cli.out" --closed 1
+}
+
 echo "interop case $case_name (work directory $work)"
 case "$case_name" in
 selftest) node "$here/iroh-peer.mjs" selftest "$vectors" || fail "selftest" ;;
@@ -399,6 +502,10 @@ gossipd-to-iroh) case_gossipd_to_iroh ;;
 gossipd-wrong-id) case_gossipd_wrong_id ;;
 iroh-wrong-id) case_iroh_wrong_id ;;
 iroh-bad-frames) case_iroh_bad_frames ;;
+iroh-multi-topic) case_iroh_multi_topic ;;
+iroh-parallel) case_iroh_parallel ;;
+iroh-reconnect) case_iroh_reconnect ;;
+iroh-idle) case_iroh_idle ;;
 iroh-to-gossipd-bulk)
     sizes_iroh="1000,4057,1,128,4057"
     nframes_iroh=2000
