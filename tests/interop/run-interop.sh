@@ -201,10 +201,12 @@ wait_exit() {
     exit_rc=124
 }
 
-# stop PID: SIGTERM a server that runs until told to stop, then reap it.
+# stop PID: SIGTERM a server that runs until told to stop, reap it, and require a clean exit
+# (gossip-bench stops its engine on SIGTERM and returns 0; a sanitizer report makes it non-zero).
 stop() {
     kill -TERM "$1" 2>/dev/null
     wait_exit "$1" 5
+    [ "$exit_rc" -eq 0 ] || fail "server (pid $1) exited with status $exit_rc after SIGTERM"
 }
 
 check() {
@@ -517,4 +519,8 @@ gossipd-to-iroh-bulk)
     case_gossipd_to_iroh
     ;;
 esac
+# A sanitizer build of gossip-bench reports to stderr; any report fails the case.
+if grep -lE 'ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:' "$work"/*.err 2>/dev/null; then
+    fail "sanitizer report in the files listed above"
+fi
 echo "PASS: $case_name"
