@@ -1717,9 +1717,11 @@ static bool conn_write(gs_quic_ep *ep, qconn *c, gs_tstamp now, gs_quic_txbuf *t
         ngtcp2_ssize ndatalen = -1;
         ngtcp2_path_storage_zero(&ps);
         memset(&pi, 0, sizeof(pi));
-        ngtcp2_ssize n =
-            ngtcp2_conn_writev_stream(c->nc, &ps.path, &pi, tx->buf + tx->len, maxn, &ndatalen,
-                                      flags, sid, niov > 0 ? v : NULL, niov, now);
+        /* ngtcp2 wants a full max_tx_udp_payload_size buffer (it pads Initials to 1200 and
+         * sizes PMTUD probes from it); a packet that then does not fit the run is stashed. */
+        ngtcp2_ssize n = ngtcp2_conn_writev_stream(c->nc, &ps.path, &pi, tx->buf + tx->len,
+                                                   ep->cfg.max_packet_size, &ndatalen, flags, sid,
+                                                   niov > 0 ? v : NULL, niov, now);
         if (s != NULL && ndatalen >= 0) {
             gs_quic_stream_advance(c, s, (size_t)ndatalen, fin && (size_t)ndatalen == total);
         }
@@ -1738,6 +1740,12 @@ static bool conn_write(gs_quic_ep *ep, qconn *c, gs_tstamp now, gs_quic_txbuf *t
             if ((n == NGTCP2_ERR_STREAM_SHUT_WR || n == NGTCP2_ERR_STREAM_NOT_FOUND) && s != NULL) {
                 gs_quic_stream_kill(c, s);
                 continue;
+            }
+            if (n == NGTCP2_ERR_NOBUF) {
+                /* Not a connection error: retry with the caller's next (empty) batch. */
+                conn_pace(c, now);
+                heap_update(ep, c, 0);
+                return true;
             }
             (void)conn_fail(ep, c, (int)n, now);
             return false;

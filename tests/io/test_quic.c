@@ -1260,6 +1260,41 @@ Test(quic, connection_churn_leaves_no_memory_behind, .timeout = 120)
     tnet_free(&net);
 }
 
+Test(quic, one_run_per_batch_like_the_engine)
+{
+    tnet net;
+    gs_quic_cfg cfg = base_cfg();
+    order_check oc;
+    static uint8_t frame[4100];
+
+    memset(&oc, 0, sizeof(oc));
+    tnet_init(&net);
+    net.maxruns = 1; /* io/engine drains each call into one GSO send slot */
+    tnode *a = tnet_add(&net, 1, 4001, &cfg);
+    tnode *b = tnet_add(&net, 2, 4002, &cfg);
+    tnode *c = tnet_add(&net, 3, 4003, &cfg);
+    b->on_frame = check_frame;
+    b->user = &oc;
+    dial(&net, a, b, NULL);
+    dial(&net, c, b, NULL);
+    dial(&net, a, c, NULL);
+    for (int i = 0; i < 1000 && (b->nconnected < 2 || c->nconnected < 2); ++i) {
+        tnet_step(&net, net.now + GS_SECONDS);
+    }
+    cr_assert(eq(sz, b->nconnected, 2));
+    cr_assert(eq(sz, c->nconnected, 2));
+    for (uint32_t i = 0; i < 300; ++i) {
+        size_t len = 1 + (i * 131) % 4000;
+        make_frame(frame, len, i);
+        send_retrying(&net, a, b, topics[0], frame, len + 4);
+    }
+    want_frames w = {300};
+    cr_assert(tnet_run(&net, 10 * GS_SECONDS, got_frames, &w));
+    cr_assert(eq(sz, oc.nbad, 0));
+    cr_assert(eq(sz, a->nclosed + b->nclosed + c->nclosed, 0));
+    tnet_free(&net);
+}
+
 /* --- allocation failures --- */
 
 Test(quic, ep_new_survives_every_allocation_failure)

@@ -69,6 +69,7 @@ typedef struct tnet {
     void *filter_user;
     uint64_t delivered;
     uint64_t dropped;
+    size_t maxruns; /* runs per gs_quic_ep_write batch (0: 16) */
 } tnet;
 
 static inline void tnet_addr(gs_quic_addr *a, uint16_t port)
@@ -204,7 +205,8 @@ static inline size_t tnet_drain_node(tnet *net, tnode *n)
     size_t npkts = 0;
 
     for (;;) {
-        gs_quic_txbuf tx = {buf, sizeof(buf), 0, runs, 16, 0, 64};
+        gs_quic_txbuf tx = {buf, sizeof(buf), 0, runs, net->maxruns != 0 ? net->maxruns : 16,
+                            0,   64};
         gs_ssize w = gs_quic_ep_write(n->ep, net->now, &tx);
         if (w <= 0) {
             break;
