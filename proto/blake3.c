@@ -312,6 +312,55 @@ B3_TARGET_SSE41 static void sse_hash4(const uint8_t *const lanes[4], uint64_t co
 }
 
 /*
+ * sse_parents4 / avx_parents8 compute 4 / 8 parent chaining values at once: lane j compresses
+ * the 64-byte block at |lanes[j]| (a left and a right chaining value, little-endian words, as
+ * they lie in a uint32_t[2][8] on x86) with the PARENT flag, counter 0.
+ */
+B3_TARGET_SSE41 static void sse_parents4(const uint8_t *const lanes[4], uint32_t out[][8])
+{
+    __m128i m[16];
+    __m128i v[16];
+    for (int q = 0; q < 4; ++q) {
+        m[4 * q + 0] = sse_loadu(lanes[0] + 16 * q);
+        m[4 * q + 1] = sse_loadu(lanes[1] + 16 * q);
+        m[4 * q + 2] = sse_loadu(lanes[2] + 16 * q);
+        m[4 * q + 3] = sse_loadu(lanes[3] + 16 * q);
+        sse_transpose4(&m[4 * q + 0], &m[4 * q + 1], &m[4 * q + 2], &m[4 * q + 3]);
+    }
+    for (int i = 0; i < 8; ++i) {
+        v[i] = _mm_set1_epi32((int)b3_iv[i]);
+    }
+    for (int i = 0; i < 4; ++i) {
+        v[8 + i] = _mm_set1_epi32((int)b3_iv[i]);
+    }
+    v[12] = _mm_setzero_si128();
+    v[13] = _mm_setzero_si128();
+    v[14] = _mm_set1_epi32(GS_BLAKE3_BLOCK_LEN);
+    v[15] = _mm_set1_epi32((int)B3_PARENT);
+    for (int r = 0; r < 7; ++r) {
+        const uint8_t *s = b3_sched[r];
+        SSE_G(0, 4, 8, 12, m[s[0]], m[s[1]]);
+        SSE_G(1, 5, 9, 13, m[s[2]], m[s[3]]);
+        SSE_G(2, 6, 10, 14, m[s[4]], m[s[5]]);
+        SSE_G(3, 7, 11, 15, m[s[6]], m[s[7]]);
+        SSE_G(0, 5, 10, 15, m[s[8]], m[s[9]]);
+        SSE_G(1, 6, 11, 12, m[s[10]], m[s[11]]);
+        SSE_G(2, 7, 8, 13, m[s[12]], m[s[13]]);
+        SSE_G(3, 4, 9, 14, m[s[14]], m[s[15]]);
+    }
+    __m128i h[8];
+    for (int i = 0; i < 8; ++i) {
+        h[i] = _mm_xor_si128(v[i], v[i + 8]);
+    }
+    sse_transpose4(&h[0], &h[1], &h[2], &h[3]);
+    sse_transpose4(&h[4], &h[5], &h[6], &h[7]);
+    for (int j = 0; j < 4; ++j) {
+        sse_storeu(&out[j][0], h[j]);
+        sse_storeu(&out[j][4], h[4 + j]);
+    }
+}
+
+/*
  * sse_compress runs one compression with the state in 4 row vectors: the column step works on
  * the rows as they are, the diagonal step after rotating rows 1..3 by 1..3 lanes.  On return
  * |rows| holds the final state (v0..v15).
@@ -639,6 +688,47 @@ B3_TARGET_AVX512 static void z_hash16(const uint8_t *const lanes[16], uint64_t c
     }
 }
 
+B3_TARGET_AVX2 static void avx_parents8(const uint8_t *const lanes[8], uint32_t out[][8])
+{
+    __m256i m[16];
+    __m256i v[16];
+    for (int half = 0; half < 2; ++half) {
+        for (int j = 0; j < 8; ++j) {
+            m[8 * half + j] = avx_loadu(lanes[j] + 32 * half);
+        }
+        avx_transpose8(&m[8 * half]);
+    }
+    for (int i = 0; i < 8; ++i) {
+        v[i] = _mm256_set1_epi32((int)b3_iv[i]);
+    }
+    for (int i = 0; i < 4; ++i) {
+        v[8 + i] = _mm256_set1_epi32((int)b3_iv[i]);
+    }
+    v[12] = _mm256_setzero_si256();
+    v[13] = _mm256_setzero_si256();
+    v[14] = _mm256_set1_epi32(GS_BLAKE3_BLOCK_LEN);
+    v[15] = _mm256_set1_epi32((int)B3_PARENT);
+    for (int r = 0; r < 7; ++r) {
+        const uint8_t *s = b3_sched[r];
+        AVX_G(0, 4, 8, 12, m[s[0]], m[s[1]]);
+        AVX_G(1, 5, 9, 13, m[s[2]], m[s[3]]);
+        AVX_G(2, 6, 10, 14, m[s[4]], m[s[5]]);
+        AVX_G(3, 7, 11, 15, m[s[6]], m[s[7]]);
+        AVX_G(0, 5, 10, 15, m[s[8]], m[s[9]]);
+        AVX_G(1, 6, 11, 12, m[s[10]], m[s[11]]);
+        AVX_G(2, 7, 8, 13, m[s[12]], m[s[13]]);
+        AVX_G(3, 4, 9, 14, m[s[14]], m[s[15]]);
+    }
+    __m256i h[8];
+    for (int i = 0; i < 8; ++i) {
+        h[i] = _mm256_xor_si256(v[i], v[i + 8]);
+    }
+    avx_transpose8(h);
+    for (int j = 0; j < 8; ++j) {
+        avx_storeu(&out[j][0], h[j]);
+    }
+}
+
 /*
  * avx_hash_small8 hashes 8 independent inputs of at most one chunk each, one per lane: lane j
  * runs its own block count with its own flags and block lengths; a lane that has finished keeps
@@ -897,15 +987,18 @@ static void b3_parent_cv(uint32_t out[8], const uint32_t left[8], const uint32_t
 }
 
 /*
- * b3_stack_push adds the chaining value of the chunk just completed to a subtree stack of
- * |*plen| entries; |total| is the number of chunks completed, this one included.  Each trailing
- * zero bit of |total| closes one subtree level: merge with the stack top.  Callers push a chunk
- * only when more input follows it, so none of these merges is the root.
+ * b3_stack_push adds the chaining value of a complete subtree of 2^|level| chunks to a subtree
+ * stack of |*plen| entries; |total| is the number of chunks completed, these included, and the
+ * subtree starts at a multiple of 2^|level|.  Each further trailing zero bit of |total| closes
+ * one level: merge with the stack top.  Callers push only when more input follows, so none of
+ * these merges is the root.
  */
-static void b3_stack_push(uint32_t stack[][8], uint8_t *plen, const uint32_t cv[8], uint64_t total)
+static void b3_stack_push(uint32_t stack[][8], uint8_t *plen, const uint32_t cv[8], uint64_t total,
+                          unsigned level)
 {
     uint32_t cur[8];
     memcpy(cur, cv, sizeof(cur));
+    total >>= level;
     while ((total & 1) == 0) {
         (*plen)--;
         b3_parent_cv(cur, stack[*plen], cur);
@@ -915,10 +1008,93 @@ static void b3_stack_push(uint32_t stack[][8], uint8_t *plen, const uint32_t cv[
     (*plen)++;
 }
 
+/* b3_group_log2: log2 of the chunk group reduced in parallel (0: no grouping). */
+static unsigned b3_group_log2(void)
+{
+#if BLAKE3_X86
+    if (b3_cpu_level >= 3) {
+        return 4;
+    }
+    if (b3_cpu_level >= 1) {
+        return (unsigned)b3_cpu_level + 1;
+    }
+#endif
+    return 0;
+}
+
+/* b3_parents replaces cvs[0 .. np-1] with the parents of the pairs (cvs[2i], cvs[2i+1]), np <= 8.
+ */
+static void b3_parents(uint32_t cvs[][8], size_t np)
+{
+#if BLAKE3_X86
+    uint32_t tmp[8][8];
+    if (b3_cpu_level >= 2 && np > 4) {
+        const uint8_t *lanes[8];
+        for (size_t j = 0; j < 8; ++j) {
+            lanes[j] = (const uint8_t *)cvs[2 * (j < np ? j : 0)];
+        }
+        avx_parents8(lanes, tmp);
+        memcpy(cvs, tmp, np * sizeof(tmp[0]));
+        return;
+    }
+    if (b3_cpu_level >= 1 && np > 1) {
+        const uint8_t *lanes[4];
+        for (size_t j = 0; j < 4; ++j) {
+            lanes[j] = (const uint8_t *)cvs[2 * (j < np ? j : 0)];
+        }
+        sse_parents4(lanes, tmp);
+        memcpy(cvs, tmp, np * sizeof(tmp[0]));
+        return;
+    }
+#endif
+    for (size_t i = 0; i < np; ++i) {
+        b3_parent_cv(cvs[i], cvs[2 * i], cvs[2 * i + 1]);
+    }
+}
+
+/*
+ * b3_absorb_chunks hashes |n| whole chunks at |p|, each followed by more input, numbered from
+ * |*pcounter|, and pushes them onto |stack|.  Where the counter is a multiple of the group size G
+ * and G chunks remain, the group's chunks and its G - 1 parents are computed in parallel and the
+ * subtree is pushed as one entry; other chunks are pushed one by one.
+ */
+static void b3_absorb_chunks(uint32_t stack[][8], uint8_t *plen, uint64_t *pcounter,
+                             const uint8_t *p, size_t n)
+{
+    unsigned lg = b3_group_log2();
+    size_t g = (size_t)1 << lg;
+    while (n > 0) {
+        uint32_t cvs[B3_MAX_PAR][8];
+        if (lg > 0 && n >= g && (*pcounter & (g - 1)) == 0) {
+            b3_hash_chunks(p, g, *pcounter, cvs);
+            for (size_t w = g; w > 1; w /= 2) {
+                b3_parents(cvs, w / 2);
+            }
+            *pcounter += g;
+            b3_stack_push(stack, plen, cvs[0], *pcounter, lg);
+            p += g * GS_BLAKE3_CHUNK_LEN;
+            n -= g;
+            continue;
+        }
+        /* up to the next group boundary (or a plain batch without grouping) */
+        size_t k = lg > 0 ? g - (size_t)(*pcounter & (g - 1)) : B3_MAX_PAR;
+        if (k > n) {
+            k = n;
+        }
+        b3_hash_chunks(p, k, *pcounter, cvs);
+        for (size_t i = 0; i < k; ++i) {
+            (*pcounter)++;
+            b3_stack_push(stack, plen, cvs[i], *pcounter, 0);
+        }
+        p += k * GS_BLAKE3_CHUNK_LEN;
+        n -= k;
+    }
+}
+
 /* b3_push_cv pushes a completed chunk's chaining value; |h->chunk_counter| already counts it. */
 static void b3_push_cv(gs_blake3 *h, const uint32_t cv[8])
 {
-    b3_stack_push(h->cv_stack, &h->cv_stack_len, cv, h->chunk_counter);
+    b3_stack_push(h->cv_stack, &h->cv_stack_len, cv, h->chunk_counter, 0);
 }
 
 static size_t b3_chunk_len(const gs_blake3 *h)
@@ -1000,18 +1176,9 @@ void gs_blake3_update(gs_blake3 *h, const void *data, size_t len)
         if (b3_chunk_len(h) == 0 && len > GS_BLAKE3_CHUNK_LEN) {
             /* Whole chunks with at least one byte after them: batch them (SIMD). */
             size_t nchunks = (len - 1) / GS_BLAKE3_CHUNK_LEN;
-            while (nchunks > 0) {
-                uint32_t cvs[B3_MAX_PAR][8];
-                size_t k = nchunks < B3_MAX_PAR ? nchunks : B3_MAX_PAR;
-                b3_hash_chunks(p, k, h->chunk_counter, cvs);
-                for (size_t i = 0; i < k; ++i) {
-                    h->chunk_counter++;
-                    b3_push_cv(h, cvs[i]);
-                }
-                p += k * GS_BLAKE3_CHUNK_LEN;
-                len -= k * GS_BLAKE3_CHUNK_LEN;
-                nchunks -= k;
-            }
+            b3_absorb_chunks(h->cv_stack, &h->cv_stack_len, &h->chunk_counter, p, nchunks);
+            p += nchunks * GS_BLAKE3_CHUNK_LEN;
+            len -= nchunks * GS_BLAKE3_CHUNK_LEN;
         }
         size_t take = GS_BLAKE3_CHUNK_LEN - b3_chunk_len(h);
         if (take > len) {
@@ -1107,8 +1274,16 @@ void gs_blake3_hash(const void *data, size_t len, uint8_t out[GS_BLAKE3_OUT_LEN]
     size_t rem = len % GS_BLAKE3_CHUNK_LEN;
     uint64_t nchunks = nfull + (rem > 0 ? 1 : 0); /* >= 2 */
     uint32_t last[8];
+    uint64_t done = 0;
 
-    for (uint64_t done = 0; done < nfull;) {
+    /* Whole groups that do not contain the final chunk go through the grouped path. */
+    size_t g = (size_t)1 << b3_group_log2();
+    if (g > 1 && nchunks > g) {
+        size_t ngroups = (size_t)((nchunks - 1) / g);
+        b3_absorb_chunks(stack, &depth, &done, p, ngroups * g);
+        p += ngroups * g * GS_BLAKE3_CHUNK_LEN;
+    }
+    while (done < nfull) {
         uint32_t cvs[B3_MAX_PAR][8];
         size_t k = nfull - done < B3_MAX_PAR ? (size_t)(nfull - done) : B3_MAX_PAR;
         b3_hash_chunks(p, k, done, cvs);
@@ -1116,7 +1291,7 @@ void gs_blake3_hash(const void *data, size_t len, uint8_t out[GS_BLAKE3_OUT_LEN]
             if (done + i + 1 == nchunks) {
                 memcpy(last, cvs[i], sizeof(last)); /* the final chunk: folded below */
             } else {
-                b3_stack_push(stack, &depth, cvs[i], done + i + 1);
+                b3_stack_push(stack, &depth, cvs[i], done + i + 1, 0);
             }
         }
         p += k * GS_BLAKE3_CHUNK_LEN;

@@ -356,3 +356,35 @@ Test(blake3, hash_many_reads_only_its_inputs)
         free(bufs[i]);
     }
 }
+
+Test(blake3, large_inputs_agree_across_levels)
+{
+    /* 3 MiB + 5: deep trees, many whole SIMD groups, pushes at every alignment */
+    size_t len = 3 * 1024 * 1024 + 5;
+    uint8_t *in = malloc(len);
+    cr_assert(in != NULL);
+    gs_rand r;
+    gs_rand_seed(&r, 3);
+    for (size_t i = 0; i < len; ++i) {
+        in[i] = (uint8_t)gs_rand_next(&r);
+    }
+    static const size_t lens[] = {3 * 1024 * 1024 + 5, 2 * 1024 * 1024, 17 * 1024 + 1, 33 * 1024};
+    int best = gs_blake3_set_simd_level(-1);
+    for (size_t li = 0; li < sizeof(lens) / sizeof(lens[0]); ++li) {
+        uint8_t ref[32];
+        uint8_t got[32];
+        gs_blake3_set_simd_level(0);
+        hash_split(in, lens[li], lens[li] + 1, ref, sizeof(ref));
+        for (int level = 0; level <= best; ++level) {
+            gs_blake3_set_simd_level(level);
+            gs_blake3_hash(in, lens[li], got);
+            EXPECT_MEM(got, ref, 32, "one-shot len %zu level %d", lens[li], level);
+            hash_split(in, lens[li], 100003, got, sizeof(got));
+            EXPECT_MEM(got, ref, 32, "split len %zu level %d", lens[li], level);
+            hash_split(in, lens[li], 5 * 1024 + 7, got, sizeof(got));
+            EXPECT_MEM(got, ref, 32, "split2 len %zu level %d", lens[li], level);
+        }
+    }
+    gs_blake3_set_simd_level(-1);
+    free(in);
+}
