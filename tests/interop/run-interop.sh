@@ -126,7 +126,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-peer="node $here/iroh-peer.mjs"
+peer=(node "$here/iroh-peer.mjs")
 logopt=()
 [ -n "${GS_INTEROP_LOG:-}" ] && logopt=(--log "$GS_INTEROP_LOG")
 topic=$(printf 'a5%.0s' $(seq 32))
@@ -217,7 +217,7 @@ check() {
 }
 
 newkey() {
-    $peer keygen "$work/$1.key" || fail "keygen $1"
+    "${peer[@]}" keygen "$work/$1.key" || fail "keygen $1"
 }
 
 # The iroh client's id, from its first JSON line.
@@ -236,11 +236,11 @@ nframes_iroh=240
 bad_plan="100,o4058,200,o4059!,300!;50,x;10,20,30"
 
 case_self() {
-    start srv $peer server --conns 2 --timeout 60 "${logopt[@]}"
+    start srv "${peer[@]}" server --conns 2 --timeout 60 "${logopt[@]}"
     local spid=$last_pid
     wait_ready srv "$spid" 20
     local sid=$ready_id saddr=$ready_addr
-    $peer client --connect "$sid@$saddr" --topic "$topic" --frames $nframes_iroh \
+    "${peer[@]}" client --connect "$sid@$saddr" --topic "$topic" --frames $nframes_iroh \
         --sizes "$sizes_iroh" "${logopt[@]}" >"$work/cli.out" 2>"$work/cli.err" ||
         fail "iroh client -> iroh server failed"
     local cid
@@ -248,14 +248,14 @@ case_self() {
     # Wrong id: dial the same server expecting a fresh, unrelated id.
     local wrong
     wrong=$(newkey wrong)
-    if $peer client --connect "$wrong@$saddr" --topic "$topic" --frames 1 "${logopt[@]}" \
+    if "${peer[@]}" client --connect "$wrong@$saddr" --topic "$topic" --frames 1 "${logopt[@]}" \
         >"$work/wrong.out" 2>"$work/wrong.err"; then
         fail "iroh client dialing the wrong id succeeded"
     fi
     grep -q 'invalid peer certificate' "$work/wrong.err" ||
         fail "wrong-id dial failed without the expected certificate error"
     # The iroh reader stops a stream at an undecodable body too (the reference does).
-    $peer client --connect "$sid@$saddr" --topic "$topic" --plan "${bad_plan/x/x!}" \
+    "${peer[@]}" client --connect "$sid@$saddr" --topic "$topic" --plan "${bad_plan/x/x!}" \
         --expect-stop 0,1 "${logopt[@]}" >"$work/bad.out" 2>"$work/bad.err" ||
         fail "iroh client with over-limit frames: $(tail -n 1 "$work/bad.err")"
     local bid
@@ -281,7 +281,7 @@ case_iroh_to_gossipd() {
     local sid=$ready_id saddr=$ready_addr
     [ "$sid" = "$want_sid" ] ||
         fail "gossip-bench derived id $sid from the key file, iroh derives $want_sid"
-    $peer client --connect "$sid@$saddr" --topic "$topic" --frames $nframes_iroh \
+    "${peer[@]}" client --connect "$sid@$saddr" --topic "$topic" --frames $nframes_iroh \
         --sizes "$sizes_iroh" "${logopt[@]}" >"$work/cli.out" 2>"$work/cli.err" ||
         fail "iroh client -> gossip-bench server failed: $(tail -n 1 "$work/cli.err")"
     local cid
@@ -302,7 +302,7 @@ nframes_bench=50
 case_gossipd_to_iroh() {
     local n=0 s
     for s in $sizes_bench; do n=$((n + 1)); done
-    start srv $peer server --conns $n --timeout 90 "${logopt[@]}"
+    start srv "${peer[@]}" server --conns $n --timeout 90 "${logopt[@]}"
     local spid=$last_pid
     wait_ready srv "$spid" 20
     local sid=$ready_id saddr=$ready_addr
@@ -319,12 +319,12 @@ case_gossipd_to_iroh() {
     wait_exit "$spid" 45
     [ "$exit_rc" -eq 0 ] || fail "iroh server exited with $exit_rc (124: it was still waiting)"
     check recv-sizes --out "$work/srv.out" --peer "$cid" --topic "$topic" \
-        --frames $nframes_bench --sizes "$(echo $sizes_bench | tr ' ' ,)"
+        --frames $nframes_bench --sizes "$(echo "$sizes_bench" | tr ' ' ,)"
 }
 
 # (c) gossip-bench client dialing the iroh server with a different expected id
 case_gossipd_wrong_id() {
-    start srv $peer server --conns 1 --timeout 60 "${logopt[@]}"
+    start srv "${peer[@]}" server --conns 1 --timeout 60 "${logopt[@]}"
     local spid=$last_pid
     wait_ready srv "$spid" 20
     local sid=$ready_id saddr=$ready_addr
@@ -358,7 +358,7 @@ case_iroh_wrong_id() {
     local sid=$ready_id saddr=$ready_addr
     local wrong
     wrong=$(newkey wrong)
-    if $peer client --connect "$wrong@$saddr" --topic "$topic" --frames 1 "${logopt[@]}" \
+    if "${peer[@]}" client --connect "$wrong@$saddr" --topic "$topic" --frames 1 "${logopt[@]}" \
         >"$work/wrong.out" 2>"$work/wrong.err"; then
         fail "iroh client dialing the wrong id succeeded"
     fi
@@ -366,7 +366,7 @@ case_iroh_wrong_id() {
         fail "wrong-id dial failed without the expected certificate error: $(tail -n 1 "$work/wrong.err")"
     local wid
     wid=$(client_id wrong)
-    $peer client --connect "$sid@$saddr" --topic "$topic" --frames 3 --sizes 10,20,30 \
+    "${peer[@]}" client --connect "$sid@$saddr" --topic "$topic" --frames 3 --sizes 10,20,30 \
         "${logopt[@]}" >"$work/cli.out" 2>"$work/cli.err" ||
         fail "correct iroh client after the wrong-id dial failed: $(tail -n 1 "$work/cli.err")"
     local cid
@@ -385,7 +385,7 @@ case_iroh_bad_frames() {
     local spid=$last_pid
     wait_ready srv "$spid" 20
     local sid=$ready_id saddr=$ready_addr
-    $peer client --connect "$sid@$saddr" --topic "$topic" --plan "$bad_plan" --expect-stop 0 \
+    "${peer[@]}" client --connect "$sid@$saddr" --topic "$topic" --plan "$bad_plan" --expect-stop 0 \
         "${logopt[@]}" >"$work/cli.out" 2>"$work/cli.err" ||
         fail "iroh client: $(tail -n 1 "$work/cli.err")"
     local cid
@@ -433,7 +433,7 @@ case_iroh_multi_topic() {
     }
     local p
     p="t1:$(rep 1000,1,4057,128,17 10);t2:$(rep 200 50);t3:$(rep 4057 40);t4:$(rep 0,1,2,3,4,5,6 10)"
-    $peer client --connect "$sid@$saddr" --topic "$topic" --plan "$p" --concurrent \
+    "${peer[@]}" client --connect "$sid@$saddr" --topic "$topic" --plan "$p" --concurrent \
         "${logopt[@]}" >"$work/cli.out" 2>"$work/cli.err" ||
         fail "iroh client: $(tail -n 1 "$work/cli.err")"
     local cid
@@ -448,7 +448,7 @@ case_iroh_parallel() {
     start_bench_server
     local i cpids=()
     for i in 0 1 2 3 4; do
-        $peer client --connect "$sid@$saddr" --topic "$topic" --frames 200 \
+        "${peer[@]}" client --connect "$sid@$saddr" --topic "$topic" --frames 200 \
             --sizes "$((i * 7 + 1)),1000,4057,$((i * 300))" "${logopt[@]}" \
             >"$work/cli$i.out" 2>"$work/cli$i.err" &
         cpids+=($!)
@@ -468,7 +468,7 @@ case_iroh_parallel() {
 # (h) one iroh endpoint connects three times in a row (same peer id, new connections)
 case_iroh_reconnect() {
     start_bench_server
-    $peer client --connect "$sid@$saddr" --topic "$topic" --frames 50 --sizes 100,2000 --repeat 3 \
+    "${peer[@]}" client --connect "$sid@$saddr" --topic "$topic" --frames 50 --sizes 100,2000 --repeat 3 \
         "${logopt[@]}" >"$work/cli.out" 2>"$work/cli.err" ||
         fail "iroh client: $(tail -n 1 "$work/cli.err")"
     local cid
@@ -485,7 +485,7 @@ case_iroh_reconnect() {
 # (i) a connection idle for longer than the 30 s idle timeout (iroh's 5 s keep-alives must keep it)
 case_iroh_idle() {
     start_bench_server
-    $peer client --connect "$sid@$saddr" --topic "$topic" --plan "10,20;30,40" --idle-ms 35000 \
+    "${peer[@]}" client --connect "$sid@$saddr" --topic "$topic" --plan "10,20;30,40" --idle-ms 35000 \
         --timeout 60 "${logopt[@]}" >"$work/cli.out" 2>"$work/cli.err" ||
         fail "iroh client: $(tail -n 1 "$work/cli.err")"
     local cid
