@@ -287,6 +287,7 @@ B3_TARGET_SSE41 static void sse_hash4(const uint8_t *const lanes[4], uint64_t co
         v[13] = ctr_hi;
         v[14] = _mm_set1_epi32(GS_BLAKE3_BLOCK_LEN);
         v[15] = _mm_set1_epi32((int)flags);
+#    pragma GCC unroll 7
         for (int r = 0; r < 7; ++r) {
             const uint8_t *s = b3_sched[r];
             SSE_G(0, 4, 8, 12, m[s[0]], m[s[1]]);
@@ -337,6 +338,7 @@ B3_TARGET_SSE41 static void sse_parents4(const uint8_t *const lanes[4], uint32_t
     v[13] = _mm_setzero_si128();
     v[14] = _mm_set1_epi32(GS_BLAKE3_BLOCK_LEN);
     v[15] = _mm_set1_epi32((int)B3_PARENT);
+#    pragma GCC unroll 7
     for (int r = 0; r < 7; ++r) {
         const uint8_t *s = b3_sched[r];
         SSE_G(0, 4, 8, 12, m[s[0]], m[s[1]]);
@@ -550,6 +552,7 @@ B3_TARGET_AVX2 static void avx_hash8(const uint8_t *const lanes[8], uint64_t cou
         v[13] = ctr_hi;
         v[14] = _mm256_set1_epi32(GS_BLAKE3_BLOCK_LEN);
         v[15] = _mm256_set1_epi32((int)flags);
+#    pragma GCC unroll 7
         for (int r = 0; r < 7; ++r) {
             const uint8_t *s = b3_sched[r];
             AVX_G(0, 4, 8, 12, m[s[0]], m[s[1]]);
@@ -663,6 +666,7 @@ B3_TARGET_AVX512 static void z_hash16(const uint8_t *const lanes[16], uint64_t c
         v[13] = ctr_hi;
         v[14] = _mm512_set1_epi32(GS_BLAKE3_BLOCK_LEN);
         v[15] = _mm512_set1_epi32((int)flags);
+#    pragma GCC unroll 7
         for (int r = 0; r < 7; ++r) {
             const uint8_t *s = b3_sched[r];
             Z_G(0, 4, 8, 12, m[s[0]], m[s[1]]);
@@ -708,6 +712,7 @@ B3_TARGET_AVX2 static void avx_parents8(const uint8_t *const lanes[8], uint32_t 
     v[13] = _mm256_setzero_si256();
     v[14] = _mm256_set1_epi32(GS_BLAKE3_BLOCK_LEN);
     v[15] = _mm256_set1_epi32((int)B3_PARENT);
+#    pragma GCC unroll 7
     for (int r = 0; r < 7; ++r) {
         const uint8_t *s = b3_sched[r];
         AVX_G(0, 4, 8, 12, m[s[0]], m[s[1]]);
@@ -787,6 +792,7 @@ B3_TARGET_AVX2 static void avx_hash_small8(const uint8_t *const in[8], const siz
         v[13] = _mm256_setzero_si256();
         v[14] = avx_loadu(blen);
         v[15] = avx_loadu(flags);
+#    pragma GCC unroll 7
         for (int r = 0; r < 7; ++r) {
             const uint8_t *s = b3_sched[r];
             AVX_G(0, 4, 8, 12, m[s[0]], m[s[1]]);
