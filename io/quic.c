@@ -1275,13 +1275,25 @@ int gs_quic_ep_on_datagram(gs_quic_ep *ep, const gs_quic_addr *local, const gs_q
         ++ep->stats.datagrams_invalid;
         return 0;
     }
-    uint32_t *slot = gs_quic_map_get(&ep->cids, vc.dcid, vc.dcidlen);
-    if (slot != NULL) {
-        qconn *c = ep->conns[*slot];
-        if (c != NULL) {
-            (void)conn_read(ep, c, local, remote, data, len, ecn, now);
-            return 0;
+    /* One-entry cache in front of the keyed hash: bulk traffic repeats the same DCID. A hit is
+     * trusted only while the cached connection is alive; ngtcp2 rejects ids it has retired. */
+    qconn *hit = NULL;
+    if (ep->last_cidlen == vc.dcidlen && vc.dcidlen > 0 &&
+        memcmp(ep->last_cid, vc.dcid, vc.dcidlen) == 0) {
+        hit = conn_get(ep, ep->last_conn);
+    }
+    if (hit == NULL) {
+        uint32_t *slot = gs_quic_map_get(&ep->cids, vc.dcid, vc.dcidlen);
+        if (slot != NULL && ep->conns[*slot] != NULL) {
+            hit = ep->conns[*slot];
+            memcpy(ep->last_cid, vc.dcid, vc.dcidlen);
+            ep->last_cidlen = vc.dcidlen;
+            ep->last_conn = hit->handle;
         }
+    }
+    if (hit != NULL) {
+        (void)conn_read(ep, hit, local, remote, data, len, ecn, now);
+        return 0;
     }
     if ((data[0] & 0x80) != 0) {
         server_accept(ep, local, remote, data, len, ecn, now);

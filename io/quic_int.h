@@ -211,6 +211,10 @@ struct gs_quic_ep {
     /* handshake rate for retry auto mode */
     gs_tstamp rate_window;
     uint32_t rate_count;
+    /* last connection id looked up (datagram dispatch cache) */
+    uint8_t last_cid[NGTCP2_MAX_CIDLEN];
+    size_t last_cidlen;
+    gs_quic_conn_id last_conn;
     /* chunk free list */
     qchunk *free_chunks;
     size_t nfree_chunks;
