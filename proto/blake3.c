@@ -18,6 +18,7 @@
  */
 #include "blake3.h"
 
+#include <assert.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -90,14 +91,14 @@ static inline void b3_g(uint32_t *v, int a, int b, int c, int d, uint32_t x, uin
  */
 #define B3_ROUND(v, m, r)                                                                          \
     do {                                                                                           \
-        b3_g(v, 0, 4, 8, 12, m[b3_sched[r][0]], m[b3_sched[r][1]]);                                \
-        b3_g(v, 1, 5, 9, 13, m[b3_sched[r][2]], m[b3_sched[r][3]]);                                \
-        b3_g(v, 2, 6, 10, 14, m[b3_sched[r][4]], m[b3_sched[r][5]]);                               \
-        b3_g(v, 3, 7, 11, 15, m[b3_sched[r][6]], m[b3_sched[r][7]]);                               \
-        b3_g(v, 0, 5, 10, 15, m[b3_sched[r][8]], m[b3_sched[r][9]]);                               \
-        b3_g(v, 1, 6, 11, 12, m[b3_sched[r][10]], m[b3_sched[r][11]]);                             \
-        b3_g(v, 2, 7, 8, 13, m[b3_sched[r][12]], m[b3_sched[r][13]]);                              \
-        b3_g(v, 3, 4, 9, 14, m[b3_sched[r][14]], m[b3_sched[r][15]]);                              \
+        b3_g((v), 0, 4, 8, 12, (m)[b3_sched[(r)][0]], (m)[b3_sched[(r)][1]]);                      \
+        b3_g((v), 1, 5, 9, 13, (m)[b3_sched[(r)][2]], (m)[b3_sched[(r)][3]]);                      \
+        b3_g((v), 2, 6, 10, 14, (m)[b3_sched[(r)][4]], (m)[b3_sched[(r)][5]]);                     \
+        b3_g((v), 3, 7, 11, 15, (m)[b3_sched[(r)][6]], (m)[b3_sched[(r)][7]]);                     \
+        b3_g((v), 0, 5, 10, 15, (m)[b3_sched[(r)][8]], (m)[b3_sched[(r)][9]]);                     \
+        b3_g((v), 1, 6, 11, 12, (m)[b3_sched[(r)][10]], (m)[b3_sched[(r)][11]]);                   \
+        b3_g((v), 2, 7, 8, 13, (m)[b3_sched[(r)][12]], (m)[b3_sched[(r)][13]]);                    \
+        b3_g((v), 3, 4, 9, 14, (m)[b3_sched[(r)][14]], (m)[b3_sched[(r)][15]]);                    \
     } while (0)
 
 /* b3_rounds runs the 7 rounds on the 16-word state |v| with message words |m|. */
@@ -131,7 +132,7 @@ static inline void b3_state_init(uint32_t v[16], const uint32_t cv[8], uint64_t 
 static inline void b3_load_block(uint32_t m[16], const uint8_t block[GS_BLAKE3_BLOCK_LEN])
 {
     for (int i = 0; i < 16; ++i) {
-        m[i] = load32(block + 4 * i);
+        m[i] = load32(block + 4 * (size_t)i);
     }
 }
 
@@ -162,8 +163,8 @@ static void b3_compress_xof_portable(const uint32_t cv[8], const uint8_t block[G
     b3_state_init(v, cv, counter, block_len, flags);
     b3_rounds(v, m);
     for (int i = 0; i < 8; ++i) {
-        store32(out + 4 * i, v[i] ^ v[i + 8]);
-        store32(out + 32 + 4 * i, v[i + 8] ^ cv[i]);
+        store32(out + 4 * (size_t)i, v[i] ^ v[i + 8]);
+        store32(out + 32 + 4 * (size_t)i, v[i + 8] ^ cv[i]);
     }
 }
 
@@ -322,10 +323,10 @@ B3_TARGET_SSE41 static void sse_parents4(const uint8_t *const lanes[4], uint32_t
     __m128i m[16];
     __m128i v[16];
     for (int q = 0; q < 4; ++q) {
-        m[4 * q + 0] = sse_loadu(lanes[0] + 16 * q);
-        m[4 * q + 1] = sse_loadu(lanes[1] + 16 * q);
-        m[4 * q + 2] = sse_loadu(lanes[2] + 16 * q);
-        m[4 * q + 3] = sse_loadu(lanes[3] + 16 * q);
+        m[4 * q + 0] = sse_loadu(lanes[0] + 16 * (size_t)q);
+        m[4 * q + 1] = sse_loadu(lanes[1] + 16 * (size_t)q);
+        m[4 * q + 2] = sse_loadu(lanes[2] + 16 * (size_t)q);
+        m[4 * q + 3] = sse_loadu(lanes[3] + 16 * (size_t)q);
         sse_transpose4(&m[4 * q + 0], &m[4 * q + 1], &m[4 * q + 2], &m[4 * q + 3]);
     }
     for (int i = 0; i < 8; ++i) {
@@ -531,7 +532,7 @@ B3_TARGET_AVX2 static void avx_hash8(const uint8_t *const lanes[8], uint64_t cou
             for (int j = 0; j < 8; ++j) {
                 m[8 * half + j] = avx_loadu(lanes[j] + boff + 32 * (size_t)half);
             }
-            avx_transpose8(&m[8 * half]);
+            avx_transpose8(&m[8 * (size_t)half]);
         }
         uint32_t flags = 0;
         if (b == 0) {
@@ -590,8 +591,8 @@ B3_TARGET_AVX512 static void z_transpose16(__m512i r[16])
 {
     __m512i c[4][4];
     for (int q = 0; q < 4; ++q) {
-        __m512i a0 = _mm512_unpacklo_epi32(r[4 * q], r[4 * q + 1]);
-        __m512i b0 = _mm512_unpackhi_epi32(r[4 * q], r[4 * q + 1]);
+        __m512i a0 = _mm512_unpacklo_epi32(r[4 * (size_t)q], r[4 * q + 1]);
+        __m512i b0 = _mm512_unpackhi_epi32(r[4 * (size_t)q], r[4 * q + 1]);
         __m512i a1 = _mm512_unpacklo_epi32(r[4 * q + 2], r[4 * q + 3]);
         __m512i b1 = _mm512_unpackhi_epi32(r[4 * q + 2], r[4 * q + 3]);
         /* c[q][w], 128-bit block k: word 4k + w of rows 4q .. 4q+3 */
@@ -698,9 +699,9 @@ B3_TARGET_AVX2 static void avx_parents8(const uint8_t *const lanes[8], uint32_t 
     __m256i v[16];
     for (int half = 0; half < 2; ++half) {
         for (int j = 0; j < 8; ++j) {
-            m[8 * half + j] = avx_loadu(lanes[j] + 32 * half);
+            m[8 * half + j] = avx_loadu(lanes[j] + 32 * (size_t)half);
         }
-        avx_transpose8(&m[8 * half]);
+        avx_transpose8(&m[8 * (size_t)half]);
     }
     for (int i = 0; i < 8; ++i) {
         v[i] = _mm256_set1_epi32((int)b3_iv[i]);
@@ -776,9 +777,9 @@ B3_TARGET_AVX2 static void avx_hash_small8(const uint8_t *const in[8], const siz
         __m256i m[16];
         for (int half = 0; half < 2; ++half) {
             for (int j = 0; j < 8; ++j) {
-                m[8 * half + j] = avx_loadu(blk[j] + 32 * half);
+                m[8 * half + j] = avx_loadu(blk[j] + 32 * (size_t)half);
             }
-            avx_transpose8(&m[8 * half]);
+            avx_transpose8(&m[8 * (size_t)half]);
         }
         __m256i v[16];
         for (int i = 0; i < 8; ++i) {
@@ -914,7 +915,7 @@ static void b3_hash_chunks_portable(const uint8_t *in, size_t n, uint64_t counte
             if (b == B3_BLOCKS_PER_CHUNK - 1) {
                 flags |= B3_CHUNK_END;
             }
-            b3_compress_cv(cv, in + c * GS_BLAKE3_CHUNK_LEN + b * GS_BLAKE3_BLOCK_LEN,
+            b3_compress_cv(cv, in + c * GS_BLAKE3_CHUNK_LEN + (size_t)b * GS_BLAKE3_BLOCK_LEN,
                            GS_BLAKE3_BLOCK_LEN, counter + c, flags);
         }
         memcpy(out[c], cv, sizeof(cv));
@@ -985,8 +986,8 @@ static void b3_parent_cv(uint32_t out[8], const uint32_t left[8], const uint32_t
 {
     uint8_t block[GS_BLAKE3_BLOCK_LEN];
     for (int i = 0; i < 8; ++i) {
-        store32(block + 4 * i, left[i]);
-        store32(block + 32 + 4 * i, right[i]);
+        store32(block + 4 * (size_t)i, left[i]);
+        store32(block + 32 + 4 * (size_t)i, right[i]);
     }
     memcpy(out, b3_iv, 8 * sizeof(uint32_t));
     b3_compress_cv(out, block, GS_BLAKE3_BLOCK_LEN, 0, B3_PARENT);
@@ -1215,8 +1216,8 @@ void gs_blake3_finalize(const gs_blake3 *h, uint8_t *out, size_t outlen)
         memcpy(right, cv, sizeof(right));
         b3_compress_cv(right, block, block_len, counter, flags);
         for (int w = 0; w < 8; ++w) {
-            store32(block + 4 * w, h->cv_stack[i - 1][w]);
-            store32(block + 32 + 4 * w, right[w]);
+            store32(block + 4 * (size_t)w, h->cv_stack[i - 1][w]);
+            store32(block + 32 + 4 * (size_t)w, right[w]);
         }
         memcpy(cv, h->key, sizeof(cv));
         block_len = GS_BLAKE3_BLOCK_LEN;
@@ -1239,7 +1240,7 @@ void gs_blake3_finalize(const gs_blake3 *h, uint8_t *out, size_t outlen)
 static void b3_store_cv(uint8_t out[32], const uint32_t cv[8])
 {
     for (int i = 0; i < 8; ++i) {
-        store32(out + 4 * i, cv[i]);
+        store32(out + 4 * (size_t)i, cv[i]);
     }
 }
 
@@ -1317,14 +1318,15 @@ void gs_blake3_hash(const void *data, size_t len, uint8_t out[GS_BLAKE3_OUT_LEN]
         memcpy(block, p, rem);
         b3_compress_cv(last, block, (uint32_t)rem, nfull, flags | B3_CHUNK_END);
     }
+    assert(depth >= 1); /* nchunks >= 2 and every chunk but the final one was pushed */
     /* Fold: the final chunk is the right child of each stack entry in turn; the bottom entry's
      * parent is the root. */
     for (size_t i = depth; i > 1; --i) {
         b3_parent_cv(last, stack[i - 1], last);
     }
     for (int w = 0; w < 8; ++w) {
-        store32(block + 4 * w, stack[0][w]);
-        store32(block + 32 + 4 * w, last[w]);
+        store32(block + 4 * (size_t)w, stack[0][w]);
+        store32(block + 32 + 4 * (size_t)w, last[w]);
     }
     memcpy(cv, b3_iv, sizeof(cv));
     b3_compress_cv(cv, block, GS_BLAKE3_BLOCK_LEN, 0, B3_PARENT | B3_ROOT);
