@@ -648,7 +648,7 @@ int gs_uring_sendto(gs_uring *u, uint32_t sock, const gs_udp_addr *remote, const
 
 size_t gs_uring_send_inflight(const gs_uring *u)
 {
-    return u->ninflight;
+    return u->ninflight - (u->pending != URING_NO_SLOT ? 1u : 0u);
 }
 
 /* enable_rings: liburing 2.3 declares io_uring_enable_rings but does not export it. */

@@ -179,7 +179,9 @@ int gs_uring_send_commit(gs_uring *u, const gs_uring_sendinfo *si, size_t len);
 int gs_uring_sendto(gs_uring *u, uint32_t sock, const gs_udp_addr *remote, const void *data,
                     size_t len, size_t segsize);
 
-/* gs_uring_send_inflight returns the number of send slots currently taken. */
+/* gs_uring_send_inflight returns the number of committed sends not completed yet (a slot held
+ * between send_begin and send_commit is not counted).  0 means everything queued so far has been
+ * handed to the kernel. */
 size_t gs_uring_send_inflight(const gs_uring *u);
 
 /*
