@@ -566,3 +566,33 @@ Test(sim_big, acceptance3_1000_peers_seed_3)
 {
     acceptance3_scale(1000, 3, 30);
 }
+
+/* D16: every node joins node 0 before node 0 runs.  The Joins go nowhere; the joiners re-send
+ * with backoff while isolated and all find neighbours once node 0 is up. */
+Test(sim_small, joins_before_the_contact_runs_are_retried)
+{
+    gs_sim_cfg cfg;
+    gs_sim *sim;
+    gs_sim_views v;
+    gs_sim_round_stats st;
+    size_t zero = 0, one = 1;
+
+    gs_sim_cfg_default(&cfg);
+    cr_assert(eq(int, gs_sim_new(&sim, &cfg), 0));
+    for (size_t i = 1; i < cfg.npeers; ++i) {
+        cr_assert(eq(int, gs_sim_start(sim, i, &zero, 1), 0));
+    }
+    cr_assert(eq(int, gs_sim_run_for(sim, 3 * GS_SECONDS), 0));
+    cr_assert(eq(sz, gs_sim_isolated(sim), cfg.npeers - 1));
+    cr_assert(eq(int, gs_sim_start(sim, 0, NULL, 0), 0));
+    cr_assert(eq(int, gs_sim_run_for(sim, 10 * GS_SECONDS), 0));
+    cr_assert(eq(int, gs_sim_check_views(sim, &v), 0));
+    cr_expect(eq(sz, v.isolated, 0));
+    cr_expect(eq(sz, v.components, 1));
+    gs_node_counters sum;
+    gs_sim_node_counters_sum(sim, &sum);
+    cr_expect(ge(u64, sum.join_retries, cfg.npeers - 1));
+    cr_assert(eq(int, gs_sim_round(sim, &one, 1, 5 * GS_SECONDS, &st), 0));
+    cr_expect(eq(u64, st.missed, 0));
+    gs_sim_del(sim);
+}
