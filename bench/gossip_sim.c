@@ -222,7 +222,7 @@ int main(int argc, char **argv)
     c.rc.round_done = on_round;
     c.rc.round_ud = &c;
     c.tty = isatty(fileno(stderr)) == 1;
-    c.phase = "bootstrap";
+    c.phase = "setup";
     c.rounds_total = c.rc.rounds;
     c.start_wall = wall_now();
 

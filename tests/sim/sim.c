@@ -10,14 +10,13 @@
  * reaches its restarted successor.
  *
  * Connections are tracked per unordered pair in an open-addressing table (never shrinks; bounded
- * by the pairs that ever talked):
- *   CLOSED  -> OPEN     on a send to a reachable, running peer (new generation)
- *   CLOSED  -> DIALING  on a send to a down or partitioned peer; DIAL_FAIL after dial_timeout
- *   OPEN    -> DEAD     when one side crashes; the survivor's IDLE_DEAD fires after the idle
- * timeout OPEN    -> CLOSED   on a DISCONNECT command (the other side is told after latency + 1
- * us), on a graceful shutdown, or when a partition outlasts the idle timeout Notifications carry
- * the generation they were scheduled for and are ignored when the pair has moved on (e.g. a
- * restarted node opened a new connection, which becomes the send path, 3.5).
+ * by the pairs that ever talked, GS_ERR_LIMIT beyond cfg.max_conns).  The newest connection of a
+ * pair moves CLOSED -> OPEN on a send to a reachable running peer, CLOSED -> DIALING on a send to
+ * a down or partitioned one (DIAL_FAIL after dial_timeout), OPEN -> DEAD when one side crashes
+ * (IDLE_DEAD at the survivor after the idle timeout), and OPEN -> CLOSED on a DISCONNECT, a
+ * shutdown or a partition that outlasts the idle timeout.  Each side keeps its own view of which
+ * connection it uses (see sim_conn); notifications carry the generation they concern and reach a
+ * node only if that is still its send path (PROTOCOL.md 3.5).
  */
 #include "sim.h"
 

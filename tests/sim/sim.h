@@ -9,7 +9,8 @@
  *   - every message travels as an encoded frame (gs_codec_encode_frame at the sender, length
  *     prefix check + gs_node_on_frame at the receiver); frames of one pair arrive in order;
  *   - close(p) by a node delivers peer-disconnected to p after the pair latency + 1 us (section
- *     10's rule);
+ *     10's rule) if that connection is still p's send path (3.5); frames p writes into it before
+ *     it hears of the close are lost;
  *   - a crashed node sends nothing; a neighbour whose connection to it was open learns of it when
  *     the QUIC idle timeout expires (idle_timeout after the last packet it received, which with
  *     keep-alives is up to keepalive_interval before the crash); a dial to a node that is down, or
