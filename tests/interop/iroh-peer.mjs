@@ -264,6 +264,15 @@ async function runServer(argv) {
   const ep = await bindEndpoint(key, o.listen ?? '127.0.0.1:0', [Array.from(Buffer.from(alpn))])
   const stats = { conns: 0, failed: 0, frames: 0, errors: 0 }
   armTimeout(opts.timeout, () => `waiting for ${opts.conns} connection(s) (${stats.conns} ended, ${stats.failed} handshakes failed)`)
+  // SIGTERM/SIGINT (the driver stopping a server that still waits): summary, clean exit.
+  const onSignal = async () => {
+    emit({ event: 'summary', conns: stats.conns, handshakes_failed: stats.failed,
+      frames: stats.frames, errors: stats.errors, stopped_by: 'signal' })
+    await Promise.race([ep.close(), new Promise((resolve) => setTimeout(resolve, 1000))])
+    process.exit(0)
+  }
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
   process.stdout.write(`ready ${idHex(ep.id())} ${localAddr(ep)}\n`)
   // Serve connections concurrently; finish once --conns established connections ended. Failed
   // handshakes do not count: an aborted handshake can be followed by a stray packet of the same
@@ -358,6 +367,11 @@ async function runClient(argv) {
         const body = Buffer.from([0x02, 0x00]) // outer tag 2 does not exist
         parts.push(frame(body))
         rec = { len: body.length, kind: 'Invalid' }
+      } else if (it.kind === 'Half') {
+        const f = frame(gossipBody(frameContent(seq, it.size), { round }))
+        const cut = Math.max(5, Math.floor(f.length / 2)) // past the length prefix
+        parts.push(f.subarray(0, cut))
+        rec = { len: f.length - 4, written: cut, kind: 'Half' }
       } else {
         const content = frameContent(seq, it.size)
         const body = gossipBody(content, { round, neighbors: Boolean(o.neighbors) })
@@ -376,6 +390,8 @@ async function runClient(argv) {
   // outcome: null = everything acknowledged, a number = the receiver's STOP_SENDING code.
   const sendStream = async (conn, parts, si, r) => {
     const wantStop = expectStop.has(si)
+    const st = streams[si]
+    const truncated = st.items.some((it) => it.kind === 'Half')
     const send = await conn.openUni()
     let stopped = null
     let writeErr = null
@@ -395,6 +411,13 @@ async function runClient(argv) {
         }
       }
       if (batch.length > 0) await send.writeAll(Array.from(Buffer.concat(batch)))
+      if (st.reset !== undefined) {
+        await new Promise((resolve) => setTimeout(resolve, 300))
+        await send.reset(st.reset)
+        totalBytes += parts.reduce((a, p) => a + p.length, 0)
+        emit({ event: 'stream_done', conn: r, stream: si, reset: Number(st.reset) })
+        return
+      }
       // A stream the receiver is expected to stop stays unfinished: once all data is
       // acknowledged (which QUIC does before the application reads it), stopped() of a
       // finished stream would resolve with null and the test would race.
@@ -413,6 +436,8 @@ async function runClient(argv) {
     }
     totalBytes += parts.reduce((a, p) => a + p.length, 0)
     emit({ event: 'stream_done', conn: r, stream: si, stopped, ...(writeErr ? { write_error: writeErr } : {}) })
+    // A receiver may or may not stop a stream that ended inside a frame (the FIN is already in).
+    if (truncated && !wantStop) return
     if (wantStop && stopped === null) die(`stream ${si}: expected the peer to stop it, but it acknowledged everything`)
     if (!wantStop && stopped !== null) die(`stream ${si}: peer stopped the stream with code ${stopped}`)
   }
@@ -462,8 +487,11 @@ async function runClient(argv) {
 /**
  * --plan: streams separated by ';', frames by ','. A stream may start with "tK:" (K = 0..255):
  * its topic is --topic with byte 31 replaced by K. A frame is N (a Gossip frame with N content
- * bytes), oN (the same, sent even when its body is >= max_message_size) or x (a body with a
- * non-existent outer tag); a trailing '!' marks a frame the receiver must not deliver.
+ * bytes), oN (the same, sent even when its body is >= max_message_size), x (a body with a
+ * non-existent outer tag) or hN (the first half of an N-byte Gossip frame: the stream ends inside
+ * the body; only last in a stream); a trailing '!' marks a frame the receiver must not deliver.
+ * A stream may end with "#R": instead of finishing it, reset it with code R (after 300 ms, so
+ * the receiver has had the data before it).
  */
 function parsePlan(spec) {
   return spec.split(';').map((st) => {
@@ -474,12 +502,19 @@ function parsePlan(spec) {
       if (out.topic > 255) usage(`--plan: topic index ${tm[1]} > 255`)
       st = tm[2]
     }
+    const rm = /^(.*)#([0-9]+)$/.exec(st)
+    if (rm) {
+      out.reset = BigInt(rm[2])
+      st = rm[1]
+    }
     out.items = st.split(',').map((item) => {
-      const m = /^(x|o?)([0-9]*)(!?)$/.exec(item)
+      const m = /^(x|o|h|)([0-9]*)(!?)$/.exec(item)
       if (!m || (m[1] === 'x') !== (m[2] === '')) usage(`--plan: bad item ${JSON.stringify(item)}`)
       if (m[1] === 'x') return { kind: 'Invalid', expect: m[3] !== '!' }
+      if (m[1] === 'h') return { kind: 'Half', size: Number(m[2]), expect: false }
       return { kind: 'Gossip', size: Number(m[2]), force: m[1] === 'o', expect: m[3] !== '!' }
     })
+    if (out.items.slice(0, -1).some((it) => it.kind === 'Half')) usage('--plan: hN must end its stream')
     return out
   })
 }

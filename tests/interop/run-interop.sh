@@ -19,6 +19,8 @@
 #   iroh-parallel     five iroh clients at once
 #   iroh-reconnect    one iroh endpoint connects three times in a row
 #   iroh-idle         35 s idle between two streams (beyond the 30 s idle timeout)
+#   iroh-truncated    iroh client streams ending (FIN) or reset inside a frame body
+#   wrong-alpn        /iroh-gossip/0 against /iroh-gossip/1, iroh client and gossip-bench client
 #   *-bulk            iroh-to-gossipd / gossipd-to-iroh with 2000 frames (about 3.8 and 8.2 MB)
 #   iroh-bad-frames   iroh client sends a body of exactly max_message_size (accepted), one over it
 #                     (the server must stop that stream and deliver nothing after it), an
@@ -52,13 +54,13 @@ selftest)
     ;;
 iroh-to-gossipd | gossipd-to-iroh | gossipd-wrong-id | iroh-wrong-id | iroh-bad-frames | \
     iroh-to-gossipd-bulk | gossipd-to-iroh-bulk | iroh-multi-topic | iroh-parallel | \
-    iroh-reconnect | iroh-idle)
+    iroh-reconnect | iroh-idle | iroh-truncated | wrong-alpn)
     [ -n "$bench" ] || die "$case_name needs the path of gossip-bench"
     [ -x "$bench" ] || die "gossip-bench not found or not executable: $bench"
     bench=$(cd "$(dirname "$bench")" && pwd)/$(basename "$bench")
     ;;
 *)
-    echo "usage: run-interop.sh selftest|self|iroh-to-gossipd[-bulk]|gossipd-to-iroh[-bulk]|gossipd-wrong-id|iroh-wrong-id|iroh-bad-frames|iroh-multi-topic|iroh-parallel|iroh-reconnect|iroh-idle [GOSSIP_BENCH]" >&2
+    echo "usage: run-interop.sh selftest|self|iroh-to-gossipd[-bulk]|gossipd-to-iroh[-bulk]|gossipd-wrong-id|iroh-wrong-id|iroh-bad-frames|iroh-multi-topic|iroh-parallel|iroh-reconnect|iroh-idle|iroh-truncated|wrong-alpn [GOSSIP_BENCH]" >&2
     exit 64
     ;;
 esac
@@ -234,9 +236,12 @@ nframes_iroh=240
 # 4096 bytes (accepted) and then one of 4097 (the receiver stops the stream; nothing after it may
 # be delivered); stream 1 ends with an undecodable body; stream 2 shows the connection still works.
 bad_plan="100,o4058,200,o4059!,300!;50,x;10,20,30"
+# Truncation: stream 0 ends (FIN) inside a frame body, stream 1 is reset (code 7) inside one;
+# only the complete frames before the cut may be delivered; stream 2 must still work.
+cut_plan="10,20,h100;t1:30,h4000#7;t2:40,50"
 
 case_self() {
-    start srv "${peer[@]}" server --conns 2 --timeout 60 "${logopt[@]}"
+    start srv "${peer[@]}" server --conns 3 --timeout 60 "${logopt[@]}"
     local spid=$last_pid
     wait_ready srv "$spid" 20
     local sid=$ready_id saddr=$ready_addr
@@ -260,11 +265,18 @@ case_self() {
         fail "iroh client with over-limit frames: $(tail -n 1 "$work/bad.err")"
     local bid
     bid=$(client_id bad)
+    "${peer[@]}" client --connect "$sid@$saddr" --topic "$topic" --plan "$cut_plan" \
+        "${logopt[@]}" >"$work/cut.out" 2>"$work/cut.err" ||
+        fail "iroh client with truncated streams: $(tail -n 1 "$work/cut.err")"
+    local tid
+    tid=$(client_id cut)
     wait_exit "$spid" 30
     [ "$exit_rc" -eq 0 ] || fail "iroh server exited with $exit_rc"
     check recv --out "$work/srv.out" --peer "$cid" --topic "$topic" --expect "$work/cli.out" \
         --ids 1 --closed 1
     check recv --out "$work/srv.out" --peer "$bid" --topic "$topic" --expect "$work/bad.out" \
+        --ids 1 --closed 1 --stream-errors 2
+    check recv --out "$work/srv.out" --peer "$tid" --expect "$work/cut.out" \
         --ids 1 --closed 1 --stream-errors 2
     grep -q '"event":"handshake_failed"' "$work/srv.out" ||
         fail "iroh server did not report the failed handshake"
@@ -422,6 +434,58 @@ count_matches() {
     grep -cE "$2" "$work/$1.out"
 }
 
+# (j) iroh client streams that end or are reset inside a frame body
+case_iroh_truncated() {
+    start_bench_server
+    "${peer[@]}" client --connect "$sid@$saddr" --topic "$topic" --plan "$cut_plan" \
+        "${logopt[@]}" >"$work/cli.out" 2>"$work/cli.err" ||
+        fail "iroh client: $(tail -n 1 "$work/cli.err")"
+    local cid
+    cid=$(client_id cli)
+    wait_closed "$cid"
+    stop "$spid"
+    check recv --out "$work/srv.out" --peer "$cid" --expect "$work/cli.out" --closed 1
+}
+
+# (k) ALPN mismatch in both directions: /iroh-gossip/0 against /iroh-gossip/1
+case_wrong_alpn() {
+    # iroh client offering only /iroh-gossip/0 to gossip-bench's server
+    start_bench_server
+    if "${peer[@]}" client --connect "$sid@$saddr" --topic "$topic" --frames 1 --alpn /iroh-gossip/0 \
+        "${logopt[@]}" >"$work/wrong.out" 2>"$work/wrong.err"; then
+        fail "iroh client with ALPN /iroh-gossip/0 got connected"
+    fi
+    echo "iroh client (ALPN /iroh-gossip/0): $(tail -n 1 "$work/wrong.err")"
+    grep -qiE 'alert 120|error 120|no_application_protocol|NoApplicationProtocol|alpn' "$work/wrong.err" ||
+        fail "the iroh client's error does not name the ALPN mismatch"
+    local wid
+    wid=$(client_id wrong)
+    "${peer[@]}" client --connect "$sid@$saddr" --topic "$topic" --frames 2 "${logopt[@]}" \
+        >"$work/cli.out" 2>"$work/cli.err" || fail "correct iroh client afterwards: $(tail -n 1 "$work/cli.err")"
+    local cid
+    cid=$(client_id cli)
+    wait_closed "$cid"
+    stop "$spid"
+    check no-connect --out "$work/srv.out" --peer "$wid"
+    check recv --out "$work/srv.out" --peer "$cid" --expect "$work/cli.out" --closed 1
+
+    # gossip-bench client against an iroh server that accepts only /iroh-gossip/0
+    start srv0 "${peer[@]}" server --conns 1 --timeout 60 --alpn /iroh-gossip/0 "${logopt[@]}"
+    local spid0=$last_pid
+    wait_ready srv0 "$spid0" 20
+    newkey client >/dev/null
+    local rc
+    timeout 30 "$bench" transport client --connect "$ready_id@$ready_addr" --key "$work/client.key" \
+        --topic "$topic" --frames 1 --size 100 >"$work/bench.out" 2>"$work/bench.err"
+    rc=$?
+    [ $rc -ne 0 ] || fail "gossip-bench client got through to an iroh server without /iroh-gossip/1"
+    [ $rc -ne 124 ] || fail "gossip-bench client hung against the ALPN mismatch (killed after 30 s)"
+    echo "gossip-bench client (server speaks /iroh-gossip/0): exit $rc: $(cat "$work/bench.err" "$work/bench.out" | tail -n 1)"
+    grep -qiE 'alpn|application protocol|alert 120' "$work/bench.err" "$work/bench.out" ||
+        fail "gossip-bench's error does not name the ALPN mismatch"
+    stop "$spid0"
+}
+
 # (f) one connection, four topics, their streams written concurrently
 case_iroh_multi_topic() {
     start_bench_server
@@ -508,6 +572,8 @@ iroh-multi-topic) case_iroh_multi_topic ;;
 iroh-parallel) case_iroh_parallel ;;
 iroh-reconnect) case_iroh_reconnect ;;
 iroh-idle) case_iroh_idle ;;
+iroh-truncated) case_iroh_truncated ;;
+wrong-alpn) case_wrong_alpn ;;
 iroh-to-gossipd-bulk)
     sizes_iroh="1000,4057,1,128,4057"
     nframes_iroh=2000
