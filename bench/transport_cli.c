@@ -202,6 +202,11 @@ int gs_bench_transport_server(int argc, char **argv)
             break;
         }
     }
+    if (rv == 0) {
+        /* SIGINT/SIGTERM: close every connection (code 0) and let the closes leave, bounded. */
+        (void)gs_engine_shutdown(e, 0, "server shutdown", GS_SECONDS);
+        (void)fflush(stdout);
+    }
     g_sig_engine = NULL;
     gs_engine_del(e);
     if (rv != 0) {

@@ -261,15 +261,8 @@ static void *tp_main(void *arg)
                 (unsigned long long)us->rx_dgrams, (unsigned long long)us->rx_bufs,
                 (unsigned long long)es->tx_blocked, (unsigned long long)us->tx_errors);
     }
-    /* Clean shutdown: close what we opened, give the closes a few turns to leave. */
-    if (n->mode == TP_STREAM) {
-        for (size_t i = 0; i < n->nconns; ++i) {
-            (void)gs_engine_close(n->e, n->conns[i], 0, "bench done");
-        }
-    }
-    for (int i = 0; i < 5; ++i) {
-        (void)gs_engine_run_once(n->e, 2 * GS_MILLISECONDS);
-    }
+    /* Clean shutdown: close every connection and let the closes leave (bounded). */
+    (void)gs_engine_shutdown(n->e, 0, "bench done", GS_SECONDS / 2);
     gs_engine_del(n->e);
     n->e = NULL;
     return NULL;

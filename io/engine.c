@@ -34,6 +34,13 @@ struct gs_engine {
     gs_udp_addr held_local;
     size_t held_len;
     gs_engine_stats st;
+    /* the layer above's callbacks; the endpoint calls ours, which track connections */
+    gs_quic_callbacks user_cb;
+    /* live connection handles (dialed, or accepted and connected): open addressing, linear
+     * probing, backward-shift deletion; capacity a power of two >= 2 x quic.max_conns */
+    gs_quic_conn_id *conns;
+    size_t conns_cap;
+    size_t nconns;
 };
 
 static void to_quic_addr(gs_quic_addr *q, const gs_udp_addr *a)
@@ -48,6 +55,102 @@ static void from_quic_addr(gs_udp_addr *a, const gs_quic_addr *q)
     memset(a, 0, sizeof(*a));
     memcpy(&a->u, &q->u, q->len <= sizeof(a->u) ? q->len : sizeof(a->u));
     a->len = q->len;
+}
+
+static size_t conn_slot(const gs_engine *e, gs_quic_conn_id c)
+{
+    uint64_t h = c * 0x9e3779b97f4a7c15ULL;
+
+    return (size_t)(h >> 17) & (e->conns_cap - 1);
+}
+
+static void conn_add(gs_engine *e, gs_quic_conn_id c)
+{
+    size_t i = conn_slot(e, c);
+
+    if (e->nconns + 1 > e->conns_cap / 2) {
+        ++e->st.untracked; /* above max_conns: cannot happen unless the endpoint's bound moved */
+        return;
+    }
+    while (e->conns[i] != 0) {
+        if (e->conns[i] == c) {
+            return;
+        }
+        i = (i + 1) & (e->conns_cap - 1);
+    }
+    e->conns[i] = c;
+    ++e->nconns;
+}
+
+static void conn_remove(gs_engine *e, gs_quic_conn_id c)
+{
+    size_t mask = e->conns_cap - 1;
+    size_t i = conn_slot(e, c);
+
+    while (e->conns[i] != c) {
+        if (e->conns[i] == 0) {
+            return;
+        }
+        i = (i + 1) & mask;
+    }
+    /* Backward-shift deletion keeps every probe chain unbroken without tombstones. */
+    size_t j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (e->conns[j] == 0) {
+            break;
+        }
+        size_t home = conn_slot(e, e->conns[j]);
+        /* move conns[j] into the hole at i unless its home lies cyclically in (i, j] */
+        if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
+            e->conns[i] = e->conns[j];
+            i = j;
+        }
+    }
+    e->conns[i] = 0;
+    --e->nconns;
+}
+
+static void engine_on_connected(void *ud, gs_quic_conn_id conn, const uint8_t peer[GS_ID_LEN],
+                                gs_quic_dir dir)
+{
+    gs_engine *e = ud;
+
+    conn_add(e, conn);
+    if (e->user_cb.on_connected != NULL) {
+        e->user_cb.on_connected(e->user_cb.user_data, conn, peer, dir);
+    }
+}
+
+static void engine_on_frame(void *ud, gs_quic_conn_id conn, const uint8_t peer[GS_ID_LEN],
+                            const uint8_t topic[GS_QUIC_TOPIC_LEN], const uint8_t *body, size_t len)
+{
+    gs_engine *e = ud;
+
+    if (e->user_cb.on_frame != NULL) {
+        e->user_cb.on_frame(e->user_cb.user_data, conn, peer, topic, body, len);
+    }
+}
+
+static void engine_on_closed(void *ud, gs_quic_conn_id conn, const uint8_t peer[GS_ID_LEN], int rv,
+                             uint64_t app_error, const char *reason, bool was_send_path)
+{
+    gs_engine *e = ud;
+
+    conn_remove(e, conn);
+    if (e->user_cb.on_closed != NULL) {
+        e->user_cb.on_closed(e->user_cb.user_data, conn, peer, rv, app_error, reason,
+                             was_send_path);
+    }
+}
+
+static void engine_on_writable(void *ud, gs_quic_conn_id conn, const uint8_t peer[GS_ID_LEN])
+{
+    gs_engine *e = ud;
+
+    if (e->user_cb.on_writable != NULL) {
+        e->user_cb.on_writable(e->user_cb.user_data, conn, peer);
+    }
 }
 
 static void engine_on_recv(void *user_data, const gs_uring_dgram *dg)
@@ -89,6 +192,7 @@ void gs_engine_cfg_default(gs_engine_cfg *cfg)
 int gs_engine_new(gs_engine **pe, const gs_engine_cfg *cfg, const gs_identity *id,
                   const gs_mem *mem)
 {
+    gs_quic_callbacks cb;
     gs_uring_cfg ucfg;
     gs_engine *e;
     int rv;
@@ -130,14 +234,31 @@ int gs_engine_new(gs_engine **pe, const gs_engine_cfg *cfg, const gs_identity *i
             }
         }
     }
-    rv = gs_quic_ep_new(&e->ep, &cfg->quic, id, &cfg->cb, mem);
-    if (rv != 0) {
+    e->conns_cap = 16;
+    while (e->conns_cap < 2 * cfg->quic.max_conns + 2) {
+        e->conns_cap *= 2;
+    }
+    e->conns = gs_mem_calloc(mem, e->conns_cap, sizeof(e->conns[0]));
+    if (e->conns == NULL) {
+        rv = GS_ERR_NOMEM;
         goto fail_ep;
+    }
+    e->user_cb = cfg->cb;
+    cb.user_data = e;
+    cb.on_connected = engine_on_connected;
+    cb.on_frame = engine_on_frame;
+    cb.on_closed = engine_on_closed;
+    cb.on_writable = engine_on_writable;
+    rv = gs_quic_ep_new(&e->ep, &cfg->quic, id, &cb, mem);
+    if (rv != 0) {
+        goto fail_conns;
     }
     e->now = gs_uring_now();
     *pe = e;
     return 0;
 
+fail_conns:
+    gs_mem_free(mem, e->conns);
 fail_ep:
     gs_uring_del(e->u);
 fail_uring:
@@ -153,6 +274,7 @@ void gs_engine_del(gs_engine *e)
     }
     gs_quic_ep_del(e->ep);
     gs_uring_del(e->u);
+    gs_mem_free(e->mem, e->conns);
     gs_identity_wipe(&e->id);
     gs_mem_free(e->mem, e);
 }
@@ -230,8 +352,11 @@ int gs_engine_connect(gs_engine *e, const uint8_t id[GS_ID_LEN], const gs_udp_ad
         to_quic_addr(&local, &src);
         to_quic_addr(&remote, addr);
         rv = gs_quic_ep_connect(e->ep, id, &local, &remote, e->now, &conn);
-        if (rv == 0 && pconn != NULL) {
-            *pconn = conn;
+        if (rv == 0) {
+            conn_add(e, conn); /* on_closed is reported for every dial, so it leaves again */
+            if (pconn != NULL) {
+                *pconn = conn;
+            }
         }
         return rv;
     }
@@ -259,6 +384,38 @@ int gs_engine_send_frame(gs_engine *e, const uint8_t peer[GS_ID_LEN],
 int gs_engine_close(gs_engine *e, gs_quic_conn_id conn, uint64_t app_error, const char *reason)
 {
     return gs_quic_ep_close(e->ep, conn, app_error, reason);
+}
+
+size_t gs_engine_num_conns(const gs_engine *e)
+{
+    return e->nconns;
+}
+
+int gs_engine_shutdown(gs_engine *e, uint64_t app_error, const char *reason, gs_duration timeout)
+{
+    gs_tstamp end;
+    int rv = 0;
+
+    /* Closing only queues work (the endpoint's close is safe to call in any order), but a
+     * close's on_closed runs inside a later turn and edits the set: collect first. */
+    for (size_t i = 0; i < e->conns_cap; ++i) {
+        if (e->conns[i] != 0) {
+            (void)gs_quic_ep_close(e->ep, e->conns[i], app_error, reason);
+        }
+    }
+    e->now = gs_uring_now();
+    end = gs_tstamp_add(e->now, timeout);
+    while (e->nconns != 0 || gs_uring_send_inflight(e->u) != 0) {
+        if (e->now >= end) {
+            return GS_ERR_TIMEOUT;
+        }
+        gs_duration left = end - e->now;
+        rv = gs_engine_run_once(e, left < 10 * GS_MILLISECONDS ? left : 10 * GS_MILLISECONDS);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    return 0;
 }
 
 /* sock_for finds the socket whose bound address serves |local| (same family and port). */

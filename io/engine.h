@@ -56,6 +56,7 @@ typedef struct gs_engine_stats {
     uint64_t tx_errors;    /* runs that could not be queued (dropped; QUIC retransmits) */
     uint64_t write_errors; /* gs_quic_ep_write failures */
     uint64_t no_socket;    /* runs whose local address matched no socket (sent from socket 0) */
+    uint64_t untracked;    /* connections not tracked for shutdown (set full; never expected) */
 } gs_engine_stats;
 
 typedef struct gs_engine gs_engine;
@@ -103,6 +104,18 @@ int gs_engine_send_frame(gs_engine *e, const uint8_t peer[GS_ID_LEN],
 
 /* gs_engine_close closes |conn| (gs_quic_ep_close; same returns). */
 int gs_engine_close(gs_engine *e, gs_quic_conn_id conn, uint64_t app_error, const char *reason);
+
+/*
+ * gs_engine_shutdown closes every connection the engine knows (all dials, and accepted ones that
+ * reached on_connected) with |app_error| and |reason|, then runs turns until the endpoint has
+ * reported on_closed for each of them and every send has completed, or |timeout| passes.
+ * Handshakes still in progress on the server side are dropped by gs_engine_del.  Returns 0,
+ * GS_ERR_TIMEOUT (some connection or send still pending) or run_once's error.
+ */
+int gs_engine_shutdown(gs_engine *e, uint64_t app_error, const char *reason, gs_duration timeout);
+
+/* gs_engine_num_conns returns the number of connections gs_engine_shutdown would close. */
+size_t gs_engine_num_conns(const gs_engine *e);
 
 /*
  * gs_engine_run_once runs one turn, sleeping at most |max_wait| (and never past the endpoint's

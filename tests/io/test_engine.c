@@ -555,3 +555,37 @@ Test(engine, two_shards_one_port_steered_by_connection_id, .timeout = 120)
     p_del(&s0);
     p_del(&s1);
 }
+
+Test(engine, shutdown_closes_every_connection, .timeout = 60)
+{
+    peer a;
+    peer b;
+    enum {
+        N = 50
+    };
+
+    p_new(&a, 30);
+    p_new(&b, 31);
+    for (int i = 0; i < N; ++i) {
+        dial(&a, &b, b.id.pk, NULL);
+    }
+    cr_assert(eq(sz, gs_engine_num_conns(a.e), N)); /* dials are tracked at once */
+    turn_both(&a, &b, &b.nconnected, N, 30);
+    turn_both(&a, &b, &a.nconnected, N, 10);
+    cr_assert(eq(sz, a.nconnected, N));
+    cr_assert(eq(sz, gs_engine_num_conns(a.e), N));
+    cr_assert(eq(sz, gs_engine_num_conns(b.e), N)); /* accepted ones once connected */
+    /* b shuts down: every connection is closed, reported, and the closes reach a */
+    cr_assert(eq(int, gs_engine_shutdown(b.e, 7, "bye", 5 * GS_SECONDS), 0));
+    cr_assert(eq(sz, gs_engine_num_conns(b.e), 0));
+    cr_assert(eq(sz, b.nclosed, N));
+    cr_assert(eq(int, b.last_close_rv, 0));
+    turn_both(&a, NULL, &a.nclosed, N, 10);
+    cr_assert(eq(sz, a.nclosed, N), "a saw %zu of %d closes", a.nclosed, N);
+    cr_assert(eq(int, a.last_close_rv, GS_ERR_CLOSED));
+    cr_assert(eq(sz, gs_engine_num_conns(a.e), 0));
+    /* nothing left: shutdown of a returns at once */
+    cr_assert(eq(int, gs_engine_shutdown(a.e, 0, NULL, GS_SECONDS), 0));
+    p_del(&a);
+    p_del(&b);
+}
