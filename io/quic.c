@@ -311,6 +311,36 @@ static void report_closed(gs_quic_ep *ep, qconn *c, int rv, uint64_t app_error, 
     }
 }
 
+static void conn_tokens_clear(gs_quic_ep *ep, qconn *c)
+{
+    for (size_t i = 0; i < c->nrtok; ++i) {
+        uint32_t *v = gs_quic_map_get(&ep->tokens, c->rtok[i], NGTCP2_STATELESS_RESET_TOKENLEN);
+        if (v != NULL && *v == c->slot) {
+            gs_quic_map_del(&ep->tokens, c->rtok[i], NGTCP2_STATELESS_RESET_TOKENLEN);
+        }
+    }
+    c->nrtok = 0;
+}
+
+/* conn_tokens_refresh registers the reset tokens of |c|'s active destination ids. */
+static void conn_tokens_refresh(gs_quic_ep *ep, qconn *c)
+{
+    ngtcp2_cid_token ct[8];
+
+    c->tokens_dirty = false;
+    conn_tokens_clear(ep, c);
+    if (ngtcp2_conn_get_num_active_dcid(c->nc) > sizeof(ct) / sizeof(ct[0])) {
+        return;
+    }
+    size_t n = ngtcp2_conn_get_active_dcid(c->nc, ct);
+    for (size_t i = 0; i < n && c->nrtok < QRTOK_MAX; ++i) {
+        if (ct[i].token_present && gs_quic_map_put(&ep->tokens, ct[i].token,
+                                                   NGTCP2_STATELESS_RESET_TOKENLEN, c->slot) == 0) {
+            memcpy(c->rtok[c->nrtok++], ct[i].token, NGTCP2_STATELESS_RESET_TOKENLEN);
+        }
+    }
+}
+
 static void conn_free(gs_quic_ep *ep, qconn *c)
 {
     if (c->nc != NULL) {
@@ -328,6 +358,7 @@ static void conn_free(gs_quic_ep *ep, qconn *c)
             (void)gs_quic_map_purge(&ep->cids, c->slot);
         }
     }
+    conn_tokens_clear(ep, c);
     if (c->has_client_dcid) {
         uint32_t *v = gs_quic_map_get(&ep->cids, c->client_dcid.data, c->client_dcid.datalen);
         if (v != NULL && *v == c->slot) {
@@ -458,8 +489,12 @@ static bool conn_fail(gs_quic_ep *ep, qconn *c, int liberr, gs_tstamp now)
         const char *kind = pc.type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_APPLICATION
                                ? "application"
                                : "transport";
-        if (pc.type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_TRANSPORT &&
-            pc.error_code >= NGTCP2_CRYPTO_ERROR && pc.error_code <= (NGTCP2_CRYPTO_ERROR | 0xff)) {
+        if (c->got_reset) {
+            (void)snprintf(reason, sizeof(reason),
+                           "stateless reset: the peer has no state for this connection");
+        } else if (pc.type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_TRANSPORT &&
+                   pc.error_code >= NGTCP2_CRYPTO_ERROR &&
+                   pc.error_code <= (NGTCP2_CRYPTO_ERROR | 0xff)) {
             /* CRYPTO_ERROR: the peer's TLS stack refused the handshake with this alert. */
             uint8_t alert = (uint8_t)(pc.error_code & 0xff);
             const char *name = gnutls_alert_get_name((gnutls_alert_description_t)alert);
@@ -542,6 +577,7 @@ static int cb_handshake_completed(ngtcp2_conn *nc, void *ud)
     }
     c->state = QS_ESTABLISHED;
     c->report_close = true;
+    c->tokens_dirty = true;
     ++ep->stats.handshakes_ok;
     /* Newest wins (PROTOCOL.md 3.5): this connection becomes the send path to the peer. */
     uint32_t *old = gs_quic_map_get(&ep->peers, c->peer, GS_ID_LEN);
@@ -651,6 +687,7 @@ static int cb_recv_stateless_reset(ngtcp2_conn *nc, const ngtcp2_pkt_stateless_r
     (void)sr;
     qconn *c = ud;
     ++c->ep->stats.resets_received;
+    c->got_reset = true;
     return 0;
 }
 
@@ -673,6 +710,19 @@ static int cb_extend_max_stream_data(ngtcp2_conn *nc, int64_t id, uint64_t max, 
     qconn *c = ud;
     gs_quic_stream_unblock(c);
     gs_quic_conn_mark_dirty(c->ep, c);
+    return 0;
+}
+
+static int cb_dcid_status(ngtcp2_conn *nc, int type, uint64_t seq, const ngtcp2_cid *cid,
+                          const uint8_t *token, void *ud)
+{
+    (void)nc;
+    (void)type;
+    (void)seq;
+    (void)cid;
+    (void)token;
+    qconn *c = ud;
+    c->tokens_dirty = true; /* re-read at top level: ngtcp2 may be mid-update here */
     return 0;
 }
 
@@ -742,6 +792,7 @@ static void set_callbacks(ngtcp2_callbacks *cb, bool is_server)
     cb->rand = cb_rand;
     cb->get_new_connection_id = cb_get_new_cid;
     cb->remove_connection_id = cb_remove_cid;
+    cb->dcid_status = cb_dcid_status;
 }
 
 static void set_settings(const gs_quic_ep *ep, ngtcp2_settings *s, gs_tstamp now)
@@ -810,7 +861,18 @@ int gs_quic_ep_new(gs_quic_ep **pep, const gs_quic_cfg *cfg, const gs_identity *
     ep->nmem.calloc = nm_calloc;
     ep->nmem.realloc = nm_realloc;
     randombytes_buf(ep->token_secret, sizeof(ep->token_secret));
-    randombytes_buf(ep->reset_secret, sizeof(ep->reset_secret));
+    /* The stateless-reset secret is derived from the node key and the shard index, so after a
+     * restart with the same key file our resets carry the tokens we issued before (peers drop
+     * dead connections at once instead of after the idle timeout), while each shard's tokens
+     * differ (a packet that strays to another shard can never reset a live connection). */
+    {
+        static const char ctx[] = "gossipd quic stateless reset v1";
+        uint8_t in[sizeof(ctx) + 1];
+        memcpy(in, ctx, sizeof(ctx));
+        in[sizeof(ctx)] = cfg->shard;
+        crypto_generichash(ep->reset_secret, sizeof(ep->reset_secret), in, sizeof(in), id->sk,
+                           GS_ID_SEED_LEN);
+    }
     randombytes_buf(ep->hash_key, sizeof(ep->hash_key));
     ep->reset_tokens = cfg->reset_rate;
 
@@ -852,6 +914,11 @@ int gs_quic_ep_new(gs_quic_ep **pep, const gs_quic_cfg *cfg, const gs_identity *
     if (rv != 0) {
         goto fail_addrs;
     }
+    rv = gs_quic_map_init(&ep->tokens, n * QRTOK_MAX, NGTCP2_STATELESS_RESET_TOKENLEN, ep->hash_key,
+                          mem);
+    if (rv != 0) {
+        goto fail_tokens;
+    }
     ep->ctrl = gs_mem_calloc(mem, QCTRL_MAX, sizeof(ep->ctrl[0]));
     if (ep->ctrl == NULL) {
         rv = GS_ERR_NOMEM;
@@ -867,6 +934,8 @@ int gs_quic_ep_new(gs_quic_ep **pep, const gs_quic_cfg *cfg, const gs_identity *
 fail_tls:
     gs_mem_free(mem, ep->ctrl);
 fail_ctrl:
+    gs_quic_map_free(&ep->tokens, mem);
+fail_tokens:
     gs_quic_map_free(&ep->addrs, mem);
 fail_addrs:
     gs_quic_map_free(&ep->peers, mem);
@@ -904,6 +973,7 @@ void gs_quic_ep_del(gs_quic_ep *ep)
     }
     gs_quic_tls_free(ep);
     gs_mem_free(mem, ep->ctrl);
+    gs_quic_map_free(&ep->tokens, mem);
     gs_quic_map_free(&ep->addrs, mem);
     gs_quic_map_free(&ep->peers, mem);
     gs_quic_map_free(&ep->cids, mem);
@@ -1096,6 +1166,9 @@ static bool conn_read(gs_quic_ep *ep, qconn *c, const gs_quic_addr *local,
         if (ep->cb.on_writable != NULL) {
             ep->cb.on_writable(ep->cb.user_data, c->handle, c->peer);
         }
+    }
+    if (c->tokens_dirty) {
+        conn_tokens_refresh(ep, c);
     }
     gs_quic_conn_mark_dirty(ep, c);
     heap_update(ep, c, 0);
@@ -1299,9 +1372,20 @@ int gs_quic_ep_on_datagram(gs_quic_ep *ep, const gs_quic_addr *local, const gs_q
         server_accept(ep, local, remote, data, len, ecn, now);
         return 0;
     }
-    if (vc.dcidlen == GS_QUIC_CID_LEN) {
+    if (len >= RESET_MIN) {
+        /* Possibly a peer's stateless reset (its DCID is random): matched by its token. */
+        const uint32_t *slot =
+            gs_quic_map_get(&ep->tokens, data + len - NGTCP2_STATELESS_RESET_TOKENLEN,
+                            NGTCP2_STATELESS_RESET_TOKENLEN);
+        if (slot != NULL && ep->conns[*slot] != NULL) {
+            (void)conn_read(ep, ep->conns[*slot], local, remote, data, len, ecn, now);
+            return 0;
+        }
+    }
+    if (vc.dcidlen == GS_QUIC_CID_LEN && vc.dcid[0] == ep->cfg.shard) {
         send_stateless_reset(ep, local, remote, vc.dcid, len, now);
     } else {
+        /* Not one of our ids (another shard's, or garbage): the engine forwards strays. */
         ++ep->stats.datagrams_dropped;
     }
     return 0;
@@ -1872,6 +1956,9 @@ int gs_quic_ep_handle_expiry(gs_quic_ep *ep, gs_tstamp now)
                 heap_update(ep, c, now);
             }
             continue;
+        }
+        if (c->tokens_dirty) {
+            conn_tokens_refresh(ep, c);
         }
         gs_quic_conn_mark_dirty(ep, c);
         heap_update(ep, c, now);

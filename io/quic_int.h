@@ -58,6 +58,10 @@ size_t gs_quic_map_purge(qmap *m, uint32_t val);
  */
 #define QRECV_DONE_MAX 4096
 
+/* Stateless reset tokens of the peer's active connection ids registered per connection: a reset
+ * carries a random "DCID", so it is matched by its trailing token (RFC 9000 10.3.1). */
+#define QRTOK_MAX 4
+
 typedef struct qchunk {
     struct qchunk *next;
     size_t len; /* bytes used in data */
@@ -136,6 +140,10 @@ typedef struct qconn {
     bool want_writable; /* a send was refused with GS_ERR_AGAIN */
     bool addr_counted;  /* counted in the endpoint's per-address table */
     bool has_client_dcid;
+    bool got_reset;    /* a valid stateless reset ended the connection */
+    bool tokens_dirty; /* the peer's reset tokens must be re-registered (conn_tokens_refresh) */
+    uint8_t nrtok;
+    uint8_t rtok[QRTOK_MAX][NGTCP2_STATELESS_RESET_TOKENLEN]; /* registered in ep->tokens */
     uint8_t peer[GS_ID_LEN];
     uint8_t tls_alert;
     gs_quic_addr local;
@@ -195,9 +203,10 @@ struct gs_quic_ep {
     size_t nfree;
     uint32_t *gens; /* generation per slot (handles) */
     size_t nconns;
-    qmap cids;  /* connection id -> slot */
-    qmap peers; /* peer id -> slot of the send path */
-    qmap addrs; /* remote IP -> connection count */
+    qmap cids;   /* connection id -> slot */
+    qmap peers;  /* peer id -> slot of the send path */
+    qmap addrs;  /* remote IP -> connection count */
+    qmap tokens; /* peer's stateless reset token -> slot */
     qconn **heap;
     size_t nheap;
     qconn *dirty_head;

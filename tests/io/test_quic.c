@@ -813,7 +813,10 @@ Test(quic, stateless_reset_is_smaller_and_rate_limited)
     for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); ++k) {
         size_t len = sizes[k];
         randombytes_buf(pkt, len);
-        pkt[0] = 0x40 | (pkt[0] & 0x3f); /* short header, unknown DCID */
+        pkt[0] = 0x40 | (pkt[0] & 0x3f); /* short header, unknown DCID of our shard (byte 0) */
+        if (len > 1) {
+            pkt[1] = cfg.shard;
+        }
         uint64_t before = gs_quic_ep_stats(ep)->resets_sent;
         gs_quic_ep_on_datagram(ep, &local, &remote, pkt, len, 0, now);
         gs_quic_txbuf tx = {out, sizeof(out), 0, runs, 64, 0, 1};
@@ -835,6 +838,7 @@ Test(quic, stateless_reset_is_smaller_and_rate_limited)
     for (int i = 0; i < 200; ++i) {
         randombytes_buf(pkt, 100);
         pkt[0] = 0x40;
+        pkt[1] = cfg.shard;
         gs_quic_ep_on_datagram(ep, &local, &remote, pkt, 100, 0, now);
         gs_quic_txbuf tx = {out, sizeof(out), 0, runs, 64, 0, 1};
         while (gs_quic_ep_write(ep, now, &tx) > 0) {
@@ -847,6 +851,54 @@ Test(quic, stateless_reset_is_smaller_and_rate_limited)
     cr_assert(ge(u64, sent, 9));
     cr_assert(ge(u64, gs_quic_ep_stats(ep)->resets_ratelimited, 190));
     gs_quic_ep_del(ep);
+}
+
+Test(quic, restarted_server_resets_old_connections)
+{
+    tnet net;
+    gs_quic_cfg cfg = base_cfg();
+    uint8_t frame[24];
+    tnet_init(&net);
+    tnode *a = tnet_add(&net, 1, 4001, &cfg);
+    tnode *b = tnet_add(&net, 2, 4002, &cfg);
+    dial(&net, a, b, NULL);
+    cr_assert(tnet_run(&net, 2 * GS_SECONDS, both_connected, NULL));
+    /* The server restarts with the same key (and shard): it has no state for the connection, and
+     * its reset carries the token it issued before, so the client drops it at once. */
+    gs_quic_callbacks cb = {b, tnet_on_connected, tnet_on_frame, tnet_on_closed, NULL};
+    gs_quic_ep_del(b->ep);
+    cr_assert(eq(int, gs_quic_ep_new(&b->ep, &cfg, &b->id, &cb, gs_mem_default()), 0));
+    make_frame(frame, 20, 0);
+    cr_assert(eq(int, gs_quic_ep_send_frame(a->ep, b->id.pk, topics[0], frame, 24), 0));
+    bool closed = tnet_run(&net, 2 * GS_SECONDS, node0_closed, NULL);
+    cr_assert(closed, "resets sent %llu recv %llu b dropped %llu invalid %llu",
+              (unsigned long long)gs_quic_ep_stats(b->ep)->resets_sent,
+              (unsigned long long)gs_quic_ep_stats(a->ep)->resets_received,
+              (unsigned long long)gs_quic_ep_stats(b->ep)->datagrams_dropped,
+              (unsigned long long)gs_quic_ep_stats(b->ep)->datagrams_invalid);
+    cr_assert(eq(int, a->closed[0].rv, GS_ERR_CLOSED));
+    cr_assert(ne(ptr, strstr(a->closed[0].reason, "stateless reset"), NULL), "%s",
+              a->closed[0].reason);
+    cr_assert(eq(u64, gs_quic_ep_stats(a->ep)->resets_received, 1));
+    cr_assert(ge(u64, gs_quic_ep_stats(b->ep)->resets_sent, 1));
+    /* ... and a server on another shard index (other secret) cannot reset it */
+    tnet net2;
+    tnet_init(&net2);
+    tnode *a2 = tnet_add(&net2, 1, 4001, &cfg);
+    tnode *b2 = tnet_add(&net2, 2, 4002, &cfg);
+    dial(&net2, a2, b2, NULL);
+    cr_assert(tnet_run(&net2, 2 * GS_SECONDS, both_connected, NULL));
+    gs_quic_cfg other = cfg;
+    other.shard = 1;
+    gs_quic_callbacks cb2 = {b2, tnet_on_connected, tnet_on_frame, tnet_on_closed, NULL};
+    gs_quic_ep_del(b2->ep);
+    cr_assert(eq(int, gs_quic_ep_new(&b2->ep, &other, &b2->id, &cb2, gs_mem_default()), 0));
+    cr_assert(eq(int, gs_quic_ep_send_frame(a2->ep, b2->id.pk, topics[0], frame, 24), 0));
+    tnet_run(&net2, 2 * GS_SECONDS, NULL, NULL);
+    cr_assert(eq(u64, gs_quic_ep_stats(b2->ep)->resets_sent, 0)); /* not its shard's id */
+    cr_assert(eq(u64, gs_quic_ep_stats(a2->ep)->resets_received, 0));
+    tnet_free(&net2);
+    tnet_free(&net);
 }
 
 static bool a_has_two(tnet *net, void *arg)
