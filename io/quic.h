@@ -301,9 +301,12 @@ int gs_quic_ep_close(gs_quic_ep *ep, gs_quic_conn_id conn, uint64_t app_error, c
  * gs_quic_ep_write appends packets to send to |tx| (see gs_quic_txbuf), coalescing queued frames
  * into as few full-size packets as possible and grouping consecutive same-size packets to one
  * destination into GSO runs.  Call after every on_datagram / handle_expiry / send batch, sending
- * and emptying |tx| each time, until it returns 0.
- * Returns the number of bytes appended (0: nothing left to send right now); GS_ERR_NOBUF if
- * |tx| cannot hold one packet of max_packet_size or one more run; GS_ERR_INVAL.
+ * and emptying |tx| each time, until it returns 0.  It stops early (returning what it appended)
+ * when the next packet would need a run beyond |maxruns| or more than |cap| bytes; with
+ * maxruns = 1 each call therefore yields one run.  Runs never mix connections.  A packet that was
+ * built but cannot join the batch is kept and goes out first on the next call.
+ * Returns the number of bytes appended (0: nothing left to send right now); GS_ERR_NOBUF if an
+ * empty |tx| could not hold a packet (cap < max_packet_size or maxruns == 0); GS_ERR_INVAL.
  */
 gs_ssize gs_quic_ep_write(gs_quic_ep *ep, gs_tstamp now, gs_quic_txbuf *tx);
 
