@@ -6,7 +6,7 @@
  *   gossip-sim --peers N --seed S --scenario single|multi|burst|churn|partition --rounds R
  *              [--latency-min-ms A --latency-max-ms B] [--kill-fraction F] [--json]
  *              [--loss-ppm P] [--payload BYTES] [--partition-s S] [--heal-wait-s S]
- *              [--warmup-s S] [--trace] [--quiet]
+ *              [--warmup-s S] [--literal-close] [--trace] [--quiet]
  *
  * Without --json: live progress on stderr (one line rewritten in place on a tty, a line every two
  * seconds otherwise) and a readable summary on stdout.  With --json the last stdout line is one
@@ -51,7 +51,7 @@ static void usage(FILE *f)
             "                  --rounds R [--latency-min-ms A --latency-max-ms B]\n"
             "                  [--kill-fraction F] [--json] [--loss-ppm P] [--payload BYTES]\n"
             "                  [--partition-s S] [--heal-wait-s S] [--warmup-s S]\n"
-            "                  [--trace] [--quiet]\n");
+            "                  [--literal-close] [--trace] [--quiet]\n");
 }
 
 static bool parse_u64(const char *s, uint64_t *out)
@@ -134,7 +134,7 @@ int main(int argc, char **argv)
     uint64_t peers = 100, seed = 0, rounds = 0, lat_min = 10, lat_max = 100, loss = 0;
     uint64_t payload = 32, part_s = 20, heal_s = 3, warm_s = 60;
     double kill = -1;
-    bool have_rounds = false, trace = false;
+    bool have_rounds = false, trace = false, literal = false;
 
     memset(&c, 0, sizeof(c));
     for (int i = 1; i < argc; ++i) {
@@ -149,6 +149,9 @@ int main(int argc, char **argv)
             continue;
         } else if (strcmp(a, "--trace") == 0) {
             trace = true;
+            continue;
+        } else if (strcmp(a, "--literal-close") == 0) {
+            literal = true;
             continue;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
@@ -208,6 +211,7 @@ int main(int argc, char **argv)
     c.rc.sim.loss_ppm = (uint32_t)loss;
     c.rc.sim.payload_len = (size_t)payload;
     c.rc.sim.trace = trace;
+    c.rc.sim.literal_close = literal;
     c.rc.sim.progress = on_progress;
     c.rc.sim.progress_ud = &c;
     if (have_rounds) {

@@ -465,7 +465,7 @@ static void conn_deliver(gs_sim *sim, sim_conn *c, uint32_t a, uint32_t b, sim_b
         return;
     }
     gs_tstamp at = sim->now + pair_latency(sim, a, b);
-    if (c->closer == a && c->note_at >= at) {
+    if (!sim->cfg.literal_close && c->closer == a && c->note_at >= at) {
         /* A frame on the connection that replaces one |a| just closed cannot overtake that
          * connection's CONNECTION_CLOSE. */
         at = c->note_at + 1;
@@ -484,6 +484,18 @@ static void conn_send(gs_sim *sim, uint32_t a, uint32_t b, sim_blob *blob)
     bool reach = node_up(sim, b) && gs_sim_reachable(sim, a, b);
     ++sim->stats.frames_sent;
     sim->stats.frame_bytes += blob->len;
+    if (sim->cfg.literal_close && reach && c->state != CONN_DEAD) {
+        /* Section 10 as written: every frame between running peers arrives. */
+        if (c->state != CONN_OPEN) {
+            c->state = CONN_OPEN;
+            c->who = a;
+            c->gen = ++sim->next_gen;
+        }
+        c->seen[sa] = c->gen;
+        c->up[sa] = 1;
+        conn_deliver(sim, c, a, b, blob);
+        return;
+    }
     if (c->up[sa]) {
         /* |a| writes to the connection it believes open.  It may be dead (the peer crashed or
          * restarted), closed by the peer (the CONNECTION_CLOSE is on its way) or cut off by a
@@ -530,6 +542,10 @@ static void conn_close(gs_sim *sim, uint32_t a, uint32_t b)
         return;
     }
     size_t sa = conn_side(c, a);
+    if (sim->cfg.literal_close && c->state == CONN_OPEN) {
+        c->up[sa] = 1; /* section 10 as written: the pair's connection is closed, whoever knew it */
+        c->seen[sa] = c->gen;
+    }
     if (!c->up[sa]) {
         if (c->state == CONN_DIALING && c->who == a) {
             c->state = CONN_CLOSED; /* abandon the dial */
@@ -718,7 +734,7 @@ static void process(gs_sim *sim, sim_ev *ev)
         break;
     case EV_CLOSE_NOTE:
         c = conn_lookup(sim, ev->src, ev->dst);
-        if (live && c != NULL && conn_lose_side(c, ev->dst, ev->gen)) {
+        if (live && c != NULL && (conn_lose_side(c, ev->dst, ev->gen) || sim->cfg.literal_close)) {
             notify_down(sim, ev->dst, ev->src);
         }
         break;

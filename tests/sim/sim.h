@@ -51,7 +51,11 @@ typedef struct gs_sim_cfg {
     size_t max_conns;               /* bound on tracked peer pairs, 16 Mi (GS_ERR_LIMIT beyond) */
     size_t max_round_bits;          /* bound on messages x peers of one round, 2^31 */
     bool trace;                     /* digest every processed event into the trace hash */
-    gs_node_cfg node;               /* protocol configuration of every node */
+    /* literal_close: section 10's close model as written (every close is notified to the other
+     * side, every frame between running peers arrives) instead of per-side connection views.
+     * Off by default: it lets stale notifications tear down newer links (docs/sim.md). */
+    bool literal_close;
+    gs_node_cfg node; /* protocol configuration of every node */
     /* progress, if not NULL, is called every 65536 processed events with |progress_ud|. */
     void (*progress)(void *progress_ud, const gs_sim *sim);
     void *progress_ud;
