@@ -61,23 +61,38 @@ function finish() {
   process.exit(1)
 }
 
-// Group the receiver's events per connection of peer |peer|: a connection starts at each
-// "connected" event of that peer; frames of that peer go to the latest one.
+// Group the receiver's events per connection of peer |peer|, in the order of their "connected"
+// events. The iroh peer tags every event with its connection number ("conn"), which is exact.
+// gossip-bench's server has no such tag: there a frame belongs to the peer's latest connection,
+// and a "closed" to its oldest connection not closed yet (a sender's next connection can be
+// reported before its previous close is).
 function perConnection(evs, peer) {
   const conns = []
+  const byTag = new Map()
   for (const e of evs) {
     if (e.peer !== peer) continue
     if (e.event === 'connected') {
-      conns.push({ connected: e, frames: [], ends: [], errors: [], closed: null })
-    } else if (conns.length === 0) {
-      failures.push(`event ${e.event} of ${peer} before its "connected" event`)
-    } else {
-      const c = conns[conns.length - 1]
-      if (e.event === 'frame') c.frames.push(e)
-      else if (e.event === 'stream_end') c.ends.push(e)
-      else if (e.event === 'stream_error' || e.event === 'frame_error') c.errors.push(e)
-      else if (e.event === 'closed') c.closed = e
+      const c = { connected: e, frames: [], ends: [], errors: [], closed: null }
+      conns.push(c)
+      if (e.conn !== undefined) byTag.set(e.conn, c)
+      continue
     }
+    let c
+    if (e.conn !== undefined) {
+      c = byTag.get(e.conn)
+    } else if (e.event === 'closed') {
+      c = conns.find((x) => x.closed === null)
+    } else {
+      c = conns[conns.length - 1]
+    }
+    if (c === undefined) {
+      failures.push(`event ${e.event} of ${peer} before its "connected" event`)
+      continue
+    }
+    if (e.event === 'frame') c.frames.push(e)
+    else if (e.event === 'stream_end') c.ends.push(e)
+    else if (e.event === 'stream_error' || e.event === 'frame_error') c.errors.push(e)
+    else if (e.event === 'closed') c.closed = e
   }
   return conns
 }

@@ -131,7 +131,7 @@ function errText(e) {
 // ---------------------------------------------------------------------------------------------
 // server
 
-async function readStream(recv, peer, max, stats, quietFrames) {
+async function readStream(recv, tag, max, stats, quietFrames) {
   const sp = new FrameSplitter(max)
   let topic = null
   let frames = 0
@@ -145,9 +145,9 @@ async function readStream(recv, peer, max, stats, quietFrames) {
       // it ends with the connection. That is a clean end if it falls on a frame boundary.
       const rest = sp.pending()
       if (/ConnectionLost\(ApplicationClosed/.test(String(e)) && rest === 0 && topic !== null) {
-        emit({ event: 'stream_end', peer, topic, frames, bytes, fin: false, end: errText(e) })
+        emit({ event: 'stream_end', ...tag, topic, frames, bytes, fin: false, end: errText(e) })
       } else {
-        emit({ event: 'stream_error', peer, topic, frames, pending: rest, error: errText(e) })
+        emit({ event: 'stream_error', ...tag, topic, frames, pending: rest, error: errText(e) })
         stats.errors++
       }
       return
@@ -160,7 +160,7 @@ async function readStream(recv, peer, max, stats, quietFrames) {
       try {
         f = sp.next()
       } catch (e) {
-        emit({ event: 'stream_error', peer, topic, frames, error: errText(e) })
+        emit({ event: 'stream_error', ...tag, topic, frames, error: errText(e) })
         stats.errors++
         await recv.stop(0n).catch(() => {})
         return
@@ -169,27 +169,27 @@ async function readStream(recv, peer, max, stats, quietFrames) {
       if (topic === null) {
         // The topic id; trailing bytes are ignored, as postcard's from_bytes does (PROTOCOL.md 4.1).
         if (f.body.length < 32) {
-          emit({ event: 'stream_error', peer, error: `stream header body is ${f.body.length} bytes, want 32` })
+          emit({ event: 'stream_error', ...tag, error: `stream header body is ${f.body.length} bytes, want 32` })
           stats.errors++
           await recv.stop(0n).catch(() => {})
           return
         }
         topic = hex(f.body.subarray(0, 32))
-        emit({ event: 'stream', peer, topic, ...(f.body.length > 32 ? { trailing: f.body.length - 32 } : {}) })
+        emit({ event: 'stream', ...tag, topic, ...(f.body.length > 32 ? { trailing: f.body.length - 32 } : {}) })
         continue
       }
       let m
       try {
         m = decodeMessage(f.body)
       } catch (e) {
-        emit({ event: 'frame_error', peer, topic, len: f.body.length, error: errText(e) })
+        emit({ event: 'frame_error', ...tag, topic, len: f.body.length, error: errText(e) })
         stats.errors++
         await recv.stop(0n).catch(() => {})
         return
       }
       frames++
       stats.frames++
-      const ev = { event: 'frame', peer, topic, kind: m.kind, len: f.body.length }
+      const ev = { event: 'frame', ...tag, topic, kind: m.kind, len: f.body.length }
       if (m.kind === 'Gossip') {
         ev.content_len = m.content.length
         ev.id = hex(m.id)
@@ -205,11 +205,11 @@ async function readStream(recv, peer, max, stats, quietFrames) {
   // A clean end inside a 4-byte length prefix counts as a clean end (PROTOCOL.md 3.1).
   const rest = sp.pending()
   if (rest >= 4) {
-    emit({ event: 'stream_error', peer, topic, frames, error: `end of stream inside a frame (${rest} bytes pending)` })
+    emit({ event: 'stream_error', ...tag, topic, frames, error: `end of stream inside a frame (${rest} bytes pending)` })
     stats.errors++
     return
   }
-  emit({ event: 'stream_end', peer, topic, frames, bytes, fin: true, partial_prefix: rest })
+  emit({ event: 'stream_end', ...tag, topic, frames, bytes, fin: true, partial_prefix: rest })
 }
 
 async function serveConnection(inc, opts, stats) {
@@ -230,8 +230,10 @@ async function serveConnection(inc, opts, stats) {
     return false
   }
   const peer = idHex(conn.remoteId())
+  // Every event of this connection carries its number: the same peer may have several.
+  const tag = { peer, conn: ++stats.accepted }
   const alpn = Buffer.from(conn.alpn()).toString('latin1')
-  emit({ event: 'connected', peer, direction: 'in', remote, alpn })
+  emit({ event: 'connected', ...tag, direction: 'in', remote, alpn })
   const streams = []
   for (;;) {
     let recv
@@ -240,10 +242,10 @@ async function serveConnection(inc, opts, stats) {
     } catch (e) {
       break
     }
-    streams.push(readStream(recv, peer, opts.max, stats, opts.quietFrames))
+    streams.push(readStream(recv, tag, opts.max, stats, opts.quietFrames))
   }
   await Promise.all(streams)
-  emit({ event: 'closed', peer, reason: errText(conn.closeReason() ?? 'unknown') })
+  emit({ event: 'closed', ...tag, reason: errText(conn.closeReason() ?? 'unknown') })
   return true
 }
 
@@ -262,7 +264,7 @@ async function runServer(argv) {
   const key = loadOrCreateKey(o.key)
   const alpn = o.alpn ?? ALPN_V1
   const ep = await bindEndpoint(key, o.listen ?? '127.0.0.1:0', [Array.from(Buffer.from(alpn))])
-  const stats = { conns: 0, failed: 0, frames: 0, errors: 0 }
+  const stats = { conns: 0, accepted: 0, failed: 0, frames: 0, errors: 0 }
   armTimeout(opts.timeout, () => `waiting for ${opts.conns} connection(s) (${stats.conns} ended, ${stats.failed} handshakes failed)`)
   // SIGTERM/SIGINT (the driver stopping a server that still waits): summary, clean exit.
   const onSignal = async () => {
