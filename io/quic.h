@@ -105,6 +105,9 @@ typedef struct gs_quic_cfg {
                                (1452) */
     uint8_t shard;          /* byte 0 of every connection id we issue (DESIGN.md steering) */
     bool send_sni;          /* client sends the iroh TLS name as SNI (false: no SNI) */
+    size_t rx_buffer_max;   /* bytes of partial-frame buffers (max_message_size each, one per
+                               incoming stream with a frame spanning packets), all connections;
+                               past it such streams are stopped (64 MiB) */
 } gs_quic_cfg;
 
 /* gs_quic_cfg_default fills |cfg| with the defaults shown above (ALPN "/iroh-gossip/1"). */
@@ -186,6 +189,8 @@ typedef struct gs_quic_stats {
     uint64_t streams_in;            /* incoming uni streams seen */
     uint64_t bidi_refused;          /* peer-opened bidirectional streams stopped */
     uint64_t conns_active;          /* gauge: connections currently allocated */
+    uint64_t rx_buffer_refused;     /* incoming streams stopped because rx_buffer_max was reached */
+    uint64_t rx_buffered;           /* gauge: bytes of partial-frame buffers allocated */
 } gs_quic_stats;
 
 /* gs_quic_seg_run: one run of packets to one destination, sendable with one GSO sendmsg. */

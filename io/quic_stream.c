@@ -120,6 +120,7 @@ static void recv_free(struct gs_quic_ep *ep, qconn *c, qrecv *r)
     }
     if (r->body != NULL) {
         gs_mem_free(ep->mem, r->body);
+        ep->stats.rx_buffered -= ep->cfg.max_message_size;
     }
     gs_mem_free(ep->mem, r);
 }
@@ -449,6 +450,15 @@ int gs_quic_stream_on_data(struct gs_quic_ep *ep, qconn *c, int64_t id, uint32_t
             continue;
         }
         if (r->body == NULL) {
+            /* Bounded across all connections: a peer holding many streams mid-frame cannot make
+             * us buffer max_message_size bytes for each of them without limit. */
+            if (ep->stats.rx_buffered + ep->cfg.max_message_size > ep->cfg.rx_buffer_max) {
+                ++ep->stats.rx_buffer_refused;
+                ++ep->stats.stream_errors;
+                r->stopped = true;
+                *pstop = id;
+                break;
+            }
             r->body = gs_mem_malloc(ep->mem, ep->cfg.max_message_size);
             if (r->body == NULL) {
                 ++ep->stats.stream_errors;
@@ -456,6 +466,7 @@ int gs_quic_stream_on_data(struct gs_quic_ep *ep, qconn *c, int64_t id, uint32_t
                 *pstop = id;
                 break;
             }
+            ep->stats.rx_buffered += ep->cfg.max_message_size;
         }
         size_t k = r->need - r->nbody;
         if (k > left) {

@@ -1347,6 +1347,34 @@ Test(quic, one_run_per_batch_like_the_engine)
     tnet_free(&net);
 }
 
+Test(quic, partial_frame_buffers_are_bounded)
+{
+    tnet net;
+    gs_quic_cfg scfg = base_cfg();
+    gs_quic_cfg rcfg = base_cfg();
+    static uint8_t frame[4100];
+
+    tnet_init(&net);
+    rcfg.rx_buffer_max = 3 * 4096; /* room for three streams mid-frame */
+    tnode *a = tnet_add(&net, 1, 4001, &scfg);
+    tnode *b = tnet_add(&net, 2, 4002, &rcfg);
+    dial(&net, a, b, NULL);
+    cr_assert(tnet_run(&net, 2 * GS_SECONDS, both_connected, NULL));
+    /* 4000-byte bodies always span packets: each topic's stream needs a buffer. */
+    make_frame(frame, 4000, 0);
+    for (uint8_t t = 0; t < 5; ++t) {
+        uint8_t topic[GS_QUIC_TOPIC_LEN] = {0x90, t};
+        cr_assert(eq(int, gs_quic_ep_send_frame(a->ep, b->id.pk, topic, frame, 4004), 0));
+    }
+    tnet_run(&net, 2 * GS_SECONDS, NULL, NULL);
+    const gs_quic_stats *st = gs_quic_ep_stats(b->ep);
+    cr_assert(eq(u64, st->rx_buffer_refused, 2));
+    cr_assert(eq(sz, b->nframes, 3));
+    cr_assert(eq(u64, st->rx_buffered, 3 * 4096));
+    cr_assert(eq(sz, b->nclosed, 0)); /* only those streams were stopped */
+    tnet_free(&net);
+}
+
 /* --- allocation failures --- */
 
 Test(quic, ep_new_survives_every_allocation_failure)
