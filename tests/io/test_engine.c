@@ -589,3 +589,76 @@ Test(engine, shutdown_closes_every_connection, .timeout = 60)
     p_del(&a);
     p_del(&b);
 }
+
+/* p_new_at is p_new listening on |listen| (text form). */
+static bool p_new_at(peer *p, uint8_t seed, const char *listen)
+{
+    gs_engine_cfg cfg;
+
+    memset(p, 0, sizeof(*p));
+    p_init_cfg(p, &cfg, seed);
+    cr_assert(eq(int, gs_udp_addr_parse(&cfg.listen[0], listen), 0));
+    gs_fake_mem_init(&p->fm, 0);
+    int rv = gs_engine_new(&p->e, &cfg, &p->id, &p->fm.mem);
+    if (rv == -EADDRNOTAVAIL || rv == -EAFNOSUPPORT) {
+        return false;
+    }
+    cr_assert(eq(int, rv, 0), "gs_engine_new(%s): %s", listen, gs_strerror(rv));
+    return true;
+}
+
+static void handshake_and_frame(peer *a, peer *b, const gs_udp_addr *to_b)
+{
+    uint8_t topic[GS_QUIC_TOPIC_LEN];
+    uint8_t frame[64];
+
+    cr_assert(eq(int, gs_engine_connect(a->e, b->id.pk, to_b, NULL), 0));
+    turn_both(a, b, &a->nconnected, 1, 10);
+    turn_both(a, b, &b->nconnected, 1, 10);
+    cr_assert(eq(sz, a->nconnected, 1));
+    cr_assert(eq(sz, b->nconnected, 1));
+    cr_assert(eq(int, memcmp(b->last_peer, a->id.pk, GS_ID_LEN), 0));
+    memset(topic, 0x5a, sizeof(topic));
+    size_t len = frame_of(frame, "over the path");
+    cr_assert(eq(int, gs_engine_send_frame(a->e, b->id.pk, topic, frame, len), 0));
+    turn_both(a, b, &b->nframes, 1, 10);
+    cr_assert(eq(sz, b->nframes, 1));
+    cr_assert(eq(int, memcmp(b->last_body, "over the path", 13), 0));
+    len = frame_of(frame, "and back");
+    cr_assert(eq(int, gs_engine_send_frame(b->e, a->id.pk, topic, frame, len), 0));
+    turn_both(a, b, &a->nframes, 1, 10);
+    cr_assert(eq(sz, a->nframes, 1));
+}
+
+Test(engine, wildcard_bind_uses_packet_info, .timeout = 60)
+{
+    peer a;
+    peer b;
+
+    /* Both ends bound to 0.0.0.0: the dialer picks its source by a route lookup, the server
+     * answers from the address the Initial was sent to (IP_PKTINFO in, IP_PKTINFO out). */
+    cr_assert(p_new_at(&a, 40, "0.0.0.0:0"));
+    cr_assert(p_new_at(&b, 41, "0.0.0.0:0"));
+    gs_udp_addr to_b;
+    cr_assert(eq(int, gs_udp_addr_parse(&to_b, "127.0.0.1:0"), 0));
+    to_b.u.in4.sin_port = gs_engine_local(b.e, 0)->u.in4.sin_port;
+    handshake_and_frame(&a, &b, &to_b);
+    cr_assert(eq(u64, gs_engine_stats_get(a.e)->no_socket, 0));
+    cr_assert(eq(u64, gs_engine_stats_get(b.e)->no_socket, 0));
+    p_del(&a);
+    p_del(&b);
+}
+
+Test(engine, ipv6_loopback_handshake, .timeout = 60)
+{
+    peer a;
+    peer b;
+
+    if (!p_new_at(&a, 42, "[::1]:0")) {
+        cr_skip_test("no IPv6 loopback");
+    }
+    cr_assert(p_new_at(&b, 43, "[::1]:0"));
+    handshake_and_frame(&a, &b, gs_engine_local(b.e, 0));
+    p_del(&a);
+    p_del(&b);
+}
