@@ -4,12 +4,12 @@
 // speaks the /iroh-gossip/1 stream framing, for interop tests against gossipd's QUIC endpoint.
 //
 //   node iroh-peer.mjs server [--listen 127.0.0.1:0] [--key FILE] [--conns N] [--timeout S]
-//                             [--max BYTES] [--alpn ALPN] [--quiet-frames]
+//                             [--max BYTES] [--alpn ALPN] [--quiet-frames] [--log LEVEL]
 //   node iroh-peer.mjs client --connect ID@ADDR:PORT --topic HEX [--frames N] [--size BYTES |
 //                             --sizes A,B,C] [--key FILE] [--timeout S] [--alpn ALPN]
 //                             [--neighbors] [--round R] [--allow-oversize]
 //                             [--plan PLAN] [--expect-stop S,...]   (see parsePlan)
-//                             [--repeat N] [--concurrent] [--idle-ms MS]
+//                             [--repeat N] [--concurrent] [--idle-ms MS] [--log LEVEL]
 //   node iroh-peer.mjs keygen FILE       write a fresh key file (gossipd format) and print its id
 //   node iroh-peer.mjs selftest DIR      check frames.mjs against the byte vectors in DIR
 //
@@ -115,9 +115,13 @@ function localAddr(ep) {
 }
 
 function armTimeout(secs, what) {
-  const t = setTimeout(() => die(`timeout after ${secs} s ${what()}`, 2), secs * 1000)
-  t.unref()
-  return t
+  return setTimeout(() => die(`timeout after ${secs} s ${what()}`, 2), secs * 1000)
+}
+
+/** iroh's tracing (to stdout) at --log LEVEL, or IROH_PEER_LOG when --log is absent. */
+function setupLog(level) {
+  level = level ?? process.env.IROH_PEER_LOG
+  if (level) setLogLevel(level)
 }
 
 /** One-line error text without the binding's Rust backtrace and source locations. */
@@ -254,7 +258,7 @@ async function runServer(argv) {
     listen: 'v', key: 'v', conns: 'v', timeout: 'v', max: 'v', alpn: 'v', 'quiet-frames': 'flag',
     log: 'v'
   })
-  if (o.log) setLogLevel(o.log)
+  setupLog(o.log)
   const opts = {
     conns: intOpt(o.conns, 1, '--conns', 1),
     timeout: intOpt(o.timeout, 60, '--timeout', 1),
@@ -306,7 +310,7 @@ async function runClient(argv) {
     neighbors: 'flag', round: 'v', 'allow-oversize': 'flag', max: 'v', log: 'v', plan: 'v',
     'expect-stop': 'v', repeat: 'v', concurrent: 'flag', 'idle-ms': 'v'
   })
-  if (o.log) setLogLevel(o.log)
+  setupLog(o.log)
   if (!o.connect) usage('client needs --connect ID@ADDR:PORT')
   const m = /^([0-9a-fA-F]{64})@(.+:[0-9]+)$/.exec(o.connect)
   if (!m) usage('--connect: expected <64 hex id>@<addr:port>')
@@ -428,7 +432,7 @@ async function runClient(argv) {
       writeErr = errText(e)
     }
     try {
-      const limit = new Promise((resolve) => setTimeout(() => resolve('timeout'), 5000).unref())
+      const limit = new Promise((resolve) => setTimeout(() => resolve('timeout'), 5000))
       stopped = await Promise.race([send.stopped(), limit])
     } catch (e) {
       die(`connection ${r} stream ${si}: ${writeErr ?? errText(e)}`)
