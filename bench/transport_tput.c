@@ -348,7 +348,7 @@ static void tp_phase(tp_mode mode, size_t nconns, double seconds, const char *la
     }
     cl->mode = mode;
     cl->nconns = nconns;
-    cl->frame_size = GS_MAX_MESSAGE_SIZE_DEFAULT - 64; /* largest content whose body is < M */
+    cl->frame_size = GS_MAX_MESSAGE_SIZE_DEFAULT - 64; /* near-maximum: body 4070 of < 4096 */
     memcpy(cl->server_id, srv->id.pk, GS_ID_LEN);
     cl->server_addr = srv->addr;
     if (tp_start(cl) != 0) {
