@@ -1566,7 +1566,9 @@ int gs_quic_ep_conn_peer(const gs_quic_ep *ep, gs_quic_conn_id conn, uint8_t pee
     if (c == NULL) {
         return GS_ERR_NOTFOUND;
     }
-    if (!c->peer_known) {
+    /* A server learns the key in the verify callback, before CertificateVerify is checked:
+     * report it only once the handshake completed. */
+    if (!c->peer_known || (c->is_server && c->state == QS_HANDSHAKE)) {
         return GS_ERR_AGAIN;
     }
     memcpy(peer, c->peer, GS_ID_LEN);
