@@ -6,7 +6,8 @@
  *   gossip-sim --peers N --seed S --scenario single|multi|burst|churn|partition --rounds R
  *              [--latency-min-ms A --latency-max-ms B] [--kill-fraction F] [--json]
  *              [--loss-ppm P] [--payload BYTES] [--partition-s S] [--heal-wait-s S]
- *              [--warmup-s S] [--literal-close] [--trace] [--quiet]
+ *              [--warmup-s S] [--bootstrap single|staggered] [--literal-close] [--trace]
+ *              [--quiet]
  *
  * Without --json: live progress on stderr (one line rewritten in place on a tty, a line every two
  * seconds otherwise) and a readable summary on stdout.  With --json the last stdout line is one
@@ -51,7 +52,8 @@ static void usage(FILE *f)
             "                  --rounds R [--latency-min-ms A --latency-max-ms B]\n"
             "                  [--kill-fraction F] [--json] [--loss-ppm P] [--payload BYTES]\n"
             "                  [--partition-s S] [--heal-wait-s S] [--warmup-s S]\n"
-            "                  [--literal-close] [--trace] [--quiet]\n");
+            "                  [--bootstrap single|staggered] [--literal-close] [--trace]\n"
+            "                  [--quiet]\n");
 }
 
 static bool parse_u64(const char *s, uint64_t *out)
@@ -134,7 +136,7 @@ int main(int argc, char **argv)
     uint64_t peers = 100, seed = 0, rounds = 0, lat_min = 10, lat_max = 100, loss = 0;
     uint64_t payload = 32, part_s = 20, heal_s = 3, warm_s = 60;
     double kill = -1;
-    bool have_rounds = false, trace = false, literal = false;
+    bool have_rounds = false, trace = false, literal = false, staggered = false;
 
     memset(&c, 0, sizeof(c));
     for (int i = 1; i < argc; ++i) {
@@ -153,6 +155,9 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--literal-close") == 0) {
             literal = true;
             continue;
+        } else if (strcmp(a, "--bootstrap") == 0) {
+            ok = v != NULL && (strcmp(v, "single") == 0 || strcmp(v, "staggered") == 0);
+            staggered = ok && strcmp(v, "staggered") == 0;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             return 0;
@@ -212,6 +217,7 @@ int main(int argc, char **argv)
     c.rc.sim.payload_len = (size_t)payload;
     c.rc.sim.trace = trace;
     c.rc.sim.literal_close = literal;
+    c.rc.staggered_bootstrap = staggered;
     c.rc.sim.progress = on_progress;
     c.rc.sim.progress_ud = &c;
     if (have_rounds) {
@@ -266,9 +272,15 @@ int main(int argc, char **argv)
         printf("  swarm           %" PRIu64 " peers, seed %" PRIu64 ", latency %" PRIu64 "-%" PRIu64
                " ms per pair, %zu measured rounds\n",
                peers, seed, lat_min, lat_max, rep.rounds);
-        printf("  bootstrap       peer 0 alone, peers 1..%" PRIu64
-               " join it; isolated afterwards: %zu\n",
-               peers - 1, rep.isolated_after_boot);
+        if (staggered) {
+            printf("  bootstrap       peer 0 alone, then one peer per ms joins a random earlier "
+                   "one; isolated afterwards: %zu\n",
+                   rep.isolated_after_boot);
+        } else {
+            printf("  bootstrap       peer 0 alone, peers 1..%" PRIu64
+                   " join it; isolated afterwards: %zu\n",
+                   peers - 1, rep.isolated_after_boot);
+        }
         if (rep.crashed + rep.left + rep.restarted > 0) {
             printf("  faults          %zu crashed, %zu left gracefully, %zu restarted; %zu up at "
                    "the end\n",

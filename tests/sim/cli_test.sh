@@ -30,6 +30,9 @@ for sc in single multi burst churn partition; do
     check_json "$last" "$sc" 40 || fail "$sc: bad JSON line: $last"
 done
 
+out=$("$sim" --peers 40 --seed 3 --scenario multi --rounds 2 --bootstrap staggered --json --quiet)
+check_json "$(echo "$out" | tail -n 1)" multi 40 || fail "staggered bootstrap: bad JSON"
+
 a=$("$sim" --peers 40 --seed 5 --scenario multi --rounds 3 --json --quiet --trace | tail -n 1)
 b=$("$sim" --peers 40 --seed 5 --scenario multi --rounds 3 --json --quiet --trace | tail -n 1)
 strip() { echo "$1" | sed -E 's/"wall_s":[^,]*,"events_per_s":[^,]*,//'; }
@@ -45,7 +48,7 @@ for w in delivery RMR LDH "time to deliver" simulator; do
 done
 
 for bad in "--peers 1" "--peers x" "--scenario nope" "--kill-fraction 1.5" "--rounds 0" \
-           "--latency-min-ms 50 --latency-max-ms 10" "--bogus"; do
+           "--latency-min-ms 50 --latency-max-ms 10" "--bootstrap ring" "--bogus"; do
     set +e
     # shellcheck disable=SC2086
     err=$("$sim" $bad 2>&1 >/dev/null)

@@ -1156,6 +1156,25 @@ int gs_sim_bootstrap(gs_sim *sim)
     return gs_sim_run_for(sim, 20 * sim->cfg.latency_max);
 }
 
+int gs_sim_bootstrap_staggered(gs_sim *sim, gs_duration gap)
+{
+    gs_rand r;
+    int rv = gs_sim_start(sim, 0, NULL, 0);
+
+    gs_rand_seed(&r, mix64(sim->cfg.seed ^ 0x626f6f74ULL));
+    for (size_t i = 1; i < sim->n && rv == 0; ++i) {
+        rv = gs_sim_run_for(sim, gap);
+        if (rv == 0) {
+            size_t contact = (size_t)gs_rand_below(&r, i);
+            rv = gs_sim_start(sim, i, &contact, 1);
+        }
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    return gs_sim_run_for(sim, 20 * sim->cfg.latency_max);
+}
+
 static void stop_node(gs_sim *sim, uint32_t i)
 {
     sim_node *n = &sim->nodes[i];
@@ -1543,7 +1562,8 @@ int gs_sim_run_scenario(const gs_sim_run_cfg *rc, gs_sim_report *rep, gs_sim **p
         rv = GS_ERR_NOMEM;
         goto out;
     }
-    rv = gs_sim_bootstrap(sim);
+    rv = rc->staggered_bootstrap ? gs_sim_bootstrap_staggered(sim, GS_MILLISECONDS)
+                                 : gs_sim_bootstrap(sim);
     if (rv != 0) {
         goto out;
     }

@@ -61,7 +61,7 @@ typedef struct gs_sim_cfg {
     void *progress_ud;
 } gs_sim_cfg;
 
-#define GS_SIM_MAX_PEERS   1000000
+#define GS_SIM_MAX_PEERS   100000 /* about 200 KiB of node state each */
 #define GS_SIM_PAYLOAD_MIN 16
 
 /* gs_sim_stats: network-level counters of a simulation (monotonic). */
@@ -171,6 +171,13 @@ int gs_sim_start(gs_sim *sim, size_t i, const size_t *boot, size_t nboot);
 int gs_sim_bootstrap(gs_sim *sim);
 
 /*
+ * gs_sim_bootstrap_staggered is the alternative to section 10's stampede: node 0 starts alone,
+ * then every |gap| one more node starts and joins one uniformly random node started before it;
+ * finally the network runs for 20 x latency_max.  Returns 0 or an error.
+ */
+int gs_sim_bootstrap_staggered(gs_sim *sim, gs_duration gap);
+
+/*
  * gs_sim_crash stops node |i| without a word: its state is discarded, frames to it are lost, and
  * its peers learn of it only through the idle timeout or failing dials.  Returns 0 or
  * GS_ERR_NOTFOUND (not up).
@@ -243,6 +250,8 @@ typedef struct gs_sim_run_cfg {
     gs_duration crash_warmup;   /* single/multi/burst with kill_fraction: run this long after
                                    bootstrap before the mass crash, 60 s (one shuffle round fills
                                    the passive views; see docs/sim.md) */
+    bool staggered_bootstrap;   /* gs_sim_bootstrap_staggered (1 ms gap) instead of section 10's
+                                   bootstrap where every node joins node 0 at t = 0 */
     gs_duration round_timeout;  /* 5 s */
     gs_duration churn_interval; /* churn: time between the churn events and the broadcast, 3 s */
     gs_duration partition_time; /* partition: how long the split lasts, 20 s */

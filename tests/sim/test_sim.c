@@ -640,3 +640,20 @@ Test(sim_big, overlay_is_stable_when_quiet_1000_peers)
         quiet_overlay_case(1000, seed);
     }
 }
+
+/* The staggered bootstrap (one join per ms to a random earlier node) also gives a connected
+ * overlay with full delivery. */
+Test(sim_small, staggered_bootstrap_300_peers)
+{
+    gs_sim_run_cfg rc;
+    gs_sim_report rep;
+
+    base_cfg(&rc, GS_SIM_MULTI, 300, 4);
+    rc.rounds = 5;
+    rc.staggered_bootstrap = true;
+    run_ok(&rc, &rep);
+    print_rep("staggered", &rc, &rep);
+    cr_expect(eq(sz, rep.isolated_after_boot, 0));
+    cr_expect(eq(u64, rep.missed_total, 0));
+    cr_expect(ge(u64, rep.sim_time, 299 * GS_MILLISECONDS));
+}
