@@ -163,7 +163,8 @@ int gs_bench_transport_server(int argc, char **argv)
     gs_engine *e = NULL;
     int rv;
 
-    if (check_args(argc, argv, known, 2) != 0 || listen == NULL || key == NULL) {
+    if (check_args(argc, argv, known, sizeof(known) / sizeof(known[0])) != 0 || listen == NULL ||
+        key == NULL) {
         fprintf(stderr, "usage: gossip-bench transport server --listen ADDR:PORT --key FILE\n");
         return 2;
     }
@@ -224,7 +225,7 @@ typedef struct cli {
     bool connected;
     bool closed;
     int close_rv;
-    char close_reason[128];
+    char close_reason[512];
     uint8_t peer[GS_ID_LEN];
 } cli;
 
@@ -270,14 +271,16 @@ static int parse_u64(const char *s, uint64_t *out)
 
 int gs_bench_transport_client(int argc, char **argv)
 {
-    static const char *const known[] = {"--connect", "--key",  "--topic",
-                                        "--frames",  "--size", "--timeout"};
+    static const char *const known[] = {"--connect", "--key",     "--topic",  "--frames",
+                                        "--size",    "--timeout", "--topics", "--idle-ms"};
     const char *connect = arg_value(argc, argv, "--connect");
     const char *key = arg_value(argc, argv, "--key");
     const char *topic_hex = arg_value(argc, argv, "--topic");
     uint64_t nframes = 0;
     uint64_t size = 0;
     uint64_t timeout_s = 60;
+    uint64_t ntopics = 1;
+    uint64_t idle_ms = 0;
     uint8_t topic[GS_QUIC_TOPIC_LEN];
     uint8_t peer_id[GS_ID_LEN];
     uint8_t frame[GS_MAX_MESSAGE_SIZE_DEFAULT * 2];
@@ -287,13 +290,20 @@ int gs_bench_transport_client(int argc, char **argv)
     cli c;
     int rv;
 
-    if (check_args(argc, argv, known, 6) != 0 || connect == NULL || key == NULL ||
-        topic_hex == NULL || parse_u64(arg_value(argc, argv, "--frames"), &nframes) != 0 ||
+    if (check_args(argc, argv, known, sizeof(known) / sizeof(known[0])) != 0 || connect == NULL ||
+        key == NULL || topic_hex == NULL ||
+        parse_u64(arg_value(argc, argv, "--frames"), &nframes) != 0 ||
         parse_u64(arg_value(argc, argv, "--size"), &size) != 0 ||
         (arg_value(argc, argv, "--timeout") != NULL &&
-         parse_u64(arg_value(argc, argv, "--timeout"), &timeout_s) != 0)) {
+         parse_u64(arg_value(argc, argv, "--timeout"), &timeout_s) != 0) ||
+        (arg_value(argc, argv, "--topics") != NULL &&
+         (parse_u64(arg_value(argc, argv, "--topics"), &ntopics) != 0 || ntopics == 0 ||
+          ntopics > 256)) ||
+        (arg_value(argc, argv, "--idle-ms") != NULL &&
+         parse_u64(arg_value(argc, argv, "--idle-ms"), &idle_ms) != 0)) {
         fprintf(stderr, "usage: gossip-bench transport client --connect ID@ADDR:PORT --key FILE "
-                        "--topic HEX --frames N --size BYTES [--timeout S]\n");
+                        "--topic HEX --frames N --size BYTES [--timeout S] [--topics K (1..256)] "
+                        "[--idle-ms MS]\n");
         return 2;
     }
     if (gs_bench_unhex(topic_hex, topic, sizeof(topic)) != 0) {
@@ -357,11 +367,19 @@ int gs_bench_transport_client(int argc, char **argv)
         if (c.connected && t_conn == 0) {
             t_conn = gs_bench_now_s();
         }
-        while (c.connected && !closing && queued < nframes) {
+        /* --idle-ms: stay connected and silent first (our keep-alives must hold the path). */
+        bool idle = c.connected && gs_bench_now_s() - t_conn < (double)idle_ms / 1000.0;
+        while (c.connected && !idle && !closing && queued < nframes) {
             long n = gs_bench_gossip_frame(frame, sizeof(frame), queued, salt, (size_t)size,
                                            cfg.quic.max_message_size);
+            uint8_t ftopic[GS_QUIC_TOPIC_LEN];
 
-            rv = gs_quic_ep_send_frame_conn(gs_engine_quic(c.e), c.conn, topic, frame, (size_t)n);
+            /* --topics K: frame i goes to topic (--topic with its last byte + i mod K), one
+             * stream per topic, all written concurrently. */
+            memcpy(ftopic, topic, sizeof(ftopic));
+            ftopic[GS_QUIC_TOPIC_LEN - 1] =
+                (uint8_t)(ftopic[GS_QUIC_TOPIC_LEN - 1] + (uint8_t)(queued % ntopics));
+            rv = gs_quic_ep_send_frame_conn(gs_engine_quic(c.e), c.conn, ftopic, frame, (size_t)n);
             if (rv == GS_ERR_AGAIN) {
                 break; /* queue full: more after acknowledgements */
             }
@@ -381,7 +399,14 @@ int gs_bench_transport_client(int argc, char **argv)
             exit_code = 0;
             (void)gs_engine_close(c.e, c.conn, 0, "done");
         }
-        rv = gs_engine_run_once(c.e, 100 * GS_MILLISECONDS);
+        gs_duration wait = 100 * GS_MILLISECONDS;
+        if (idle) {
+            double left = (double)idle_ms / 1000.0 - (gs_bench_now_s() - t_conn);
+            if (left * 1e9 < (double)wait) {
+                wait = left > 0 ? (gs_duration)(left * 1e9) : 0;
+            }
+        }
+        rv = gs_engine_run_once(c.e, wait);
         if (rv != 0) {
             fprintf(stderr, "gossip-bench: engine: %s\n", gs_strerror(rv));
             exit_code = 1;
@@ -400,11 +425,13 @@ int gs_bench_transport_client(int argc, char **argv)
     char hex[GS_ID_HEX_LEN + 1];
     gs_id_to_hex(peer_id, hex);
     if (exit_code == 0 && c.closed && c.close_rv == 0) {
-        double secs = t_acked - (t_conn > 0 ? t_conn : t0);
+        /* from the first frame queued (after --idle-ms) to the last one acknowledged */
+        double secs = t_acked - (t_conn > 0 ? t_conn + (double)idle_ms / 1000.0 : t0);
         printf("{\"event\":\"done\",\"peer\":\"%s\",\"frames\":%llu,\"bytes\":%llu,"
-               "\"content_bytes\":%llu,\"seconds\":%.6f,\"goodput_mbps\":%.3f}\n",
+               "\"content_bytes\":%llu,\"topics\":%llu,\"seconds\":%.6f,"
+               "\"goodput_mbps\":%.3f}\n",
                hex, (unsigned long long)queued, (unsigned long long)frame_bytes,
-               (unsigned long long)(queued * size), secs,
+               (unsigned long long)(queued * size), (unsigned long long)ntopics, secs,
                secs > 0 ? (double)frame_bytes * 8.0 / secs / 1e6 : 0.0);
     } else {
         exit_code = 1;
