@@ -10,6 +10,7 @@
 //                             [--neighbors] [--round R] [--allow-oversize]
 //                             [--plan PLAN] [--expect-stop S,...]   (see parsePlan)
 //                             [--repeat N] [--concurrent] [--idle-ms MS] [--log LEVEL]
+//                             [--vectors FILE]     (see vectorStream)
 //   node iroh-peer.mjs keygen FILE       write a fresh key file (gossipd format) and print its id
 //   node iroh-peer.mjs selftest DIR      check frames.mjs against the byte vectors in DIR
 //
@@ -308,7 +309,7 @@ async function runClient(argv) {
   const o = parseArgs(argv, {
     connect: 'v', key: 'v', topic: 'v', frames: 'v', size: 'v', sizes: 'v', timeout: 'v', alpn: 'v',
     neighbors: 'flag', round: 'v', 'allow-oversize': 'flag', max: 'v', log: 'v', plan: 'v',
-    'expect-stop': 'v', repeat: 'v', concurrent: 'flag', 'idle-ms': 'v'
+    'expect-stop': 'v', repeat: 'v', concurrent: 'flag', 'idle-ms': 'v', vectors: 'v'
   })
   setupLog(o.log)
   if (!o.connect) usage('client needs --connect ID@ADDR:PORT')
@@ -349,7 +350,7 @@ async function runClient(argv) {
     t[31] = st.topic
     return t
   }
-  const streams = plan ?? [{
+  const streams = o.vectors !== undefined ? [vectorStream(o.vectors)] : plan ?? [{
     items: Array.from({ length: nframes }, (_, i) => ({
       kind: 'Gossip', size: sizes[i % sizes.length], force: Boolean(o['allow-oversize']), expect: true
     }))
@@ -373,6 +374,9 @@ async function runClient(argv) {
         const body = Buffer.from([0x02, 0x00]) // outer tag 2 does not exist
         parts.push(frame(body))
         rec = { len: body.length, kind: 'Invalid' }
+      } else if (it.kind === 'Raw') {
+        parts.push(it.frame)
+        rec = { len: it.frame.length - 4, kind: it.want, vector: it.name }
       } else if (it.kind === 'Half') {
         const f = frame(gossipBody(frameContent(seq, it.size), { round }))
         const cut = Math.max(5, Math.floor(f.length / 2)) // past the length prefix
@@ -488,6 +492,25 @@ async function runClient(argv) {
     stream_bytes: totalBytes, send_ms: Number(sendMs.toFixed(3)) })
   await ep.close()
   process.exit(0)
+}
+
+/**
+ * --vectors FILE: one stream with every topic-message frame of the wire vectors file (not the
+ * stream headers, the PeerData items or the over-limit frame, which would end the stream). The
+ * kind a receiver should report: "Invalid" for invalid- vectors, else the kind this decoder finds.
+ */
+function vectorStream(file) {
+  const items = []
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    if (line === '' || line.startsWith('#')) continue
+    const [name, h] = line.split(' ')
+    if (name.startsWith('peerdata-') || /header/i.test(name) || name === 'invalid-length-over-limit') continue
+    const f = Buffer.from(h, 'hex')
+    let want = 'Invalid'
+    if (!name.startsWith('invalid-')) want = decodeMessage(f.subarray(4)).kind
+    items.push({ kind: 'Raw', frame: f, want, name, expect: true })
+  }
+  return { items }
 }
 
 /**

@@ -21,6 +21,7 @@
 #   iroh-idle         35 s idle between two streams (beyond the 30 s idle timeout)
 #   iroh-truncated    iroh client streams ending (FIN) or reset inside a frame body
 #   wrong-alpn        /iroh-gossip/0 against /iroh-gossip/1, iroh client and gossip-bench client
+#   iroh-vectors      every wire vector frame from iroh to gossip-bench, decoded by gossipd's codec
 #   *-bulk            iroh-to-gossipd / gossipd-to-iroh with 2000 frames (about 3.8 and 8.2 MB)
 #   iroh-bad-frames   iroh client sends a body of exactly max_message_size (accepted), one over it
 #                     (the server must stop that stream and deliver nothing after it), an
@@ -54,13 +55,13 @@ selftest)
     ;;
 iroh-to-gossipd | gossipd-to-iroh | gossipd-wrong-id | iroh-wrong-id | iroh-bad-frames | \
     iroh-to-gossipd-bulk | gossipd-to-iroh-bulk | iroh-multi-topic | iroh-parallel | \
-    iroh-reconnect | iroh-idle | iroh-truncated | wrong-alpn)
+    iroh-reconnect | iroh-idle | iroh-truncated | wrong-alpn | iroh-vectors)
     [ -n "$bench" ] || die "$case_name needs the path of gossip-bench"
     [ -x "$bench" ] || die "gossip-bench not found or not executable: $bench"
     bench=$(cd "$(dirname "$bench")" && pwd)/$(basename "$bench")
     ;;
 *)
-    echo "usage: run-interop.sh selftest|self|iroh-to-gossipd[-bulk]|gossipd-to-iroh[-bulk]|gossipd-wrong-id|iroh-wrong-id|iroh-bad-frames|iroh-multi-topic|iroh-parallel|iroh-reconnect|iroh-idle|iroh-truncated|wrong-alpn [GOSSIP_BENCH]" >&2
+    echo "usage: run-interop.sh selftest|self|iroh-to-gossipd[-bulk]|gossipd-to-iroh[-bulk]|gossipd-wrong-id|iroh-wrong-id|iroh-bad-frames|iroh-multi-topic|iroh-parallel|iroh-reconnect|iroh-idle|iroh-truncated|wrong-alpn|iroh-vectors [GOSSIP_BENCH]" >&2
     exit 64
     ;;
 esac
@@ -486,6 +487,22 @@ case_wrong_alpn() {
     stop "$spid0"
 }
 
+# (l) every wire vector frame, sent by iroh over one stream to gossip-bench's server, which
+# decodes each with gossipd's codec: the kinds it reports must match the vectors' names.
+case_iroh_vectors() {
+    local vectors=${GS_VECTORS_DIR:-$here/../../../shared/vectors}
+    [ -f "$vectors/iroh-gossip-wire.txt" ] || fail "byte vectors not found in $vectors (set GS_VECTORS_DIR)"
+    start_bench_server
+    "${peer[@]}" client --connect "$sid@$saddr" --topic "$topic" \
+        --vectors "$vectors/iroh-gossip-wire.txt" "${logopt[@]}" >"$work/cli.out" 2>"$work/cli.err" ||
+        fail "iroh client: $(tail -n 1 "$work/cli.err")"
+    local cid
+    cid=$(client_id cli)
+    wait_closed "$cid"
+    stop "$spid"
+    check recv --out "$work/srv.out" --peer "$cid" --expect "$work/cli.out" --closed 1
+}
+
 # (f) one connection, four topics, their streams written concurrently
 case_iroh_multi_topic() {
     start_bench_server
@@ -574,6 +591,7 @@ iroh-reconnect) case_iroh_reconnect ;;
 iroh-idle) case_iroh_idle ;;
 iroh-truncated) case_iroh_truncated ;;
 wrong-alpn) case_wrong_alpn ;;
+iroh-vectors) case_iroh_vectors ;;
 iroh-to-gossipd-bulk)
     sizes_iroh="1000,4057,1,128,4057"
     nframes_iroh=2000
