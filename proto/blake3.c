@@ -536,7 +536,8 @@ B3_TARGET_AVX2 static void avx_hash8(const uint8_t *const lanes[8], uint64_t cou
         }
         /* as in z_hash16: prefetch 4 blocks ahead within the chunk */
         for (int j = 0; b + 4 < B3_BLOCKS_PER_CHUNK && j < 8; ++j) {
-            _mm_prefetch((const char *)(lanes[j] + boff + 4 * GS_BLAKE3_BLOCK_LEN), _MM_HINT_T0);
+            _mm_prefetch((const char *)(lanes[j] + boff + (size_t)4 * GS_BLAKE3_BLOCK_LEN),
+                         _MM_HINT_T0);
         }
         uint32_t flags = 0;
         if (b == 0) {
@@ -654,7 +655,8 @@ B3_TARGET_AVX512 static void z_hash16(const uint8_t *const lanes[16], uint64_t c
         /* 16 interleaved streams outrun the hardware prefetcher: ask for the data 4 blocks
          * ahead (within the chunk, so the address stays inside the input) */
         for (int j = 0; b + 4 < B3_BLOCKS_PER_CHUNK && j < 16; ++j) {
-            _mm_prefetch((const char *)(lanes[j] + boff + 4 * GS_BLAKE3_BLOCK_LEN), _MM_HINT_T0);
+            _mm_prefetch((const char *)(lanes[j] + boff + (size_t)4 * GS_BLAKE3_BLOCK_LEN),
+                         _MM_HINT_T0);
         }
         z_transpose16(m);
         uint32_t flags = 0;
