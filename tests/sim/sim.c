@@ -1094,6 +1094,9 @@ out:
     return rv;
 }
 
+/* The counters struct is summed as an array of uint64_t. */
+_Static_assert(sizeof(gs_node_counters) % sizeof(uint64_t) == 0, "counters are all uint64_t");
+
 void gs_sim_node_counters_sum(const gs_sim *sim, gs_node_counters *sum)
 {
     memset(sum, 0, sizeof(*sum));
