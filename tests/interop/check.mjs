@@ -16,6 +16,10 @@
 //       connection i must carry N Gossip frames whose content length is sizes[i], each with
 //       id == BLAKE3(content) (id_ok) and no id twice, all on one stream that ended at a frame
 //       boundary (FIN, or the sender's connection close after everything was acknowledged).
+//   node check.mjs recv-topics --out FILE --peer HEX --topic HEX --frames N --topics K --size B
+//       One connection from gossip-bench transport client --topics K: frame i (the counter in the
+//       first 8 content bytes) on topic --topic + (i mod K) in its last byte, in order per topic,
+//       N frames in all with B content bytes and valid ids, K streams ending cleanly.
 //   node check.mjs no-connect --out FILE --peer HEX
 //       Asserts that FILE holds no "connected" event for --peer.
 // Exit status 0 when every assertion holds; 1 with one line per failure otherwise.
@@ -192,6 +196,43 @@ function recvSizes() {
   finish()
 }
 
+// gossip-bench transport client --topics K: frame i (its counter, the first 8 content bytes,
+// little-endian) goes to topic --topic with its last byte + (i mod K), one stream per topic.
+function recvTopics() {
+  const evs = events(opt.out)
+  const n = Number(opt.frames)
+  const k = Number(opt.topics)
+  const size = Number(opt.size)
+  const base = Buffer.from(opt.topic, 'hex')
+  const conns = perConnection(evs, opt.peer)
+  expect(conns.length === 1, `${conns.length} connection(s) from ${opt.peer}, want 1`)
+  const c = conns[0]
+  if (c) {
+    checkConnHeader(c, 0)
+    expect(c.frames.length === n, `${c.frames.length} frames, want ${n}`)
+    const byTopic = groupBy(c.frames, (f) => f.topic)
+    expect(byTopic.size === k, `frames on ${byTopic.size} topics, want ${k}`)
+    for (let j = 0; j < k; j++) {
+      const t = Buffer.from(base)
+      t[31] = (t[31] + j) & 0xff
+      const got = byTopic.get(t.toString('hex')) ?? []
+      const want = []
+      for (let i = j; i < n; i += k) want.push(i)
+      expect(got.length === want.length, `topic +${j}: ${got.length} frames, want ${want.length}`)
+      for (let x = 0; x < Math.min(got.length, want.length); x++) {
+        const f = got[x]
+        const seq = f.head === undefined ? NaN : Number(Buffer.from(f.head, 'hex').readBigUInt64LE(0))
+        if (!expect(f.kind === 'Gossip' && f.content_len === size && f.id_ok === true,
+          `topic +${j} frame ${x}: ${f.kind}, content ${f.content_len} bytes, id_ok ${f.id_ok}`)) break
+        if (!expect(seq === want[x], `topic +${j} frame ${x}: counter ${seq}, want ${want[x]} (order or topic mapping wrong)`)) break
+      }
+    }
+    expect(c.ends.length === k, `${c.ends.length} streams ended cleanly, want ${k}`)
+    expect(c.closed !== null, 'no "closed" event')
+  }
+  finish()
+}
+
 function noConnect() {
   const evs = events(opt.out)
   const bad = evs.filter((e) => e.event === 'connected' && e.peer === opt.peer)
@@ -202,8 +243,9 @@ function noConnect() {
 switch (mode) {
   case 'recv': recv(); break
   case 'recv-sizes': recvSizes(); break
+  case 'recv-topics': recvTopics(); break
   case 'no-connect': noConnect(); break
   default:
-    console.error('check.mjs: mode must be recv, recv-sizes or no-connect')
+    console.error('check.mjs: mode must be recv, recv-sizes, recv-topics or no-connect')
     process.exit(64)
 }

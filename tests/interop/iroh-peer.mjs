@@ -199,6 +199,8 @@ async function readStream(recv, tag, max, stats, quietFrames) {
         ev.content_len = m.content.length
         ev.id = hex(m.id)
         ev.id_ok = messageId(m.content).equals(m.id)
+        // First 8 content bytes: gossip-bench puts its frame counter there (little-endian).
+        if (m.content.length >= 8) ev.head = hex(m.content.subarray(0, 8))
         if (!ev.id_ok) stats.errors++
         if (m.neighbors) ev.scope = 'Neighbors'
         else ev.round = m.round

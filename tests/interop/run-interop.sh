@@ -22,6 +22,8 @@
 #   iroh-truncated    iroh client streams ending (FIN) or reset inside a frame body
 #   wrong-alpn        /iroh-gossip/0 against /iroh-gossip/1, iroh client and gossip-bench client
 #   iroh-vectors      every wire vector frame from iroh to gossip-bench, decoded by gossipd's codec
+#   gossipd-multi-topic  gossip-bench client, 8 topics on one connection -> iroh server
+#   gossipd-idle      gossip-bench client idles 35 s before sending -> iroh server
 #   *-bulk            iroh-to-gossipd / gossipd-to-iroh with 2000 frames (about 3.8 and 8.2 MB)
 #   iroh-bad-frames   iroh client sends a body of exactly max_message_size (accepted), one over it
 #                     (the server must stop that stream and deliver nothing after it), an
@@ -55,13 +57,14 @@ selftest)
     ;;
 iroh-to-gossipd | gossipd-to-iroh | gossipd-wrong-id | iroh-wrong-id | iroh-bad-frames | \
     iroh-to-gossipd-bulk | gossipd-to-iroh-bulk | iroh-multi-topic | iroh-parallel | \
-    iroh-reconnect | iroh-idle | iroh-truncated | wrong-alpn | iroh-vectors)
+    iroh-reconnect | iroh-idle | iroh-truncated | wrong-alpn | iroh-vectors | gossipd-multi-topic | \
+    gossipd-idle)
     [ -n "$bench" ] || die "$case_name needs the path of gossip-bench"
     [ -x "$bench" ] || die "gossip-bench not found or not executable: $bench"
     bench=$(cd "$(dirname "$bench")" && pwd)/$(basename "$bench")
     ;;
 *)
-    echo "usage: run-interop.sh selftest|self|iroh-to-gossipd[-bulk]|gossipd-to-iroh[-bulk]|gossipd-wrong-id|iroh-wrong-id|iroh-bad-frames|iroh-multi-topic|iroh-parallel|iroh-reconnect|iroh-idle|iroh-truncated|wrong-alpn|iroh-vectors [GOSSIP_BENCH]" >&2
+    echo "usage: run-interop.sh selftest|self|iroh-to-gossipd[-bulk]|gossipd-to-iroh[-bulk]|gossipd-wrong-id|iroh-wrong-id|iroh-bad-frames|iroh-multi-topic|iroh-parallel|iroh-reconnect|iroh-idle|iroh-truncated|wrong-alpn|iroh-vectors|gossipd-multi-topic|gossipd-idle [GOSSIP_BENCH]" >&2
     exit 64
     ;;
 esac
@@ -503,6 +506,37 @@ case_iroh_vectors() {
     check recv --out "$work/srv.out" --peer "$cid" --expect "$work/cli.out" --closed 1
 }
 
+# (m) gossip-bench client: one connection, 8 topics (one stream each, written concurrently)
+case_gossipd_multi_topic() {
+    start srv "${peer[@]}" server --conns 1 --timeout 60 "${logopt[@]}"
+    local spid=$last_pid
+    wait_ready srv "$spid" 20
+    local cid
+    cid=$(newkey client)
+    timeout 30 "$bench" transport client --connect "$ready_id@$ready_addr" --key "$work/client.key" \
+        --topic "$topic" --frames 400 --size 700 --topics 8 >"$work/bench.out" 2>"$work/bench.err" ||
+        fail "gossip-bench client --topics 8 failed"
+    wait_exit "$spid" 15
+    [ "$exit_rc" -eq 0 ] || fail "iroh server exited with $exit_rc (124: it was still waiting)"
+    check recv-topics --out "$work/srv.out" --peer "$cid" --topic "$topic" --frames 400 \
+        --topics 8 --size 700
+}
+
+# (n) gossip-bench client idle for 35 s (past the 30 s idle timeout) before it sends
+case_gossipd_idle() {
+    start srv "${peer[@]}" server --conns 1 --timeout 90 "${logopt[@]}"
+    local spid=$last_pid
+    wait_ready srv "$spid" 20
+    local cid
+    cid=$(newkey client)
+    timeout 60 "$bench" transport client --connect "$ready_id@$ready_addr" --key "$work/client.key" \
+        --topic "$topic" --frames 20 --size 100 --idle-ms 35000 >"$work/bench.out" 2>"$work/bench.err" ||
+        fail "gossip-bench client with --idle-ms 35000 failed"
+    wait_exit "$spid" 15
+    [ "$exit_rc" -eq 0 ] || fail "iroh server exited with $exit_rc (124: it was still waiting)"
+    check recv-sizes --out "$work/srv.out" --peer "$cid" --topic "$topic" --frames 20 --sizes 100
+}
+
 # (f) one connection, four topics, their streams written concurrently
 case_iroh_multi_topic() {
     start_bench_server
@@ -592,6 +626,8 @@ iroh-idle) case_iroh_idle ;;
 iroh-truncated) case_iroh_truncated ;;
 wrong-alpn) case_wrong_alpn ;;
 iroh-vectors) case_iroh_vectors ;;
+gossipd-multi-topic) case_gossipd_multi_topic ;;
+gossipd-idle) case_gossipd_idle ;;
 iroh-to-gossipd-bulk)
     sizes_iroh="1000,4057,1,128,4057"
     nframes_iroh=2000
