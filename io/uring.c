@@ -903,9 +903,11 @@ unsigned gs_uring_reap(gs_uring *u)
         io_uring_buf_ring_advance(u->br, (int)recycled);
     }
     u->st.cqes += n;
-    /* The flag, not the eventfd, is the truth: a ring while we were awake wrote nothing. */
-    if (atomic_load_explicit(&u->rung, memory_order_relaxed) != 0) {
-        atomic_store(&u->rung, 0);
+    /* The flag, not the eventfd, is the truth: a ring while we were awake wrote nothing.  The
+     * exchange (not load + store) reads the latest ring, so whatever its ringer published before
+     * ringing is visible to on_wake; a ring after it leaves the flag set for the next turn. */
+    if (atomic_load_explicit(&u->rung, memory_order_relaxed) != 0 &&
+        atomic_exchange(&u->rung, 0) != 0) {
         woke = true;
     }
     if (woke) {
