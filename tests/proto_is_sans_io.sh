@@ -5,7 +5,7 @@
 # thread, file or RNG call in proto/ shows up here as an undefined symbol.
 set -euo pipefail
 lib=${1:?usage: proto_is_sans_io.sh libgs_proto.a}
-allow='^(mem(cpy|move|set|cmp|chr)|__mem(cpy|move|set)_chk|malloc|calloc|realloc|free|strlen|strnlen|strcmp|strncmp|__assert_fail|abort|__stack_chk_fail|__(a|ub|t)san_.*|__sanitizer_.*|__asan_.*|__ubsan_.*|__tsan_.*|_GLOBAL_OFFSET_TABLE_|__sancov.*|__llvm.*)$'
+allow='^((mem(cpy|move|set|cmp|chr)|bcmp)|__mem(cpy|move|set)_chk|malloc|calloc|realloc|free|strlen|strnlen|strcmp|strncmp|__assert_fail|abort|__stack_chk_fail|__(a|ub|t)san_.*|__sanitizer_.*|__asan_.*|__ubsan_.*|__tsan_.*|_GLOBAL_OFFSET_TABLE_|__sancov.*|__llvm.*)$'
 # Symbols defined inside the archive are internal references, not dependencies.
 defined=$(nm --defined-only "$lib" 2>/dev/null | awk 'NF==3{print $3}' | sort -u)
 undef=$(nm -u "$lib" | awk '{print $NF}' | grep -v ':$' | sort -u)
