@@ -621,16 +621,18 @@ static void drain(gs_sim *sim, uint32_t i)
     while (gs_node_next_out(node, &out)) {
         switch (out.type) {
         case GS_NODE_OUT_SEND:
-            if (!lookup_key(sim, &out.peer, &peer) || peer == i) {
-                ++sim->stats.bad_dest;
-                break;
-            }
+            /* Encode first, even for a bad destination: a following SAME_MSG entry refers to
+             * this message, not to whatever was encoded before it. */
             if (!(out.flags & GS_NODE_OUT_FLAG_SAME_MSG) || last == NULL) {
                 blob_unref(last);
                 last = encode(sim, &out.msg);
                 if (last == NULL) {
                     break;
                 }
+            }
+            if (!lookup_key(sim, &out.peer, &peer) || peer == i) {
+                ++sim->stats.bad_dest;
+                break;
             }
             conn_send(sim, i, peer, last);
             break;
