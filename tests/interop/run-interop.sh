@@ -35,6 +35,9 @@
 # loopback traffic with tshark into the work directory.
 set -uo pipefail
 
+# The whole script is one brace group, so bash parses it completely before running it: editing
+# the file while a (37 s) case runs cannot make the running copy read mixed-up lines.
+{
 here=$(cd "$(dirname "$0")" && pwd)
 case_name=${1:-}
 bench=${2:-}
@@ -116,6 +119,7 @@ err=$(ip link set lo up 2>&1) || skip "cannot bring up lo in the namespace: $err
 work=$(mktemp -d "${TMPDIR:-/tmp}/gs-interop-$case_name.XXXXXX")
 pids=()
 failed=0
+# shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {
     local p
     for p in "${pids[@]}"; do
@@ -644,3 +648,5 @@ if grep -lE 'ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:' "$work
     fail "sanitizer report in the files listed above"
 fi
 echo "PASS: $case_name"
+exit 0
+}
