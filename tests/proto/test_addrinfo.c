@@ -11,17 +11,13 @@
 
 #include "codec.h"
 #include "gs_rand.h"
+#include "hex.h"
 
 static size_t unhex(const char *s, uint8_t *out, size_t max)
 {
-    size_t n = strlen(s) / 2;
-    cr_assert(le(sz, n, max));
-    for (size_t i = 0; i < n; ++i) {
-        unsigned v;
-        cr_assert(eq(int, sscanf(s + 2 * i, "%2x", &v), 1));
-        out[i] = (uint8_t)v;
-    }
-    return n;
+    ptrdiff_t n = gs_test_unhex(s, strlen(s), out, max);
+    cr_assert(n >= 0, "bad hex or too long: %s", s);
+    return (size_t)n;
 }
 
 static const char ai1_hex[] = "000100c0000201d122";

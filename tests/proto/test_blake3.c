@@ -13,32 +13,8 @@
 
 #include "blake3.h"
 #include "gs_rand.h"
-
-/*
- * EXPECT_MEM fails the test, printing both values in hex, when |n| bytes differ.  (Criterion
- * 2.4.1's array comparisons, eq(u8[N], ...), leak memory that ASan then reports.)
- */
-static void expect_mem(const void *got, const void *want, size_t n, int line, const char *what)
-{
-    if (memcmp(got, want, n) == 0) {
-        return;
-    }
-    char hg[2 * 64 + 4];
-    char hw[2 * 64 + 4];
-    size_t shown = n < 64 ? n : 64;
-    for (size_t i = 0; i < shown; ++i) {
-        snprintf(hg + 2 * i, 3, "%02x", ((const uint8_t *)got)[i]);
-        snprintf(hw + 2 * i, 3, "%02x", ((const uint8_t *)want)[i]);
-    }
-    cr_fatal("line %d: %s: bytes differ\n  got:  %s\n  want: %s", line, what, hg, hw);
-}
-
-#define EXPECT_MEM(got, want, n, ...)                                                              \
-    do {                                                                                           \
-        char what_[200];                                                                           \
-        snprintf(what_, sizeof(what_), __VA_ARGS__);                                               \
-        expect_mem((got), (want), (n), __LINE__, what_);                                           \
-    } while (0)
+#include "expect_mem.h"
+#include "hex.h"
 
 #define B3_MAX_VECTORS 64
 #define B3_MAX_INPUT   (128 * 1024)
@@ -49,34 +25,10 @@ typedef struct b3_vector {
     uint8_t xof[64];
 } b3_vector;
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
+/* unhex decodes exactly |n| bytes of hex at |s|. */
 static bool unhex(const char *s, uint8_t *out, size_t n)
 {
-    if (strlen(s) != 2 * n) {
-        return false;
-    }
-    for (size_t i = 0; i < n; ++i) {
-        int hi = hexval(s[2 * i]);
-        int lo = hexval(s[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            return false;
-        }
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return true;
+    return gs_test_unhex(s, strlen(s), out, n) == (ptrdiff_t)n;
 }
 
 static size_t load_vectors(b3_vector *v, size_t max)
