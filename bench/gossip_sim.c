@@ -317,6 +317,11 @@ int main(int argc, char **argv)
                (double)rep.sim_time / 1e9, wall, rep.stats.node_events, eps / 1e6);
     }
     if (c.json) {
+        /* The trace is digested only with --trace: without it there is no hash to report. */
+        char trace_json[24] = "null";
+        if (c.rc.sim.trace) {
+            snprintf(trace_json, sizeof(trace_json), "\"%016" PRIx64 "\"", rep.trace_hash);
+        }
         printf("{\"peers\":%" PRIu64 ",\"seed\":%" PRIu64 ",\"scenario\":\"%s\",\"rounds\":%zu,"
                "\"latency_min_ms\":%" PRIu64 ",\"latency_max_ms\":%" PRIu64
                ",\"kill_fraction\":%.4f,"
@@ -329,7 +334,7 @@ int main(int argc, char **argv)
                ",\"node_events\":%" PRIu64 ",\"wall_s\":%.3f,\"events_per_s\":%.0f,"
                "\"components\":%zu,\"asymmetric_links\":%zu,\"dead_links\":%zu,"
                "\"node_mem_avg_bytes\":%zu,\"node_mem_max_bytes\":%zu,"
-               "\"trace_hash\":\"%016" PRIx64 "\"}\n",
+               "\"trace_hash\":%s}\n",
                peers, seed, gs_sim_scenario_name(sc), rep.rounds, lat_min, lat_max,
                c.rc.kill_fraction, rep.rmr, rep.rmr_paper, rep.ldh, rep.missed, rep.missed_total,
                rep.delivery_ratio, ttd_ms, rep.isolated_after_boot, rep.isolated_at_end,
@@ -338,7 +343,7 @@ int main(int argc, char **argv)
                rep.stats.frames_rejected, rep.stats.node_events, wall, eps,
                rep.views_end.components, rep.views_end.asymmetric, rep.views_end.dead_links,
                rep.views_end.nodes ? rep.views_end.mem_total / rep.views_end.nodes : 0,
-               rep.views_end.mem_max, rep.trace_hash);
+               rep.views_end.mem_max, trace_json);
     }
     return 0;
 }
