@@ -24,15 +24,15 @@ typedef ptrdiff_t gs_ssize;
 enum gs_err {
     GS_OK = 0,
     /* general */
-    GS_ERR_NOMEM = -200,   /* an allocation failed */
-    GS_ERR_INVAL = -201,   /* the caller passed an invalid argument */
-    GS_ERR_PROTO = -202,   /* the peer violated the protocol; drop the peer */
-    GS_ERR_NOBUF = -203,   /* the output buffer is too small */
-    GS_ERR_LIMIT = -204,   /* a configured bound was reached; the input was refused and counted */
+    GS_ERR_NOMEM = -200,    /* an allocation failed */
+    GS_ERR_INVAL = -201,    /* the caller passed an invalid argument */
+    GS_ERR_PROTO = -202,    /* the peer violated the protocol; drop the peer */
+    GS_ERR_NOBUF = -203,    /* the output buffer is too small */
+    GS_ERR_LIMIT = -204,    /* a configured bound was reached; the input was refused and counted */
     GS_ERR_NOTFOUND = -205, /* no such object (topic, peer, connection) */
-    GS_ERR_EXISTS = -206,  /* the object already exists */
-    GS_ERR_AGAIN = -207,   /* try again later (queue full, not ready) */
-    GS_ERR_IO = -208,      /* an I/O operation failed without a more precise errno */
+    GS_ERR_EXISTS = -206,   /* the object already exists */
+    GS_ERR_AGAIN = -207,    /* try again later (queue full, not ready) */
+    GS_ERR_IO = -208,       /* an I/O operation failed without a more precise errno */
     /* codec */
     GS_ERR_TRUNCATED = -210,       /* the body ended before the value was complete */
     GS_ERR_VARINT_OVERFLOW = -211, /* a varint exceeds its type's width */

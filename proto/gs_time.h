@@ -11,11 +11,11 @@
 typedef uint64_t gs_tstamp;
 typedef uint64_t gs_duration;
 
-#define GS_TSTAMP_NEVER  UINT64_MAX
-#define GS_NANOSECONDS   ((gs_duration)1ULL)
-#define GS_MICROSECONDS  ((gs_duration)1000ULL)
-#define GS_MILLISECONDS  ((gs_duration)1000000ULL)
-#define GS_SECONDS       ((gs_duration)1000000000ULL)
+#define GS_TSTAMP_NEVER UINT64_MAX
+#define GS_NANOSECONDS  ((gs_duration)1ULL)
+#define GS_MICROSECONDS ((gs_duration)1000ULL)
+#define GS_MILLISECONDS ((gs_duration)1000000ULL)
+#define GS_SECONDS      ((gs_duration)1000000000ULL)
 
 /* gs_tstamp_add returns |t| + |d|, saturating at GS_TSTAMP_NEVER. */
 static inline gs_tstamp gs_tstamp_add(gs_tstamp t, gs_duration d)
