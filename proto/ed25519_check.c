@@ -288,6 +288,19 @@ typedef struct jac_mat {
     int64_t r;
 } jac_mat;
 
+/* jac_shift returns s = (bit length of max(a, b)) - 62, >= 1: the caller keeps values below 2^62
+ * for jac_word. */
+static int jac_shift(const uint64_t a[4], const uint64_t b[4])
+{
+    int n = 256;
+    uint64_t top = a[3] | b[3];
+    for (int i = 2; top == 0 && i >= 0; --i) {
+        top = a[i] | b[i];
+        n -= 64;
+    }
+    return n - __builtin_clzll(top) - 62;
+}
+
 /* jac_top returns floor(x / 2^s): at most 62 bits when s = bit length of max(a, b) - 62. */
 static int64_t jac_top(const uint64_t x[4], int s)
 {
@@ -301,21 +314,74 @@ static int64_t jac_top(const uint64_t x[4], int s)
 }
 
 /*
+ * jac_batch_fast does what jac_batch does with plain 62-bit windows in place of intervals, so a
+ * close call can go the wrong way.  A wrong decision always makes a value negative: a - b < 0 when
+ * a < b is not swapped, b - a < 0 when a > b is.  From then on exactly one of a, b stays negative
+ * (a - b keeps the sign of a when a and b have opposite signs; halving and swapping keep signs),
+ * so the batch was exact, every rule applied to non-negative values, iff both results are >= 0.
+ * The caller checks that and redoes the batch with jac_batch otherwise.
+ */
+static int jac_batch_fast(const uint64_t a[4], const uint64_t b[4], jac_mat *m, unsigned *sign)
+{
+    int s = jac_shift(a, b);
+    int64_t xa = jac_top(a, s);
+    int64_t xb = jac_top(b, s);
+    uint64_t wa = a[0]; /* exact mod 2^(64 - k) */
+    uint64_t wb = b[0];
+    int64_t u = 1;
+    int64_t v = 0;
+    int64_t q = 0;
+    int64_t r = 1;
+    unsigned sg = *sign;
+    int k = 0;
+
+    for (;;) {
+        int z = __builtin_ctzll(wa | (UINT64_C(1) << (JAC_BATCH - k)));
+        wa >>= z;
+        xa >>= z;
+        q *= (int64_t)1 << z;
+        r *= (int64_t)1 << z;
+        sg ^= (unsigned)z & (unsigned)((wb >> 1) ^ (wb >> 2));
+        k += z;
+        if (k == JAC_BATCH) {
+            break;
+        }
+        if (xa < xb) {
+            int64_t t = xa;
+            xa = xb;
+            xb = t;
+            uint64_t tw = wa;
+            wa = wb;
+            wb = tw;
+            t = u;
+            u = q;
+            q = t;
+            t = v;
+            v = r;
+            r = t;
+            sg ^= (unsigned)((wa & wb) >> 1);
+        }
+        xa -= xb;
+        wa -= wb;
+        u -= q;
+        v -= r;
+    }
+    m->u = u;
+    m->v = v;
+    m->q = q;
+    m->r = r;
+    *sign = sg;
+    return k;
+}
+
+/*
  * jac_batch runs the binary algorithm on (a, b), b odd, both >= 2^62 in bit length, for up to
  * JAC_BATCH halvings.  It fills |m|, flips bit 0 of |*sign| for each sign change and returns k,
  * the number of halvings done (k >= 1).
  */
 static int jac_batch(const uint64_t a[4], const uint64_t b[4], jac_mat *m, unsigned *sign)
 {
-    /* n: bit length of max(a, b), >= 63 (the caller keeps smaller values for jac_word) */
-    int n = 256;
-    uint64_t top = a[3] | b[3];
-    for (int i = 2; top == 0 && i >= 0; --i) {
-        top = a[i] | b[i];
-        n -= 64;
-    }
-    n -= __builtin_clzll(top);
-    int s = n - 62;
+    int s = jac_shift(a, b);
 
     /* a / 2^s lies in [a_lo, a_hi]; the same for b.  Halving rounds the bounds outwards. */
     int64_t a_lo = jac_top(a, s);
@@ -394,8 +460,8 @@ static int jac_batch(const uint64_t a[4], const uint64_t b[4], jac_mat *m, unsig
     return k;
 }
 
-/* jac_apply: out = (x*a + y*b) / 2^k, exact and >= 0 by construction, k in 1..JAC_BATCH. */
-static void jac_apply(uint64_t out[4], const uint64_t a[4], const uint64_t b[4], int64_t x,
+/* jac_apply: out = (x*a + y*b) / 2^k (exact), k in 1..JAC_BATCH; false if that is negative. */
+static bool jac_apply(uint64_t out[4], const uint64_t a[4], const uint64_t b[4], int64_t x,
                       int64_t y, int k)
 {
     uint64_t t[5];
@@ -410,6 +476,7 @@ static void jac_apply(uint64_t out[4], const uint64_t a[4], const uint64_t b[4],
     for (int i = 0; i < 4; ++i) {
         out[i] = (t[i] >> k) | (t[i + 1] << (64 - k));
     }
+    return c >= 0;
 }
 
 /* jac_word finishes on values below 2^62 held exactly in words; returns the symbol. */
@@ -419,13 +486,13 @@ static int jac_word(uint64_t a, uint64_t b, unsigned sign)
         int z = __builtin_ctzll(a);
         a >>= z;
         sign ^= (unsigned)z & (unsigned)((b >> 1) ^ (b >> 2));
-        if (a < b) {
-            uint64_t t = a;
-            a = b;
-            b = t;
-            sign ^= (unsigned)((a & b) >> 1);
-        }
-        a -= b;
+        /* (a, b) = a < b ? (b - a, a) : (a - b, b), without a branch: the comparison is a coin
+         * flip that a branch predictor cannot learn */
+        uint64_t m = (uint64_t)0 - (uint64_t)(a < b);
+        sign ^= (unsigned)(m & ((a & b) >> 1));
+        uint64_t d = a - b;
+        b ^= (a ^ b) & m;
+        a = (d ^ m) - m; /* |a - b| */
     }
     if (b != 1) {
         return 0;
@@ -456,11 +523,19 @@ static int jacobi_p(const uint64_t x[4])
             return 2;
         }
         jac_mat m;
-        int k = jac_batch(a, b, &m, &sign);
+        unsigned sg = sign;
         uint64_t na[4];
         uint64_t nb4[4];
-        jac_apply(na, a, b, m.u, m.v, k);
-        jac_apply(nb4, a, b, m.q, m.r, k);
+        int k = jac_batch_fast(a, b, &m, &sg);
+        bool ok = jac_apply(na, a, b, m.u, m.v, k);
+        ok &= jac_apply(nb4, a, b, m.q, m.r, k);
+        if (!ok) {
+            sg = sign;
+            k = jac_batch(a, b, &m, &sg);
+            jac_apply(na, a, b, m.u, m.v, k);
+            jac_apply(nb4, a, b, m.q, m.r, k);
+        }
+        sign = sg;
         memcpy(a, na, sizeof(a));
         memcpy(b, nb4, sizeof(b));
     }
@@ -524,6 +599,8 @@ bool gs_ed25519_key_is_valid_euler(const uint8_t key[GS_KEY_LEN])
 int gs_ed25519_legendre(const uint8_t x[32])
 {
     fe f;
+    uint64_t w[4];
     fe_frombytes(&f, x);
-    return legendre(&f);
+    fe_to_words(w, &f);
+    return jacobi_p(w);
 }

@@ -18,8 +18,9 @@ bool gs_ed25519_key_is_valid_euler(const uint8_t key[32]);
 
 /*
  * gs_ed25519_legendre returns the Legendre symbol mod p = 2^255 - 19 of the 32 bytes at |x| read
- * little-endian with bit 255 cleared (values >= p are reduced): 1 for a non-zero square, -1 for a
- * non-square, 0 for zero.  This is the fast path of the key check on any field element.
+ * little-endian with bit 255 cleared (values >= p are reduced), computed by the fast path only:
+ * 1 for a non-zero square, -1 for a non-square, 0 for zero, or 2 if the binary Jacobi algorithm
+ * gave up after its batch limit (where the key check would use Euler's criterion instead).
  */
 int gs_ed25519_legendre(const uint8_t x[32]);
 

@@ -278,6 +278,24 @@ static bool old_key_is_valid(const uint8_t key[32])
     return old_legendre_fe(&uv) >= 0;
 }
 
+/* old_key_uv_bytes writes u*v = (y^2 - 1)(d*y^2 + 1) of the key as canonical bytes. */
+static void old_key_uv_bytes(uint8_t out[32], const uint8_t key[32])
+{
+    old_fe y;
+    old_fe y2;
+    old_fe u;
+    old_fe v;
+    old_fe uv;
+
+    old_fe_frombytes(&y, key);
+    old_fe_sq(&y2, &y);
+    old_fe_sub_small(&u, &y2, 1);
+    old_fe_mul(&v, &y2, &old_fe_d);
+    old_fe_add_small(&v, &v, 1);
+    old_fe_mul(&uv, &u, &v);
+    old_tobytes(out, &uv);
+}
+
 /* old_pow: h = z^e for a little-endian 256-bit exponent (square and multiply). */
 static void old_pow(old_fe *h, const old_fe *z, const uint8_t e[32])
 {
@@ -346,9 +364,13 @@ static void check_key(const uint8_t key[32], const char *what)
     cr_assert(eq(int, gs_ed25519_key_is_valid_euler(key), want), "%s (euler)", what);
 }
 
+/* check_fe: the fast path decides (no fallback) and agrees with the reference. */
 static void check_fe(const uint8_t x[32], const char *what, int i)
 {
-    cr_assert(eq(int, gs_ed25519_legendre(x), old_legendre(x)), "%s %d", what, i);
+    int got = gs_ed25519_legendre(x);
+    if (got != old_legendre(x)) {
+        cr_fatal("%s %d: fast path %d, euler %d", what, i, got, old_legendre(x));
+    }
 }
 
 /* --- tests ----------------------------------------------------------------------------------- */
@@ -496,6 +518,13 @@ Test(ed25519_fast, random_keys_match_euler, .timeout = 600)
         bool want = old_key_is_valid(key);
         if (got != want) {
             cr_fatal("random key %zu: fast %d, euler %d", i, got, want);
+        }
+        /* and the answer came from the Jacobi path, not from its Euler fallback */
+        uint8_t uvb[32];
+        old_key_uv_bytes(uvb, key);
+        int chi = gs_ed25519_legendre(uvb);
+        if (chi == 2 || (chi >= 0) != want) {
+            cr_fatal("random key %zu: fast path on u*v gave %d", i, chi);
         }
         if (i % 64 == 0) {
             cr_assert(eq(int, gs_ed25519_key_is_valid_euler(key), want), "euler path, key %zu", i);
