@@ -18,14 +18,17 @@
  *   the symbol is the sign if b = 1 (the gcd), else 0.
  *
  * a and b stay >= 0 and b odd, so each rule is the textbook one.  The loop runs in batches of up to
- * JAC_BATCH halvings on 64-bit words: the exact low word of a and b gives every parity and the
- * residues mod 8, and a 62-bit window of their top bits, kept as an interval [L, H] that certainly
- * holds the true value (scaled by 2^-s), decides a < b.  When the intervals overlap the batch ends
- * early (or, on its first step, compares the full numbers), so every decision is exact and the
- * result is the true symbol, not an approximation.  A batch's steps are collected in a 2x2 integer
- * matrix applied once to the 4-limb numbers; when both fit in 62 bits the rest runs on plain words.
- * More than JAC_MAX_BATCHES batches (random inputs need 4 to 6) falls back to Euler's criterion, so
- * no input costs much more than the exponentiation did.
+ * JAC_BATCH halvings on 64-bit words: the exact low words of a and b give every parity and the
+ * residues mod 8, a 62-bit window of their top bits decides a < b, and the batch's steps collect
+ * in a 2x2 integer matrix applied once to the 4-limb numbers (jac_batch_fast).  A window can call
+ * a close comparison wrong; that always leaves a negative value at the end of the batch (see
+ * jac_batch_fast), so a batch whose results are both >= 0 was exact, and one that is not is redone
+ * by jac_batch, whose windows are intervals [L, H] certain to hold the true values: it stops
+ * early on a close call (or, on its first step, compares the full numbers), so every decision it
+ * takes is right.  Random inputs need the redo about once in 500,000 batches.  When both values fit
+ * in 62 bits the rest runs on plain words (jac_word).  The result is the true symbol, not an
+ * approximation.  More than JAC_MAX_BATCHES batches (random inputs need 4 to 6) falls back to
+ * Euler's criterion, so no input costs much more than the exponentiation did.
  *
  * Euler's criterion, (u*v)^((p-1)/2) in {0, 1} with a fixed addition chain, is kept as that
  * fallback and as gs_ed25519_key_is_valid_euler (tests and benchmarks compare the two).
@@ -271,7 +274,7 @@ typedef __int128 i128;
  * halving needs b mod 8 (3 bits). */
 #define JAC_BATCH 58
 /* Batches before giving up for Euler's criterion (random inputs need 4 to 6, values next to p
- * up to 8); bounds the cost of a hostile input to ~2x the exponentiation. */
+ * up to 8); bounds the cost of a hostile input to about 3x the exponentiation. */
 #define JAC_MAX_BATCHES 16
 
 static const uint64_t p_words[4] = {UINT64_C(0xffffffffffffffed), UINT64_MAX, UINT64_MAX,
