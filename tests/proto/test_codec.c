@@ -17,32 +17,8 @@
 #include "blake3.h"
 #include "codec.h"
 #include "gs_rand.h"
-
-/*
- * EXPECT_MEM fails the test, printing both values in hex, when |n| bytes differ.  (Criterion
- * 2.4.1's array comparisons, eq(u8[N], ...), leak memory that ASan then reports.)
- */
-static void expect_mem(const void *got, const void *want, size_t n, int line, const char *what)
-{
-    if (memcmp(got, want, n) == 0) {
-        return;
-    }
-    char hg[2 * 64 + 4];
-    char hw[2 * 64 + 4];
-    size_t shown = n < 64 ? n : 64;
-    for (size_t i = 0; i < shown; ++i) {
-        snprintf(hg + 2 * i, 3, "%02x", ((const uint8_t *)got)[i]);
-        snprintf(hw + 2 * i, 3, "%02x", ((const uint8_t *)want)[i]);
-    }
-    cr_fatal("line %d: %s: bytes differ\n  got:  %s\n  want: %s", line, what, hg, hw);
-}
-
-#define EXPECT_MEM(got, want, n, ...)                                                              \
-    do {                                                                                           \
-        char what_[200];                                                                           \
-        snprintf(what_, sizeof(what_), __VA_ARGS__);                                               \
-        expect_mem((got), (want), (n), __LINE__, what_);                                           \
-    } while (0)
+#include "expect_mem.h"
+#include "hex.h"
 
 /* --- vectors ------------------------------------------------------------------------------ */
 
@@ -57,34 +33,15 @@ typedef struct wire_vec {
 static wire_vec wv[WV_MAX];
 static size_t nwv;
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* unhex_alloc decodes |s| into a buffer of exactly the decoded size (ASan sees overreads). */
 static uint8_t *unhex_alloc(const char *s, size_t *plen)
 {
     size_t n = strlen(s);
-    cr_assert(eq(sz, n % 2, 0), "odd hex length");
     uint8_t *out = malloc(n / 2 > 0 ? n / 2 : 1);
     cr_assert(out != NULL);
-    for (size_t i = 0; i < n / 2; ++i) {
-        int hi = hexval(s[2 * i]);
-        int lo = hexval(s[2 * i + 1]);
-        cr_assert(hi >= 0 && lo >= 0, "bad hex");
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    *plen = n / 2;
+    ptrdiff_t len = gs_test_unhex(s, n, out, n / 2);
+    cr_assert(len >= 0, "bad hex: %s", s);
+    *plen = (size_t)len;
     return out;
 }
 
