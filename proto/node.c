@@ -157,6 +157,12 @@ void *gs_topic_scratch(gs_topic *t, size_t n)
     }
     if (c == NULL || c->cap - c->used < need) {
         size_t cap = need > SCRATCH_CHUNK_MIN ? need : SCRATCH_CHUNK_MIN;
+        size_t left = node->cfg.max_scratch_bytes > node->scratch_used
+                          ? node->cfg.max_scratch_bytes - node->scratch_used
+                          : 0;
+        if (cap > left && need <= left) {
+            cap = left; /* a budget below SCRATCH_CHUNK_MIN is still usable */
+        }
         if (node->scratch_used + cap > node->cfg.max_scratch_bytes) {
             ++node->c.outbox_full;
             return NULL;
