@@ -11,6 +11,7 @@
  * Prune, Graft, IHave), advancing virtual time, a lost connection, a broadcast, join_peers,
  * quit + re-join, or set_peer_data.  The outbox is drained after every call and the invariants
  * below are checked after every step; a violation aborts (a finding):
+ *   - gs_node_on_frame returns the documented code (decode error, SELF, NOT_JOINED, BAD_ID, 0);
  *   - no SEND or DISCONNECT is addressed to our own id; every SEND encodes, below M;
  *   - every RECEIVED event's id is BLAKE3(content);
  *   - the memory held through the node's gs_mem (counted here, and gs_node_mem_in_use) stays
@@ -432,6 +433,39 @@ static void fz_build(fz_in *in, gs_msg *m, gs_peer_info *infos, gs_ihave_entry *
     }
 }
 
+/*
+ * fz_frame hands |len| bytes to gs_node_on_frame (an exact-size copy, so ASan sees any read past
+ * the body) and checks the documented return code: the codec's error for a body that does not
+ * decode, else GS_ERR_SELF from our own id, else GS_ERR_NOT_JOINED, else GS_ERR_BAD_ID for a
+ * Gossip whose id is not BLAKE3(content), else 0.
+ */
+static void fz_frame(fz_run *r, const gs_key *peer, const gs_topic_id *topic, const uint8_t *p,
+                     size_t len)
+{
+    uint8_t *copy = malloc(len > 0 ? len : 1);
+    fz_check(copy != NULL, "malloc");
+    if (len > 0) {
+        memcpy(copy, p, len);
+    }
+    gs_msg dm;
+    size_t trailing = 0;
+    int expect = gs_codec_decode(&dm, copy, len, &trailing);
+    if (expect != 0) {
+        fz_check(expect < 0, "codec errors are negative");
+    } else if (fz_key_eq(peer, &g_world.peers[0])) {
+        expect = GS_ERR_SELF;
+    } else if (!gs_node_is_joined(r->node, topic)) {
+        expect = GS_ERR_NOT_JOINED;
+    } else if (dm.type == GS_MSG_GOSSIP) {
+        gs_msg_id id;
+        gs_blake3_hash(dm.gossip.content.base, dm.gossip.content.len, id.b);
+        expect = memcmp(id.b, dm.gossip.id.b, 32) == 0 ? 0 : GS_ERR_BAD_ID;
+    }
+    int rv = gs_node_on_frame(r->node, peer, topic, copy, len, r->now);
+    free(copy);
+    fz_check(rv == expect, "on_frame returns the documented code for the input");
+}
+
 static void fz_step(fz_run *r, fz_in *in)
 {
     uint8_t op = fz_u8(in);
@@ -448,7 +482,7 @@ static void fz_step(fz_run *r, fz_in *in)
     switch (op % 13) {
     case 0: { /* raw body */
         size_t len = fz_take(in, fz_u8(in), &p);
-        (void)gs_node_on_frame(r->node, peer, topic, p, len, r->now);
+        fz_frame(r, peer, topic, p, len);
         break;
     }
     case 1:
@@ -459,12 +493,7 @@ static void fz_step(fz_run *r, fz_in *in)
         fz_build(in, &m, infos, ents);
         gs_ssize n = gs_codec_encode_body(body, sizeof(body), &m);
         if (n > 0) {
-            /* exact-size copy so ASan sees any read past the body */
-            uint8_t *copy = malloc((size_t)n);
-            fz_check(copy != NULL, "malloc");
-            memcpy(copy, body, (size_t)n);
-            (void)gs_node_on_frame(r->node, peer, topic, copy, (size_t)n, r->now);
-            free(copy);
+            fz_frame(r, peer, topic, body, (size_t)n);
         }
         break;
     }
