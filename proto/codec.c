@@ -412,13 +412,19 @@ int gs_codec_check_prefix(const uint8_t prefix[GS_FRAME_PREFIX_LEN], size_t max_
 
 /* --- list iterators ----------------------------------------------------------------------- */
 
-void gs_peer_list_iter_init(gs_list_iter *it, const gs_peer_list *l)
+/* list_iter_init starts |it| over a caller-built array (|items|) or validated raw entries. */
+static void list_iter_init(gs_list_iter *it, size_t n, const void *items, gs_bytes raw)
 {
     it->idx = 0;
-    it->n = l->n;
-    it->items = l->items;
-    it->p = l->raw.base;
-    it->end = l->raw.base == NULL ? NULL : l->raw.base + l->raw.len;
+    it->n = n;
+    it->items = items;
+    it->p = raw.base;
+    it->end = raw.base == NULL ? NULL : raw.base + raw.len;
+}
+
+void gs_peer_list_iter_init(gs_list_iter *it, const gs_peer_list *l)
+{
+    list_iter_init(it, l->n, l->items, l->raw);
 }
 
 bool gs_peer_list_next(gs_list_iter *it, gs_peer_info *out)
@@ -447,11 +453,7 @@ bool gs_peer_list_next(gs_list_iter *it, gs_peer_info *out)
 
 void gs_ihave_list_iter_init(gs_list_iter *it, const gs_ihave_list *l)
 {
-    it->idx = 0;
-    it->n = l->n;
-    it->items = l->items;
-    it->p = l->raw.base;
-    it->end = l->raw.base == NULL ? NULL : l->raw.base + l->raw.len;
+    list_iter_init(it, l->n, l->items, l->raw);
 }
 
 bool gs_ihave_list_next(gs_list_iter *it, gs_ihave_entry *out)
