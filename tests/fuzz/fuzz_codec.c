@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "msg_eq.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -29,100 +30,6 @@ static void fz_check(bool ok, const char *what)
         fprintf(stderr, "fuzz_codec: invariant broken: %s\n", what);
         abort();
     }
-}
-
-static bool fz_bytes_eq(const gs_bytes *a, const gs_bytes *b)
-{
-    return a->len == b->len && (a->len == 0 || memcmp(a->base, b->base, a->len) == 0);
-}
-
-static bool fz_opt_eq(bool ha, const gs_bytes *a, bool hb, const gs_bytes *b)
-{
-    return ha == hb && (!ha || fz_bytes_eq(a, b));
-}
-
-static bool fz_peer_list_eq(const gs_peer_list *a, const gs_peer_list *b)
-{
-    gs_list_iter ia;
-    gs_list_iter ib;
-    gs_peer_info pa;
-    gs_peer_info pb;
-    if (a->n != b->n) {
-        return false;
-    }
-    gs_peer_list_iter_init(&ia, a);
-    gs_peer_list_iter_init(&ib, b);
-    size_t n = 0;
-    while (gs_peer_list_next(&ia, &pa)) {
-        if (!gs_peer_list_next(&ib, &pb) || memcmp(pa.id.b, pb.id.b, GS_KEY_LEN) != 0 ||
-            !fz_opt_eq(pa.has_data, &pa.data, pb.has_data, &pb.data)) {
-            return false;
-        }
-        ++n;
-    }
-    return n == a->n;
-}
-
-static bool fz_ihave_eq(const gs_ihave_list *a, const gs_ihave_list *b)
-{
-    gs_list_iter ia;
-    gs_list_iter ib;
-    gs_ihave_entry ea;
-    gs_ihave_entry eb;
-    if (a->n != b->n) {
-        return false;
-    }
-    gs_ihave_list_iter_init(&ia, a);
-    gs_ihave_list_iter_init(&ib, b);
-    size_t n = 0;
-    while (gs_ihave_list_next(&ia, &ea)) {
-        if (!gs_ihave_list_next(&ib, &eb) || memcmp(ea.id.b, eb.id.b, 32) != 0 ||
-            ea.round != eb.round) {
-            return false;
-        }
-        ++n;
-    }
-    return n == a->n;
-}
-
-static bool fz_msg_eq(const gs_msg *a, const gs_msg *b)
-{
-    if (a->type != b->type) {
-        return false;
-    }
-    switch (a->type) {
-    case GS_MSG_JOIN:
-        return fz_opt_eq(a->join.has_data, &a->join.data, b->join.has_data, &b->join.data);
-    case GS_MSG_FORWARD_JOIN:
-        return memcmp(a->forward_join.peer.id.b, b->forward_join.peer.id.b, GS_KEY_LEN) == 0 &&
-               fz_opt_eq(a->forward_join.peer.has_data, &a->forward_join.peer.data,
-                         b->forward_join.peer.has_data, &b->forward_join.peer.data) &&
-               a->forward_join.ttl == b->forward_join.ttl;
-    case GS_MSG_SHUFFLE:
-        return memcmp(a->shuffle.origin.b, b->shuffle.origin.b, GS_KEY_LEN) == 0 &&
-               fz_peer_list_eq(&a->shuffle.nodes, &b->shuffle.nodes) &&
-               a->shuffle.ttl == b->shuffle.ttl;
-    case GS_MSG_SHUFFLE_REPLY:
-        return fz_peer_list_eq(&a->shuffle_reply.nodes, &b->shuffle_reply.nodes);
-    case GS_MSG_NEIGHBOR:
-        return a->neighbor.priority == b->neighbor.priority &&
-               fz_opt_eq(a->neighbor.has_data, &a->neighbor.data, b->neighbor.has_data,
-                         &b->neighbor.data);
-    case GS_MSG_DISCONNECT:
-        return a->disconnect.alive == b->disconnect.alive;
-    case GS_MSG_GOSSIP:
-        return memcmp(a->gossip.id.b, b->gossip.id.b, 32) == 0 &&
-               fz_bytes_eq(&a->gossip.content, &b->gossip.content) &&
-               a->gossip.scope == b->gossip.scope && a->gossip.round == b->gossip.round;
-    case GS_MSG_PRUNE:
-        return true;
-    case GS_MSG_GRAFT:
-        return a->graft.has_id == b->graft.has_id && a->graft.round == b->graft.round &&
-               memcmp(a->graft.id.b, b->graft.id.b, 32) == 0;
-    case GS_MSG_IHAVE:
-        return fz_ihave_eq(&a->ihave.entries, &b->ihave.entries);
-    }
-    return false;
 }
 
 /* fz_addrinfo decodes PeerData; what decodes must round-trip canonically. */
@@ -209,7 +116,7 @@ static void fz_body(const uint8_t *body, size_t len)
     fz_check(gs_codec_encode_body(e1, blen, &m) == (gs_ssize)blen, "re-encode");
     fz_check(gs_codec_decode(&m2, e1, blen, &trailing) == 0, "re-decode");
     fz_check(trailing == 0, "canonical encoding has no trailing bytes");
-    fz_check(fz_msg_eq(&m, &m2), "re-decoded value equals the decoded value");
+    fz_check(gs_test_msg_eq(&m, &m2), "re-decoded value equals the decoded value");
     fz_check(gs_codec_encode_body(e2, blen, &m2) == (gs_ssize)blen, "second re-encode");
     fz_check(memcmp(e1, e2, blen) == 0, "re-encoding is stable");
     if (blen > 1) {

@@ -19,6 +19,7 @@
 #include "gs_rand.h"
 #include "expect_mem.h"
 #include "hex.h"
+#include "msg_eq.h"
 
 /* --- vectors ------------------------------------------------------------------------------ */
 
@@ -119,107 +120,6 @@ static uint8_t key_b[32] = {0x8a, 0x88, 0xe3, 0xdd, 0x74, 0x09, 0xf1, 0x95, 0xfd
 
 /* --- message comparison ------------------------------------------------------------------- */
 
-static bool bytes_eq(const gs_bytes *a, const gs_bytes *b)
-{
-    return a->len == b->len && (a->len == 0 || memcmp(a->base, b->base, a->len) == 0);
-}
-
-static bool opt_eq(bool ha, const gs_bytes *a, bool hb, const gs_bytes *b)
-{
-    return ha == hb && (!ha || bytes_eq(a, b));
-}
-
-static bool peer_eq(const gs_peer_info *a, const gs_peer_info *b)
-{
-    return memcmp(a->id.b, b->id.b, 32) == 0 &&
-           opt_eq(a->has_data, &a->data, b->has_data, &b->data);
-}
-
-static bool peer_list_eq(const gs_peer_list *a, const gs_peer_list *b)
-{
-    gs_list_iter ia;
-    gs_list_iter ib;
-    gs_peer_info pa;
-    gs_peer_info pb;
-    size_t n = 0;
-
-    if (a->n != b->n) {
-        return false;
-    }
-    gs_peer_list_iter_init(&ia, a);
-    gs_peer_list_iter_init(&ib, b);
-    while (gs_peer_list_next(&ia, &pa)) {
-        if (!gs_peer_list_next(&ib, &pb) || !peer_eq(&pa, &pb)) {
-            return false;
-        }
-        ++n;
-    }
-    return n == a->n && !gs_peer_list_next(&ib, &pb);
-}
-
-static bool ihave_list_eq(const gs_ihave_list *a, const gs_ihave_list *b)
-{
-    gs_list_iter ia;
-    gs_list_iter ib;
-    gs_ihave_entry ea;
-    gs_ihave_entry eb;
-    size_t n = 0;
-
-    if (a->n != b->n) {
-        return false;
-    }
-    gs_ihave_list_iter_init(&ia, a);
-    gs_ihave_list_iter_init(&ib, b);
-    while (gs_ihave_list_next(&ia, &ea)) {
-        if (!gs_ihave_list_next(&ib, &eb) || memcmp(ea.id.b, eb.id.b, 32) != 0 ||
-            ea.round != eb.round) {
-            return false;
-        }
-        ++n;
-    }
-    return n == a->n && !gs_ihave_list_next(&ib, &eb);
-}
-
-static bool msg_eq(const gs_msg *a, const gs_msg *b)
-{
-    if (a->type != b->type) {
-        return false;
-    }
-    switch (a->type) {
-    case GS_MSG_JOIN:
-        return opt_eq(a->join.has_data, &a->join.data, b->join.has_data, &b->join.data);
-    case GS_MSG_FORWARD_JOIN:
-        return peer_eq(&a->forward_join.peer, &b->forward_join.peer) &&
-               a->forward_join.ttl == b->forward_join.ttl;
-    case GS_MSG_SHUFFLE:
-        return memcmp(a->shuffle.origin.b, b->shuffle.origin.b, 32) == 0 &&
-               peer_list_eq(&a->shuffle.nodes, &b->shuffle.nodes) &&
-               a->shuffle.ttl == b->shuffle.ttl;
-    case GS_MSG_SHUFFLE_REPLY:
-        return peer_list_eq(&a->shuffle_reply.nodes, &b->shuffle_reply.nodes);
-    case GS_MSG_NEIGHBOR:
-        return a->neighbor.priority == b->neighbor.priority &&
-               opt_eq(a->neighbor.has_data, &a->neighbor.data, b->neighbor.has_data,
-                      &b->neighbor.data);
-    case GS_MSG_DISCONNECT:
-        return a->disconnect.alive == b->disconnect.alive;
-    case GS_MSG_GOSSIP:
-        return memcmp(a->gossip.id.b, b->gossip.id.b, 32) == 0 &&
-               bytes_eq(&a->gossip.content, &b->gossip.content) &&
-               a->gossip.scope == b->gossip.scope &&
-               (a->gossip.scope != GS_SCOPE_SWARM || a->gossip.round == b->gossip.round);
-    case GS_MSG_PRUNE:
-        return true;
-    case GS_MSG_GRAFT:
-        return a->graft.has_id == b->graft.has_id && a->graft.round == b->graft.round &&
-               (!a->graft.has_id || memcmp(a->graft.id.b, b->graft.id.b, 32) == 0);
-    case GS_MSG_IHAVE:
-        return ihave_list_eq(&a->ihave.entries, &b->ihave.entries);
-    }
-    return false;
-}
-
-/* peer_datas collects every PeerData of |m| (at most |max|); returns how many. */
 static size_t peer_datas(const gs_msg *m, gs_bytes *out, size_t max)
 {
     size_t n = 0;
@@ -419,7 +319,7 @@ Test(codec, accept_vectors_decode)
         gs_ssize n = gs_codec_encode_body(out, sizeof(out), &m);
         cr_assert(gt(sz, n, 0), "%s", v->name);
         cr_assert(eq(int, gs_codec_decode(&m2, out, (size_t)n, NULL), 0));
-        cr_assert(msg_eq(&m, &m2), "%s", v->name);
+        cr_assert(gs_test_msg_eq(&m, &m2), "%s", v->name);
     }
     cr_assert(ge(sz, naccept, 4));
 
@@ -903,7 +803,7 @@ Test(codec, random_messages_roundtrip, .timeout = 120)
         int rv = gs_codec_decode(&d, b1, (size_t)n1 + junk, &trailing);
         cr_assert(eq(int, rv, 0), "iter %d type %d: %s", iter, m.type, gs_strerror(rv));
         cr_assert(eq(sz, trailing, junk));
-        cr_assert(msg_eq(&m, &d), "iter %d type %d: decoded value differs", iter, m.type);
+        cr_assert(gs_test_msg_eq(&m, &d), "iter %d type %d: decoded value differs", iter, m.type);
         gs_ssize n2 = gs_codec_encode_body(b2, cap, &d);
         cr_assert(eq(sz, n2, n1));
         cr_assert(eq(int, memcmp(b1, b2, (size_t)n1), 0), "iter %d: re-encode differs", iter);
