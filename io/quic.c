@@ -49,6 +49,7 @@ void gs_quic_cfg_default(gs_quic_cfg *cfg)
     cfg->max_conns_per_addr = 64;
     cfg->max_topics_per_conn = 1024;
     cfg->send_queue_max = 8u << 20;
+    cfg->send_queue_low = 1u << 20;
     cfg->retry_mode = GS_QUIC_RETRY_AUTO;
     cfg->retry_auto_rate = 2000;
     cfg->retry_token_ttl = 10 * GS_SECONDS;
@@ -410,6 +411,7 @@ static qconn *conn_alloc(gs_quic_ep *ep, bool is_server, const gs_quic_addr *loc
     c->remote = *remote;
     c->state = QS_HANDSHAKE;
     c->expiry = GS_TSTAMP_NEVER;
+    c->behind_since = GS_TSTAMP_NEVER;
     c->heap_idx = ep->nheap;
     ep->heap[ep->nheap++] = c;
     ep->conns[slot] = c;
@@ -972,6 +974,11 @@ void gs_quic_ep_del(gs_quic_ep *ep)
         ep->free_chunks = ch->next;
         gs_mem_free(mem, ch);
     }
+    while (ep->free_refs != NULL) {
+        qchunk *ch = ep->free_refs;
+        ep->free_refs = ch->next;
+        gs_mem_free(mem, ch);
+    }
     gs_quic_tls_free(ep);
     gs_mem_free(mem, ep->ctrl);
     gs_quic_map_free(&ep->tokens, mem);
@@ -1162,7 +1169,7 @@ static bool conn_read(gs_quic_ep *ep, qconn *c, const gs_quic_addr *local,
         }
         return conn_fail(ep, c, rv, now);
     }
-    if (c->want_writable && c->queued < ep->cfg.send_queue_max / 2) {
+    if (c->want_writable && c->queued < c->writable_at) {
         c->want_writable = false;
         if (ep->cb.on_writable != NULL) {
             ep->cb.on_writable(ep->cb.user_data, c->handle, c->peer);
@@ -1316,6 +1323,18 @@ static void server_accept(gs_quic_ep *ep, const gs_quic_addr *local, const gs_qu
     heap_update(ep, c, 0);
 }
 
+/* stray_taken offers a datagram with another shard's id to on_stray; true when it was taken. */
+static bool stray_taken(gs_quic_ep *ep, uint8_t owner, const gs_quic_addr *local,
+                        const gs_quic_addr *remote, const uint8_t *data, size_t len, uint8_t ecn)
+{
+    if (ep->cb.on_stray == NULL ||
+        !ep->cb.on_stray(ep->cb.user_data, owner, local, remote, data, len, ecn)) {
+        return false;
+    }
+    ++ep->stats.datagrams_stray;
+    return true;
+}
+
 int gs_quic_ep_on_datagram(gs_quic_ep *ep, const gs_quic_addr *local, const gs_quic_addr *remote,
                            const uint8_t *data, size_t len, uint8_t ecn, gs_tstamp now)
 {
@@ -1324,6 +1343,7 @@ int gs_quic_ep_on_datagram(gs_quic_ep *ep, const gs_quic_addr *local, const gs_q
     if (ep == NULL || local == NULL || remote == NULL || (data == NULL && len > 0)) {
         return GS_ERR_INVAL;
     }
+    ep->now = now;
     ++ep->stats.datagrams_in;
     ep->stats.bytes_in += len;
     if (len == 0 || remote->len == 0) {
@@ -1369,6 +1389,13 @@ int gs_quic_ep_on_datagram(gs_quic_ep *ep, const gs_quic_addr *local, const gs_q
         (void)conn_read(ep, hit, local, remote, data, len, ecn, now);
         return 0;
     }
+    /* Our ids carry the owning shard in their first byte: an unknown id naming another shard
+     * is offered to the layer above, which knows the shards (a client's first Initial carries an
+     * id the client chose; the layer above gives it back when no shard has that index). */
+    bool foreign = vc.dcidlen == GS_QUIC_CID_LEN && vc.dcid[0] != ep->cfg.shard;
+    if (foreign && stray_taken(ep, vc.dcid[0], local, remote, data, len, ecn)) {
+        return 0;
+    }
     if ((data[0] & 0x80) != 0) {
         server_accept(ep, local, remote, data, len, ecn, now);
         return 0;
@@ -1383,11 +1410,10 @@ int gs_quic_ep_on_datagram(gs_quic_ep *ep, const gs_quic_addr *local, const gs_q
             return 0;
         }
     }
-    if (vc.dcidlen == GS_QUIC_CID_LEN && vc.dcid[0] == ep->cfg.shard) {
+    if (vc.dcidlen == GS_QUIC_CID_LEN && !foreign) {
         send_stateless_reset(ep, local, remote, vc.dcid, len, now);
     } else {
-        /* Not one of our ids (another shard's, or garbage): the engine forwards strays. */
-        ++ep->stats.datagrams_dropped;
+        ++ep->stats.datagrams_dropped; /* another shard's id nobody took, or garbage */
     }
     return 0;
 }
@@ -1410,6 +1436,7 @@ int gs_quic_ep_connect(gs_quic_ep *ep, const uint8_t peer_id[GS_ID_LEN], const g
     if (sodium_memcmp(peer_id, ep->id.pk, GS_ID_LEN) == 0) {
         return GS_ERR_SELF;
     }
+    ep->now = now;
     if (ep->nconns >= ep->cfg.max_conns || addr_conns(ep, remote) >= ep->cfg.max_conns_per_addr) {
         ++ep->stats.conns_refused;
         return GS_ERR_REFUSED;
@@ -1474,7 +1501,14 @@ static int check_frame(gs_quic_ep *ep, const uint8_t *frame, size_t len)
     return 0;
 }
 
-static int send_on(gs_quic_ep *ep, qconn *c, const uint8_t *topic, const uint8_t *frame, size_t len)
+/* send_ref: what gs_quic_ep_send_frame_ref passes down (release == NULL: copy the frame). */
+typedef struct send_ref {
+    void (*release)(void *arg);
+    void *arg;
+} send_ref;
+
+static int send_on(gs_quic_ep *ep, qconn *c, const uint8_t *topic, const uint8_t *frame, size_t len,
+                   gs_quic_send_class cls, const send_ref *ref)
 {
     if (c->state == QS_CLOSING || c->state == QS_DRAINING || c->close_req) {
         return GS_ERR_CLOSED;
@@ -1483,7 +1517,23 @@ static int send_on(gs_quic_ep *ep, qconn *c, const uint8_t *topic, const uint8_t
     if (rv != 0) {
         return rv;
     }
-    rv = gs_quic_stream_queue(ep, c, topic, frame, len);
+    if (cls == GS_QUIC_SEND_DATA) {
+        size_t low = ep->cfg.send_queue_low < ep->cfg.send_queue_max ? ep->cfg.send_queue_low
+                                                                     : ep->cfg.send_queue_max;
+        if (c->queued > low) {
+            if (!c->want_writable || c->writable_at > low / 2) {
+                c->writable_at = low / 2;
+            }
+            c->want_writable = true;
+            ++ep->stats.data_refused;
+            return GS_ERR_AGAIN;
+        }
+    }
+    if (ref != NULL) {
+        rv = gs_quic_stream_queue_ref(ep, c, topic, frame, len, ref->release, ref->arg);
+    } else {
+        rv = gs_quic_stream_queue(ep, c, topic, frame, len);
+    }
     if (rv != 0) {
         return rv;
     }
@@ -1503,7 +1553,52 @@ int gs_quic_ep_send_frame(gs_quic_ep *ep, const uint8_t peer[GS_ID_LEN],
     if (slot == NULL || ep->conns[*slot] == NULL) {
         return GS_ERR_NOTFOUND;
     }
-    return send_on(ep, ep->conns[*slot], topic, frame, len);
+    return send_on(ep, ep->conns[*slot], topic, frame, len, GS_QUIC_SEND_CONTROL, NULL);
+}
+
+int gs_quic_ep_send_frame_cls(gs_quic_ep *ep, const uint8_t peer[GS_ID_LEN],
+                              const uint8_t topic[GS_QUIC_TOPIC_LEN], const uint8_t *frame,
+                              size_t len, gs_quic_send_class cls)
+{
+    if (ep == NULL || peer == NULL || topic == NULL ||
+        (cls != GS_QUIC_SEND_CONTROL && cls != GS_QUIC_SEND_DATA)) {
+        return GS_ERR_INVAL;
+    }
+    const uint32_t *slot = gs_quic_map_get(&ep->peers, peer, GS_ID_LEN);
+    if (slot == NULL || ep->conns[*slot] == NULL) {
+        return GS_ERR_NOTFOUND;
+    }
+    return send_on(ep, ep->conns[*slot], topic, frame, len, cls, NULL);
+}
+
+int gs_quic_ep_send_frame_ref(gs_quic_ep *ep, const uint8_t peer[GS_ID_LEN],
+                              const uint8_t topic[GS_QUIC_TOPIC_LEN], const uint8_t *frame,
+                              size_t len, gs_quic_send_class cls, void (*release)(void *arg),
+                              void *arg)
+{
+    send_ref ref = {release, arg};
+
+    if (ep == NULL || peer == NULL || topic == NULL || release == NULL ||
+        (cls != GS_QUIC_SEND_CONTROL && cls != GS_QUIC_SEND_DATA)) {
+        return GS_ERR_INVAL;
+    }
+    const uint32_t *slot = gs_quic_map_get(&ep->peers, peer, GS_ID_LEN);
+    if (slot == NULL || ep->conns[*slot] == NULL) {
+        return GS_ERR_NOTFOUND;
+    }
+    return send_on(ep, ep->conns[*slot], topic, frame, len, cls, &ref);
+}
+
+gs_tstamp gs_quic_ep_peer_behind_since(const gs_quic_ep *ep, const uint8_t peer[GS_ID_LEN])
+{
+    if (ep == NULL || peer == NULL) {
+        return GS_TSTAMP_NEVER;
+    }
+    const uint32_t *slot = gs_quic_map_get(&ep->peers, peer, GS_ID_LEN);
+    if (slot == NULL || ep->conns[*slot] == NULL) {
+        return GS_TSTAMP_NEVER;
+    }
+    return ep->conns[*slot]->behind_since;
 }
 
 int gs_quic_ep_send_frame_conn(gs_quic_ep *ep, gs_quic_conn_id conn,
@@ -1517,7 +1612,7 @@ int gs_quic_ep_send_frame_conn(gs_quic_ep *ep, gs_quic_conn_id conn,
     if (c == NULL) {
         return GS_ERR_NOTFOUND;
     }
-    return send_on(ep, c, topic, frame, len);
+    return send_on(ep, c, topic, frame, len, GS_QUIC_SEND_CONTROL, NULL);
 }
 
 int gs_quic_ep_finish_stream(gs_quic_ep *ep, const uint8_t peer[GS_ID_LEN],
@@ -1750,7 +1845,7 @@ static bool conn_write(gs_quic_ep *ep, qconn *c, gs_tstamp now, gs_quic_txbuf *t
 {
     ngtcp2_path_storage ps;
     ngtcp2_pkt_info pi;
-    ngtcp2_vec v[4];
+    ngtcp2_vec v[16]; /* reference chunks can be small: gather up to a packet's worth */
     gs_quic_addr local;
     gs_quic_addr remote;
     gs_quic_addr plocal;
@@ -1889,6 +1984,7 @@ gs_ssize gs_quic_ep_write(gs_quic_ep *ep, gs_tstamp now, gs_quic_txbuf *tx)
     if (tx->maxruns == 0 || tx->cap < ep->cfg.max_packet_size) {
         return GS_ERR_NOBUF;
     }
+    ep->now = now;
     size_t start = tx->len;
     if (ep->stash.len > 0) {
         size_t n = ep->stash.len;
@@ -1936,6 +2032,11 @@ gs_ssize gs_quic_ep_write(gs_quic_ep *ep, gs_tstamp now, gs_quic_txbuf *tx)
     return (gs_ssize)(tx->len - start);
 }
 
+bool gs_quic_ep_want_write(const gs_quic_ep *ep)
+{
+    return ep->stash.len > 0 || ep->nctrl > 0 || ep->dirty_head != NULL;
+}
+
 gs_tstamp gs_quic_ep_get_expiry(const gs_quic_ep *ep)
 {
     gs_tstamp e = ep->nheap > 0 ? ep->heap[0]->expiry : GS_TSTAMP_NEVER;
@@ -1947,6 +2048,7 @@ int gs_quic_ep_handle_expiry(gs_quic_ep *ep, gs_tstamp now)
     if (ep == NULL) {
         return GS_ERR_INVAL;
     }
+    ep->now = now;
     while (ep->nheap > 0 && ep->heap[0]->expiry <= now) {
         qconn *c = ep->heap[0];
         if (c->state == QS_CLOSING || c->state == QS_DRAINING) {

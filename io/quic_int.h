@@ -13,6 +13,8 @@
 
 #include "quic.h"
 
+#include <stddef.h>
+
 #include <gnutls/gnutls.h>
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
@@ -62,11 +64,26 @@ size_t gs_quic_map_purge(qmap *m, uint32_t val);
  * carries a random "DCID", so it is matched by its trailing token (RFC 9000 10.3.1). */
 #define QRTOK_MAX 4
 
+/*
+ * qchunk: a piece of a send stream.  An own chunk holds up to QCHUNK_DATA copied bytes in |data|
+ * (|base| == data, |cap| == QCHUNK_DATA) and may still be appended to while it is the stream's
+ * tail.  A reference chunk (gs_quic_ep_send_frame_ref) points at the caller's frame (|base|,
+ * |len| == |cap|: always full) and calls |release|(|arg|) once when it is put back.  A chunk is
+ * closed for appending once it is full or another chunk follows it.
+ */
 typedef struct qchunk {
     struct qchunk *next;
-    size_t len; /* bytes used in data */
-    uint8_t data[QCHUNK_DATA];
+    size_t len; /* bytes used */
+    size_t cap; /* bytes the chunk can hold */
+    const uint8_t *base;
+    bool is_ref;                /* a reference chunk (allocated without |data|) */
+    void (*release)(void *arg); /* reference chunks: called when put back (NULL: not owned) */
+    void *arg;
+    uint8_t data[QCHUNK_DATA]; /* own chunks only: reference chunks are allocated without it */
 } qchunk;
+
+/* Bytes of a reference chunk (the header without the data array). */
+#define QCHUNK_REF_SIZE offsetof(qchunk, data)
 
 enum {
     QSTREAM_SEND = 1,
@@ -165,7 +182,9 @@ typedef struct qconn {
     qrecv *recvs;      /* incoming streams (for freeing) */
     uint64_t rx_bytes; /* UDP payload bytes received / sent (amplification accounting) */
     uint64_t tx_bytes;
-    size_t queued; /* bytes queued and not acknowledged, all streams */
+    size_t queued;          /* bytes queued and not acknowledged, all streams */
+    size_t writable_at;     /* on_writable fires once |queued| drops below this (want_writable) */
+    gs_tstamp behind_since; /* since when queued > send_queue_low (GS_TSTAMP_NEVER: not behind) */
     struct qconn *dirty_next;
     int64_t stops[8]; /* incoming streams to stop after the current read */
     size_t nstops;
@@ -224,9 +243,13 @@ struct gs_quic_ep {
     uint8_t last_cid[NGTCP2_MAX_CIDLEN];
     size_t last_cidlen;
     gs_quic_conn_id last_conn;
-    /* chunk free list */
+    /* chunk free lists (own chunks, reference chunk headers) */
     qchunk *free_chunks;
     size_t nfree_chunks;
+    qchunk *free_refs;
+    size_t nfree_refs;
+    /* the latest time given to on_datagram, handle_expiry or write (behind_since) */
+    gs_tstamp now;
     /* one packet written that did not fit the caller's batch: sent first by the next write */
     qctrl stash;
     uint8_t stash_ecn;
@@ -247,6 +270,13 @@ void gs_quic_stream_free_all(struct gs_quic_ep *ep, qconn *c);
  * header frame if needed).  Returns 0, GS_ERR_LIMIT, GS_ERR_AGAIN (queue full) or GS_ERR_NOMEM. */
 int gs_quic_stream_queue(struct gs_quic_ep *ep, qconn *c, const uint8_t *topic,
                          const uint8_t *frame, size_t len);
+/* gs_quic_stream_queue_ref is gs_quic_stream_queue that references |frame| instead of copying it
+ * (see qchunk); on an error return nothing was queued and release is not called. */
+int gs_quic_stream_queue_ref(struct gs_quic_ep *ep, qconn *c, const uint8_t *topic,
+                             const uint8_t *frame, size_t len, void (*release)(void *arg),
+                             void *arg);
+/* gs_quic_stream_queue_changed refreshes |c|'s behind_since after c->queued changed. */
+void gs_quic_stream_queue_changed(struct gs_quic_ep *ep, qconn *c);
 int gs_quic_stream_finish(struct gs_quic_ep *ep, qconn *c, const uint8_t *topic);
 /* gs_quic_stream_iov points |v| (at most |maxv| entries, stopping once |maxbytes| are covered)
  * at |s|'s unwritten bytes; returns the count. */
