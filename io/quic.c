@@ -272,7 +272,7 @@ void gs_quic_ep_del(gs_quic_ep *ep)
     gs_mem_free(mem, ep);
 }
 
-const gs_quic_stats *gs_quic_ep_stats(const gs_quic_ep *ep)
+const gs_quic_stats *gs_quic_ep_stats_get(const gs_quic_ep *ep)
 {
     return &ep->stats;
 }
