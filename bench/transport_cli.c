@@ -91,7 +91,7 @@ static int load_key(const char *path, gs_identity *id)
     int rv = gs_identity_load_or_create(id, path, &created);
 
     if (rv != 0) {
-        fprintf(stderr, "gossip-bench: key file %s: %s\n", path, gs_strerror(rv));
+        fprintf(stderr, "gossip-bench: %s: %s\n", path, gs_identity_strerror(rv));
         return -1;
     }
     if (created) {
