@@ -371,6 +371,54 @@ Test(quic, oversize_frame_stops_only_its_stream)
     tnet_free(&net);
 }
 
+/* A peer that puts many bad streams into one packet: b lets each stream run only 64 bytes ahead,
+ * so the 20 streams' first bytes (topic header + an oversize prefix) share one or two packets,
+ * and every one of them must be stopped without tearing the connection down. */
+Test(quic, many_bad_streams_in_one_packet_are_all_stopped)
+{
+    enum {
+        NBAD = 20
+    };
+    tnet net;
+    gs_quic_cfg scfg = base_cfg();
+    gs_quic_cfg rcfg = base_cfg();
+    static uint8_t frame[8192];
+
+    tnet_init(&net);
+    scfg.max_message_size = 8192;
+    rcfg.stream_window = 64;
+    tnode *a = tnet_add(&net, 1, 4001, &scfg);
+    tnode *b = tnet_add(&net, 2, 4002, &rcfg);
+    dial(&net, a, b, NULL);
+    cr_assert(tnet_run(&net, 2 * GS_SECONDS, both_connected, NULL));
+    uint64_t pkts = gs_quic_ep_stats_get(b->ep)->datagrams_in;
+    for (int i = 0; i < NBAD; ++i) {
+        uint8_t topic[GS_QUIC_TOPIC_LEN];
+        memset(topic, 0x40 + i, sizeof(topic));
+        make_frame(frame, 5000, (uint32_t)i); /* over b's 4096 */
+        cr_assert(eq(int, gs_quic_ep_send_frame(a->ep, b->id.pk, topic, frame, 5004), 0));
+    }
+    tnet_run(&net, 2 * GS_SECONDS, NULL, NULL);
+    const gs_quic_stats *st = gs_quic_ep_stats_get(b->ep);
+    cr_assert(eq(u64, st->frames_oversize, NBAD));
+    cr_assert(eq(sz, a->nclosed, 0), "closed: %s", a->closed[0].reason);
+    cr_assert(eq(sz, b->nclosed, 0), "closed: %s", b->closed[0].reason);
+    /* the bad streams' first bytes really did share packets */
+    cr_assert(lt(u64, st->datagrams_in - pkts, NBAD / 8 + 4 + 20));
+    /* the sender's streams were reset and freed (STOP_SENDING), and the connection still
+     * carries good frames */
+    tnet_run(&net, 2 * GS_SECONDS, NULL, NULL);
+    gs_quic_conn_id conn = gs_quic_ep_send_path(a->ep, b->id.pk);
+    cr_assert(ne(u64, conn, 0));
+    cr_assert(eq(sz, gs_quic_ep_unacked_streams(a->ep, conn), 0));
+    make_frame(frame, 10, 0);
+    size_t before = b->nframes;
+    cr_assert(eq(int, gs_quic_ep_send_frame(a->ep, b->id.pk, topics[1], frame, 14), 0));
+    want_frames w = {before + 1};
+    cr_assert(tnet_run(&net, 5 * GS_SECONDS, got_frames, &w));
+    tnet_free(&net);
+}
+
 Test(quic, finish_stream_then_new_stream_with_header)
 {
     tnet net;
