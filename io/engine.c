@@ -9,6 +9,10 @@
  *
  * Time: the clock is read once per turn, right after the wait; the wait itself is computed from
  * the previous turn's time, so a timer can fire at most one turn's processing time late.
+ *
+ * Wait: min(max_wait, endpoint expiry, before_flush's deadline), and zero when the endpoint has
+ * something to write unless the last flush ran out of send slots (then a send completion ends
+ * the wait: sleeping on it instead of polling).
  */
 #include "engine.h"
 
@@ -16,6 +20,10 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <sodium.h>
+
+#include "gs_table.h"
 
 struct gs_engine {
     const gs_mem *mem;
@@ -34,13 +42,25 @@ struct gs_engine {
     gs_udp_addr held_local;
     size_t held_len;
     gs_engine_stats st;
+    bool tx_stalled; /* the last flush found every send slot in flight */
+    /* the turn hooks (engine.h) */
+    gs_tstamp (*before_flush)(void *user_data, gs_engine *e, gs_tstamp now);
+    void (*on_stray)(void *user_data, unsigned owner, const gs_udp_addr *local,
+                     const gs_udp_addr *remote, const uint8_t *data, size_t len, uint8_t ecn);
+    void *turn_user_data;
+    gs_tstamp deadline; /* before_flush's latest answer */
+    unsigned steer_nshards;
+    uint8_t shard;
     /* the layer above's callbacks; the endpoint calls ours, which track connections */
     gs_quic_callbacks user_cb;
-    /* live connection handles (dialed, or accepted and connected): open addressing, linear
-     * probing, backward-shift deletion; capacity a power of two >= 2 x quic.max_conns */
-    gs_quic_conn_id *conns;
-    size_t conns_cap;
-    size_t nconns;
+    /* live connection handles (dialed, or accepted and connected) for gs_engine_shutdown: a
+     * gs_table from the 8-byte handle to its index in |handles| (a record array of max_conns
+     * entries; free records are 0 and threaded through |free_idx|) */
+    gs_table conns;
+    gs_quic_conn_id *handles;
+    uint32_t *free_idx;
+    size_t nfree_idx;
+    size_t handles_cap;
 };
 
 static void to_quic_addr(gs_quic_addr *q, const gs_udp_addr *a)
@@ -57,58 +77,42 @@ static void from_quic_addr(gs_udp_addr *a, const gs_quic_addr *q)
     a->len = q->len;
 }
 
-static size_t conn_slot(const gs_engine *e, gs_quic_conn_id c)
+static const uint8_t *handle_key(const void *owner, uint32_t idx)
 {
-    uint64_t h = c * 0x9e3779b97f4a7c15ULL;
-
-    return (size_t)(h >> 17) & (e->conns_cap - 1);
+    const gs_engine *e = owner;
+    return (const uint8_t *)&e->handles[idx];
 }
 
 static void conn_add(gs_engine *e, gs_quic_conn_id c)
 {
-    size_t i = conn_slot(e, c);
+    uint32_t idx;
 
-    if (e->nconns + 1 > e->conns_cap / 2) {
+    if (gs_table_find(&e->conns, (const uint8_t *)&c, &idx)) {
+        return;
+    }
+    if (e->nfree_idx == 0) {
         ++e->st.untracked; /* above max_conns: cannot happen unless the endpoint's bound moved */
         return;
     }
-    while (e->conns[i] != 0) {
-        if (e->conns[i] == c) {
-            return;
-        }
-        i = (i + 1) & (e->conns_cap - 1);
+    idx = e->free_idx[--e->nfree_idx];
+    e->handles[idx] = c;
+    if (gs_table_insert(&e->conns, (const uint8_t *)&c, idx) != 0) {
+        e->handles[idx] = 0;
+        e->free_idx[e->nfree_idx++] = idx;
+        ++e->st.untracked;
     }
-    e->conns[i] = c;
-    ++e->nconns;
 }
 
 static void conn_remove(gs_engine *e, gs_quic_conn_id c)
 {
-    size_t mask = e->conns_cap - 1;
-    size_t i = conn_slot(e, c);
+    uint32_t idx;
 
-    while (e->conns[i] != c) {
-        if (e->conns[i] == 0) {
-            return;
-        }
-        i = (i + 1) & mask;
+    if (!gs_table_find(&e->conns, (const uint8_t *)&c, &idx)) {
+        return;
     }
-    /* Backward-shift deletion keeps every probe chain unbroken without tombstones. */
-    size_t j = i;
-    for (;;) {
-        j = (j + 1) & mask;
-        if (e->conns[j] == 0) {
-            break;
-        }
-        size_t home = conn_slot(e, e->conns[j]);
-        /* move conns[j] into the hole at i unless its home lies cyclically in (i, j] */
-        if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
-            e->conns[i] = e->conns[j];
-            i = j;
-        }
-    }
-    e->conns[i] = 0;
-    --e->nconns;
+    (void)gs_table_remove(&e->conns, (const uint8_t *)&c);
+    e->handles[idx] = 0;
+    e->free_idx[e->nfree_idx++] = idx;
 }
 
 static void engine_on_connected(void *ud, gs_quic_conn_id conn, const uint8_t peer[GS_ID_LEN],
@@ -151,6 +155,30 @@ static void engine_on_writable(void *ud, gs_quic_conn_id conn, const uint8_t pee
     if (e->user_cb.on_writable != NULL) {
         e->user_cb.on_writable(e->user_cb.user_data, conn, peer);
     }
+}
+
+/* engine_on_stray forwards a datagram naming shard |owner| when there is such a shard; others
+ * (a client's Initial with an id it chose, garbage) go back to the endpoint. */
+static bool engine_on_stray(void *ud, unsigned owner, const gs_quic_addr *local,
+                            const gs_quic_addr *remote, const uint8_t *data, size_t len,
+                            uint8_t ecn)
+{
+    gs_engine *e = ud;
+    gs_udp_addr l;
+    gs_udp_addr r;
+
+    if (e->steer_nshards < 2 || owner >= e->steer_nshards || owner == e->shard) {
+        return false;
+    }
+    if (e->on_stray == NULL) {
+        ++e->st.strays_dropped;
+        return false;
+    }
+    from_quic_addr(&l, local);
+    from_quic_addr(&r, remote);
+    ++e->st.strays_forwarded;
+    e->on_stray(e->turn_user_data, owner, &l, &r, data, len, ecn);
+    return true;
 }
 
 static void engine_on_recv(void *user_data, const gs_uring_dgram *dg)
@@ -197,8 +225,12 @@ int gs_engine_new(gs_engine **pe, const gs_engine_cfg *cfg, const gs_identity *i
     gs_engine *e;
     int rv;
 
-    if (cfg->nlisten == 0 || cfg->nlisten > GS_URING_MAX_SOCKS) {
+    if (cfg->nlisten == 0 || cfg->nlisten > GS_URING_MAX_SOCKS || cfg->quic.max_conns == 0 ||
+        cfg->quic.max_conns > (1u << 24)) {
         return GS_ERR_INVAL;
+    }
+    if (sodium_init() < 0) {
+        return GS_ERR_INTERNAL;
     }
     e = gs_mem_calloc(mem, 1, sizeof(*e));
     if (e == NULL) {
@@ -208,6 +240,12 @@ int gs_engine_new(gs_engine **pe, const gs_engine_cfg *cfg, const gs_identity *i
     e->id = *id;
     e->on_wake = cfg->on_wake;
     e->wake_user_data = cfg->wake_user_data;
+    e->before_flush = cfg->before_flush;
+    e->on_stray = cfg->on_stray;
+    e->turn_user_data = cfg->turn_user_data;
+    e->deadline = GS_TSTAMP_NEVER;
+    e->steer_nshards = cfg->steer_nshards;
+    e->shard = cfg->quic.shard;
     atomic_init(&e->stop, false);
     memset(&ucfg, 0, sizeof(ucfg));
     ucfg.nrecv_bufs = cfg->nrecv_bufs;
@@ -234,14 +272,23 @@ int gs_engine_new(gs_engine **pe, const gs_engine_cfg *cfg, const gs_identity *i
             }
         }
     }
-    e->conns_cap = 16;
-    while (e->conns_cap < 2 * cfg->quic.max_conns + 2) {
-        e->conns_cap *= 2;
-    }
-    e->conns = gs_mem_calloc(mem, e->conns_cap, sizeof(e->conns[0]));
-    if (e->conns == NULL) {
+    e->handles_cap = cfg->quic.max_conns;
+    e->handles = gs_mem_calloc(mem, e->handles_cap, sizeof(e->handles[0]));
+    e->free_idx = gs_mem_calloc(mem, e->handles_cap, sizeof(e->free_idx[0]));
+    if (e->handles == NULL || e->free_idx == NULL) {
         rv = GS_ERR_NOMEM;
-        goto fail_ep;
+        goto fail_handles;
+    }
+    for (size_t i = 0; i < e->handles_cap; ++i) {
+        e->free_idx[i] = (uint32_t)(e->handles_cap - 1 - i);
+    }
+    e->nfree_idx = e->handles_cap;
+    uint64_t seed;
+    randombytes_buf(&seed, sizeof(seed));
+    rv = gs_table_init(&e->conns, sizeof(gs_quic_conn_id), e->handles_cap, e->handles_cap, seed,
+                       handle_key, e, mem);
+    if (rv != 0) {
+        goto fail_handles;
     }
     e->user_cb = cfg->cb;
     cb.user_data = e;
@@ -249,6 +296,7 @@ int gs_engine_new(gs_engine **pe, const gs_engine_cfg *cfg, const gs_identity *i
     cb.on_frame = engine_on_frame;
     cb.on_closed = engine_on_closed;
     cb.on_writable = engine_on_writable;
+    cb.on_stray = engine_on_stray;
     rv = gs_quic_ep_new(&e->ep, &cfg->quic, id, &cb, mem);
     if (rv != 0) {
         goto fail_conns;
@@ -258,7 +306,14 @@ int gs_engine_new(gs_engine **pe, const gs_engine_cfg *cfg, const gs_identity *i
     return 0;
 
 fail_conns:
-    gs_mem_free(mem, e->conns);
+    gs_table_free(&e->conns);
+fail_handles:
+    if (e->handles != NULL) {
+        gs_mem_free(mem, e->handles);
+    }
+    if (e->free_idx != NULL) {
+        gs_mem_free(mem, e->free_idx);
+    }
 fail_ep:
     gs_uring_del(e->u);
 fail_uring:
@@ -274,7 +329,9 @@ void gs_engine_del(gs_engine *e)
     }
     gs_quic_ep_del(e->ep);
     gs_uring_del(e->u);
-    gs_mem_free(e->mem, e->conns);
+    gs_table_free(&e->conns);
+    gs_mem_free(e->mem, e->handles);
+    gs_mem_free(e->mem, e->free_idx);
     gs_identity_wipe(&e->id);
     gs_mem_free(e->mem, e);
 }
@@ -381,6 +438,42 @@ int gs_engine_send_frame(gs_engine *e, const uint8_t peer[GS_ID_LEN],
     return gs_quic_ep_send_frame(e->ep, peer, topic, frame, len);
 }
 
+int gs_engine_send_frame_cls(gs_engine *e, const uint8_t peer[GS_ID_LEN],
+                             const uint8_t topic[GS_QUIC_TOPIC_LEN], const uint8_t *frame,
+                             size_t len, gs_quic_send_class cls)
+{
+    return gs_quic_ep_send_frame_cls(e->ep, peer, topic, frame, len, cls);
+}
+
+int gs_engine_send_frame_ref(gs_engine *e, const uint8_t peer[GS_ID_LEN],
+                             const uint8_t topic[GS_QUIC_TOPIC_LEN], const uint8_t *frame,
+                             size_t len, gs_quic_send_class cls, void (*release)(void *arg),
+                             void *arg)
+{
+    return gs_quic_ep_send_frame_ref(e->ep, peer, topic, frame, len, cls, release, arg);
+}
+
+gs_tstamp gs_engine_peer_behind_since(const gs_engine *e, const uint8_t peer[GS_ID_LEN])
+{
+    return gs_quic_ep_peer_behind_since(e->ep, peer);
+}
+
+int gs_engine_inject_datagram(gs_engine *e, const gs_udp_addr *local, const gs_udp_addr *remote,
+                              const uint8_t *data, size_t len, uint8_t ecn)
+{
+    gs_quic_addr l;
+    gs_quic_addr r;
+
+    if (e == NULL || local == NULL || remote == NULL || (data == NULL && len > 0) ||
+        local->u.sa.sa_family != remote->u.sa.sa_family) {
+        return GS_ERR_INVAL;
+    }
+    to_quic_addr(&l, local);
+    to_quic_addr(&r, remote);
+    ++e->st.injected;
+    return gs_quic_ep_on_datagram(e->ep, &l, &r, data, len, ecn, e->now);
+}
+
 int gs_engine_close(gs_engine *e, gs_quic_conn_id conn, uint64_t app_error, const char *reason)
 {
     return gs_quic_ep_close(e->ep, conn, app_error, reason);
@@ -388,7 +481,7 @@ int gs_engine_close(gs_engine *e, gs_quic_conn_id conn, uint64_t app_error, cons
 
 size_t gs_engine_num_conns(const gs_engine *e)
 {
-    return e->nconns;
+    return gs_table_size(&e->conns);
 }
 
 int gs_engine_shutdown(gs_engine *e, uint64_t app_error, const char *reason, gs_duration timeout)
@@ -398,14 +491,14 @@ int gs_engine_shutdown(gs_engine *e, uint64_t app_error, const char *reason, gs_
 
     /* Closing only queues work (the endpoint's close is safe to call in any order), but a
      * close's on_closed runs inside a later turn and edits the set: collect first. */
-    for (size_t i = 0; i < e->conns_cap; ++i) {
-        if (e->conns[i] != 0) {
-            (void)gs_quic_ep_close(e->ep, e->conns[i], app_error, reason);
+    for (size_t i = 0; i < e->handles_cap; ++i) {
+        if (e->handles[i] != 0) {
+            (void)gs_quic_ep_close(e->ep, e->handles[i], app_error, reason);
         }
     }
     e->now = gs_uring_now();
     end = gs_tstamp_add(e->now, timeout);
-    while (e->nconns != 0 || gs_uring_send_inflight(e->u) != 0) {
+    while (gs_table_size(&e->conns) != 0 || gs_uring_send_inflight(e->u) != 0) {
         if (e->now >= end) {
             return GS_ERR_TIMEOUT;
         }
@@ -461,6 +554,7 @@ static void flush(gs_engine *e)
 {
     size_t max_segs = gs_uring_gso_max_segs(e->u);
 
+    e->tx_stalled = false;
     if (e->held && commit_held(e) != 0) {
         return;
     }
@@ -472,6 +566,7 @@ static void flush(gs_engine *e)
 
         if (buf == NULL) {
             ++e->st.tx_blocked;
+            e->tx_stalled = true;
             return;
         }
         memset(&tx, 0, sizeof(tx));
@@ -517,10 +612,17 @@ int gs_engine_run_once(gs_engine *e, gs_duration max_wait)
     gs_duration wait = max_wait;
     int rv;
 
+    if (e->deadline < expiry) {
+        expiry = e->deadline;
+    }
     if (expiry <= e->now) {
         wait = 0;
     } else if (expiry - e->now < wait) {
         wait = expiry - e->now;
+    }
+    if (wait > 0 && (e->held || (!e->tx_stalled && gs_quic_ep_want_write(e->ep)))) {
+        ++e->st.busy_turns;
+        wait = 0;
     }
     if (atomic_load_explicit(&e->stop, memory_order_relaxed)) {
         wait = 0;
@@ -535,6 +637,9 @@ int gs_engine_run_once(gs_engine *e, gs_duration max_wait)
     if (gs_quic_ep_get_expiry(e->ep) <= e->now) {
         ++e->st.expiries;
         (void)gs_quic_ep_handle_expiry(e->ep, e->now);
+    }
+    if (e->before_flush != NULL) {
+        e->deadline = e->before_flush(e->turn_user_data, e, e->now);
     }
     flush(e);
     return 0;

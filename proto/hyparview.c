@@ -86,16 +86,16 @@ int gs_hyparview_init(gs_topic *t)
     return 0;
 
 fail_bootstrap:
-    gs_topic_free(node, t->pending, cfg->max_pending * sizeof(t->pending[0]));
+    gs_topic_free(node, t->pending);
 fail_pending:
-    gs_topic_free(node, t->passive, cfg->passive_view_capacity * sizeof(t->passive[0]));
+    gs_topic_free(node, t->passive);
 fail_passive:
     i = cfg->active_view_capacity;
 fail_lazyq:
     while (i-- > 0) {
-        gs_topic_free(node, t->active[i].lazyq, node->ihave_chunk * sizeof(gs_ihave_entry));
+        gs_topic_free(node, t->active[i].lazyq);
     }
-    gs_topic_free(node, t->active, cfg->active_view_capacity * sizeof(t->active[0]));
+    gs_topic_free(node, t->active);
 fail_active:
     return GS_ERR_NOMEM;
 }
@@ -103,7 +103,7 @@ fail_active:
 static void rec_free(gs_topic *t, gs_peer_rec *r)
 {
     if (r->data != NULL) {
-        gs_topic_free(t->node, r->data, r->datalen);
+        gs_topic_free(t->node, r->data);
     }
     r->data = NULL;
     r->datalen = 0;
@@ -122,12 +122,12 @@ void gs_hyparview_free(gs_topic *t)
         rec_free(t, &t->passive[i]);
     }
     for (size_t i = 0; i < cfg->active_view_capacity; ++i) {
-        gs_topic_free(node, t->active[i].lazyq, node->ihave_chunk * sizeof(gs_ihave_entry));
+        gs_topic_free(node, t->active[i].lazyq);
     }
-    gs_topic_free(node, t->active, cfg->active_view_capacity * sizeof(t->active[0]));
-    gs_topic_free(node, t->passive, cfg->passive_view_capacity * sizeof(t->passive[0]));
-    gs_topic_free(node, t->pending, cfg->max_pending * sizeof(t->pending[0]));
-    gs_topic_free(node, t->bootstrap, cfg->max_bootstrap * sizeof(t->bootstrap[0]));
+    gs_topic_free(node, t->active);
+    gs_topic_free(node, t->passive);
+    gs_topic_free(node, t->pending);
+    gs_topic_free(node, t->bootstrap);
     t->nactive = t->npassive = t->npending = 0;
 }
 
@@ -260,7 +260,7 @@ static void send_join(gs_topic *t, const gs_key *p)
     memset(&m, 0, sizeof(m));
     m.type = GS_MSG_JOIN;
     m.join.data = own_data(t, &m.join.has_data);
-    gs_topic_send(t, p, &m, 0);
+    gs_topic_send(t, p, &m);
 }
 
 /* send_neighbor (5.2, with D3): requests are pending (bounded, each with a timeout), replies not.
@@ -295,7 +295,7 @@ static void send_neighbor(gs_topic *t, const gs_key *p, gs_priority prio, hpv_se
     m.type = GS_MSG_NEIGHBOR;
     m.neighbor.priority = prio;
     m.neighbor.data = own_data(t, &m.neighbor.has_data);
-    gs_topic_send(t, p, &m, 0);
+    gs_topic_send(t, p, &m);
     ptrdiff_t ai = gs_hyparview_active_find(t, p);
     if (ai >= 0) {
         t->active[ai].neighbor_sent = true;
@@ -392,7 +392,7 @@ static void shuffle_reply(gs_topic *t, const gs_key *to, size_t k)
     m.shuffle_reply.nodes.items = items;
     m.shuffle_reply.nodes.n = n;
     trim_list(t, &m, &m.shuffle_reply.nodes, items);
-    gs_topic_send(t, to, &m, 0);
+    gs_topic_send(t, to, &m);
 }
 
 /* send_disconnect (5.2): ShuffleReply(7) + Disconnect{alive} + close. */
@@ -406,7 +406,7 @@ static void send_disconnect(gs_topic *t, const gs_key *p, bool alive)
     m.type = GS_MSG_DISCONNECT;
     m.disconnect.alive = alive;
     m.disconnect.respond = false;
-    gs_topic_send(t, p, &m, 0);
+    gs_topic_send(t, p, &m);
     gs_topic_close(t, p);
 }
 
@@ -652,7 +652,7 @@ static void send_forward_join(gs_topic *t, const gs_key *to, const gs_peer_info 
         m.forward_join.peer.data.len = 0;
         ++t->node->c.ctrl_truncated;
     }
-    gs_topic_send(t, to, &m, 0);
+    gs_topic_send(t, to, &m);
 }
 
 static void on_join(gs_topic *t, const gs_key *s, const gs_msg *msg)
@@ -804,7 +804,7 @@ static void on_shuffle(gs_topic *t, const gs_key *s, const gs_msg *msg)
     if (!copy_list(t, &msg->shuffle.nodes, &m.shuffle.nodes)) {
         return;
     }
-    gs_topic_send(t, &t->active[next].rec.id, &m, 0);
+    gs_topic_send(t, &t->active[next].rec.id, &m);
 }
 
 static void on_disconnect(gs_topic *t, const gs_key *s, const gs_msg *msg)
@@ -955,7 +955,7 @@ static void do_shuffle(gs_topic *t)
     m.shuffle.nodes.n = n;
     m.shuffle.ttl = cfg->shuffle_random_walk_length;
     trim_list(t, &m, &m.shuffle.nodes, items);
-    gs_topic_send(t, &x, &m, 0);
+    gs_topic_send(t, &x, &m);
 }
 
 static void join_retry(gs_topic *t)

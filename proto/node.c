@@ -12,8 +12,10 @@
  */
 #include "node.h"
 
+#include <assert.h>
 #include <string.h>
 
+#include "blake3.h"
 #include "hyparview.h"
 #include "plumtree.h"
 #include "topic.h"
@@ -83,34 +85,92 @@ int gs_node_cfg_validate(const gs_node_cfg *cfg)
     return 0;
 }
 
-/* --- memory --- */
+/* --- memory ---
+ * Every block the node holds (topics, views, caches, tables, timers, outbox, scratch) comes from
+ * the accounting allocator node->amem: it puts the block's size in a header in front of it, so a
+ * free needs no size from the caller and node->bytes (gs_node_mem_in_use) is exactly what was
+ * handed out through the caller's gs_mem, header bytes included: it cannot drift.
+ */
+#define ACCT_HDR ((size_t)16) /* keeps the 16-byte alignment of the blocks behind it */
+
+static void *acct_malloc(size_t size, void *ud)
+{
+    gs_node *node = ud;
+
+    if (size > SIZE_MAX - ACCT_HDR) {
+        return NULL;
+    }
+    uint8_t *p = gs_mem_malloc(node->mem, ACCT_HDR + size);
+    if (p == NULL) {
+        return NULL;
+    }
+    memcpy(p, &size, sizeof(size));
+    node->bytes += ACCT_HDR + size;
+    return p + ACCT_HDR;
+}
+
+static void acct_free(void *ptr, void *ud)
+{
+    gs_node *node = ud;
+    size_t size;
+
+    if (ptr == NULL) {
+        return;
+    }
+    uint8_t *p = (uint8_t *)ptr - ACCT_HDR;
+    memcpy(&size, p, sizeof(size));
+    assert(node->bytes >= ACCT_HDR + size);
+    node->bytes -= ACCT_HDR + size;
+    gs_mem_free(node->mem, p);
+}
+
+static void *acct_calloc(size_t n, size_t size, void *ud)
+{
+    if (size != 0 && n > SIZE_MAX / size) {
+        return NULL;
+    }
+    void *p = acct_malloc(n * size, ud);
+    if (p != NULL) {
+        memset(p, 0, n * size);
+    }
+    return p;
+}
+
+static void *acct_realloc(void *ptr, size_t size, void *ud)
+{
+    gs_node *node = ud;
+    size_t old;
+
+    if (ptr == NULL) {
+        return acct_malloc(size, ud);
+    }
+    if (size > SIZE_MAX - ACCT_HDR) {
+        return NULL;
+    }
+    uint8_t *p = (uint8_t *)ptr - ACCT_HDR;
+    memcpy(&old, p, sizeof(old));
+    uint8_t *q = gs_mem_realloc(node->mem, p, ACCT_HDR + size);
+    if (q == NULL) {
+        return NULL;
+    }
+    memcpy(q, &size, sizeof(size));
+    node->bytes = node->bytes - old + size;
+    return q + ACCT_HDR;
+}
 
 void *gs_topic_alloc(gs_node *node, size_t size)
 {
-    void *p = gs_mem_malloc(node->mem, size == 0 ? 1 : size);
-
-    if (p != NULL) {
-        node->bytes += size;
-    }
-    return p;
+    return gs_mem_malloc(&node->amem, size);
 }
 
 void *gs_topic_calloc(gs_node *node, size_t n, size_t size)
 {
-    void *p = gs_mem_calloc(node->mem, n == 0 ? 1 : n, size == 0 ? 1 : size);
-
-    if (p != NULL) {
-        node->bytes += n * size;
-    }
-    return p;
+    return gs_mem_calloc(&node->amem, n, size);
 }
 
-void gs_topic_free(gs_node *node, void *p, size_t size)
+void gs_topic_free(gs_node *node, void *p)
 {
-    if (p != NULL) {
-        gs_mem_free(node->mem, p);
-        node->bytes -= size;
-    }
+    gs_mem_free(&node->amem, p);
 }
 
 static void scratch_free_all(gs_node *node)
@@ -118,7 +178,7 @@ static void scratch_free_all(gs_node *node)
     while (node->scratch != NULL) {
         gs_scratch_chunk *c = node->scratch;
         node->scratch = c->next;
-        gs_topic_free(node, c, sizeof(*c) + c->cap);
+        gs_topic_free(node, c);
     }
     node->scratch_used = 0;
 }
@@ -196,12 +256,11 @@ static gs_node_out *out_push(gs_node *node)
         if (ncap > node->cfg.max_outbox) {
             ncap = node->cfg.max_outbox;
         }
-        gs_node_out *o = gs_mem_realloc(node->mem, node->outbox, ncap * sizeof(*o));
+        gs_node_out *o = gs_mem_realloc(&node->amem, node->outbox, ncap * sizeof(*o));
         if (o == NULL) {
             ++node->c.nomem;
             return NULL;
         }
-        node->bytes += (ncap - node->outcap) * sizeof(*o);
         node->outbox = o;
         node->outcap = ncap;
     }
@@ -215,6 +274,8 @@ static void begin_call(gs_node *node, gs_tstamp now)
 {
     if (node->outpos >= node->nout) {
         node->nout = node->outpos = 0;
+        node->last_send = 0;
+        ++node->out_epoch;
         scratch_reset(node);
     }
     node->now = now;
@@ -232,8 +293,21 @@ static void count_sent(gs_node *node, const gs_msg *msg, size_t bodylen)
     }
 }
 
-void gs_topic_send_gossip(gs_topic *t, const gs_key *peer, const gs_msg *msg, size_t bodylen,
-                          uint32_t flags)
+/*
+ * same_msg returns true if |a| and |b| encode to the same frame.  Only Gossip is compared (the one
+ * message sent to many peers in a row): same id, scope, round and content bytes (the same pointer:
+ * every fan-out shares one copy; anything else answers false, which only costs an encoding).
+ */
+static bool same_msg(const gs_msg *a, const gs_msg *b)
+{
+    return a->type == GS_MSG_GOSSIP && b->type == GS_MSG_GOSSIP &&
+           a->gossip.scope == b->gossip.scope && a->gossip.round == b->gossip.round &&
+           a->gossip.content.len == b->gossip.content.len &&
+           a->gossip.content.base == b->gossip.content.base &&
+           memcmp(a->gossip.id.b, b->gossip.id.b, sizeof(a->gossip.id.b)) == 0;
+}
+
+void gs_topic_send_gossip(gs_topic *t, const gs_key *peer, const gs_msg *msg, size_t bodylen)
 {
     gs_node *node = t->node;
 
@@ -248,15 +322,22 @@ void gs_topic_send_gossip(gs_topic *t, const gs_key *peer, const gs_msg *msg, si
     if (o == NULL) {
         return;
     }
+    /* Encode-once contract (node.h): the flag is decided here, where every producer's SENDs meet,
+     * against the newest SEND actually in the outbox, whatever came between (IHave flushes,
+     * Prunes, Grafts, events, DISCONNECTs, dropped entries). */
+    assert(node->last_send < node->nout);
+    if (node->last_send > 0 && same_msg(&node->outbox[node->last_send - 1].msg, msg)) {
+        o->flags = GS_NODE_OUT_FLAG_SAME_MSG;
+    }
     o->type = GS_NODE_OUT_SEND;
-    o->flags = flags;
     o->peer = *peer;
     o->topic = t->id;
     o->msg = *msg;
+    node->last_send = node->nout; /* o is outbox[nout - 1] */
     count_sent(node, msg, bodylen);
 }
 
-void gs_topic_send(gs_topic *t, const gs_key *peer, const gs_msg *msg, uint32_t flags)
+void gs_topic_send(gs_topic *t, const gs_key *peer, const gs_msg *msg)
 {
     size_t bodylen = gs_codec_body_len(msg);
 
@@ -264,7 +345,7 @@ void gs_topic_send(gs_topic *t, const gs_key *peer, const gs_msg *msg, uint32_t 
         ++t->node->c.ctrl_truncated; /* D13: would be refused by every receiver */
         return;
     }
-    gs_topic_send_gossip(t, peer, msg, bodylen, flags);
+    gs_topic_send_gossip(t, peer, msg, bodylen);
 }
 
 gs_node_out *gs_topic_event_slot(gs_topic *t)
@@ -373,6 +454,12 @@ int gs_node_new(gs_node **pnode, const gs_node_cfg *cfg, const gs_key *self_id, 
     node->self = *self_id;
     node->mem = mem;
     node->bytes = sizeof(*node);
+    node->amem.user_data = node;
+    node->amem.malloc = acct_malloc;
+    node->amem.free = acct_free;
+    node->amem.calloc = acct_calloc;
+    node->amem.realloc = acct_realloc;
+    node->out_epoch = 1;
     gs_rand_seed(&node->rng, seed);
     node->ihave_chunk = (cfg->max_message_size - 33 - 3) / 35;
     node->topics = gs_topic_calloc(node, cfg->max_topics, sizeof(gs_topic *));
@@ -380,7 +467,7 @@ int gs_node_new(gs_node **pnode, const gs_node_cfg *cfg, const gs_key *self_id, 
         rv = GS_ERR_NOMEM;
         goto fail_topics;
     }
-    (void)gs_timerq_init(&node->timers, cfg->max_timers, mem, &node->bytes);
+    (void)gs_timerq_init(&node->timers, cfg->max_timers, &node->amem);
     *pnode = node;
     return 0;
 
@@ -393,7 +480,7 @@ static void topic_del(gs_node *node, gs_topic *t)
 {
     gs_plumtree_free(t);
     gs_hyparview_free(t);
-    gs_topic_free(node, t, sizeof(*t));
+    gs_topic_free(node, t);
 }
 
 void gs_node_del(gs_node *node)
@@ -406,15 +493,12 @@ void gs_node_del(gs_node *node)
             topic_del(node, node->topics[i]);
         }
     }
-    gs_topic_free(node, node->topics, node->cfg.max_topics * sizeof(gs_topic *));
+    gs_topic_free(node, node->topics);
     gs_timerq_free(&node->timers);
     scratch_free_all(node);
-    if (node->outbox != NULL) {
-        gs_mem_free(node->mem, node->outbox);
-    }
-    if (node->own_data != NULL) {
-        gs_mem_free(node->mem, node->own_data);
-    }
+    gs_topic_free(node, node->outbox);
+    gs_topic_free(node, node->own_data);
+    assert(node->bytes == sizeof(*node)); /* everything else was returned */
     gs_mem_free(node->mem, node);
 }
 
@@ -487,7 +571,7 @@ static int topic_new(gs_node *node, const gs_topic_id *id, gs_topic **pt)
 fail_pt:
     gs_hyparview_free(t);
 fail_hpv:
-    gs_topic_free(node, t, sizeof(*t));
+    gs_topic_free(node, t);
     return rv;
 }
 
@@ -513,7 +597,7 @@ int gs_node_set_peer_data(gs_node *node, const uint8_t *data, size_t len, gs_tst
         }
         memcpy(copy, data, len);
     }
-    gs_topic_free(node, node->own_data, node->own_len);
+    gs_topic_free(node, node->own_data);
     node->own_data = copy;
     node->own_len = len;
     node->has_own = true;
@@ -593,8 +677,9 @@ void gs_node_on_peer_disconnected(gs_node *node, const gs_key *peer, gs_tstamp n
     }
 }
 
+/* on_message: see gs_node_on_message; |hashed| as in gs_plumtree_on_message. */
 static int on_message(gs_node *node, const gs_key *from, const gs_topic_id *topic,
-                      const gs_msg *msg, size_t bodylen)
+                      const gs_msg *msg, size_t bodylen, const gs_msg_id *hashed)
 {
     ++node->c.actor_tick_in_event_rx;
     if (msg->type == GS_MSG_GOSSIP) {
@@ -628,7 +713,7 @@ static int on_message(gs_node *node, const gs_key *from, const gs_topic_id *topi
     case GS_MSG_PRUNE:
     case GS_MSG_GRAFT:
     case GS_MSG_IHAVE:
-        rv = gs_plumtree_on_message(t, from, msg);
+        rv = gs_plumtree_on_message(t, from, msg, hashed);
         break;
     default:
         return GS_ERR_INVAL;
@@ -653,7 +738,7 @@ int gs_node_on_message(gs_node *node, const gs_key *from, const gs_topic_id *top
     } else {
         return GS_ERR_INVAL;
     }
-    return on_message(node, from, topic, msg, bodylen);
+    return on_message(node, from, topic, msg, bodylen, NULL);
 }
 
 int gs_node_on_frame(gs_node *node, const gs_key *from, const gs_topic_id *topic,
@@ -668,7 +753,57 @@ int gs_node_on_frame(gs_node *node, const gs_key *from, const gs_topic_id *topic
         ++node->c.decode_errors;
         return rv;
     }
-    return on_message(node, from, topic, &msg, len);
+    return on_message(node, from, topic, &msg, len, NULL);
+}
+
+/*
+ * gs_node_on_frames works through |frames| in groups of FRAMES_GROUP: decode the group, hash the
+ * content of every Gossip that will reach PlumTree (not from our own id, on a joined topic) in one
+ * gs_blake3_hash_many call, then run each frame exactly as gs_node_on_frame would, in order, with
+ * the id already computed.  Nothing a frame does can change whether a later frame's topic is
+ * joined or its sender is us, so deciding which Gossip to hash before processing is exact.
+ */
+#define FRAMES_GROUP 64
+
+void gs_node_on_frames(gs_node *node, gs_node_frame *frames, size_t n, gs_tstamp now)
+{
+    gs_msg msg[FRAMES_GROUP];
+    const uint8_t *hin[FRAMES_GROUP];
+    size_t hlen[FRAMES_GROUP];
+    uint8_t hout[FRAMES_GROUP][GS_BLAKE3_OUT_LEN];
+    int8_t hslot[FRAMES_GROUP]; /* frame -> index into hout, or -1 */
+
+    for (size_t base = 0; base < n; base += FRAMES_GROUP) {
+        size_t k = n - base < FRAMES_GROUP ? n - base : FRAMES_GROUP;
+        size_t nh = 0;
+        for (size_t i = 0; i < k; ++i) {
+            gs_node_frame *f = &frames[base + i];
+            hslot[i] = -1;
+            f->rv = gs_codec_decode(&msg[i], f->body, f->len, NULL);
+            if (f->rv == 0 && msg[i].type == GS_MSG_GOSSIP && !gs_key_eq(f->from, &node->self) &&
+                find_topic(node, f->topic) != NULL) {
+                hin[nh] = msg[i].gossip.content.base;
+                hlen[nh] = msg[i].gossip.content.len;
+                hslot[i] = (int8_t)nh++;
+            }
+        }
+        if (nh > 0) {
+            gs_blake3_hash_many(hin, hlen, nh, hout);
+        }
+        for (size_t i = 0; i < k; ++i) {
+            gs_node_frame *f = &frames[base + i];
+            begin_call(node, now); /* per frame, as one gs_node_on_frame call each */
+            if (f->rv != 0) {
+                ++node->c.decode_errors;
+                continue;
+            }
+            const gs_msg_id *hashed = NULL;
+            if (hslot[i] >= 0) {
+                hashed = (const gs_msg_id *)(const void *)hout[hslot[i]];
+            }
+            f->rv = on_message(node, f->from, f->topic, &msg[i], f->len, hashed);
+        }
+    }
 }
 
 gs_tstamp gs_node_get_expiry(const gs_node *node)

@@ -10,7 +10,7 @@
  *
  * PlumTree's `received` and `cache` share one FIFO log of records (ids arrive in time order and
  * both expiries are now + a constant, so both expire in log order): records in [head, cached) are
- * remembered ids only, records in [cached, tail) also own a payload in the byte ring.  An idmap
+ * remembered ids only, records in [cached, tail) also own a payload in the byte ring.  A gs_table
  * indexes the live records by id.  Both grow on demand up to max_received / cache_bytes; at the
  * bound the oldest entry is dropped early and counted.
  */
@@ -23,7 +23,7 @@
 
 #include "codec.h"
 #include "gs_rand.h"
-#include "idmap.h"
+#include "gs_table.h"
 #include "node.h"
 #include "timerq.h"
 
@@ -111,18 +111,25 @@ typedef struct gs_topic {
     gs_pt_rec *recs;
     size_t recs_cap; /* power of two */
     uint64_t rhead, rcached, rtail;
-    gs_idmap recmap;
+    gs_table recmap;
     uint8_t *ring;
     size_t ring_cap;
     uint64_t ring_rpos, ring_wpos;
     size_t ncached;
+    /* Outbox pins (plumtree.c): while the node's out_epoch equals pin_epoch, ring bytes at
+     * positions >= pin_pos are borrowed by outbox entries and must not be overwritten; rings
+     * replaced by a growth in that epoch wait in the |retired| list until the epoch ends. */
+    uint64_t pin_epoch;
+    uint64_t pin_pos;
+    uint8_t *retired;
+    uint64_t retired_epoch;
     /* PlumTree: missing */
     gs_pt_missing *missing;
     gs_pt_ann *ann;
     uint32_t *missing_free;
     size_t missing_cap;
     size_t nmissing_free;
-    gs_idmap missmap;
+    gs_table missmap;
     bool dispatch_scheduled;
     gs_node_topic_stats stats;
 } gs_topic;
@@ -131,7 +138,8 @@ typedef struct gs_topic {
 struct gs_node {
     gs_node_cfg cfg;
     gs_key self;
-    const gs_mem *mem;
+    const gs_mem *mem; /* the caller's allocator */
+    gs_mem amem;       /* accounting allocator over |mem| (node.c): every block the node holds */
     gs_rand rng;
     gs_tstamp now;
     uint8_t *own_data;
@@ -144,6 +152,12 @@ struct gs_node {
     gs_timerq timers;
     gs_node_out *outbox;
     size_t nout, outcap, outpos;
+    /* out_epoch: bumped whenever the drained outbox is reset (begin_call), i.e. when nothing
+     * may borrow memory from earlier input calls any more (starts at 1) */
+    uint64_t out_epoch;
+    /* last_send: 1 + index of the newest SEND in the outbox, 0 when it holds none (decides
+     * GS_NODE_OUT_FLAG_SAME_MSG; reset with the outbox) */
+    size_t last_send;
     /* scratch: chunked bump allocator for what outbox entries borrow, reset per input call */
     struct gs_scratch_chunk *scratch;
     size_t scratch_used;
@@ -156,22 +170,24 @@ struct gs_node {
 
 /* --- node services used by the topic code (node.c) --- */
 
-/* gs_topic_alloc / gs_topic_calloc / gs_topic_free: |node|'s gs_mem with byte accounting. */
+/* gs_topic_alloc / gs_topic_calloc / gs_topic_free: |node|'s accounting allocator (each block
+ * records its size, so gs_topic_free needs none; NULL is a no-op). */
 void *gs_topic_alloc(struct gs_node *node, size_t size);
 void *gs_topic_calloc(struct gs_node *node, size_t n, size_t size);
-void gs_topic_free(struct gs_node *node, void *p, size_t size);
+void gs_topic_free(struct gs_node *node, void *p);
 
 /*
  * gs_topic_send queues SEND(|peer|, |msg|) on |t| (|msg| copied; what it points to must live until
  * the next input call: node, topic or scratch memory).  Never sends to our own id (counted).
- * A control message whose body would be >= max_message_size is dropped (counted).
+ * A control message whose body would be >= max_message_size is dropped (counted).  The outbox
+ * sets GS_NODE_OUT_FLAG_SAME_MSG itself, by comparing with the newest SEND it holds; callers
+ * pass no flags.
  */
-void gs_topic_send(gs_topic *t, const gs_key *peer, const gs_msg *msg, uint32_t flags);
+void gs_topic_send(gs_topic *t, const gs_key *peer, const gs_msg *msg);
 
 /* gs_topic_send_gossip queues a message whose body length |bodylen| the caller computed and
  * checked against M (Gossip on the hot path, IHave chunks). */
-void gs_topic_send_gossip(gs_topic *t, const gs_key *peer, const gs_msg *msg, size_t bodylen,
-                          uint32_t flags);
+void gs_topic_send_gossip(gs_topic *t, const gs_key *peer, const gs_msg *msg, size_t bodylen);
 
 /* gs_topic_event queues an EVENT entry (|ev->type| and |ev->topic| are filled in here). */
 void gs_topic_event(gs_topic *t, gs_node_out *ev);
