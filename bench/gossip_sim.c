@@ -48,11 +48,13 @@ static double wall_now(void)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: gossip-sim --peers N --seed S --scenario single|multi|burst|churn|partition\n"
+            "usage: gossip-sim --peers N --seed S --scenario single|multi|burst|churn|partition|quiet\n"
             "                  --rounds R [--latency-min-ms A --latency-max-ms B]\n"
             "                  [--kill-fraction F] [--json] [--loss-ppm P] [--payload BYTES]\n"
             "                  [--partition-s S] [--heal-wait-s S] [--warmup-s S]\n"
             "                  [--bootstrap single|staggered] [--literal-close] [--trace]\n"
+            "                  [--dial-handshake] [--initial-loss-ppm P] [--quiet-s S]\n"
+            "                  [--policy default|reference|ours] [--ref-fraction F]\n"
             "                  [--quiet]\n");
 }
 
@@ -129,13 +131,35 @@ static void on_round(void *ud, size_t round, const gs_sim_round_stats *st, const
     progress_line(c, sim, false);
 }
 
+/* apply_policy sets the broadcast and timeout policy of every node (ref_fraction aside):
+ * "default" keeps gs_node_cfg_default, "reference" is gs_node_cfg_reference, "ours" the policy
+ * for many publishers and wide-area links (docs/proto.md). */
+static bool apply_policy(gs_node_cfg *cfg, const char *policy)
+{
+    if (strcmp(policy, "default") == 0) {
+        return true;
+    }
+    if (strcmp(policy, "reference") == 0) {
+        gs_node_cfg_reference(cfg);
+        return true;
+    }
+    if (strcmp(policy, "ours") == 0) {
+        gs_node_cfg_many_publishers(cfg);
+        return true;
+    }
+    return false;
+}
+
 int main(int argc, char **argv)
 {
     cli c;
     gs_sim_scenario sc = GS_SIM_SINGLE;
     uint64_t peers = 100, seed = 0, rounds = 0, lat_min = 10, lat_max = 100, loss = 0;
-    uint64_t payload = 32, part_s = 20, heal_s = 3, warm_s = 60;
-    double kill = -1;
+    uint64_t payload = 32, part_s = 20, heal_s = 3, warm_s = 60, quiet_s = 3600;
+    uint64_t init_loss = 0;
+    double kill = -1, ref_frac = 0;
+    bool handshake = false;
+    const char *policy = "default";
     bool have_rounds = false, trace = false, literal = false, staggered = false;
 
     memset(&c, 0, sizeof(c));
@@ -155,6 +179,20 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--literal-close") == 0) {
             literal = true;
             continue;
+        } else if (strcmp(a, "--dial-handshake") == 0) {
+            handshake = true;
+            continue;
+        } else if (strcmp(a, "--initial-loss-ppm") == 0) {
+            ok = parse_u64(v, &init_loss) && init_loss <= 1000000;
+            handshake = true;
+        } else if (strcmp(a, "--ref-fraction") == 0) {
+            ok = parse_double(v, &ref_frac) && ref_frac >= 0 && ref_frac <= 1;
+        } else if (strcmp(a, "--quiet-s") == 0) {
+            ok = parse_u64(v, &quiet_s) && quiet_s <= 86400 * 7;
+        } else if (strcmp(a, "--policy") == 0) {
+            ok = v != NULL && (strcmp(v, "default") == 0 || strcmp(v, "reference") == 0 ||
+                               strcmp(v, "ours") == 0);
+            policy = v;
         } else if (strcmp(a, "--bootstrap") == 0) {
             ok = v != NULL && (strcmp(v, "single") == 0 || strcmp(v, "staggered") == 0);
             staggered = ok && strcmp(v, "staggered") == 0;
@@ -217,6 +255,14 @@ int main(int argc, char **argv)
     c.rc.sim.payload_len = (size_t)payload;
     c.rc.sim.trace = trace;
     c.rc.sim.literal_close = literal;
+    c.rc.sim.dial_handshake = handshake;
+    c.rc.sim.initial_loss_ppm = (uint32_t)init_loss;
+    c.rc.sim.ref_fraction = ref_frac;
+    c.rc.quiet_time = quiet_s * GS_SECONDS;
+    if (!apply_policy(&c.rc.sim.node, policy)) {
+        fprintf(stderr, "gossip-sim: unknown policy '%s'\n", policy);
+        return 2;
+    }
     c.rc.staggered_bootstrap = staggered;
     c.rc.sim.progress = on_progress;
     c.rc.sim.progress_ud = &c;
@@ -267,6 +313,9 @@ int main(int argc, char **argv)
         case GS_SIM_PARTITION:
             what = "rounds before, during and after a two-way partition";
             break;
+        case GS_SIM_QUIET:
+            what = "bootstrap, then a quiet period without broadcasts";
+            break;
         }
         printf("gossip-sim: %s scenario (%s)\n", gs_sim_scenario_name(sc), what);
         printf("  swarm           %" PRIu64 " peers, seed %" PRIu64 ", latency %" PRIu64 "-%" PRIu64
@@ -295,7 +344,18 @@ int main(int argc, char **argv)
         printf("  RMR             %.4f reference P/(E-M-1)-1, %.4f paper m/(n-1)-1\n", rep.rmr,
                rep.rmr_paper);
         printf("  LDH             %.2f (largest round of a first delivery, averaged)\n", rep.ldh);
-        printf("  time to deliver %.1f ms at most\n", ttd_ms);
+        printf("  time to deliver p50 %.1f ms, p99 %.1f ms, max %.1f ms per delivery\n",
+               (double)rep.lat_p50 / 1e6, (double)rep.lat_p99 / 1e6, ttd_ms);
+        printf("  stretch         p50 %.3f, p99 %.3f, max %.3f (latency / shortest overlay "
+               "path)\n",
+               rep.stretch_p50, rep.stretch_p99, rep.stretch_max);
+        printf("  graft path      %.3f %% of deliveries (%" PRIu64 ")\n", rep.graft_share * 100,
+               rep.graft_deliveries);
+        printf("  membership      bootstrap: %" PRIu64 " NeighborDown, %" PRIu64
+               " disconnects; afterwards: %" PRIu64 " NeighborDown, %" PRIu64
+               " disconnects\n",
+               rep.boot_neighbor_down, rep.boot_disconnects, rep.after_neighbor_down,
+               rep.after_disconnects);
         const gs_sim_views *vb = &rep.views_boot, *ve = &rep.views_end;
         printf("  overlay         after bootstrap: %zu component(s), %.2f neighbours per node, "
                "%zu asymmetric links\n",
@@ -334,6 +394,12 @@ int main(int argc, char **argv)
                ",\"node_events\":%" PRIu64 ",\"wall_s\":%.3f,\"events_per_s\":%.0f,"
                "\"components\":%zu,\"asymmetric_links\":%zu,\"dead_links\":%zu,"
                "\"node_mem_avg_bytes\":%zu,\"node_mem_max_bytes\":%zu,"
+               "\"lat_p50_ms\":%.3f,\"lat_p99_ms\":%.3f,\"lat_max_ms\":%.3f,"
+               "\"stretch_p50\":%.4f,\"stretch_p99\":%.4f,\"stretch_max\":%.4f,"
+               "\"graft_share\":%.6f,\"graft_deliveries\":%" PRIu64 ","
+               "\"boot_neighbor_down\":%" PRIu64 ",\"boot_disconnects\":%" PRIu64 ","
+               "\"after_neighbor_down\":%" PRIu64 ",\"after_disconnects\":%" PRIu64 ","
+               "\"policy\":\"%s\",\"ref_fraction\":%.4f,\"dial_handshake\":%s,"
                "\"trace_hash\":%s}\n",
                peers, seed, gs_sim_scenario_name(sc), rep.rounds, lat_min, lat_max,
                c.rc.kill_fraction, rep.rmr, rep.rmr_paper, rep.ldh, rep.missed, rep.missed_total,
@@ -343,7 +409,11 @@ int main(int argc, char **argv)
                rep.stats.frames_rejected, rep.stats.node_events, wall, eps,
                rep.views_end.components, rep.views_end.asymmetric, rep.views_end.dead_links,
                rep.views_end.nodes ? rep.views_end.mem_total / rep.views_end.nodes : 0,
-               rep.views_end.mem_max, trace_json);
+               rep.views_end.mem_max, (double)rep.lat_p50 / 1e6, (double)rep.lat_p99 / 1e6,
+               ttd_ms, rep.stretch_p50, rep.stretch_p99, rep.stretch_max, rep.graft_share,
+               rep.graft_deliveries, rep.boot_neighbor_down, rep.boot_disconnects,
+               rep.after_neighbor_down, rep.after_disconnects, policy, ref_frac,
+               c.rc.sim.dial_handshake ? "true" : "false", trace_json);
     }
     return 0;
 }
