@@ -55,6 +55,8 @@ static void usage(FILE *f)
             "                  [--bootstrap single|staggered] [--literal-close] [--trace]\n"
             "                  [--dial-handshake] [--initial-loss-ppm P] [--quiet-s S]\n"
             "                  [--policy default|reference|ours] [--ref-fraction F]\n"
+            "                  [--prune-dups K] [--eager-all N] [--graft-near-ms T]\n"
+            "                  [--dial-allowance-ms T] [--rtt-factor F] [--counters]\n"
             "                  [--quiet]\n");
 }
 
@@ -150,6 +152,45 @@ static bool apply_policy(gs_node_cfg *cfg, const char *policy)
     return false;
 }
 
+/* print_counters prints the non-zero node counters summed over the nodes up at the end (on
+ * stderr, so that --json keeps its last stdout line). */
+static void print_counters(const gs_sim *sim)
+{
+    static const char *const names[] = {
+        "msgs_ctrl_sent", "msgs_ctrl_recv", "msgs_data_sent", "msgs_data_recv",
+        "msgs_ctrl_sent_size", "msgs_ctrl_recv_size", "msgs_data_sent_size",
+        "msgs_data_recv_size", "neighbor_up", "neighbor_down", "actor_tick_rx",
+        "actor_tick_timers", "actor_tick_in_event_rx", "decode_errors", "unknown_topic",
+        "from_self", "bad_id", "duplicates", "oversize_broadcast", "unforwardable",
+        "round_saturated", "ttl_clamped", "self_refs", "ihave_non_neighbor", "missing_full",
+        "announcers_full", "graft_non_neighbor", "prune_non_neighbor", "gossip_non_neighbor",
+        "received_evicted", "cache_evicted", "pending_full", "peer_data_too_long",
+        "ctrl_truncated", "timers_full", "outbox_full", "nomem", "join_retries", "disconnects",
+        "neighbor_replies_suppressed", "neighbor_timeouts"};
+    gs_node_counters sum;
+    const gs_sim_stats *st = gs_sim_stats_get(sim);
+
+    gs_sim_node_counters_sum(sim, &sum);
+    const uint64_t *v = (const uint64_t *)&sum;
+    size_t n = sizeof(sum) / sizeof(uint64_t);
+    for (size_t i = 0; i < n; ++i) {
+        if (v[i] != 0) {
+            fprintf(stderr, "  counter %-28s %" PRIu64 "\n",
+                    i < sizeof(names) / sizeof(names[0]) ? names[i] : "?", v[i]);
+        }
+    }
+    fprintf(stderr,
+            "  sim     frames_on_closed %" PRIu64 " peer_down_notes %" PRIu64
+            " dials_failed %" PRIu64 " handshakes %" PRIu64 " initials_lost %" PRIu64 "\n",
+            st->frames_on_closed, st->peer_down_notes, st->dials_failed, st->handshakes,
+            st->initials_lost);
+    fprintf(stderr,
+            "  sim     NeighborDown %" PRIu64 ": evicted %" PRIu64 ", peer left alive %" PRIu64
+            ", peer quit %" PRIu64 ", connection lost %" PRIu64 "\n",
+            st->neighbor_down, st->down_reason[0], st->down_reason[1], st->down_reason[2],
+            st->down_reason[3]);
+}
+
 int main(int argc, char **argv)
 {
     cli c;
@@ -160,7 +201,10 @@ int main(int argc, char **argv)
     double kill = -1, ref_frac = 0;
     bool handshake = false;
     const char *policy = "default";
+    uint64_t prune_dups = 0, eager_all = UINT64_MAX, graft_near_ms = 0;
+    uint64_t dial_allow_ms = UINT64_MAX, rtt_factor = 0;
     bool have_rounds = false, trace = false, literal = false, staggered = false;
+    bool counters = false;
 
     memset(&c, 0, sizeof(c));
     for (int i = 1; i < argc; ++i) {
@@ -179,6 +223,9 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--literal-close") == 0) {
             literal = true;
             continue;
+        } else if (strcmp(a, "--counters") == 0) {
+            counters = true;
+            continue;
         } else if (strcmp(a, "--dial-handshake") == 0) {
             handshake = true;
             continue;
@@ -187,6 +234,16 @@ int main(int argc, char **argv)
             handshake = true;
         } else if (strcmp(a, "--ref-fraction") == 0) {
             ok = parse_double(v, &ref_frac) && ref_frac >= 0 && ref_frac <= 1;
+        } else if (strcmp(a, "--prune-dups") == 0) {
+            ok = parse_u64(v, &prune_dups) && prune_dups >= 1 && prune_dups <= UINT16_MAX;
+        } else if (strcmp(a, "--eager-all") == 0) {
+            ok = parse_u64(v, &eager_all) && eager_all <= 1024;
+        } else if (strcmp(a, "--graft-near-ms") == 0) {
+            ok = parse_u64(v, &graft_near_ms) && graft_near_ms >= 1 && graft_near_ms <= 60000;
+        } else if (strcmp(a, "--dial-allowance-ms") == 0) {
+            ok = parse_u64(v, &dial_allow_ms) && dial_allow_ms <= 600000;
+        } else if (strcmp(a, "--rtt-factor") == 0) {
+            ok = parse_u64(v, &rtt_factor) && rtt_factor >= 1 && rtt_factor <= 100;
         } else if (strcmp(a, "--quiet-s") == 0) {
             ok = parse_u64(v, &quiet_s) && quiet_s <= 86400 * 7;
         } else if (strcmp(a, "--policy") == 0) {
@@ -263,6 +320,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "gossip-sim: unknown policy '%s'\n", policy);
         return 2;
     }
+    if (prune_dups != 0) {
+        c.rc.sim.node.prune_dup_threshold = (uint16_t)prune_dups;
+    }
+    if (eager_all != UINT64_MAX) {
+        c.rc.sim.node.eager_all_max = (size_t)eager_all;
+    }
+    if (dial_allow_ms != UINT64_MAX) {
+        c.rc.sim.node.dial_allowance = dial_allow_ms * GS_MILLISECONDS;
+    }
+    if (rtt_factor != 0) {
+        c.rc.sim.node.rtt_timeout_factor = (uint16_t)rtt_factor;
+    }
+    if (graft_near_ms != 0) {
+        c.rc.sim.node.graft_timeout_near = graft_near_ms * GS_MILLISECONDS;
+    }
     c.rc.staggered_bootstrap = staggered;
     c.rc.sim.progress = on_progress;
     c.rc.sim.progress_ud = &c;
@@ -283,7 +355,8 @@ int main(int argc, char **argv)
     c.start_wall = wall_now();
 
     gs_sim_report rep;
-    int rv = gs_sim_run_scenario(&c.rc, &rep, NULL);
+    gs_sim *sim = NULL;
+    int rv = gs_sim_run_scenario(&c.rc, &rep, counters ? &sim : NULL);
     double wall = wall_now() - c.start_wall;
     if (c.tty && !c.quiet) {
         fprintf(stderr, "\r\033[K");
@@ -291,6 +364,10 @@ int main(int argc, char **argv)
     if (rv != 0) {
         fprintf(stderr, "gossip-sim: simulation failed: %s\n", gs_strerror(rv));
         return 1;
+    }
+    if (sim != NULL) {
+        print_counters(sim);
+        gs_sim_del(sim);
     }
     double eps = wall > 0 ? (double)rep.stats.node_events / wall : 0;
     double ttd_ms = (double)rep.max_ttd / 1e6;

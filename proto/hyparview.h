@@ -54,4 +54,8 @@ ptrdiff_t gs_hyparview_passive_find(const gs_topic *t, const gs_key *peer);
 /* gs_hyparview_pending_find returns |peer|'s index among outstanding requests, or -1. */
 ptrdiff_t gs_hyparview_pending_find(const gs_topic *t, const gs_key *peer);
 
+/* gs_hyparview_join_retry_first returns the first Join retry delay (D16): join_retry_initial,
+ * or with cfg.rtt_timeouts the round-trip-scaled wait plus dial_allowance if longer. */
+gs_duration gs_hyparview_join_retry_first(const gs_topic *t);
+
 #endif /* GS_PROTO_HYPARVIEW_H */

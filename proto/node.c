@@ -61,12 +61,12 @@ void gs_node_cfg_default(gs_node_cfg *cfg)
     cfg->max_outbox = 65536;
     cfg->max_scratch_bytes = (size_t)16 * 1024 * 1024;
     cfg->bcast_policy = GS_BCAST_REFERENCE;
-    cfg->prune_dup_threshold = 3;
+    cfg->prune_dup_threshold = 100;
     cfg->eager_all_max = 0;
     cfg->graft_timeout_near = 80 * GS_MILLISECONDS;
     cfg->rtt_timeouts = false;
     cfg->rtt_timeout_factor = 3;
-    cfg->dial_allowance = 1 * GS_SECONDS;
+    cfg->dial_allowance = 6 * GS_SECONDS;
     cfg->compat = 0;
 }
 
@@ -82,7 +82,7 @@ void gs_node_cfg_reference(gs_node_cfg *cfg)
 void gs_node_cfg_many_publishers(gs_node_cfg *cfg)
 {
     cfg->bcast_policy = GS_BCAST_MANY;
-    cfg->prune_dup_threshold = 3;
+    cfg->prune_dup_threshold = 100;
     cfg->eager_all_max = 0;
     cfg->graft_timeout_near = 80 * GS_MILLISECONDS;
     cfg->rtt_timeouts = true;

@@ -102,7 +102,7 @@ typedef struct gs_node_cfg {
 
     /* --- policies (docs/proto.md; none changes the wire format) --- */
     gs_bcast_policy bcast_policy;   /* GS_BCAST_REFERENCE */
-    uint16_t prune_dup_threshold;   /* GS_BCAST_MANY: duplicates in a row before a Prune, 3 */
+    uint16_t prune_dup_threshold;   /* GS_BCAST_MANY: duplicates in a row before a Prune, 100 */
     size_t eager_all_max;           /* GS_BCAST_MANY: all neighbours eager up to this view, 0 */
     gs_duration graft_timeout_near; /* GS_BCAST_MANY: IHave -> Graft wait, 80 ms */
     /* rtt_timeouts: the Neighbor request timeout becomes max(neighbor_request_timeout,
@@ -111,7 +111,7 @@ typedef struct gs_node_cfg {
      * at that timeout too.  Off: fixed timeouts as configured. */
     bool rtt_timeouts;
     uint16_t rtt_timeout_factor; /* 3 */
-    gs_duration dial_allowance;  /* 1 s: a first contact's handshake with one lost Initial */
+    gs_duration dial_allowance;  /* 6 s: a first contact over a slow path (see docs/proto.md) */
     uint32_t compat;             /* GS_COMPAT_* bits, 0 */
 } gs_node_cfg;
 
@@ -230,6 +230,7 @@ typedef struct gs_node_counters {
     uint64_t join_retries;        /* Joins re-sent while isolated (D16) */
     uint64_t disconnects;         /* DISCONNECT commands emitted */
     uint64_t neighbor_replies_suppressed; /* Neighbors from active peers left unanswered */
+    uint64_t neighbor_timeouts;           /* Neighbor requests that timed out unanswered */
 } gs_node_counters;
 
 typedef struct gs_node gs_node;

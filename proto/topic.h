@@ -53,6 +53,7 @@ typedef struct gs_active {
     gs_peer_rec rec;
     bool eager;            /* eager push peer; lazy otherwise (eager/lazy partition active) */
     bool neighbor_sent;    /* we sent it a Neighbor since it became active (see add_active) */
+    uint16_t dup_run;      /* GS_BCAST_MANY: duplicates in a row from it, no first delivery */
     size_t nlazyq;         /* queued announcements, flushed at C entries or by the timer */
     gs_ihave_entry *lazyq; /* C entries, owned by the slot (moves with swaps) */
 } gs_active;
@@ -60,6 +61,7 @@ typedef struct gs_active {
 typedef struct gs_pending {
     gs_key id;
     uint32_t gen;
+    gs_tstamp sent_at; /* when the request went out (round-trip sample when answered) */
 } gs_pending;
 
 /* gs_pt_rec: one remembered message id, optionally with its cached payload. */
@@ -85,6 +87,7 @@ typedef struct gs_pt_missing {
 typedef struct gs_pt_ann {
     gs_key peer;
     uint16_t round;
+    gs_tstamp at; /* when its IHave arrived */
 } gs_pt_ann;
 
 typedef struct gs_topic {
@@ -106,6 +109,8 @@ typedef struct gs_topic {
     size_t nbootstrap;
     bool join_retry_scheduled;
     gs_duration join_backoff;
+    gs_tstamp join_at; /* first Join of an isolated period, 0 once answered or retried */
+    bool refilling;    /* send_neighbor is called by refill (GS_COMPAT_TIMEOUT_REFILL) */
 
     /* PlumTree: message log (received + cache) */
     gs_pt_rec *recs;
@@ -151,6 +156,10 @@ struct gs_node {
     gs_key last_closed; /* DISCONNECT already emitted in this call (no duplicates) */
     bool has_last_closed;
     size_t bytes; /* bytes held through mem */
+    /* rtt_hi: the largest recent request -> answer time (a Neighbor request and its answer, a
+     * Join and the contact's Neighbor): raised at once by a larger sample, lowered by 1/8 of
+     * the difference by a smaller one; 0 before the first sample (cfg.rtt_timeouts). */
+    gs_duration rtt_hi;
     gs_node_counters c;
 };
 

@@ -756,6 +756,7 @@ static void drain(gs_sim *sim, uint32_t i)
                 ++sim->stats.neighbor_up;
             } else if (out.event == GS_NODE_EVENT_NEIGHBOR_DOWN) {
                 ++sim->stats.neighbor_down;
+                ++sim->stats.down_reason[(size_t)out.reason & 3];
             }
             break;
         default:

@@ -95,6 +95,7 @@ typedef struct gs_sim_stats {
     uint64_t dup_received;     /* RECEIVED events for a message a node already delivered */
     uint64_t neighbor_up;      /* NEIGHBOR_UP events of all nodes */
     uint64_t neighbor_down;    /* NEIGHBOR_DOWN events of all nodes */
+    uint64_t down_reason[4];   /* of which per gs_down_reason */
     uint64_t handshakes;       /* connections opened (dial_handshake: each cost a round trip) */
     uint64_t initials_lost;    /* of which the Initial was lost (initial_pto more) */
 } gs_sim_stats;
