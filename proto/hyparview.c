@@ -268,7 +268,7 @@ static void rtt_sample(gs_topic *t, gs_tstamp since)
 {
     gs_node *node = t->node;
 
-    if (since == 0 || since > node->now) {
+    if (since > node->now) {
         return;
     }
     gs_duration x = node->now - since;
@@ -610,7 +610,7 @@ static bool add_active(gs_topic *t, const gs_key *p, bool has, const uint8_t *da
     a->neighbor_sent = false;
     a->dup_run = 0;
     t->join_backoff = gs_hyparview_join_retry_first(t);
-    t->join_at = 0;
+    t->join_timing = false;
     emit_neighbor(t, GS_NODE_EVENT_NEIGHBOR_UP, p, GS_DOWN_EVICTED);
     if (mode != HPV_SEND_NONE) {
         send_neighbor(t, p, prio, mode);
@@ -791,10 +791,11 @@ static void on_neighbor(gs_topic *t, const gs_key *s, const gs_msg *msg)
     ptrdiff_t pi = gs_hyparview_pending_find(t, s);
     if (pi >= 0) {
         rtt_sample(t, t->pending[pi].sent_at);
-    } else if (t->join_at != 0 && t->nactive == 0) {
+    } else if (t->join_timing && t->nactive == 0) {
         for (size_t i = 0; i < t->nbootstrap; ++i) {
             if (gs_key_eq(&t->bootstrap[i], s)) {
                 rtt_sample(t, t->join_at); /* Join -> the contact's Neighbor */
+                t->join_timing = false;
                 break;
             }
         }
@@ -940,8 +941,9 @@ void gs_hyparview_join(gs_topic *t, const gs_key *peers, size_t npeers)
             continue;
         }
         send_join(t, p);
-        if (t->join_at == 0 && t->nactive == 0) {
+        if (!t->join_timing && t->nactive == 0) {
             t->join_at = t->node->now;
+            t->join_timing = true;
         }
         bool known = false;
         for (size_t j = 0; j < t->nbootstrap; ++j) {
@@ -1036,7 +1038,7 @@ static void join_retry(gs_topic *t)
     const gs_node_cfg *cfg = &t->node->cfg;
 
     t->join_retry_scheduled = false;
-    t->join_at = 0; /* an answer may now be to either Join: no round-trip sample */
+    t->join_timing = false; /* an answer may now be to either Join: no round-trip sample */
     if (t->nactive > 0) {
         t->join_backoff = gs_hyparview_join_retry_first(t);
         return;

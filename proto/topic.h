@@ -109,7 +109,8 @@ typedef struct gs_topic {
     size_t nbootstrap;
     bool join_retry_scheduled;
     gs_duration join_backoff;
-    gs_tstamp join_at; /* first Join of an isolated period, 0 once answered or retried */
+    gs_tstamp join_at; /* first Join of an isolated period (valid while join_timing) */
+    bool join_timing;  /* the contact's answer to that Join is a round-trip sample */
     bool refilling;    /* send_neighbor is called by refill (GS_COMPAT_TIMEOUT_REFILL) */
 
     /* PlumTree: message log (received + cache) */
