@@ -196,7 +196,7 @@ int main(int argc, char **argv)
     cli c;
     gs_sim_scenario sc = GS_SIM_SINGLE;
     uint64_t peers = 100, seed = 0, rounds = 0, lat_min = 10, lat_max = 100, loss = 0;
-    uint64_t payload = 32, part_s = 20, heal_s = 3, warm_s = 60, quiet_s = 3600;
+    uint64_t payload = 32, part_s = 20, heal_s = 3, warm_s = 60, quiet_s = UINT64_MAX;
     uint64_t init_loss = 0;
     double kill = -1, ref_frac = 0;
     bool handshake = false;
@@ -315,7 +315,9 @@ int main(int argc, char **argv)
     c.rc.sim.dial_handshake = handshake;
     c.rc.sim.initial_loss_ppm = (uint32_t)init_loss;
     c.rc.sim.ref_fraction = ref_frac;
-    c.rc.quiet_time = quiet_s * GS_SECONDS;
+    if (quiet_s != UINT64_MAX) {
+        c.rc.quiet_time = quiet_s * GS_SECONDS;
+    }
     if (!apply_policy(&c.rc.sim.node, policy)) {
         fprintf(stderr, "gossip-sim: unknown policy '%s'\n", policy);
         return 2;
@@ -470,6 +472,7 @@ int main(int argc, char **argv)
                "\"frames\":%" PRIu64 ",\"frames_lost\":%" PRIu64 ",\"frames_rejected\":%" PRIu64
                ",\"node_events\":%" PRIu64 ",\"wall_s\":%.3f,\"events_per_s\":%.0f,"
                "\"components\":%zu,\"asymmetric_links\":%zu,\"dead_links\":%zu,"
+               "\"neighbors_avg\":%.3f,"
                "\"node_mem_avg_bytes\":%zu,\"node_mem_max_bytes\":%zu,"
                "\"lat_p50_ms\":%.3f,\"lat_p99_ms\":%.3f,\"lat_max_ms\":%.3f,"
                "\"stretch_p50\":%.4f,\"stretch_p99\":%.4f,\"stretch_max\":%.4f,"
@@ -485,6 +488,8 @@ int main(int argc, char **argv)
                (double)rep.sim_time / 1e9, rep.stats.frames_sent, rep.stats.frames_lost,
                rep.stats.frames_rejected, rep.stats.node_events, wall, eps,
                rep.views_end.components, rep.views_end.asymmetric, rep.views_end.dead_links,
+               rep.views_end.nodes ? (double)rep.views_end.links / (double)rep.views_end.nodes
+                                   : 0.0,
                rep.views_end.nodes ? rep.views_end.mem_total / rep.views_end.nodes : 0,
                rep.views_end.mem_max, (double)rep.lat_p50 / 1e6, (double)rep.lat_p99 / 1e6,
                ttd_ms, rep.stretch_p50, rep.stretch_p99, rep.stretch_max, rep.graft_share,

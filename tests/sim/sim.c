@@ -1789,9 +1789,9 @@ void gs_sim_run_cfg_default(gs_sim_run_cfg *rc, gs_sim_scenario sc)
     rc->churn_interval = 3 * GS_SECONDS;
     rc->partition_time = 20 * GS_SECONDS;
     rc->heal_wait = 3 * GS_SECONDS;
-    rc->quiet_time = 3600 * GS_SECONDS;
     if (sc == GS_SIM_QUIET) {
         rc->rounds = 0;
+        rc->quiet_time = 3600 * GS_SECONDS;
     }
 }
 
@@ -2055,6 +2055,9 @@ int gs_sim_run_scenario(const gs_sim_run_cfg *rc, gs_sim_report *rep, gs_sim **p
     default:
         rv = GS_ERR_INVAL;
         break;
+    }
+    if (rv == 0 && rc->scenario != GS_SIM_QUIET && rc->quiet_time > 0) {
+        rv = gs_sim_run_for(sim, rc->quiet_time);
     }
     if (rv != 0) {
         goto out;

@@ -289,7 +289,9 @@ typedef struct gs_sim_run_cfg {
     gs_duration churn_interval; /* churn: time between the churn events and the broadcast, 3 s */
     gs_duration partition_time; /* partition: how long the split lasts, 20 s */
     gs_duration heal_wait;      /* partition: time between heal and the next round, 3 s */
-    gs_duration quiet_time;     /* quiet: how long the swarm runs after bootstrap, 1 h */
+    gs_duration quiet_time;     /* quiet: how long the swarm runs after bootstrap, 1 h; other
+                                   scenarios: a quiet period after the last round before the
+                                   overlay is checked (views_end), 0 */
     /* round_done, if not NULL, is called after every round with its figures. */
     void (*round_done)(void *ud, size_t round, const gs_sim_round_stats *st, const gs_sim *sim);
     void *round_ud;

@@ -362,3 +362,47 @@ Test(sim_small, wide_area_broadcasts_are_complete)
         }
     }
 }
+
+/* --- mixed swarms of our nodes (defaults) and reference nodes (gs_node_cfg_reference) --- */
+
+/* mixed_case: 20 churn rounds (2 %) and a 40 s quiet period at 100 peers with a fraction |f| of
+ * reference nodes: everything delivered, no one-sided or dead link once quiet, nobody isolated;
+ * returns the average active view size at the end. */
+static double mixed_case(double f, uint64_t seed)
+{
+    gs_sim_run_cfg rc;
+    gs_sim_report rep;
+
+    gs_sim_run_cfg_default(&rc, GS_SIM_CHURN);
+    rc.sim.seed = seed;
+    rc.sim.ref_fraction = f;
+    rc.rounds = 20;
+    rc.kill_fraction = 0.02;
+    rc.quiet_time = 40 * GS_SECONDS;
+    run_ok(&rc, &rep);
+    log_rep("mixed", &rc, &rep);
+    cr_expect(eq(u64, rep.missed_total, 0), "fraction %.2f seed %llu", f,
+              (unsigned long long)seed);
+    cr_expect(eq(sz, rep.views_end.asymmetric, 0), "fraction %.2f seed %llu", f,
+              (unsigned long long)seed);
+    cr_expect(eq(sz, rep.views_end.dead_links, 0), "fraction %.2f seed %llu", f,
+              (unsigned long long)seed);
+    cr_expect(eq(sz, rep.isolated_at_end, 0), "fraction %.2f seed %llu", f,
+              (unsigned long long)seed);
+    return (double)rep.views_end.links / (double)rep.views_end.nodes;
+}
+
+/* Half reference nodes: the swarm works; all-reference nodes end with fewer neighbours than
+ * ours (D3: Neighbor replies stay pending and block refills). */
+Test(sim_small, mixed_swarm_with_reference_nodes)
+{
+    double ours = 0, ref = 0;
+
+    for (uint64_t seed = 0; seed < 2; ++seed) {
+        (void)mixed_case(0.5, seed);
+        ours += mixed_case(0.0, seed);
+        ref += mixed_case(1.0, seed);
+    }
+    cr_log_info("neighbours per node after churn: ours %.2f, reference %.2f", ours / 2, ref / 2);
+    cr_expect(gt(dbl, ours, ref));
+}
