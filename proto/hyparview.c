@@ -327,8 +327,8 @@ static void send_neighbor(gs_topic *t, const gs_key *p, gs_priority prio, hpv_se
         }
         uint32_t gen = ++t->pending_gen;
         bool timed = !ref_pending && (!(compat & GS_COMPAT_TIMEOUT_REFILL) || t->refilling);
-        gs_duration wait = rtt_wait(t, t->node->cfg.neighbor_request_timeout,
-                                    gs_hyparview_active_find(t, p) < 0);
+        gs_duration wait =
+            rtt_wait(t, t->node->cfg.neighbor_request_timeout, gs_hyparview_active_find(t, p) < 0);
         /* A request without its timeout could stay pending forever: only track it if the timer
          * is queued (a refusal is counted; the Neighbor still goes out).  The reference keeps
          * untimed entries (GS_COMPAT_*): they leave with a Disconnect or a closed connection. */

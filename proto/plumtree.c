@@ -771,8 +771,8 @@ static void on_ihave(gs_topic *t, const gs_key *s, const gs_msg *msg)
                 ++m->nann;
             }
         }
-        gs_duration wait = cfg->bcast_policy == GS_BCAST_MANY ? cfg->graft_timeout_near
-                                                              : cfg->graft_timeout_1;
+        gs_duration wait =
+            cfg->bcast_policy == GS_BCAST_MANY ? cfg->graft_timeout_near : cfg->graft_timeout_1;
         if (!m->graft_pending && gs_topic_schedule(t, GS_TIMER_GRAFT, wait, m->gen, e.id.b) == 0) {
             m->graft_pending = true;
         }

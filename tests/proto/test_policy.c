@@ -160,8 +160,8 @@ Test(policy, many_eager_all_pushes_to_lazy_peers_too)
     cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_PRUNE, NULL), 0));
     gs_msg pr = h_prune();
     h_msg(node, &cap, 2, &pr, 3); /* the peer asks us to stop: 2 is lazy now */
-    cr_assert(eq(int, gs_node_broadcast(node, &t, (const uint8_t *)"b", 1, GS_SCOPE_SWARM, 4, NULL),
-                 0));
+    cr_assert(
+        eq(int, gs_node_broadcast(node, &t, (const uint8_t *)"b", 1, GS_SCOPE_SWARM, 4, NULL), 0));
     h_drain(node, &cap);
     cr_assert(h_find_send(&cap, GS_MSG_GOSSIP, &l) != NULL);
     gs_node_del(node);
@@ -318,9 +318,8 @@ Test(policy, compat_reply_always_and_neighbors_scope_eager_only)
     h_msg(node, &cap, 2, &nb, 2);
     gs_msg pr = h_prune();
     h_msg(node, &cap, 2, &pr, 3);
-    cr_assert(eq(int, gs_node_broadcast(node, &t, (const uint8_t *)"n", 1, GS_SCOPE_NEIGHBORS, 4,
-                                        NULL),
-                 0));
+    cr_assert(eq(
+        int, gs_node_broadcast(node, &t, (const uint8_t *)"n", 1, GS_SCOPE_NEIGHBORS, 4, NULL), 0));
     h_drain(node, &cap);
     cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_GOSSIP, NULL), 1));
     cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_GOSSIP, &l), 0));

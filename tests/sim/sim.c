@@ -79,11 +79,11 @@ typedef struct sim_ev {
 typedef struct sim_conn {
     uint64_t key; /* (lo << 32 | hi) + 1; 0 = empty slot */
     uint64_t gen;
-    uint64_t seen[2];  /* per side (0: lower index, 1: higher) */
-    gs_tstamp note_at; /* when the peer of |closer| learns of the last close */
+    uint64_t seen[2];   /* per side (0: lower index, 1: higher) */
+    gs_tstamp note_at;  /* when the peer of |closer| learns of the last close */
     gs_tstamp ready_at; /* dial_handshake: when the newest connection's handshake completes */
-    uint32_t who;      /* OPEN: the opener; DEAD: the crashed side; DIALING: the dialer */
-    uint32_t closer;   /* the side that closed last */
+    uint32_t who;       /* OPEN: the opener; DEAD: the crashed side; DIALING: the dialer */
+    uint32_t closer;    /* the side that closed last */
     uint32_t state;
     uint8_t up[2];
 } sim_conn;
@@ -1755,7 +1755,7 @@ bool gs_sim_round_delivered(const gs_sim *sim, size_t m, size_t i)
 
 /* --- scenarios --- */
 
-static const char *const scenario_names[] = {"single", "multi", "burst",
+static const char *const scenario_names[] = {"single", "multi",     "burst",
                                              "churn",  "partition", "quiet"};
 
 const char *gs_sim_scenario_name(gs_sim_scenario sc)
@@ -2065,8 +2065,7 @@ int gs_sim_run_scenario(const gs_sim_run_cfg *rc, gs_sim_report *rep, gs_sim **p
     rep->after_neighbor_down = sim->stats.neighbor_down - rep->boot_neighbor_down;
     rep->after_disconnects = sim->stats.disconnects - rep->boot_disconnects;
     rep->graft_deliveries = acc.graft_deliveries;
-    rep->graft_share =
-        acc.delivered ? (double)acc.graft_deliveries / (double)acc.delivered : 0.0;
+    rep->graft_share = acc.delivered ? (double)acc.graft_deliveries / (double)acc.delivered : 0.0;
     rep->lat_p50 =
         (gs_duration)(hist_quantile(acc.h->lat, LAT_NBUCKETS, acc.h->nlat, 0.5) * LAT_BUCKET);
     rep->lat_p99 =

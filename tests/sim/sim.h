@@ -305,8 +305,8 @@ typedef struct gs_sim_report {
     double ldh;
     double missed; /* average missed deliveries per round */
     uint64_t missed_total;
-    double delivery_ratio;      /* delivered / expected over all measured rounds */
-    gs_duration max_ttd;        /* worst time to deliver over all rounds */
+    double delivery_ratio; /* delivered / expected over all measured rounds */
+    gs_duration max_ttd;   /* worst time to deliver over all rounds */
     /* per-delivery figures over all measured rounds (gs_sim_round_stats) */
     gs_duration lat_p50;
     gs_duration lat_p99;

@@ -34,19 +34,17 @@ static void run_ok(const gs_sim_run_cfg *rc, gs_sim_report *rep)
 
 static void log_rep(const char *what, const gs_sim_run_cfg *rc, const gs_sim_report *rep)
 {
-    cr_log_info("%s %s peers=%zu seed=%llu lat=%llu-%llu ms: rmr=%.3f graft=%.4f p50=%.1f ms "
-                "p99=%.1f ms stretch p99=%.3f missed=%llu boot ND=%llu DC=%llu after ND=%llu "
-                "DC=%llu",
-                what, gs_sim_scenario_name(rc->scenario), rc->sim.npeers,
-                (unsigned long long)rc->sim.seed,
-                (unsigned long long)(rc->sim.latency_min / GS_MILLISECONDS),
-                (unsigned long long)(rc->sim.latency_max / GS_MILLISECONDS), rep->rmr,
-                rep->graft_share, (double)rep->lat_p50 / 1e6, (double)rep->lat_p99 / 1e6,
-                rep->stretch_p99, (unsigned long long)rep->missed_total,
-                (unsigned long long)rep->boot_neighbor_down,
-                (unsigned long long)rep->boot_disconnects,
-                (unsigned long long)rep->after_neighbor_down,
-                (unsigned long long)rep->after_disconnects);
+    cr_log_info(
+        "%s %s peers=%zu seed=%llu lat=%llu-%llu ms: rmr=%.3f graft=%.4f p50=%.1f ms "
+        "p99=%.1f ms stretch p99=%.3f missed=%llu boot ND=%llu DC=%llu after ND=%llu "
+        "DC=%llu",
+        what, gs_sim_scenario_name(rc->scenario), rc->sim.npeers, (unsigned long long)rc->sim.seed,
+        (unsigned long long)(rc->sim.latency_min / GS_MILLISECONDS),
+        (unsigned long long)(rc->sim.latency_max / GS_MILLISECONDS), rep->rmr, rep->graft_share,
+        (double)rep->lat_p50 / 1e6, (double)rep->lat_p99 / 1e6, rep->stretch_p99,
+        (unsigned long long)rep->missed_total, (unsigned long long)rep->boot_neighbor_down,
+        (unsigned long long)rep->boot_disconnects, (unsigned long long)rep->after_neighbor_down,
+        (unsigned long long)rep->after_disconnects);
 }
 
 /* --- the figures themselves --- */
@@ -235,8 +233,8 @@ Test(sim_small, many_publishers_backbone_half)
     log_rep("backbone-1.0", &rc, &ref);
     cr_expect(eq(u64, mixed.missed_total, 0));
     cr_expect(eq(u64, ref.missed_total, 0));
-    cr_expect(lt(dbl, mixed.graft_share, ref.graft_share * 0.75), "%.4f vs %.4f",
-              mixed.graft_share, ref.graft_share);
+    cr_expect(lt(dbl, mixed.graft_share, ref.graft_share * 0.75), "%.4f vs %.4f", mixed.graft_share,
+              ref.graft_share);
     cr_expect(lt(u64, mixed.lat_p50, ref.lat_p50));
 }
 
@@ -381,8 +379,7 @@ static double mixed_case(double f, uint64_t seed)
     rc.quiet_time = 40 * GS_SECONDS;
     run_ok(&rc, &rep);
     log_rep("mixed", &rc, &rep);
-    cr_expect(eq(u64, rep.missed_total, 0), "fraction %.2f seed %llu", f,
-              (unsigned long long)seed);
+    cr_expect(eq(u64, rep.missed_total, 0), "fraction %.2f seed %llu", f, (unsigned long long)seed);
     cr_expect(eq(sz, rep.views_end.asymmetric, 0), "fraction %.2f seed %llu", f,
               (unsigned long long)seed);
     cr_expect(eq(sz, rep.views_end.dead_links, 0), "fraction %.2f seed %llu", f,
