@@ -713,9 +713,11 @@ static int on_gossip(gs_topic *t, const gs_key *s, const gs_msg *msg)
         push(t, &g, bodylen, s);
     }
     uint32_t slot;
-    ptrdiff_t si = gs_hyparview_active_find(t, s);
-    if (si >= 0) {
-        t->active[si].dup_run = 0;
+    if (cfg->bcast_policy == GS_BCAST_MANY) {
+        ptrdiff_t si = gs_hyparview_active_find(t, s);
+        if (si >= 0) {
+            t->active[si].dup_run = 0; /* a first delivery: the link is useful */
+        }
     }
     if (t->missmap.n > 0 && gs_idmap_find(&t->missmap, id.b, &slot)) {
         if (cfg->bcast_policy == GS_BCAST_MANY) {

@@ -1557,7 +1557,7 @@ static int round_distances(gs_sim *sim)
         return 0;
     }
     uint32_t *adj = malloc(n * cap * sizeof(*adj));
-    uint8_t *deg = calloc(n, 1);
+    uint16_t *deg = calloc(n, sizeof(*deg)); /* capacities are at most 1024 */
     gs_key *act = malloc((cap + 1) * sizeof(*act));
     dist_item *heap = malloc((n * cap + 1) * sizeof(*heap));
     rd->dist = malloc(rd->k * n * sizeof(*rd->dist));
