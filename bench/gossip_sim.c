@@ -181,9 +181,10 @@ static void print_counters(const gs_sim *sim)
     }
     fprintf(stderr,
             "  sim     frames_on_closed %" PRIu64 " peer_down_notes %" PRIu64
-            " dials_failed %" PRIu64 " handshakes %" PRIu64 " initials_lost %" PRIu64 "\n",
+            " dials_failed %" PRIu64 " handshakes %" PRIu64 " initials_lost %" PRIu64
+            " handshake_closes %" PRIu64 "\n",
             st->frames_on_closed, st->peer_down_notes, st->dials_failed, st->handshakes,
-            st->initials_lost);
+            st->initials_lost, st->handshake_closes);
     fprintf(stderr,
             "  sim     NeighborDown %" PRIu64 ": evicted %" PRIu64 ", peer left alive %" PRIu64
             ", peer quit %" PRIu64 ", connection lost %" PRIu64 "\n",
@@ -472,7 +473,7 @@ int main(int argc, char **argv)
                "\"frames\":%" PRIu64 ",\"frames_lost\":%" PRIu64 ",\"frames_rejected\":%" PRIu64
                ",\"node_events\":%" PRIu64 ",\"wall_s\":%.3f,\"events_per_s\":%.0f,"
                "\"components\":%zu,\"asymmetric_links\":%zu,\"dead_links\":%zu,"
-               "\"neighbors_avg\":%.3f,"
+               "\"neighbors_avg\":%.3f,\"handshake_closes\":%" PRIu64 ","
                "\"node_mem_avg_bytes\":%zu,\"node_mem_max_bytes\":%zu,"
                "\"lat_p50_ms\":%.3f,\"lat_p99_ms\":%.3f,\"lat_max_ms\":%.3f,"
                "\"stretch_p50\":%.4f,\"stretch_p99\":%.4f,\"stretch_max\":%.4f,"
@@ -490,6 +491,7 @@ int main(int argc, char **argv)
                rep.views_end.components, rep.views_end.asymmetric, rep.views_end.dead_links,
                rep.views_end.nodes ? (double)rep.views_end.links / (double)rep.views_end.nodes
                                    : 0.0,
+               rep.stats.handshake_closes,
                rep.views_end.nodes ? rep.views_end.mem_total / rep.views_end.nodes : 0,
                rep.views_end.mem_max, (double)rep.lat_p50 / 1e6, (double)rep.lat_p99 / 1e6,
                ttd_ms, rep.stretch_p50, rep.stretch_p99, rep.stretch_max, rep.graft_share,

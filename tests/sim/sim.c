@@ -663,6 +663,9 @@ static void conn_close(gs_sim *sim, uint32_t a, uint32_t b)
         return; /* |a|'s connection was already dead or superseded: nobody to tell */
     }
     c->state = CONN_CLOSED;
+    if (c->ready_at > sim->now) {
+        ++sim->stats.handshake_closes;
+    }
     if (!node_up(sim, b)) {
         return;
     }

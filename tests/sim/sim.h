@@ -98,6 +98,7 @@ typedef struct gs_sim_stats {
     uint64_t down_reason[4];   /* of which per gs_down_reason */
     uint64_t handshakes;       /* connections opened (dial_handshake: each cost a round trip) */
     uint64_t initials_lost;    /* of which the Initial was lost (initial_pto more) */
+    uint64_t handshake_closes; /* connections closed by a node while their handshake ran */
 } gs_sim_stats;
 
 /* gs_sim_round_stats: the figures of one round (PROTOCOL.md 10, plus latency figures). */
