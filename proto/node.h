@@ -41,7 +41,7 @@
 #include "gs_mem.h"
 #include "gs_time.h"
 
-/* gs_bcast_policy: how PlumTree chooses eager links (docs/proto.md, "Broadcast policies"). */
+/* gs_bcast_policy: how PlumTree chooses eager links (docs/proto.md, "Policies"). */
 typedef enum gs_bcast_policy {
     /* PROTOCOL.md 6.3: every duplicate prunes its link; a missing message waits graft_timeout_1
      * after the first IHave before it is grafted. */
@@ -110,10 +110,12 @@ typedef struct gs_node_cfg {
     uint16_t prune_dup_threshold;   /* GS_BCAST_MANY: duplicates in a row before a Prune, 100 */
     size_t eager_all_max;           /* GS_BCAST_MANY: all neighbours eager up to this view, 0 */
     gs_duration graft_timeout_near; /* GS_BCAST_MANY: IHave -> Graft wait, 80 ms */
-    /* rtt_timeouts: the Neighbor request timeout becomes max(neighbor_request_timeout,
-     * rtt_timeout_factor x the largest round trip observed to any peer + dial_allowance), where
-     * a round trip is measured from each answered Join/Neighbor request; the Join retry starts
-     * at that timeout too.  Off: fixed timeouts as configured. */
+    /* rtt_timeouts: a Neighbor request times out after max(neighbor_request_timeout,
+     * rtt_timeout_factor x the node's recent largest request -> answer time), plus
+     * dial_allowance when the peer is not active or no answer was timed yet (a dial and a QUIC
+     * handshake may come first); the first Join retry waits join_retry_initial + dial_allowance
+     * (or the scaled wait, if longer); a repeated Join from a neighbour starts no new walks.
+     * Off: fixed timeouts as configured. */
     bool rtt_timeouts;
     uint16_t rtt_timeout_factor; /* 3 */
     gs_duration dial_allowance;  /* 6 s: a first contact over a slow path (see docs/proto.md) */
