@@ -45,15 +45,6 @@ void gs_hyparview_on_timer(gs_topic *t, const gs_timer *tm);
  * NeighborDown events, and closes peers with outstanding requests. */
 void gs_hyparview_quit(gs_topic *t);
 
-/* gs_hyparview_active_find returns |peer|'s index in the active view, or -1. */
-ptrdiff_t gs_hyparview_active_find(const gs_topic *t, const gs_key *peer);
-
-/* gs_hyparview_passive_find returns |peer|'s index in the passive view, or -1. */
-ptrdiff_t gs_hyparview_passive_find(const gs_topic *t, const gs_key *peer);
-
-/* gs_hyparview_pending_find returns |peer|'s index among outstanding requests, or -1. */
-ptrdiff_t gs_hyparview_pending_find(const gs_topic *t, const gs_key *peer);
-
 /* gs_hyparview_join_retry_first returns the first Join retry delay (D16): join_retry_initial,
  * or with cfg.rtt_timeouts the round-trip-scaled wait plus dial_allowance if longer. */
 gs_duration gs_hyparview_join_retry_first(const gs_topic *t);
