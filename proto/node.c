@@ -666,7 +666,7 @@ int gs_node_topic_stats_get(const gs_node *node, const gs_topic_id *topic, gs_no
         return GS_ERR_NOT_JOINED;
     }
     *st = t->stats;
-    gs_plumtree_stats(t, st);
+    gs_plumtree_stats_get(t, st);
     return 0;
 }
 

@@ -1041,7 +1041,7 @@ void gs_plumtree_on_timer(gs_topic *t, const gs_timer *tm)
     }
 }
 
-void gs_plumtree_stats(const gs_topic *t, gs_node_topic_stats *st)
+void gs_plumtree_stats_get(const gs_topic *t, gs_node_topic_stats *st)
 {
     st->nreceived = (size_t)(t->rtail - t->rhead);
     st->ncached = t->ncached;
