@@ -48,11 +48,15 @@ static double wall_now(void)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: gossip-sim --peers N --seed S --scenario single|multi|burst|churn|partition\n"
+            "usage: gossip-sim --peers N --seed S --scenario single|multi|burst|churn|partition|quiet\n"
             "                  --rounds R [--latency-min-ms A --latency-max-ms B]\n"
             "                  [--kill-fraction F] [--json] [--loss-ppm P] [--payload BYTES]\n"
             "                  [--partition-s S] [--heal-wait-s S] [--warmup-s S]\n"
             "                  [--bootstrap single|staggered] [--literal-close] [--trace]\n"
+            "                  [--dial-handshake] [--initial-loss-ppm P] [--quiet-s S]\n"
+            "                  [--policy default|reference|ours] [--ref-fraction F]\n"
+            "                  [--prune-dups K] [--eager-all N] [--graft-near-ms T]\n"
+            "                  [--dial-allowance-ms T] [--rtt-factor F] [--counters]\n"
             "                  [--quiet]\n");
 }
 
@@ -129,14 +133,79 @@ static void on_round(void *ud, size_t round, const gs_sim_round_stats *st, const
     progress_line(c, sim, false);
 }
 
+/* apply_policy sets the broadcast and timeout policy of every node (ref_fraction aside):
+ * "default" keeps gs_node_cfg_default, "reference" is gs_node_cfg_reference, "ours" the policy
+ * for many publishers and wide-area links (docs/proto.md). */
+static bool apply_policy(gs_node_cfg *cfg, const char *policy)
+{
+    if (strcmp(policy, "default") == 0) {
+        return true;
+    }
+    if (strcmp(policy, "reference") == 0) {
+        gs_node_cfg_reference(cfg);
+        return true;
+    }
+    if (strcmp(policy, "ours") == 0) {
+        gs_node_cfg_many_publishers(cfg);
+        return true;
+    }
+    return false;
+}
+
+/* print_counters prints the non-zero node counters summed over the nodes up at the end (on
+ * stderr, so that --json keeps its last stdout line). */
+static void print_counters(const gs_sim *sim)
+{
+    static const char *const names[] = {
+        "msgs_ctrl_sent", "msgs_ctrl_recv", "msgs_data_sent", "msgs_data_recv",
+        "msgs_ctrl_sent_size", "msgs_ctrl_recv_size", "msgs_data_sent_size",
+        "msgs_data_recv_size", "neighbor_up", "neighbor_down", "actor_tick_rx",
+        "actor_tick_timers", "actor_tick_in_event_rx", "decode_errors", "unknown_topic",
+        "from_self", "bad_id", "duplicates", "oversize_broadcast", "unforwardable",
+        "round_saturated", "ttl_clamped", "self_refs", "ihave_non_neighbor", "missing_full",
+        "announcers_full", "graft_non_neighbor", "prune_non_neighbor", "gossip_non_neighbor",
+        "received_evicted", "cache_evicted", "pending_full", "peer_data_too_long",
+        "ctrl_truncated", "timers_full", "outbox_full", "nomem", "join_retries", "disconnects",
+        "neighbor_replies_suppressed", "neighbor_timeouts"};
+    gs_node_counters sum;
+    const gs_sim_stats *st = gs_sim_stats_get(sim);
+
+    gs_sim_node_counters_sum(sim, &sum);
+    const uint64_t *v = (const uint64_t *)&sum;
+    size_t n = sizeof(sum) / sizeof(uint64_t);
+    for (size_t i = 0; i < n; ++i) {
+        if (v[i] != 0) {
+            fprintf(stderr, "  counter %-28s %" PRIu64 "\n",
+                    i < sizeof(names) / sizeof(names[0]) ? names[i] : "?", v[i]);
+        }
+    }
+    fprintf(stderr,
+            "  sim     frames_on_closed %" PRIu64 " peer_down_notes %" PRIu64
+            " dials_failed %" PRIu64 " handshakes %" PRIu64 " initials_lost %" PRIu64
+            " handshake_closes %" PRIu64 "\n",
+            st->frames_on_closed, st->peer_down_notes, st->dials_failed, st->handshakes,
+            st->initials_lost, st->handshake_closes);
+    fprintf(stderr,
+            "  sim     NeighborDown %" PRIu64 ": evicted %" PRIu64 ", peer left alive %" PRIu64
+            ", peer quit %" PRIu64 ", connection lost %" PRIu64 "\n",
+            st->neighbor_down, st->down_reason[0], st->down_reason[1], st->down_reason[2],
+            st->down_reason[3]);
+}
+
 int main(int argc, char **argv)
 {
     cli c;
     gs_sim_scenario sc = GS_SIM_SINGLE;
     uint64_t peers = 100, seed = 0, rounds = 0, lat_min = 10, lat_max = 100, loss = 0;
-    uint64_t payload = 32, part_s = 20, heal_s = 3, warm_s = 60;
-    double kill = -1;
+    uint64_t payload = 32, part_s = 20, heal_s = 3, warm_s = 60, quiet_s = UINT64_MAX;
+    uint64_t init_loss = 0;
+    double kill = -1, ref_frac = 0;
+    bool handshake = false;
+    const char *policy = "default";
+    uint64_t prune_dups = 0, eager_all = UINT64_MAX, graft_near_ms = 0;
+    uint64_t dial_allow_ms = UINT64_MAX, rtt_factor = 0;
     bool have_rounds = false, trace = false, literal = false, staggered = false;
+    bool counters = false;
 
     memset(&c, 0, sizeof(c));
     for (int i = 1; i < argc; ++i) {
@@ -155,6 +224,33 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--literal-close") == 0) {
             literal = true;
             continue;
+        } else if (strcmp(a, "--counters") == 0) {
+            counters = true;
+            continue;
+        } else if (strcmp(a, "--dial-handshake") == 0) {
+            handshake = true;
+            continue;
+        } else if (strcmp(a, "--initial-loss-ppm") == 0) {
+            ok = parse_u64(v, &init_loss) && init_loss <= 1000000;
+            handshake = true;
+        } else if (strcmp(a, "--ref-fraction") == 0) {
+            ok = parse_double(v, &ref_frac) && ref_frac >= 0 && ref_frac <= 1;
+        } else if (strcmp(a, "--prune-dups") == 0) {
+            ok = parse_u64(v, &prune_dups) && prune_dups >= 1 && prune_dups <= UINT16_MAX;
+        } else if (strcmp(a, "--eager-all") == 0) {
+            ok = parse_u64(v, &eager_all) && eager_all <= 1024;
+        } else if (strcmp(a, "--graft-near-ms") == 0) {
+            ok = parse_u64(v, &graft_near_ms) && graft_near_ms >= 1 && graft_near_ms <= 60000;
+        } else if (strcmp(a, "--dial-allowance-ms") == 0) {
+            ok = parse_u64(v, &dial_allow_ms) && dial_allow_ms <= 600000;
+        } else if (strcmp(a, "--rtt-factor") == 0) {
+            ok = parse_u64(v, &rtt_factor) && rtt_factor >= 1 && rtt_factor <= 100;
+        } else if (strcmp(a, "--quiet-s") == 0) {
+            ok = parse_u64(v, &quiet_s) && quiet_s <= 86400 * 7;
+        } else if (strcmp(a, "--policy") == 0) {
+            ok = v != NULL && (strcmp(v, "default") == 0 || strcmp(v, "reference") == 0 ||
+                               strcmp(v, "ours") == 0);
+            policy = v;
         } else if (strcmp(a, "--bootstrap") == 0) {
             ok = v != NULL && (strcmp(v, "single") == 0 || strcmp(v, "staggered") == 0);
             staggered = ok && strcmp(v, "staggered") == 0;
@@ -217,6 +313,31 @@ int main(int argc, char **argv)
     c.rc.sim.payload_len = (size_t)payload;
     c.rc.sim.trace = trace;
     c.rc.sim.literal_close = literal;
+    c.rc.sim.dial_handshake = handshake;
+    c.rc.sim.initial_loss_ppm = (uint32_t)init_loss;
+    c.rc.sim.ref_fraction = ref_frac;
+    if (quiet_s != UINT64_MAX) {
+        c.rc.quiet_time = quiet_s * GS_SECONDS;
+    }
+    if (!apply_policy(&c.rc.sim.node, policy)) {
+        fprintf(stderr, "gossip-sim: unknown policy '%s'\n", policy);
+        return 2;
+    }
+    if (prune_dups != 0) {
+        c.rc.sim.node.prune_dup_threshold = (uint16_t)prune_dups;
+    }
+    if (eager_all != UINT64_MAX) {
+        c.rc.sim.node.eager_all_max = (size_t)eager_all;
+    }
+    if (dial_allow_ms != UINT64_MAX) {
+        c.rc.sim.node.dial_allowance = dial_allow_ms * GS_MILLISECONDS;
+    }
+    if (rtt_factor != 0) {
+        c.rc.sim.node.rtt_timeout_factor = (uint16_t)rtt_factor;
+    }
+    if (graft_near_ms != 0) {
+        c.rc.sim.node.graft_timeout_near = graft_near_ms * GS_MILLISECONDS;
+    }
     c.rc.staggered_bootstrap = staggered;
     c.rc.sim.progress = on_progress;
     c.rc.sim.progress_ud = &c;
@@ -237,7 +358,8 @@ int main(int argc, char **argv)
     c.start_wall = wall_now();
 
     gs_sim_report rep;
-    int rv = gs_sim_run_scenario(&c.rc, &rep, NULL);
+    gs_sim *sim = NULL;
+    int rv = gs_sim_run_scenario(&c.rc, &rep, counters ? &sim : NULL);
     double wall = wall_now() - c.start_wall;
     if (c.tty && !c.quiet) {
         fprintf(stderr, "\r\033[K");
@@ -245,6 +367,10 @@ int main(int argc, char **argv)
     if (rv != 0) {
         fprintf(stderr, "gossip-sim: simulation failed: %s\n", gs_strerror(rv));
         return 1;
+    }
+    if (sim != NULL) {
+        print_counters(sim);
+        gs_sim_del(sim);
     }
     double eps = wall > 0 ? (double)rep.stats.node_events / wall : 0;
     double ttd_ms = (double)rep.max_ttd / 1e6;
@@ -266,6 +392,9 @@ int main(int argc, char **argv)
             break;
         case GS_SIM_PARTITION:
             what = "rounds before, during and after a two-way partition";
+            break;
+        case GS_SIM_QUIET:
+            what = "bootstrap, then a quiet period without broadcasts";
             break;
         }
         printf("gossip-sim: %s scenario (%s)\n", gs_sim_scenario_name(sc), what);
@@ -295,7 +424,18 @@ int main(int argc, char **argv)
         printf("  RMR             %.4f reference P/(E-M-1)-1, %.4f paper m/(n-1)-1\n", rep.rmr,
                rep.rmr_paper);
         printf("  LDH             %.2f (largest round of a first delivery, averaged)\n", rep.ldh);
-        printf("  time to deliver %.1f ms at most\n", ttd_ms);
+        printf("  time to deliver p50 %.1f ms, p99 %.1f ms, max %.1f ms per delivery\n",
+               (double)rep.lat_p50 / 1e6, (double)rep.lat_p99 / 1e6, ttd_ms);
+        printf("  stretch         p50 %.3f, p99 %.3f, max %.3f (latency / shortest overlay "
+               "path)\n",
+               rep.stretch_p50, rep.stretch_p99, rep.stretch_max);
+        printf("  graft path      %.3f %% of deliveries (%" PRIu64 ")\n", rep.graft_share * 100,
+               rep.graft_deliveries);
+        printf("  membership      bootstrap: %" PRIu64 " NeighborDown, %" PRIu64
+               " disconnects; afterwards: %" PRIu64 " NeighborDown, %" PRIu64
+               " disconnects\n",
+               rep.boot_neighbor_down, rep.boot_disconnects, rep.after_neighbor_down,
+               rep.after_disconnects);
         const gs_sim_views *vb = &rep.views_boot, *ve = &rep.views_end;
         printf("  overlay         after bootstrap: %zu component(s), %.2f neighbours per node, "
                "%zu asymmetric links\n",
@@ -333,7 +473,14 @@ int main(int argc, char **argv)
                "\"frames\":%" PRIu64 ",\"frames_lost\":%" PRIu64 ",\"frames_rejected\":%" PRIu64
                ",\"node_events\":%" PRIu64 ",\"wall_s\":%.3f,\"events_per_s\":%.0f,"
                "\"components\":%zu,\"asymmetric_links\":%zu,\"dead_links\":%zu,"
+               "\"neighbors_avg\":%.3f,\"handshake_closes\":%" PRIu64 ","
                "\"node_mem_avg_bytes\":%zu,\"node_mem_max_bytes\":%zu,"
+               "\"lat_p50_ms\":%.3f,\"lat_p99_ms\":%.3f,\"lat_max_ms\":%.3f,"
+               "\"stretch_p50\":%.4f,\"stretch_p99\":%.4f,\"stretch_max\":%.4f,"
+               "\"graft_share\":%.6f,\"graft_deliveries\":%" PRIu64 ","
+               "\"boot_neighbor_down\":%" PRIu64 ",\"boot_disconnects\":%" PRIu64 ","
+               "\"after_neighbor_down\":%" PRIu64 ",\"after_disconnects\":%" PRIu64 ","
+               "\"policy\":\"%s\",\"ref_fraction\":%.4f,\"dial_handshake\":%s,"
                "\"trace_hash\":%s}\n",
                peers, seed, gs_sim_scenario_name(sc), rep.rounds, lat_min, lat_max,
                c.rc.kill_fraction, rep.rmr, rep.rmr_paper, rep.ldh, rep.missed, rep.missed_total,
@@ -342,8 +489,15 @@ int main(int argc, char **argv)
                (double)rep.sim_time / 1e9, rep.stats.frames_sent, rep.stats.frames_lost,
                rep.stats.frames_rejected, rep.stats.node_events, wall, eps,
                rep.views_end.components, rep.views_end.asymmetric, rep.views_end.dead_links,
+               rep.views_end.nodes ? (double)rep.views_end.links / (double)rep.views_end.nodes
+                                   : 0.0,
+               rep.stats.handshake_closes,
                rep.views_end.nodes ? rep.views_end.mem_total / rep.views_end.nodes : 0,
-               rep.views_end.mem_max, trace_json);
+               rep.views_end.mem_max, (double)rep.lat_p50 / 1e6, (double)rep.lat_p99 / 1e6,
+               ttd_ms, rep.stretch_p50, rep.stretch_p99, rep.stretch_max, rep.graft_share,
+               rep.graft_deliveries, rep.boot_neighbor_down, rep.boot_disconnects,
+               rep.after_neighbor_down, rep.after_disconnects, policy, ref_frac,
+               c.rc.sim.dial_handshake ? "true" : "false", trace_json);
     }
     return 0;
 }

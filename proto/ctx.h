@@ -64,6 +64,10 @@ typedef struct gs_ctx {
     bool has_last_closed;
     gs_node_counters c;
     gs_ctx_hooks hooks;
+    /* rtt_hi: the largest recent request -> answer time (a Neighbor request and its answer, a
+     * Join and the contact's Neighbor): raised at once by a larger sample, lowered by 1/8 of
+     * the difference by a smaller one; 0 before the first sample (cfg.rtt_timeouts). */
+    gs_duration rtt_hi;
 } gs_ctx;
 
 /*

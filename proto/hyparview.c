@@ -63,7 +63,7 @@ int gs_hyparview_init(gs_topic *t)
     if (t->bootstrap == NULL) {
         goto fail_bootstrap;
     }
-    t->join_backoff = cfg->join_retry_initial;
+    t->join_backoff = gs_hyparview_join_retry_first(t);
     return 0;
 
 fail_bootstrap:
@@ -244,8 +244,50 @@ static void send_join(gs_topic *t, const gs_key *p)
     gs_topic_send(t, p, &m);
 }
 
+/* rtt_sample records a request -> answer time in the node's round-trip estimate. */
+static void rtt_sample(gs_topic *t, gs_tstamp since)
+{
+    gs_ctx *ctx = t->ctx;
+
+    if (since > ctx->now) {
+        return;
+    }
+    gs_duration x = ctx->now - since;
+    if (x >= ctx->rtt_hi) {
+        ctx->rtt_hi = x;
+    } else {
+        ctx->rtt_hi -= (ctx->rtt_hi - x) / 8;
+    }
+}
+
+/* rtt_wait returns how long an answer may take (cfg.rtt_timeouts): |base|, or rtt_timeout_factor
+ * times the round-trip estimate if larger, plus dial_allowance when a dial may come first or no
+ * round trip has been observed yet. */
+static gs_duration rtt_wait(const gs_topic *t, gs_duration base, bool dial)
+{
+    const gs_node_cfg *cfg = &t->ctx->cfg;
+    gs_duration w = base;
+
+    if (!cfg->rtt_timeouts) {
+        return base;
+    }
+    gs_duration r = cfg->rtt_timeout_factor * t->ctx->rtt_hi;
+    if (r > w) {
+        w = r;
+    }
+    /* Before the first sample nothing is known about the paths: allow for a dial either way. */
+    return dial || t->ctx->rtt_hi == 0 ? w + cfg->dial_allowance : w;
+}
+
+gs_duration gs_hyparview_join_retry_first(const gs_topic *t)
+{
+    return rtt_wait(t, t->ctx->cfg.join_retry_initial, true);
+}
+
 /* send_neighbor (5.2, with D3): requests are pending (bounded, each with a timeout), replies not.
- */
+ * With cfg.rtt_timeouts the timeout scales with the round-trip estimate, and a request to a peer
+ * that is not active (its connection may still have to be dialed) gets dial_allowance more.
+ * The GS_COMPAT_* switches restore the reference's pending rules (docs/proto.md, D3). */
 static void send_neighbor(gs_topic *t, const gs_key *p, gs_priority prio, hpv_send mode)
 {
     gs_msg m;
@@ -254,7 +296,9 @@ static void send_neighbor(gs_topic *t, const gs_key *p, gs_priority prio, hpv_se
         ++t->ctx->c.self_refs;
         return;
     }
-    if (mode == HPV_SEND_REQUEST) {
+    uint32_t compat = t->ctx->cfg.compat;
+    bool ref_pending = mode == HPV_SEND_REPLY && (compat & GS_COMPAT_PENDING_REPLIES) != 0;
+    if (mode == HPV_SEND_REQUEST || ref_pending) {
         if (gs_view_pending_find(&t->view, p) >= 0) {
             return;
         }
@@ -263,12 +307,16 @@ static void send_neighbor(gs_topic *t, const gs_key *p, gs_priority prio, hpv_se
             return;
         }
         uint32_t gen = ++t->view.pending_gen;
+        bool timed = !ref_pending && (!(compat & GS_COMPAT_TIMEOUT_REFILL) || t->refilling);
+        gs_duration wait =
+            rtt_wait(t, t->ctx->cfg.neighbor_request_timeout, gs_view_active_find(&t->view, p) < 0);
         /* A request without its timeout could stay pending forever: only track it if the timer
-         * is queued (a refusal is counted; the Neighbor still goes out). */
-        if (gs_topic_schedule(t, GS_TIMER_PENDING, t->ctx->cfg.neighbor_request_timeout, gen,
-                              p->b) == 0) {
+         * is queued (a refusal is counted; the Neighbor still goes out).  The reference keeps
+         * untimed entries (GS_COMPAT_*): they leave with a Disconnect or a closed connection. */
+        if (!timed || gs_topic_schedule(t, GS_TIMER_PENDING, wait, gen, p->b) == 0) {
             t->view.pending[t->view.npending].id = *p;
             t->view.pending[t->view.npending].gen = gen;
+            t->view.pending[t->view.npending].sent_at = t->ctx->now;
             ++t->view.npending;
         }
     }
@@ -509,7 +557,8 @@ static bool add_active(gs_topic *t, const gs_key *p, bool has, const uint8_t *da
          * Neighbor would bounce replies forever once a request outlived its timeout (the late
          * answer looks like a request).  Answer an already active peer only until we have sent
          * it one Neighbor; a request we leave unanswered just times out at the requester. */
-        if (mode == HPV_SEND_REPLY && t->view.active[ai].neighbor_sent) {
+        if (mode == HPV_SEND_REPLY && t->view.active[ai].neighbor_sent &&
+            !(t->ctx->cfg.compat & GS_COMPAT_REPLY_ALWAYS)) {
             ++t->ctx->c.neighbor_replies_suppressed;
         } else if (mode != HPV_SEND_NONE) {
             send_neighbor(t, p, prio, mode);
@@ -540,7 +589,9 @@ static bool add_active(gs_topic *t, const gs_key *p, bool has, const uint8_t *da
     a->eager = true; /* PlumTree: NeighborUp -> eager */
     a->nlazyq = 0;
     a->neighbor_sent = false;
-    t->join_backoff = t->ctx->cfg.join_retry_initial;
+    a->dup_run = 0;
+    t->join_backoff = gs_hyparview_join_retry_first(t);
+    t->join_timing = false;
     emit_neighbor(t, GS_NODE_EVENT_NEIGHBOR_UP, p, GS_DOWN_EVICTED);
     if (mode != HPV_SEND_NONE) {
         send_neighbor(t, p, prio, mode);
@@ -570,8 +621,10 @@ static void refill(gs_topic *t, const gs_key *skip)
         return;
     }
     gs_key q = t->view.passive[idx[gs_rand_below(&t->rng, (uint64_t)n)]].id;
+    t->refilling = true;
     send_neighbor(t, &q, t->view.nactive == 0 ? GS_PRIORITY_HIGH : GS_PRIORITY_LOW,
                   HPV_SEND_REQUEST);
+    t->refilling = false;
 }
 
 /* random_active_except returns a random active index whose id is neither |a| nor |b|, or -1. */
@@ -642,9 +695,15 @@ static void on_join(gs_topic *t, const gs_key *s, const gs_msg *msg)
 {
     bool ok;
     gs_peer_info pi;
+    bool rejoin = gs_view_active_find(&t->view, s) >= 0;
 
     (void)add_active(t, s, msg->join.has_data, msg->join.data.base, msg->join.data.len,
                      GS_PRIORITY_HIGH, HPV_SEND_REQUEST);
+    if (rejoin && t->ctx->cfg.rtt_timeouts) {
+        /* A repeated Join from a neighbour (its retry crossed our answer on a slow path): its
+         * first Join's walks are under way, new ones would only evict more peers. */
+        return;
+    }
     memset(&pi, 0, sizeof(pi));
     pi.id = *s;
     pi.has_data = msg->join.has_data && msg->join.data.len <= t->ctx->cfg.max_peer_data_len;
@@ -713,6 +772,18 @@ static void on_forward_join(gs_topic *t, const gs_key *s, const gs_msg *msg)
 
 static void on_neighbor(gs_topic *t, const gs_key *s, const gs_msg *msg)
 {
+    ptrdiff_t pi = gs_view_pending_find(&t->view, s);
+    if (pi >= 0) {
+        rtt_sample(t, t->view.pending[pi].sent_at);
+    } else if (t->join_timing && t->view.nactive == 0) {
+        for (size_t i = 0; i < t->nbootstrap; ++i) {
+            if (gs_key_eq(&t->bootstrap[i], s)) {
+                rtt_sample(t, t->join_at); /* Join -> the contact's Neighbor */
+                t->join_timing = false;
+                break;
+            }
+        }
+    }
     bool was_pending = pending_remove(t, s);
     bool accepted =
         add_active(t, s, msg->neighbor.has_data, msg->neighbor.data.base, msg->neighbor.data.len,
@@ -855,6 +926,10 @@ void gs_hyparview_join(gs_topic *t, const gs_key *peers, size_t npeers)
             continue;
         }
         send_join(t, p);
+        if (!t->join_timing && t->view.nactive == 0) {
+            t->join_at = t->ctx->now;
+            t->join_timing = true;
+        }
         bool known = false;
         for (size_t j = 0; j < t->nbootstrap; ++j) {
             if (gs_key_eq(&t->bootstrap[j], p)) {
@@ -948,8 +1023,9 @@ static void join_retry(gs_topic *t)
     const gs_node_cfg *cfg = &t->ctx->cfg;
 
     t->join_retry_scheduled = false;
+    t->join_timing = false; /* an answer may now be to either Join: no round-trip sample */
     if (t->view.nactive > 0) {
-        t->join_backoff = cfg->join_retry_initial;
+        t->join_backoff = gs_hyparview_join_retry_first(t);
         return;
     }
     for (size_t i = 0; i < t->nbootstrap; ++i) {
@@ -982,6 +1058,7 @@ void gs_hyparview_on_timer(gs_topic *t, const gs_timer *tm)
             return; /* answered, or a newer request owns the entry */
         }
         pending_remove_at(t, (size_t)i);
+        ++t->ctx->c.neighbor_timeouts;
         ptrdiff_t pi = gs_view_passive_find(&t->view, &q);
         if (pi >= 0) {
             passive_remove_at(t, (size_t)pi, true);

@@ -45,4 +45,8 @@ void gs_hyparview_on_timer(gs_topic *t, const gs_timer *tm);
  * NeighborDown events, and closes peers with outstanding requests. */
 void gs_hyparview_quit(gs_topic *t);
 
+/* gs_hyparview_join_retry_first returns the first Join retry delay (D16): join_retry_initial,
+ * or with cfg.rtt_timeouts the round-trip-scaled wait plus dial_allowance if longer. */
+gs_duration gs_hyparview_join_retry_first(const gs_topic *t);
+
 #endif /* GS_PROTO_HYPARVIEW_H */

@@ -65,6 +65,32 @@ void gs_node_cfg_default(gs_node_cfg *cfg)
     cfg->max_timers = 262144;
     cfg->max_outbox = 65536;
     cfg->max_scratch_bytes = (size_t)16 * 1024 * 1024;
+    cfg->bcast_policy = GS_BCAST_REFERENCE;
+    cfg->prune_dup_threshold = 100;
+    cfg->eager_all_max = 0;
+    cfg->graft_timeout_near = 80 * GS_MILLISECONDS;
+    cfg->rtt_timeouts = false;
+    cfg->rtt_timeout_factor = 3;
+    cfg->dial_allowance = 6 * GS_SECONDS;
+    cfg->compat = 0;
+}
+
+void gs_node_cfg_reference(gs_node_cfg *cfg)
+{
+    gs_node_cfg_default(cfg);
+    cfg->compat = GS_COMPAT_ALL;
+    cfg->join_retry_initial = 0;
+    cfg->bcast_policy = GS_BCAST_REFERENCE;
+    cfg->rtt_timeouts = false;
+}
+
+void gs_node_cfg_many_publishers(gs_node_cfg *cfg)
+{
+    cfg->bcast_policy = GS_BCAST_MANY;
+    cfg->prune_dup_threshold = 100;
+    cfg->eager_all_max = 0;
+    cfg->graft_timeout_near = 80 * GS_MILLISECONDS;
+    cfg->rtt_timeouts = true;
 }
 
 int gs_node_cfg_validate(const gs_node_cfg *cfg)
@@ -82,7 +108,10 @@ int gs_node_cfg_validate(const gs_node_cfg *cfg)
         cfg->cache_bytes < 2 * cfg->max_message_size || cfg->max_missing == 0 ||
         cfg->max_missing > (1u << 24) || cfg->max_announcers == 0 ||
         cfg->max_announcers > UINT16_MAX || cfg->max_timers < 4 * cfg->max_topics + 16 ||
-        cfg->max_outbox < 16 || cfg->max_scratch_bytes < 4 * cfg->max_message_size) {
+        cfg->max_outbox < 16 || cfg->max_scratch_bytes < 4 * cfg->max_message_size ||
+        (cfg->bcast_policy != GS_BCAST_REFERENCE && cfg->bcast_policy != GS_BCAST_MANY) ||
+        cfg->prune_dup_threshold == 0 || cfg->graft_timeout_near == 0 ||
+        cfg->rtt_timeout_factor == 0 || (cfg->compat & ~GS_COMPAT_ALL) != 0) {
         return GS_ERR_INVAL;
     }
     return 0;

@@ -601,13 +601,15 @@ static void lazy_push(gs_topic *t, gs_active *a, const gs_msg_id *id, uint16_t r
 static void push(gs_topic *t, const gs_msg *g, size_t bodylen, const gs_key *skip)
 {
     ptrdiff_t si = skip == NULL ? -1 : gs_view_active_find(&t->view, skip);
+    const gs_node_cfg *cfg = &t->ctx->cfg;
+    bool all = cfg->bcast_policy == GS_BCAST_MANY && t->view.nactive <= cfg->eager_all_max;
 
     for (size_t i = 0; i < t->view.nactive; ++i) {
         gs_active *a = &t->view.active[i];
         if ((ptrdiff_t)i == si) {
             continue; /* (a sender outside the active view gets nothing anyway) */
         }
-        if (a->eager) {
+        if (a->eager || all) {
             gs_topic_send_gossip(t, &a->rec.id, g, bodylen);
         } else {
             lazy_push(t, a, &g->gossip.id, g->gossip.round);
@@ -682,6 +684,62 @@ static void optimize(gs_topic *t, const gs_key *s, uint16_t R, uint32_t slot)
     }
 }
 
+/* on_duplicate: neighbour |a| sent a Gossip we already had.  The reference prunes the link at
+ * once; GS_BCAST_MANY only after prune_dup_threshold duplicates in a row from |a| (a link that
+ * is first for some publishers keeps delivering first now and then, which resets the run), and
+ * never while every neighbour is kept eager anyway. */
+static void on_duplicate(gs_topic *t, gs_active *a)
+{
+    const gs_node_cfg *cfg = &t->ctx->cfg;
+
+    if (cfg->bcast_policy == GS_BCAST_MANY) {
+        if (t->view.nactive <= cfg->eager_all_max) {
+            return;
+        }
+        if (++a->dup_run < cfg->prune_dup_threshold) {
+            return;
+        }
+        a->dup_run = 0;
+    }
+    a->eager = false;
+    send_simple(t, &a->rec.id, GS_MSG_PRUNE);
+}
+
+/* graft_faster_announcer (GS_BCAST_MANY): the message of |slot| arrived first from a neighbour,
+ * later than an IHave for it from the lazy announcer that announced earliest.  That announcer's
+ * link would have delivered sooner, so graft it without an id (no payload comes back, the link
+ * is eager for the next messages): the time-based twin of optimize's round rule. */
+static void graft_faster_announcer(gs_topic *t, uint32_t slot)
+{
+    const gs_pt_missing *m = &t->missing[slot];
+    const gs_pt_ann *a = ann_of(t, slot);
+
+    if (m->nann == 0) {
+        return;
+    }
+    size_t best = 0;
+    for (size_t i = 1; i < m->nann; ++i) {
+        if (a[i].at < a[best].at) {
+            best = i;
+        }
+    }
+    if (a[best].at >= t->ctx->now) {
+        return;
+    }
+    ptrdiff_t bi = gs_view_active_find(&t->view, &a[best].peer);
+    if (bi < 0 || t->view.active[bi].eager) {
+        return;
+    }
+    gs_msg g;
+    t->view.active[bi].eager = true;
+    t->view.active[bi].dup_run = 0;
+    memset(&g, 0, sizeof(g));
+    g.type = GS_MSG_GRAFT;
+    g.graft.has_id = false;
+    g.graft.round = a[best].round;
+    gs_topic_send(t, &a[best].peer, &g);
+}
+
 static int on_gossip(gs_topic *t, const gs_key *s, const gs_msg *msg, const gs_msg_id *hashed)
 {
     const gs_node_cfg *cfg = &t->ctx->cfg;
@@ -702,8 +760,7 @@ static int on_gossip(gs_topic *t, const gs_key *s, const gs_msg *msg, const gs_m
         ++t->ctx->c.duplicates;
         ptrdiff_t si = gs_view_active_find(&t->view, s);
         if (si >= 0) {
-            t->view.active[si].eager = false;
-            send_simple(t, s, GS_MSG_PRUNE);
+            on_duplicate(t, &t->view.active[si]);
         } else {
             ++t->ctx->c.gossip_non_neighbor;
         }
@@ -759,7 +816,16 @@ static int on_gossip(gs_topic *t, const gs_key *s, const gs_msg *msg, const gs_m
         push(t, &g, bodylen, s);
     }
     uint32_t slot;
+    if (cfg->bcast_policy == GS_BCAST_MANY) {
+        ptrdiff_t si = gs_view_active_find(&t->view, s);
+        if (si >= 0) {
+            t->view.active[si].dup_run = 0; /* a first delivery: the link is useful */
+        }
+    }
     if (t->missmap.n > 0 && gs_table_find(&t->missmap, id.b, &slot)) {
+        if (cfg->bcast_policy == GS_BCAST_MANY) {
+            graft_faster_announcer(t, slot);
+        }
         optimize(t, s, fround, slot);
         missing_remove(t, slot);
     }
@@ -806,11 +872,13 @@ static void on_ihave(gs_topic *t, const gs_key *s, const gs_msg *msg)
             } else {
                 a[m->nann].peer = *s;
                 a[m->nann].round = e.round;
+                a[m->nann].at = t->ctx->now;
                 ++m->nann;
             }
         }
-        if (!m->graft_pending &&
-            gs_topic_schedule(t, GS_TIMER_GRAFT, cfg->graft_timeout_1, m->gen, e.id.b) == 0) {
+        gs_duration wait =
+            cfg->bcast_policy == GS_BCAST_MANY ? cfg->graft_timeout_near : cfg->graft_timeout_1;
+        if (!m->graft_pending && gs_topic_schedule(t, GS_TIMER_GRAFT, wait, m->gen, e.id.b) == 0) {
             m->graft_pending = true;
         }
         if (m->nann == 0 && !m->graft_pending) {
@@ -892,8 +960,12 @@ int gs_plumtree_broadcast(gs_topic *t, const uint8_t *content, size_t len, gs_sc
             memcpy(copy, content, len);
         }
         g.gossip.content.base = copy;
-        /* D5: every active neighbour, eager or lazy. */
+        /* D5: every active neighbour, eager or lazy (the reference: eager ones only). */
+        bool eager_only = (t->ctx->cfg.compat & GS_COMPAT_NEIGHBORS_EAGER) != 0;
         for (size_t i = 0; i < t->view.nactive; ++i) {
+            if (eager_only && !t->view.active[i].eager) {
+                continue;
+            }
             gs_topic_send_gossip(t, &t->view.active[i].rec.id, &g, bodylen);
         }
         return 0;

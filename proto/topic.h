@@ -61,6 +61,7 @@ typedef struct gs_pt_missing {
 typedef struct gs_pt_ann {
     gs_key peer;
     uint16_t round;
+    gs_tstamp at; /* when its IHave arrived */
 } gs_pt_ann;
 
 typedef struct gs_topic {
@@ -76,6 +77,9 @@ typedef struct gs_topic {
     size_t nbootstrap;
     bool join_retry_scheduled;
     gs_duration join_backoff;
+    gs_tstamp join_at; /* first Join of an isolated period (valid while join_timing) */
+    bool join_timing;  /* the contact's answer to that Join is a round-trip sample */
+    bool refilling;    /* send_neighbor is called by refill (GS_COMPAT_TIMEOUT_REFILL) */
 
     /* PlumTree: message log (received + cache) */
     gs_pt_rec *recs;

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "codec.h"
+#include "gs_time.h"
 
 /* gs_peer_rec: a peer in the active or passive view, with its latest PeerData. */
 typedef struct gs_peer_rec {
@@ -34,6 +35,7 @@ typedef struct gs_active {
     gs_peer_rec rec;
     bool eager;            /* eager push peer; lazy otherwise (eager/lazy partition active) */
     bool neighbor_sent;    /* we sent it a Neighbor since it became active (see add_active) */
+    uint16_t dup_run;      /* GS_BCAST_MANY: duplicates in a row from it, no first delivery */
     size_t nlazyq;         /* queued announcements, flushed at C entries or by the timer */
     gs_ihave_entry *lazyq; /* C entries, owned by the slot (moves with swaps) */
 } gs_active;
@@ -41,6 +43,7 @@ typedef struct gs_active {
 typedef struct gs_pending {
     gs_key id;
     uint32_t gen;
+    gs_tstamp sent_at; /* when the request went out (round-trip sample when answered) */
 } gs_pending;
 
 typedef struct gs_view {

@@ -41,6 +41,27 @@
 #include "gs_mem.h"
 #include "gs_time.h"
 
+/* gs_bcast_policy: how PlumTree chooses eager links (docs/proto.md, "Policies"). */
+typedef enum gs_bcast_policy {
+    /* PROTOCOL.md 6.3: every duplicate prunes its link; a missing message waits graft_timeout_1
+     * after the first IHave before it is grafted. */
+    GS_BCAST_REFERENCE = 0,
+    /* For nodes that carry many publishers: a link is pruned only after |prune_dup_threshold|
+     * duplicates in a row from it without a first delivery in between; while the active view
+     * has at most |eager_all_max| peers every neighbour stays eager (Prunes from peers are
+     * honoured); an IHave from a neighbour is grafted after |graft_timeout_near| instead of
+     * graft_timeout_1.  Same messages on the wire. */
+    GS_BCAST_MANY = 1,
+} gs_bcast_policy;
+
+/* GS_COMPAT_*: behave as the reference implementation does in one respect (for mixed-swarm
+ * simulations; gs_node_cfg_reference sets them all).  Each names a departure of docs/proto.md. */
+#define GS_COMPAT_PENDING_REPLIES 0x1u /* D3: Neighbor replies are pending too (never time out) */
+#define GS_COMPAT_TIMEOUT_REFILL  0x2u /* D3: only refill requests get the Neighbor timeout */
+#define GS_COMPAT_REPLY_ALWAYS    0x4u /* answer every unexpected Neighbor from an active peer */
+#define GS_COMPAT_NEIGHBORS_EAGER 0x8u /* D5: Neighbors-scope broadcasts go to eager peers only */
+#define GS_COMPAT_ALL             0xfu
+
 /*
  * gs_node_cfg: every protocol parameter (PROTOCOL.md 5.1, 6.1) and every bound.  Get the defaults
  * from gs_node_cfg_default and change what you need.
@@ -83,10 +104,36 @@ typedef struct gs_node_cfg {
     size_t max_timers;        /* 262144: timers per node (scheduling beyond is refused, counted) */
     size_t max_outbox;        /* 65536: outbox entries per call (beyond: dropped, counted) */
     size_t max_scratch_bytes; /* 16 MiB: bytes outbox entries may borrow per call */
+
+    /* --- policies (docs/proto.md; none changes the wire format) --- */
+    gs_bcast_policy bcast_policy;   /* GS_BCAST_REFERENCE */
+    uint16_t prune_dup_threshold;   /* GS_BCAST_MANY: duplicates in a row before a Prune, 100 */
+    size_t eager_all_max;           /* GS_BCAST_MANY: all neighbours eager up to this view, 0 */
+    gs_duration graft_timeout_near; /* GS_BCAST_MANY: IHave -> Graft wait, 80 ms */
+    /* rtt_timeouts: a Neighbor request times out after max(neighbor_request_timeout,
+     * rtt_timeout_factor x the node's recent largest request -> answer time), plus
+     * dial_allowance when the peer is not active or no answer was timed yet (a dial and a QUIC
+     * handshake may come first); the first Join retry waits join_retry_initial + dial_allowance
+     * (or the scaled wait, if longer); a repeated Join from a neighbour starts no new walks.
+     * Off: fixed timeouts as configured. */
+    bool rtt_timeouts;
+    uint16_t rtt_timeout_factor; /* 3 */
+    gs_duration dial_allowance;  /* 6 s: a first contact over a slow path (see docs/proto.md) */
+    uint32_t compat;             /* GS_COMPAT_* bits, 0 */
 } gs_node_cfg;
 
 /* gs_node_cfg_default fills |cfg| with the defaults listed in gs_node_cfg. */
 void gs_node_cfg_default(gs_node_cfg *cfg);
+
+/* gs_node_cfg_reference fills |cfg| with the defaults, then switches back every departure from
+ * the reference that a simulation can observe: GS_COMPAT_ALL, no Join retries (D16),
+ * GS_BCAST_REFERENCE, fixed timeouts.  For mixed-swarm simulations, not for deployment. */
+void gs_node_cfg_reference(gs_node_cfg *cfg);
+
+/* gs_node_cfg_many_publishers sets in |cfg| the broadcast and timeout policy for nodes that carry
+ * many publishers over wide-area links (GS_BCAST_MANY with its measured parameters, rtt_timeouts;
+ * docs/proto.md), leaving every other field as it is. */
+void gs_node_cfg_many_publishers(gs_node_cfg *cfg);
 
 /*
  * gs_node_cfg_validate returns 0 if |cfg| is usable, or GS_ERR_INVAL (a capacity of 0, a walk
@@ -196,6 +243,7 @@ typedef struct gs_node_counters {
     uint64_t join_retries;        /* Joins re-sent while isolated (D16) */
     uint64_t disconnects;         /* DISCONNECT commands emitted */
     uint64_t neighbor_replies_suppressed; /* Neighbors from active peers left unanswered */
+    uint64_t neighbor_timeouts;           /* Neighbor requests that timed out unanswered */
 } gs_node_counters;
 
 typedef struct gs_node gs_node;

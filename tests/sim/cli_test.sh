@@ -14,13 +14,17 @@ line, scenario, peers = sys.argv[1], sys.argv[2], int(sys.argv[3])
 d = json.loads(line)
 need = ["peers", "seed", "scenario", "rounds", "rmr", "rmr_paper", "ldh", "missed",
         "delivery_ratio", "max_time_to_deliver_ms", "isolated_nodes", "node_events", "wall_s",
-        "events_per_s"]
+        "events_per_s", "lat_p50_ms", "lat_p99_ms", "lat_max_ms", "stretch_p50", "stretch_p99",
+        "stretch_max", "graft_share", "boot_neighbor_down", "after_neighbor_down",
+        "boot_disconnects", "after_disconnects", "policy", "ref_fraction", "dial_handshake"]
 missing = [k for k in need if k not in d]
 assert not missing, f"missing keys {missing}"
 assert d["scenario"] == scenario and d["peers"] == peers, d
 assert d["rounds"] > 0 and d["node_events"] > 0 and d["wall_s"] >= 0, d
 assert 0 <= d["delivery_ratio"] <= 1 and d["missed"] >= 0 and d["isolated_nodes"] >= 0, d
 assert d["rmr"] > -1 and d["ldh"] >= 0 and d["max_time_to_deliver_ms"] > 0, d
+assert 0 < d["lat_p50_ms"] <= d["lat_p99_ms"] and d["lat_p99_ms"] - d["lat_max_ms"] < 0.1001, d
+assert 1 <= d["stretch_p50"] <= d["stretch_p99"] and 0 <= d["graft_share"] <= 1, d
 PY
 }
 
@@ -43,12 +47,13 @@ c=$("$sim" --peers 40 --seed 6 --scenario multi --rounds 3 --json --quiet --trac
 # Human output: a readable summary with the headline figures.
 h=$("$sim" --peers 30 --seed 1 --scenario single --rounds 2 --latency-min-ms 5 \
     --latency-max-ms 20 2>/dev/null)
-for w in delivery RMR LDH "time to deliver" simulator; do
+for w in delivery RMR LDH "time to deliver" stretch "graft path" membership simulator; do
     echo "$h" | grep -q "$w" || fail "human output lacks '$w'"
 done
 
 for bad in "--peers 1" "--peers x" "--scenario nope" "--kill-fraction 1.5" "--rounds 0" \
-           "--latency-min-ms 50 --latency-max-ms 10" "--bootstrap ring" "--bogus"; do
+           "--latency-min-ms 50 --latency-max-ms 10" "--bootstrap ring" "--bogus" \
+           "--policy nope" "--ref-fraction 2" "--initial-loss-ppm 2000000"; do
     set +e
     # shellcheck disable=SC2086
     err=$("$sim" $bad 2>&1 >/dev/null)

@@ -79,10 +79,11 @@ typedef struct sim_ev {
 typedef struct sim_conn {
     uint64_t key; /* (lo << 32 | hi) + 1; 0 = empty slot */
     uint64_t gen;
-    uint64_t seen[2];  /* per side (0: lower index, 1: higher) */
-    gs_tstamp note_at; /* when the peer of |closer| learns of the last close */
-    uint32_t who;      /* OPEN: the opener; DEAD: the crashed side; DIALING: the dialer */
-    uint32_t closer;   /* the side that closed last */
+    uint64_t seen[2];   /* per side (0: lower index, 1: higher) */
+    gs_tstamp note_at;  /* when the peer of |closer| learns of the last close */
+    gs_tstamp ready_at; /* dial_handshake: when the newest connection's handshake completes */
+    uint32_t who;       /* OPEN: the opener; DEAD: the crashed side; DIALING: the dialer */
+    uint32_t closer;    /* the side that closed last */
     uint32_t state;
     uint8_t up[2];
 } sim_conn;
@@ -90,9 +91,27 @@ typedef struct sim_conn {
 typedef struct sim_node {
     gs_node *node; /* NULL while down */
     uint32_t inc;  /* incarnation: bumped at every start and stop */
+    bool ref;      /* runs cfg.ref_node */
     uint64_t timer_seq;
     gs_tstamp timer_at;
 } sim_node;
+
+/* Histograms of per-delivery figures: latency in 0.1 ms buckets up to 10 s, stretch in 0.001
+ * buckets up to 20 (larger values land in the last bucket; the maxima are kept exactly). */
+#define LAT_BUCKET   (100 * GS_MICROSECONDS)
+#define LAT_NBUCKETS 100000u
+#define STR_NBUCKETS 20000u
+#define STR_SCALE    1000.0
+/* Shortest-path distances are computed while k x n stays below this (4 bytes each). */
+#define DIST_MAX_ENTRIES ((size_t)1 << 25)
+
+typedef struct sim_hist {
+    uint64_t lat[LAT_NBUCKETS];
+    uint64_t str[STR_NBUCKETS];
+    uint64_t nlat;
+    uint64_t nstr;
+    double str_max;
+} sim_hist;
 
 typedef struct sim_round {
     bool active;   /* payload receipts of the round's messages are counted */
@@ -100,11 +119,17 @@ typedef struct sim_round {
     uint64_t base;
     size_t k;
     uint32_t *senders;
-    uint8_t *bits; /* k * npeers delivery bits */
+    uint8_t *bits;    /* k * npeers delivery bits */
+    uint8_t *grafted; /* k * npeers bits: the node sent a Graft for the message */
+    gs_msg_id *ids;   /* the k message ids */
+    uint32_t *idtab;  /* open addressing over ids: message index + 1, 0 = empty */
+    size_t idcap;     /* power of two >= 2k */
+    uint32_t *dist;   /* k * npeers shortest overlay delay in us (UINT32_MAX: no path), or NULL */
     gs_tstamp start;
     uint64_t expected;
     uint64_t delivered;
     uint64_t payload_recv;
+    uint64_t graft_deliveries;
     uint16_t ldh;
     gs_duration max_ttd;
 } sim_round;
@@ -136,10 +161,13 @@ struct gs_sim {
     uint64_t next_msg_no;
     uint8_t *payload;
     sim_round rd;
+    sim_hist *rh; /* the current round's per-delivery histograms */
     gs_sim_stats stats;
     uint64_t trace;
     int err; /* first internal error (NOMEM/LIMIT) seen while processing events */
 };
+
+static void round_free(sim_round *rd);
 
 /* --- small helpers --- */
 
@@ -434,9 +462,61 @@ static void on_received(gs_sim *sim, uint32_t i, const gs_node_out *out)
     if (out->round > rd->ldh) {
         rd->ldh = out->round;
     }
-    if (sim->now - rd->start > rd->max_ttd) {
-        rd->max_ttd = sim->now - rd->start;
+    gs_duration ttd = sim->now - rd->start;
+    if (ttd > rd->max_ttd) {
+        rd->max_ttd = ttd;
     }
+    if (rd->grafted[bit / 8] & (1u << (bit % 8))) {
+        ++rd->graft_deliveries;
+    }
+    sim_hist *h = sim->rh;
+    uint64_t lb = ttd / LAT_BUCKET;
+    ++h->lat[lb < LAT_NBUCKETS ? lb : LAT_NBUCKETS - 1];
+    ++h->nlat;
+    if (rd->dist != NULL && rd->dist[bit] != UINT32_MAX && rd->dist[bit] > 0) {
+        double st = (double)ttd / ((double)rd->dist[bit] * (double)GS_MICROSECONDS);
+        double sb = st * STR_SCALE;
+        ++h->str[sb < (double)STR_NBUCKETS ? (size_t)sb : STR_NBUCKETS - 1];
+        ++h->nstr;
+        if (st > h->str_max) {
+            h->str_max = st;
+        }
+    }
+}
+
+static uint64_t id_hash(const gs_msg_id *id)
+{
+    return get_le64(id->b);
+}
+
+/* round_msg_index maps a message id of the current round to its index, or returns false. */
+static bool round_msg_index(const sim_round *rd, const gs_msg_id *id, size_t *pm)
+{
+    if (rd->idcap == 0) {
+        return false;
+    }
+    for (size_t i = (size_t)id_hash(id) & (rd->idcap - 1); rd->idtab[i] != 0;
+         i = (i + 1) & (rd->idcap - 1)) {
+        size_t m = rd->idtab[i] - 1;
+        if (memcmp(rd->ids[m].b, id->b, sizeof(id->b)) == 0) {
+            *pm = m;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* on_graft_sent marks that node |i| asked for a message of the round with a Graft. */
+static void on_graft_sent(gs_sim *sim, uint32_t i, const gs_msg *msg)
+{
+    sim_round *rd = &sim->rd;
+    size_t m;
+
+    if (!rd->counting || !msg->graft.has_id || !round_msg_index(rd, &msg->graft.id, &m)) {
+        return;
+    }
+    size_t bit = m * sim->n + i;
+    rd->grafted[bit / 8] = (uint8_t)(rd->grafted[bit / 8] | (1u << (bit % 8)));
 }
 
 static void arm_timer(gs_sim *sim, uint32_t i)
@@ -467,12 +547,37 @@ static void conn_deliver(gs_sim *sim, sim_conn *c, uint32_t a, uint32_t b, sim_b
         return;
     }
     gs_tstamp at = sim->now + pair_latency(sim, a, b);
+    if (c->ready_at > sim->now) {
+        /* Still in the handshake: the frame waits for it, then travels. */
+        at = c->ready_at + pair_latency(sim, a, b);
+    }
     if (!sim->cfg.literal_close && c->closer == a && c->note_at >= at) {
         /* A frame on the connection that replaces one |a| just closed cannot overtake that
          * connection's CONNECTION_CLOSE. */
         at = c->note_at + 1;
     }
     schedule(sim, at, EV_FRAME, a, b, c->gen, 0, blob, NULL);
+}
+
+/* conn_open makes |a|'s new connection to |b| the pair's newest.  With dial_handshake its first
+ * frame can leave only after a round trip (Initial -> Handshake), or after initial_pto more when
+ * the Initial is lost. */
+static void conn_open(gs_sim *sim, sim_conn *c, uint32_t a, uint32_t b)
+{
+    c->state = CONN_OPEN;
+    c->who = a;
+    c->gen = ++sim->next_gen;
+    c->ready_at = 0;
+    ++sim->stats.handshakes;
+    if (sim->cfg.dial_handshake) {
+        gs_duration rtt = 2 * pair_latency(sim, a, b);
+        if (sim->cfg.initial_loss_ppm != 0 &&
+            gs_rand_below(&sim->rng, 1000000) < sim->cfg.initial_loss_ppm) {
+            ++sim->stats.initials_lost;
+            rtt += sim->cfg.initial_pto;
+        }
+        c->ready_at = sim->now + rtt;
+    }
 }
 
 static void conn_send(gs_sim *sim, uint32_t a, uint32_t b, sim_blob *blob)
@@ -489,9 +594,7 @@ static void conn_send(gs_sim *sim, uint32_t a, uint32_t b, sim_blob *blob)
     if (sim->cfg.literal_close && reach && c->state != CONN_DEAD) {
         /* Section 10 as written: every frame between running peers arrives. */
         if (c->state != CONN_OPEN) {
-            c->state = CONN_OPEN;
-            c->who = a;
-            c->gen = ++sim->next_gen;
+            conn_open(sim, c, a, b);
         }
         c->seen[sa] = c->gen;
         c->up[sa] = 1;
@@ -526,9 +629,7 @@ static void conn_send(gs_sim *sim, uint32_t a, uint32_t b, sim_blob *blob)
         return;
     }
     if (c->state != CONN_OPEN) {
-        c->state = CONN_OPEN;
-        c->who = a;
-        c->gen = ++sim->next_gen;
+        conn_open(sim, c, a, b);
     }
     /* else: the peer just opened one we have not seen yet; both opens end up on one path. */
     c->seen[sa] = c->gen;
@@ -562,6 +663,9 @@ static void conn_close(gs_sim *sim, uint32_t a, uint32_t b)
         return; /* |a|'s connection was already dead or superseded: nobody to tell */
     }
     c->state = CONN_CLOSED;
+    if (c->ready_at > sim->now) {
+        ++sim->stats.handshake_closes;
+    }
     if (!node_up(sim, b)) {
         return;
     }
@@ -570,7 +674,8 @@ static void conn_close(gs_sim *sim, uint32_t a, uint32_t b)
     gs_duration d = gs_sim_reachable(sim, a, b) ? pair_latency(sim, a, b) + GS_MICROSECONDS
                                                 : sim->cfg.idle_timeout;
     c->closer = a;
-    c->note_at = sim->now + d;
+    /* A close during the handshake goes out after it, behind the frames queued for it. */
+    c->note_at = (c->ready_at > sim->now ? c->ready_at : sim->now) + d;
     schedule(sim, c->note_at, EV_CLOSE_NOTE, a, b, c->gen, 0, NULL, NULL);
 }
 
@@ -676,6 +781,9 @@ static void drain(gs_sim *sim, uint32_t i)
                 ++sim->stats.bad_dest;
                 break;
             }
+            if (out.msg.type == GS_MSG_GRAFT) {
+                on_graft_sent(sim, i, &out.msg);
+            }
             conn_send(sim, i, peer, last);
             break;
         case GS_NODE_OUT_DISCONNECT:
@@ -689,6 +797,11 @@ static void drain(gs_sim *sim, uint32_t i)
         case GS_NODE_OUT_EVENT:
             if (out.event == GS_NODE_EVENT_RECEIVED) {
                 on_received(sim, i, &out);
+            } else if (out.event == GS_NODE_EVENT_NEIGHBOR_UP) {
+                ++sim->stats.neighbor_up;
+            } else if (out.event == GS_NODE_EVENT_NEIGHBOR_DOWN) {
+                ++sim->stats.neighbor_down;
+                ++sim->stats.down_reason[(size_t)out.reason & 3];
             }
             break;
         default:
@@ -874,7 +987,9 @@ void gs_sim_cfg_default(gs_sim_cfg *cfg)
     cfg->max_events = 16u << 20;
     cfg->max_conns = 16u << 20;
     cfg->max_round_bits = (size_t)1 << 31;
+    cfg->initial_pto = 1 * GS_SECONDS;
     gs_node_cfg_default(&cfg->node);
+    gs_node_cfg_reference(&cfg->ref_node);
 }
 
 /* make_key builds node |i|'s id: i in bytes 0..3, seed-derived bytes, then a counter until the
@@ -903,7 +1018,10 @@ int gs_sim_new(gs_sim **psim, const gs_sim_cfg *cfg)
     if (cfg->npeers < 2 || cfg->npeers > GS_SIM_MAX_PEERS || cfg->latency_max < cfg->latency_min ||
         cfg->payload_len < GS_SIM_PAYLOAD_MIN || cfg->max_events < 1024 ||
         cfg->max_conns < cfg->npeers || cfg->loss_ppm > 1000000 ||
-        gs_node_cfg_validate(&cfg->node) != 0) {
+        cfg->initial_loss_ppm > 1000000 || !(cfg->ref_fraction >= 0 && cfg->ref_fraction <= 1) ||
+        gs_node_cfg_validate(&cfg->node) != 0 ||
+        (cfg->ref_fraction > 0 && (gs_node_cfg_validate(&cfg->ref_node) != 0 ||
+                                   cfg->ref_node.max_message_size != cfg->node.max_message_size))) {
         return GS_ERR_INVAL;
     }
     gs_sim *sim = calloc(1, sizeof(*sim));
@@ -921,8 +1039,9 @@ int gs_sim_new(gs_sim **psim, const gs_sim_cfg *cfg)
         sim->capconns *= 2;
     }
     sim->conns = calloc(sim->capconns, sizeof(*sim->conns));
+    sim->rh = calloc(1, sizeof(*sim->rh));
     if (sim->keys == NULL || sim->nodes == NULL || sim->group == NULL || sim->payload == NULL ||
-        sim->conns == NULL) {
+        sim->conns == NULL || sim->rh == NULL) {
         gs_sim_del(sim);
         return GS_ERR_NOMEM;
     }
@@ -934,6 +1053,29 @@ int gs_sim_new(gs_sim **psim, const gs_sim_cfg *cfg)
     }
     gs_rand_seed(&sim->rng, mix64(cfg->seed ^ 0x73696d75ULL));
     sim->trace = 0xcbf29ce484222325ULL;
+    if (cfg->ref_fraction > 0) {
+        /* Exactly round(f x n) reference nodes: a partial Fisher-Yates shuffle with its own
+         * PRNG, so the other draws of the run do not depend on the fraction. */
+        size_t nref = (size_t)(cfg->ref_fraction * (double)sim->n + 0.5);
+        uint32_t *perm = calloc(sim->n, sizeof(*perm));
+        gs_rand r;
+        if (perm == NULL) {
+            gs_sim_del(sim);
+            return GS_ERR_NOMEM;
+        }
+        gs_rand_seed(&r, mix64(cfg->seed ^ 0x72656673ULL));
+        for (size_t i = 0; i < sim->n; ++i) {
+            perm[i] = (uint32_t)i;
+        }
+        for (size_t i = 0; i < nref && i < sim->n; ++i) {
+            size_t j = i + (size_t)gs_rand_below(&r, sim->n - i);
+            uint32_t tmp = perm[i];
+            perm[i] = perm[j];
+            perm[j] = tmp;
+            sim->nodes[perm[i]].ref = true;
+        }
+        free(perm);
+    }
     *psim = sim;
     return 0;
 }
@@ -957,8 +1099,8 @@ void gs_sim_del(gs_sim *sim)
     free(sim->nodes);
     free(sim->group);
     free(sim->payload);
-    free(sim->rd.senders);
-    free(sim->rd.bits);
+    round_free(&sim->rd);
+    free(sim->rh);
     free(sim);
 }
 
@@ -980,6 +1122,11 @@ size_t gs_sim_npeers(const gs_sim *sim)
 const gs_key *gs_sim_key(const gs_sim *sim, size_t i)
 {
     return &sim->keys[i];
+}
+
+bool gs_sim_is_ref(const gs_sim *sim, size_t i)
+{
+    return i < sim->n && sim->nodes[i].ref;
 }
 
 gs_node *gs_sim_node(gs_sim *sim, size_t i)
@@ -1176,7 +1323,8 @@ int gs_sim_start(gs_sim *sim, size_t i, const size_t *boot, size_t nboot)
         bk[nb++] = sim->keys[boot[j]];
     }
     uint64_t seed = mix64(sim->cfg.seed ^ mix64(((uint64_t)n->inc << 32) | i));
-    rv = gs_node_new(&n->node, &sim->cfg.node, &sim->keys[i], seed, gs_mem_default());
+    rv = gs_node_new(&n->node, n->ref ? &sim->cfg.ref_node : &sim->cfg.node, &sim->keys[i], seed,
+                     gs_mem_default());
     if (rv != 0) {
         return rv;
     }
@@ -1344,6 +1492,149 @@ int gs_sim_run_for(gs_sim *sim, gs_duration d)
     return run(sim, gs_tstamp_add(sim->now, d), false);
 }
 
+static void round_free(sim_round *rd)
+{
+    free(rd->senders);
+    free(rd->bits);
+    free(rd->grafted);
+    free(rd->ids);
+    free(rd->idtab);
+    free(rd->dist);
+    memset(rd, 0, sizeof(*rd));
+}
+
+/* dist_heap: a binary min-heap of (distance, node) for Dijkstra, lazy deletion. */
+typedef struct dist_item {
+    uint32_t d;
+    uint32_t v;
+} dist_item;
+
+static void dheap_push(dist_item *h, size_t *n, dist_item it)
+{
+    size_t i = (*n)++;
+    while (i > 0 && h[(i - 1) / 2].d > it.d) {
+        h[i] = h[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h[i] = it;
+}
+
+static dist_item dheap_pop(dist_item *h, size_t *n)
+{
+    dist_item top = h[0];
+    dist_item last = h[--*n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= *n) {
+            break;
+        }
+        if (c + 1 < *n && h[c + 1].d < h[c].d) {
+            ++c;
+        }
+        if (h[c].d >= last.d) {
+            break;
+        }
+        h[i] = h[c];
+        i = c;
+    }
+    if (*n > 0) {
+        h[i] = last;
+    }
+    return top;
+}
+
+/* round_distances fills rd->dist: for each sender, the shortest delay to every node along
+ * directed active-view links (a -> b when b is in a's active view: what a forwards to), with the
+ * pair latencies as weights.  Skipped (dist NULL) when k x n is too large. */
+static int round_distances(gs_sim *sim)
+{
+    sim_round *rd = &sim->rd;
+    size_t n = sim->n;
+    size_t cap = sim->cfg.node.active_view_capacity;
+    if (sim->cfg.ref_fraction > 0 && sim->cfg.ref_node.active_view_capacity > cap) {
+        cap = sim->cfg.ref_node.active_view_capacity;
+    }
+
+    if (rd->k == 0 || rd->k > DIST_MAX_ENTRIES / n) {
+        return 0;
+    }
+    uint32_t *adj = malloc(n * cap * sizeof(*adj));
+    uint16_t *deg = calloc(n, sizeof(*deg)); /* capacities are at most 1024 */
+    gs_key *act = malloc((cap + 1) * sizeof(*act));
+    dist_item *heap = malloc((n * cap + 1) * sizeof(*heap));
+    rd->dist = malloc(rd->k * n * sizeof(*rd->dist));
+    int rv = 0;
+    if (adj == NULL || deg == NULL || act == NULL || heap == NULL || rd->dist == NULL) {
+        free(rd->dist);
+        rd->dist = NULL;
+        rv = GS_ERR_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; ++i) {
+        if (sim->nodes[i].node == NULL) {
+            continue;
+        }
+        size_t na = gs_node_active_view(sim->nodes[i].node, &sim->topic, act, cap + 1);
+        for (size_t j = 0; j < na && j < cap; ++j) {
+            uint32_t o;
+            if (lookup_key(sim, &act[j], &o) && o != i && sim->nodes[o].node != NULL &&
+                gs_sim_reachable(sim, i, o)) {
+                adj[i * cap + deg[i]++] = o;
+            }
+        }
+    }
+    for (size_t m = 0; m < rd->k; ++m) {
+        uint32_t *d = rd->dist + m * n;
+        size_t nh = 0;
+        for (size_t i = 0; i < n; ++i) {
+            d[i] = UINT32_MAX;
+        }
+        d[rd->senders[m]] = 0;
+        dheap_push(heap, &nh, (dist_item){0, rd->senders[m]});
+        while (nh > 0) {
+            dist_item it = dheap_pop(heap, &nh);
+            if (it.d != d[it.v]) {
+                continue;
+            }
+            for (size_t e = 0; e < deg[it.v]; ++e) {
+                uint32_t o = adj[it.v * cap + e];
+                uint64_t nd = it.d + pair_latency(sim, it.v, o) / GS_MICROSECONDS;
+                if (nd < d[o] && nd < UINT32_MAX) {
+                    d[o] = (uint32_t)nd;
+                    dheap_push(heap, &nh, (dist_item){(uint32_t)nd, o});
+                }
+            }
+        }
+    }
+out:
+    free(adj);
+    free(deg);
+    free(act);
+    free(heap);
+    return rv;
+}
+
+/* hist_quantile returns the upper edge of the bucket holding quantile |q| of |cnt|. */
+static double hist_quantile(const uint64_t *cnt, size_t nb, uint64_t total, double q)
+{
+    if (total == 0) {
+        return 0;
+    }
+    uint64_t want = (uint64_t)(q * (double)total + 0.999999);
+    uint64_t acc = 0;
+    if (want == 0) {
+        want = 1;
+    }
+    for (size_t b = 0; b < nb; ++b) {
+        acc += cnt[b];
+        if (acc >= want) {
+            return (double)(b + 1);
+        }
+    }
+    return (double)nb;
+}
+
 int gs_sim_round(gs_sim *sim, const size_t *senders, size_t nsenders, gs_duration timeout,
                  gs_sim_round_stats *st)
 {
@@ -1359,12 +1650,21 @@ int gs_sim_round(gs_sim *sim, const size_t *senders, size_t nsenders, gs_duratio
     if (nsenders > 0 && sim->n > sim->cfg.max_round_bits / nsenders) {
         return GS_ERR_LIMIT;
     }
-    free(rd->senders);
-    free(rd->bits);
-    memset(rd, 0, sizeof(*rd));
-    rd->senders = calloc(nsenders ? nsenders : 1, sizeof(*rd->senders));
+    round_free(rd);
+    memset(sim->rh, 0, sizeof(*sim->rh));
+    size_t kk = nsenders ? nsenders : 1;
+    rd->idcap = 2;
+    while (rd->idcap < 2 * kk) {
+        rd->idcap *= 2;
+    }
+    rd->senders = calloc(kk, sizeof(*rd->senders));
     rd->bits = calloc((nsenders * sim->n + 7) / 8 + 1, 1);
-    if (rd->senders == NULL || rd->bits == NULL) {
+    rd->grafted = calloc((nsenders * sim->n + 7) / 8 + 1, 1);
+    rd->ids = calloc(kk, sizeof(*rd->ids));
+    rd->idtab = calloc(rd->idcap, sizeof(*rd->idtab));
+    if (rd->senders == NULL || rd->bits == NULL || rd->grafted == NULL || rd->ids == NULL ||
+        rd->idtab == NULL) {
+        round_free(rd);
         return GS_ERR_NOMEM;
     }
     rd->base = sim->next_msg_no;
@@ -1377,6 +1677,10 @@ int gs_sim_round(gs_sim *sim, const size_t *senders, size_t nsenders, gs_duratio
                 ++rd->expected;
             }
         }
+    }
+    rv = round_distances(sim);
+    if (rv != 0) {
+        return rv;
     }
     rd->active = true;
     rd->counting = true;
@@ -1393,7 +1697,14 @@ int gs_sim_round(gs_sim *sim, const size_t *senders, size_t nsenders, gs_duratio
         ++sim->stats.node_events;
         uint32_t s = (uint32_t)senders[j];
         rv = gs_node_broadcast(sim->nodes[s].node, &sim->topic, p, sim->cfg.payload_len,
-                               GS_SCOPE_SWARM, sim->now, NULL);
+                               GS_SCOPE_SWARM, sim->now, &rd->ids[j]);
+        if (rv == 0) {
+            size_t i = (size_t)id_hash(&rd->ids[j]) & (rd->idcap - 1);
+            while (rd->idtab[i] != 0) {
+                i = (i + 1) & (rd->idcap - 1);
+            }
+            rd->idtab[i] = (uint32_t)(j + 1);
+        }
         drain(sim, s);
         if (rv != 0) {
             rd->active = rd->counting = false;
@@ -1420,6 +1731,14 @@ int gs_sim_round(gs_sim *sim, const size_t *senders, size_t nsenders, gs_duratio
     st->payload_recv = rd->payload_recv;
     st->ldh = rd->ldh;
     st->max_ttd = rd->max_ttd;
+    st->graft_deliveries = rd->graft_deliveries;
+    const sim_hist *h = sim->rh;
+    st->lat_p50 = (gs_duration)(hist_quantile(h->lat, LAT_NBUCKETS, h->nlat, 0.5) * LAT_BUCKET);
+    st->lat_p99 = (gs_duration)(hist_quantile(h->lat, LAT_NBUCKETS, h->nlat, 0.99) * LAT_BUCKET);
+    st->stretch_p50 = hist_quantile(h->str, STR_NBUCKETS, h->nstr, 0.5) / STR_SCALE;
+    st->stretch_p99 = hist_quantile(h->str, STR_NBUCKETS, h->nstr, 0.99) / STR_SCALE;
+    st->stretch_max = h->str_max;
+    st->stretch_n = h->nstr;
     double e = (double)st->expected;
     double m = (double)st->missed;
     double p = (double)st->payload_recv;
@@ -1439,7 +1758,8 @@ bool gs_sim_round_delivered(const gs_sim *sim, size_t m, size_t i)
 
 /* --- scenarios --- */
 
-static const char *const scenario_names[] = {"single", "multi", "burst", "churn", "partition"};
+static const char *const scenario_names[] = {"single", "multi",     "burst",
+                                             "churn",  "partition", "quiet"};
 
 const char *gs_sim_scenario_name(gs_sim_scenario sc)
 {
@@ -1472,6 +1792,10 @@ void gs_sim_run_cfg_default(gs_sim_run_cfg *rc, gs_sim_scenario sc)
     rc->churn_interval = 3 * GS_SECONDS;
     rc->partition_time = 20 * GS_SECONDS;
     rc->heal_wait = 3 * GS_SECONDS;
+    if (sc == GS_SIM_QUIET) {
+        rc->rounds = 0;
+        rc->quiet_time = 3600 * GS_SECONDS;
+    }
 }
 
 /* random_up picks a uniformly random up node other than |avoid| (SIZE_MAX: none). */
@@ -1513,13 +1837,28 @@ static size_t random_down(gs_sim *sim, gs_rand *r)
 typedef struct scen_acc {
     size_t rounds;
     double rmr, rmr_paper, ldh, missed;
-    uint64_t expected, delivered, missed_total;
+    uint64_t expected, delivered, missed_total, graft_deliveries;
     gs_duration max_ttd;
+    sim_hist *h; /* per-delivery histograms over the rounds (NULL: not kept) */
 } scen_acc;
 
-static void acc_add(scen_acc *a, const gs_sim_round_stats *st)
+static void acc_add(scen_acc *a, const gs_sim_round_stats *st, const sim_hist *rh)
 {
     ++a->rounds;
+    a->graft_deliveries += st->graft_deliveries;
+    if (a->h != NULL) {
+        for (size_t b = 0; b < LAT_NBUCKETS; ++b) {
+            a->h->lat[b] += rh->lat[b];
+        }
+        for (size_t b = 0; b < STR_NBUCKETS; ++b) {
+            a->h->str[b] += rh->str[b];
+        }
+        a->h->nlat += rh->nlat;
+        a->h->nstr += rh->nstr;
+        if (rh->str_max > a->h->str_max) {
+            a->h->str_max = rh->str_max;
+        }
+    }
     a->rmr += st->rmr;
     a->rmr_paper += st->rmr_paper;
     a->ldh += st->ldh;
@@ -1542,7 +1881,7 @@ static int scen_round(gs_sim *sim, const gs_sim_run_cfg *rc, const size_t *sende
         return rv;
     }
     if (acc != NULL) {
-        acc_add(acc, &st);
+        acc_add(acc, &st, sim->rh);
     }
     if (rc->round_done != NULL) {
         rc->round_done(rc->round_ud, *round_no, &st, sim);
@@ -1599,8 +1938,13 @@ int gs_sim_run_scenario(const gs_sim_run_cfg *rc, gs_sim_report *rep, gs_sim **p
     memset(rep, 0, sizeof(*rep));
     memset(&acc, 0, sizeof(acc));
     memset(&split, 0, sizeof(split));
+    acc.h = calloc(1, sizeof(*acc.h));
+    if (acc.h == NULL) {
+        return GS_ERR_NOMEM;
+    }
     rv = gs_sim_new(&sim, &rc->sim);
     if (rv != 0) {
+        free(acc.h);
         return rv;
     }
     gs_rand_seed(&r, mix64(rc->sim.seed ^ 0x7363656eULL));
@@ -1615,6 +1959,8 @@ int gs_sim_run_scenario(const gs_sim_run_cfg *rc, gs_sim_report *rep, gs_sim **p
         goto out;
     }
     rep->isolated_after_boot = gs_sim_isolated(sim);
+    rep->boot_neighbor_down = sim->stats.neighbor_down;
+    rep->boot_disconnects = sim->stats.disconnects;
     rv = gs_sim_check_views(sim, &rep->views_boot);
     if (rv != 0) {
         goto out;
@@ -1706,13 +2052,30 @@ int gs_sim_run_scenario(const gs_sim_run_cfg *rc, gs_sim_report *rep, gs_sim **p
             split.expected ? (double)split.delivered / (double)split.expected : 1.0;
         break;
     }
+    case GS_SIM_QUIET:
+        rv = gs_sim_run_for(sim, rc->quiet_time);
+        break;
     default:
         rv = GS_ERR_INVAL;
         break;
     }
+    if (rv == 0 && rc->scenario != GS_SIM_QUIET && rc->quiet_time > 0) {
+        rv = gs_sim_run_for(sim, rc->quiet_time);
+    }
     if (rv != 0) {
         goto out;
     }
+    rep->after_neighbor_down = sim->stats.neighbor_down - rep->boot_neighbor_down;
+    rep->after_disconnects = sim->stats.disconnects - rep->boot_disconnects;
+    rep->graft_deliveries = acc.graft_deliveries;
+    rep->graft_share = acc.delivered ? (double)acc.graft_deliveries / (double)acc.delivered : 0.0;
+    rep->lat_p50 =
+        (gs_duration)(hist_quantile(acc.h->lat, LAT_NBUCKETS, acc.h->nlat, 0.5) * LAT_BUCKET);
+    rep->lat_p99 =
+        (gs_duration)(hist_quantile(acc.h->lat, LAT_NBUCKETS, acc.h->nlat, 0.99) * LAT_BUCKET);
+    rep->stretch_p50 = hist_quantile(acc.h->str, STR_NBUCKETS, acc.h->nstr, 0.5) / STR_SCALE;
+    rep->stretch_p99 = hist_quantile(acc.h->str, STR_NBUCKETS, acc.h->nstr, 0.99) / STR_SCALE;
+    rep->stretch_max = acc.h->str_max;
     rep->rounds = acc.rounds;
     if (acc.rounds > 0) {
         rep->rmr = acc.rmr / (double)acc.rounds;
@@ -1734,6 +2097,7 @@ int gs_sim_run_scenario(const gs_sim_run_cfg *rc, gs_sim_report *rep, gs_sim **p
     rep->trace_hash = sim->trace;
 out:
     free(senders);
+    free(acc.h);
     if (rv == 0 && psim != NULL) {
         *psim = sim;
     } else {

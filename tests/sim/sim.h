@@ -55,6 +55,19 @@ typedef struct gs_sim_cfg {
      * side, every frame between running peers arrives) instead of per-side connection views.
      * Off by default: it lets stale notifications tear down newer links (docs/sim.md). */
     bool literal_close;
+    /* First-contact model (off by default, as in the reference simulator): with |dial_handshake|
+     * a new connection costs a QUIC handshake, one round trip before its first frame leaves; with
+     * probability |initial_loss_ppm| / 10^6 the dial's Initial is lost and the handshake waits
+     * |initial_pto| (about 1 s, QUIC's first PTO) more.  Frames written meanwhile queue and
+     * follow in order. */
+    bool dial_handshake;
+    uint32_t initial_loss_ppm;
+    gs_duration initial_pto; /* 1 s */
+    /* Mixed swarms: round(ref_fraction x npeers) nodes, drawn uniformly from the seed, run
+     * |ref_node| instead of |node|; gs_sim_cfg_default fills |ref_node| with
+     * gs_node_cfg_reference (the departures of docs/proto.md switched back). */
+    double ref_fraction;
+    gs_node_cfg ref_node;
     gs_node_cfg node; /* protocol configuration of every node */
     /* progress, if not NULL, is called every 65536 processed events with |progress_ud|. */
     void (*progress)(void *progress_ud, const gs_sim *sim);
@@ -80,9 +93,15 @@ typedef struct gs_sim_stats {
     uint64_t dials_failed;     /* dials to a down or partitioned peer that failed */
     uint64_t idle_timeouts;    /* connections closed by the idle timeout (crash, partition) */
     uint64_t dup_received;     /* RECEIVED events for a message a node already delivered */
+    uint64_t neighbor_up;      /* NEIGHBOR_UP events of all nodes */
+    uint64_t neighbor_down;    /* NEIGHBOR_DOWN events of all nodes */
+    uint64_t down_reason[4];   /* of which per gs_down_reason */
+    uint64_t handshakes;       /* connections opened (dial_handshake: each cost a round trip) */
+    uint64_t initials_lost;    /* of which the Initial was lost (initial_pto more) */
+    uint64_t handshake_closes; /* connections closed by a node while their handshake ran */
 } gs_sim_stats;
 
-/* gs_sim_round_stats: the figures of one round (PROTOCOL.md 10). */
+/* gs_sim_round_stats: the figures of one round (PROTOCOL.md 10, plus latency figures). */
 typedef struct gs_sim_round_stats {
     size_t nmsgs;          /* k: messages broadcast in the round */
     uint64_t expected;     /* E: expected deliveries (live, reachable peers other than sender) */
@@ -94,6 +113,18 @@ typedef struct gs_sim_round_stats {
     double rmr_paper;      /* paper: P / (E - M) - 1 (m / (n - 1) - 1 for one message) */
     gs_duration max_ttd;   /* longest broadcast-to-first-delivery time */
     gs_duration duration;  /* until every expected delivery happened, or the timeout */
+    /* What users feel, per first delivery (percentiles from 0.1 ms / 0.001 histograms, upper
+     * bucket edges): latency from the broadcast; stretch = latency / the shortest-path delay from
+     * the sender through the overlay as it was at the broadcast (directed active-view links,
+     * pair latencies); deliveries at a node that had sent a Graft for the message (the
+     * IHave -> graft timer -> Graft repair path). */
+    gs_duration lat_p50;
+    gs_duration lat_p99;
+    double stretch_p50;
+    double stretch_p99;
+    double stretch_max;
+    uint64_t stretch_n;        /* deliveries with a stretch (sender had an overlay path to them) */
+    uint64_t graft_deliveries; /* first deliveries that took the graft path */
 } gs_sim_round_stats;
 
 /* gs_sim_cfg_default fills |cfg|: 100 peers, seed 0, latency 10-100 ms, no loss, the QUIC
@@ -118,6 +149,8 @@ gs_tstamp gs_sim_now(const gs_sim *sim);
 size_t gs_sim_npeers(const gs_sim *sim);
 /* gs_sim_key returns node |i|'s id. */
 const gs_key *gs_sim_key(const gs_sim *sim, size_t i);
+/* gs_sim_is_ref returns true if node |i| runs cfg.ref_node (mixed swarms). */
+bool gs_sim_is_ref(const gs_sim *sim, size_t i);
 /* gs_sim_node returns node |i|'s state, or NULL while it is down. */
 gs_node *gs_sim_node(gs_sim *sim, size_t i);
 /* gs_sim_is_up returns true if node |i| runs and has joined the topic. */
@@ -234,6 +267,7 @@ typedef enum gs_sim_scenario {
     GS_SIM_BURST = 2,     /* every up node sends 1 message per round */
     GS_SIM_CHURN = 3,     /* crashes, leaves and restarts between rounds; random sender */
     GS_SIM_PARTITION = 4, /* rounds before, during and after a partition; random sender */
+    GS_SIM_QUIET = 5,     /* bootstrap, then |quiet_time| without broadcasts (membership churn) */
 } gs_sim_scenario;
 
 /* gs_sim_scenario_name returns "single", "multi", ...; gs_sim_scenario_parse the reverse
@@ -256,6 +290,9 @@ typedef struct gs_sim_run_cfg {
     gs_duration churn_interval; /* churn: time between the churn events and the broadcast, 3 s */
     gs_duration partition_time; /* partition: how long the split lasts, 20 s */
     gs_duration heal_wait;      /* partition: time between heal and the next round, 3 s */
+    gs_duration quiet_time;     /* quiet: how long the swarm runs after bootstrap, 1 h; other
+                                   scenarios: a quiet period after the last round before the
+                                   overlay is checked (views_end), 0 */
     /* round_done, if not NULL, is called after every round with its figures. */
     void (*round_done)(void *ud, size_t round, const gs_sim_round_stats *st, const gs_sim *sim);
     void *round_ud;
@@ -269,8 +306,22 @@ typedef struct gs_sim_report {
     double ldh;
     double missed; /* average missed deliveries per round */
     uint64_t missed_total;
-    double delivery_ratio;      /* delivered / expected over all measured rounds */
-    gs_duration max_ttd;        /* worst time to deliver over all rounds */
+    double delivery_ratio; /* delivered / expected over all measured rounds */
+    gs_duration max_ttd;   /* worst time to deliver over all rounds */
+    /* per-delivery figures over all measured rounds (gs_sim_round_stats) */
+    gs_duration lat_p50;
+    gs_duration lat_p99;
+    double stretch_p50;
+    double stretch_p99;
+    double stretch_max;
+    double graft_share; /* graft-path deliveries / deliveries */
+    uint64_t graft_deliveries;
+    /* membership churn: NeighborDown events (summed node counters, nodes up at that moment) and
+     * DISCONNECT commands during bootstrap and after it (the rest of the run) */
+    uint64_t boot_neighbor_down;
+    uint64_t boot_disconnects;
+    uint64_t after_neighbor_down;
+    uint64_t after_disconnects;
     size_t isolated_after_boot; /* up nodes without an active neighbour after bootstrap */
     size_t isolated_at_end;
     size_t nup_at_end;
