@@ -4,7 +4,8 @@
  * counter & mask.  The producer publishes with a release store of tail after copying records in;
  * the consumer reads tail with acquire before copying records out and releases head after, so the
  * producer never overwrites a slot still being read.  Each side caches the other's counter and
- * re-reads it only when the cache says full (producer) or empty (consumer).
+ * re-reads it only when the cache says full (producer) or holds fewer records than asked for
+ * (consumer).
  */
 #include "ring.h"
 
@@ -86,7 +87,7 @@ size_t gs_ring_pop(gs_ring *r, void *out, size_t max)
     size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
     size_t n;
 
-    if (r->ctail == head) {
+    if (r->ctail - head < max) {
         r->ctail = atomic_load_explicit(&r->tail, memory_order_acquire);
     }
     n = r->ctail - head;
