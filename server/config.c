@@ -516,10 +516,10 @@ static void print_value(const gs_server_cfg *cfg, const key_def *k, FILE *f)
         fputs(p, f);
         break;
     case K_BOOL:
-        fputs(*(const bool *)p ? "true" : "false", f);
+        fputs(*(const bool *)(const void *)p ? "true" : "false", f);
         break;
     case K_LOGLEVEL:
-        fputs(level_names[*(const int *)p], f);
+        fputs(level_names[*(const int *)(const void *)p], f);
         break;
     case K_UINT:
         fprintf(f, "%llu", (unsigned long long)*(const uint64_t *)(const void *)p);
