@@ -86,7 +86,8 @@ static void on_closed(void *ud, gs_quic_conn_id conn, const uint8_t peer[GS_ID_L
 static void side_init(side *s, uint8_t seed_byte, uint16_t port, const gs_quic_cfg *cfg)
 {
     uint8_t seed[GS_ID_SEED_LEN];
-    gs_quic_callbacks cb = {s, on_connected, on_frame, on_closed, NULL};
+    gs_quic_callbacks cb = {
+        .user_data = s, .on_connected = on_connected, .on_frame = on_frame, .on_closed = on_closed};
     struct sockaddr_in sin;
 
     memset(s, 0, sizeof(*s));
@@ -347,7 +348,10 @@ static int bench_mem(size_t count)
     side srv;
     count_mem cm = {{NULL, cm_malloc, cm_free, cm_calloc, cm_realloc}, 0, 0};
     uint8_t seed[GS_ID_SEED_LEN];
-    gs_quic_callbacks cb = {&srv, on_connected, on_frame, on_closed, NULL};
+    gs_quic_callbacks cb = {.user_data = &srv,
+                            .on_connected = on_connected,
+                            .on_frame = on_frame,
+                            .on_closed = on_closed};
     gs_quic_conn_id conn;
 
     cm.mem.user_data = &cm;

@@ -20,6 +20,8 @@
 
 /* Chunks kept on the free list (16 MiB); more are returned to the allocator. */
 #define CHUNK_CACHE_MAX 4096
+/* Reference chunk headers kept on their free list. */
+#define REF_CACHE_MAX 4096
 
 static qchunk *chunk_get(struct gs_quic_ep *ep)
 {
@@ -36,11 +38,58 @@ static qchunk *chunk_get(struct gs_quic_ep *ep)
     }
     ch->next = NULL;
     ch->len = 0;
+    ch->cap = QCHUNK_DATA;
+    ch->base = ch->data;
+    ch->is_ref = false;
+    ch->release = NULL;
+    ch->arg = NULL;
+    return ch;
+}
+
+static qchunk *ref_get(struct gs_quic_ep *ep, const uint8_t *frame, size_t len,
+                       void (*release)(void *arg), void *arg)
+{
+    qchunk *ch = ep->free_refs;
+
+    if (ch != NULL) {
+        ep->free_refs = ch->next;
+        --ep->nfree_refs;
+    } else {
+        ch = gs_mem_malloc(ep->mem, QCHUNK_REF_SIZE);
+        if (ch == NULL) {
+            return NULL;
+        }
+    }
+    ch->next = NULL;
+    ch->len = len;
+    ch->cap = len;
+    ch->base = frame;
+    ch->is_ref = true;
+    ch->release = release;
+    ch->arg = arg;
     return ch;
 }
 
 void gs_quic_chunk_put(struct gs_quic_ep *ep, qchunk *ch)
 {
+    if (ch->is_ref) {
+        void (*release)(void *arg) = ch->release;
+        void *arg = ch->arg;
+
+        ch->release = NULL;
+        if (ep->nfree_refs < REF_CACHE_MAX) {
+            ch->next = ep->free_refs;
+            ep->free_refs = ch;
+            ++ep->nfree_refs;
+        } else {
+            gs_mem_free(ep->mem, ch);
+        }
+        if (release != NULL) {
+            ++ep->stats.frames_released;
+            release(arg);
+        }
+        return;
+    }
     if (ep->nfree_chunks < CHUNK_CACHE_MAX) {
         ch->next = ep->free_chunks;
         ep->free_chunks = ch;
@@ -100,6 +149,7 @@ static void send_free(struct gs_quic_ep *ep, qconn *c, qsend *s)
         --c->nsends;
     }
     c->queued -= (size_t)(s->end - s->acked);
+    gs_quic_stream_queue_changed(ep, c);
     for (qchunk *ch = s->head; ch != NULL;) {
         qchunk *next = ch->next;
         gs_quic_chunk_put(ep, ch);
@@ -156,7 +206,7 @@ static int append(struct gs_quic_ep *ep, qconn *c, qsend *s, const uint8_t *cons
     for (size_t i = 0; i < n; ++i) {
         total += lens[i];
     }
-    size_t room = s->tail != NULL ? QCHUNK_DATA - s->tail->len : 0;
+    size_t room = s->tail != NULL ? s->tail->cap - s->tail->len : 0;
     qchunk *fresh = NULL;
     qchunk *fresh_tail = NULL;
     for (size_t have = room; have < total; have += QCHUNK_DATA) {
@@ -192,10 +242,10 @@ static int append(struct gs_quic_ep *ep, qconn *c, qsend *s, const uint8_t *cons
         const uint8_t *p = parts[i];
         size_t left = lens[i];
         while (left > 0) {
-            if (cur->len == QCHUNK_DATA) {
+            if (cur->len == cur->cap) {
                 cur = cur->next;
             }
-            size_t k = QCHUNK_DATA - cur->len;
+            size_t k = cur->cap - cur->len;
             if (k > left) {
                 k = left;
             }
@@ -214,48 +264,163 @@ static int append(struct gs_quic_ep *ep, qconn *c, qsend *s, const uint8_t *cons
     }
     s->end += total;
     c->queued += total;
+    gs_quic_stream_queue_changed(ep, c);
     ready_push(c, s);
     return 0;
 }
 
-int gs_quic_stream_queue(struct gs_quic_ep *ep, qconn *c, const uint8_t *topic,
-                         const uint8_t *frame, size_t len)
+/* append_ref links the reference chunk |ch| after |s|'s tail (closing the tail for appends). */
+static void append_ref(struct gs_quic_ep *ep, qconn *c, qsend *s, qchunk *ch)
 {
-    static const uint8_t hdr_prefix[GS_QUIC_FRAME_PREFIX] = {0, 0, 0, GS_QUIC_TOPIC_LEN};
+    if (s->tail != NULL) {
+        s->tail->next = ch;
+    } else {
+        s->head = ch;
+        s->head_off = 0;
+    }
+    s->tail = ch;
+    if (s->wchunk == NULL) {
+        s->wchunk = ch;
+        s->woff = 0;
+    }
+    s->end += ch->len;
+    c->queued += ch->len;
+    gs_quic_stream_queue_changed(ep, c);
+    ready_push(c, s);
+}
+
+void gs_quic_stream_queue_changed(struct gs_quic_ep *ep, qconn *c)
+{
+    size_t low = ep->cfg.send_queue_low < ep->cfg.send_queue_max ? ep->cfg.send_queue_low
+                                                                 : ep->cfg.send_queue_max;
+
+    if (c->queued > low) {
+        if (c->behind_since == GS_TSTAMP_NEVER) {
+            c->behind_since = ep->now;
+        }
+    } else {
+        c->behind_since = GS_TSTAMP_NEVER;
+    }
+}
+
+/*
+ * queue_prepare finds |c|'s open stream for |topic| or checks that a new one may be opened, and
+ * checks the send queue's hard cap for |len| more bytes.  Stores the stream (NULL: a new one is
+ * needed) in |*ps|.  Returns 0, GS_ERR_LIMIT or GS_ERR_AGAIN (counted).
+ */
+static int queue_prepare(struct gs_quic_ep *ep, qconn *c, const uint8_t *topic, size_t len,
+                         qsend **ps)
+{
     qsend *s = find_send(c, topic);
     size_t need = len + (s == NULL ? GS_QUIC_FRAME_PREFIX + GS_QUIC_TOPIC_LEN : 0);
-    int rv;
 
     if (s == NULL && c->nsends >= ep->cfg.max_topics_per_conn) {
         return GS_ERR_LIMIT;
     }
     if (c->queued + need > ep->cfg.send_queue_max) {
+        if (!c->want_writable || c->writable_at > ep->cfg.send_queue_max / 2) {
+            c->writable_at = ep->cfg.send_queue_max / 2;
+        }
         c->want_writable = true;
         ++ep->stats.send_queue_drops;
         return GS_ERR_AGAIN;
     }
-    if (s != NULL) {
-        const uint8_t *parts[1] = {frame};
-        size_t lens[1] = {len};
-        return append(ep, c, s, parts, lens, 1);
-    }
-    s = gs_mem_calloc(ep->mem, 1, sizeof(*s));
+    *ps = s;
+    return 0;
+}
+
+/* open_send creates |c|'s stream for |topic| with its header frame queued (not yet linked). */
+static int open_send(struct gs_quic_ep *ep, qconn *c, const uint8_t *topic, qsend **ps)
+{
+    static const uint8_t hdr_prefix[GS_QUIC_FRAME_PREFIX] = {0, 0, 0, GS_QUIC_TOPIC_LEN};
+    qsend *s = gs_mem_calloc(ep->mem, 1, sizeof(*s));
+
     if (s == NULL) {
         return GS_ERR_NOMEM;
     }
     s->kind = QSTREAM_SEND;
     s->id = -1;
     memcpy(s->topic, topic, GS_QUIC_TOPIC_LEN);
-    const uint8_t *parts[3] = {hdr_prefix, topic, frame};
-    size_t lens[3] = {GS_QUIC_FRAME_PREFIX, GS_QUIC_TOPIC_LEN, len};
-    rv = append(ep, c, s, parts, lens, 3);
+    const uint8_t *parts[2] = {hdr_prefix, topic};
+    size_t lens[2] = {GS_QUIC_FRAME_PREFIX, GS_QUIC_TOPIC_LEN};
+    int rv = append(ep, c, s, parts, lens, 2);
     if (rv != 0) {
         gs_mem_free(ep->mem, s);
         return rv;
     }
+    *ps = s;
+    return 0;
+}
+
+/* link_send adds the new stream |s| to |c|'s streams. */
+static void link_send(qconn *c, qsend *s)
+{
     s->next = c->sends;
     c->sends = s;
     ++c->nsends;
+}
+
+/* unopen_send frees a stream made by open_send that could not take its first frame. */
+static void unopen_send(struct gs_quic_ep *ep, qconn *c, qsend *s)
+{
+    link_send(c, s);
+    send_free(ep, c, s);
+}
+
+int gs_quic_stream_queue(struct gs_quic_ep *ep, qconn *c, const uint8_t *topic,
+                         const uint8_t *frame, size_t len)
+{
+    qsend *s = NULL;
+    int rv = queue_prepare(ep, c, topic, len, &s);
+
+    if (rv != 0) {
+        return rv;
+    }
+    const uint8_t *parts[1] = {frame};
+    size_t lens[1] = {len};
+    if (s != NULL) {
+        return append(ep, c, s, parts, lens, 1);
+    }
+    rv = open_send(ep, c, topic, &s);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = append(ep, c, s, parts, lens, 1);
+    if (rv != 0) {
+        unopen_send(ep, c, s);
+        return rv;
+    }
+    link_send(c, s);
+    return 0;
+}
+
+int gs_quic_stream_queue_ref(struct gs_quic_ep *ep, qconn *c, const uint8_t *topic,
+                             const uint8_t *frame, size_t len, void (*release)(void *arg),
+                             void *arg)
+{
+    qsend *s = NULL;
+    int rv = queue_prepare(ep, c, topic, len, &s);
+
+    if (rv != 0) {
+        return rv;
+    }
+    qchunk *ch = ref_get(ep, frame, len, NULL, NULL);
+    if (ch == NULL) {
+        return GS_ERR_NOMEM;
+    }
+    bool fresh = s == NULL;
+    if (fresh) {
+        rv = open_send(ep, c, topic, &s);
+        if (rv != 0) {
+            gs_quic_chunk_put(ep, ch); /* no release set yet: only the header is recycled */
+            return rv;
+        }
+        link_send(c, s);
+    }
+    ch->release = release; /* from here on the stream owns the reference */
+    ch->arg = arg;
+    append_ref(ep, c, s, ch);
+    ++ep->stats.frames_ref;
     return 0;
 }
 
@@ -281,7 +446,7 @@ size_t gs_quic_stream_iov(qsend *s, ngtcp2_vec *v, size_t maxv, size_t maxbytes)
     /* Stop once one packet's worth is covered: walking further touches cold chunks for nothing. */
     while (ch != NULL && n < maxv && total < maxbytes) {
         if (off < ch->len) {
-            v[n].base = ch->data + off;
+            v[n].base = (uint8_t *)(uintptr_t)(ch->base + off);
             v[n].len = ch->len - off;
             total += v[n].len;
             ++n;
@@ -308,7 +473,7 @@ void gs_quic_stream_advance(qconn *c, qsend *s, size_t n, bool fin_written)
         }
     }
     if (s->wchunk != NULL && s->woff == s->wchunk->len && s->wchunk->next == NULL &&
-        s->woff == QCHUNK_DATA) {
+        s->woff == s->wchunk->cap) {
         /* Fully written full chunk: the next byte goes to a chunk not allocated yet. */
         s->wchunk = NULL;
         s->woff = 0;
@@ -512,6 +677,7 @@ int gs_quic_stream_on_acked(struct gs_quic_ep *ep, qconn *c, int64_t id, uint64_
     /* ngtcp2 reports acknowledged ranges in order, without overlap. */
     s->acked += len;
     c->queued -= (size_t)len;
+    gs_quic_stream_queue_changed(ep, c);
     size_t left = (size_t)len;
     while (left > 0 && s->head != NULL) {
         size_t k = s->head->len - s->head_off;
@@ -520,7 +686,10 @@ int gs_quic_stream_on_acked(struct gs_quic_ep *ep, qconn *c, int64_t id, uint64_
         }
         s->head_off += k;
         left -= k;
-        if (s->head_off == s->head->len && s->head->len == QCHUNK_DATA && s->head != s->wchunk) {
+        /* A fully acknowledged chunk goes once it is closed for appends (full, or followed by
+         * another chunk) and no longer the write position. */
+        if (s->head_off == s->head->len &&
+            (s->head->len == s->head->cap || s->head->next != NULL) && s->head != s->wchunk) {
             qchunk *old = s->head;
             s->head = old->next;
             s->head_off = 0;

@@ -865,7 +865,10 @@ Test(quic, restarted_server_resets_old_connections)
     cr_assert(tnet_run(&net, 2 * GS_SECONDS, both_connected, NULL));
     /* The server restarts with the same key (and shard): it has no state for the connection, and
      * its reset carries the token it issued before, so the client drops it at once. */
-    gs_quic_callbacks cb = {b, tnet_on_connected, tnet_on_frame, tnet_on_closed, NULL};
+    gs_quic_callbacks cb = {.user_data = b,
+                            .on_connected = tnet_on_connected,
+                            .on_frame = tnet_on_frame,
+                            .on_closed = tnet_on_closed};
     gs_quic_ep_del(b->ep);
     cr_assert(eq(int, gs_quic_ep_new(&b->ep, &cfg, &b->id, &cb, gs_mem_default()), 0));
     make_frame(frame, 20, 0);
@@ -890,7 +893,10 @@ Test(quic, restarted_server_resets_old_connections)
     cr_assert(tnet_run(&net2, 2 * GS_SECONDS, both_connected, NULL));
     gs_quic_cfg other = cfg;
     other.shard = 1;
-    gs_quic_callbacks cb2 = {b2, tnet_on_connected, tnet_on_frame, tnet_on_closed, NULL};
+    gs_quic_callbacks cb2 = {.user_data = b2,
+                             .on_connected = tnet_on_connected,
+                             .on_frame = tnet_on_frame,
+                             .on_closed = tnet_on_closed};
     gs_quic_ep_del(b2->ep);
     cr_assert(eq(int, gs_quic_ep_new(&b2->ep, &other, &b2->id, &cb2, gs_mem_default()), 0));
     cr_assert(eq(int, gs_quic_ep_send_frame(a2->ep, b2->id.pk, topics[0], frame, 24), 0));
@@ -1278,7 +1284,10 @@ Test(quic, connection_churn_leaves_no_memory_behind, .timeout = 120)
     gs_identity_from_seed(&id, seed);
     gs_fake_mem_init(&fm, 0);
     tnode *a = &net.nodes[net.nnodes++];
-    gs_quic_callbacks cb = {a, tnet_on_connected, tnet_on_frame, tnet_on_closed, NULL};
+    gs_quic_callbacks cb = {.user_data = a,
+                            .on_connected = tnet_on_connected,
+                            .on_frame = tnet_on_frame,
+                            .on_closed = tnet_on_closed};
     cr_assert(eq(int, gs_quic_ep_new(&a->ep, &cfg, &id, &cb, &fm.mem), 0));
     a->id = id;
     tnet_addr(&a->addr, 4001);
