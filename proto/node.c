@@ -12,6 +12,7 @@
  */
 #include "node.h"
 
+#include <assert.h>
 #include <string.h>
 
 #include "hyparview.h"
@@ -215,6 +216,7 @@ static void begin_call(gs_node *node, gs_tstamp now)
 {
     if (node->outpos >= node->nout) {
         node->nout = node->outpos = 0;
+        node->last_send = 0;
         scratch_reset(node);
     }
     node->now = now;
@@ -232,8 +234,21 @@ static void count_sent(gs_node *node, const gs_msg *msg, size_t bodylen)
     }
 }
 
-void gs_topic_send_gossip(gs_topic *t, const gs_key *peer, const gs_msg *msg, size_t bodylen,
-                          uint32_t flags)
+/*
+ * same_msg returns true if |a| and |b| encode to the same frame.  Only Gossip is compared (the one
+ * message sent to many peers in a row): same id, scope, round and content bytes (the same pointer:
+ * every fan-out shares one copy; anything else answers false, which only costs an encoding).
+ */
+static bool same_msg(const gs_msg *a, const gs_msg *b)
+{
+    return a->type == GS_MSG_GOSSIP && b->type == GS_MSG_GOSSIP &&
+           a->gossip.scope == b->gossip.scope && a->gossip.round == b->gossip.round &&
+           a->gossip.content.len == b->gossip.content.len &&
+           a->gossip.content.base == b->gossip.content.base &&
+           memcmp(a->gossip.id.b, b->gossip.id.b, sizeof(a->gossip.id.b)) == 0;
+}
+
+void gs_topic_send_gossip(gs_topic *t, const gs_key *peer, const gs_msg *msg, size_t bodylen)
 {
     gs_node *node = t->node;
 
@@ -248,15 +263,22 @@ void gs_topic_send_gossip(gs_topic *t, const gs_key *peer, const gs_msg *msg, si
     if (o == NULL) {
         return;
     }
+    /* Encode-once contract (node.h): the flag is decided here, where every producer's SENDs meet,
+     * against the newest SEND actually in the outbox, whatever came between (IHave flushes,
+     * Prunes, Grafts, events, DISCONNECTs, dropped entries). */
+    assert(node->last_send < node->nout);
+    if (node->last_send > 0 && same_msg(&node->outbox[node->last_send - 1].msg, msg)) {
+        o->flags = GS_NODE_OUT_FLAG_SAME_MSG;
+    }
     o->type = GS_NODE_OUT_SEND;
-    o->flags = flags;
     o->peer = *peer;
     o->topic = t->id;
     o->msg = *msg;
+    node->last_send = node->nout; /* o is outbox[nout - 1] */
     count_sent(node, msg, bodylen);
 }
 
-void gs_topic_send(gs_topic *t, const gs_key *peer, const gs_msg *msg, uint32_t flags)
+void gs_topic_send(gs_topic *t, const gs_key *peer, const gs_msg *msg)
 {
     size_t bodylen = gs_codec_body_len(msg);
 
@@ -264,7 +286,7 @@ void gs_topic_send(gs_topic *t, const gs_key *peer, const gs_msg *msg, uint32_t 
         ++t->node->c.ctrl_truncated; /* D13: would be refused by every receiver */
         return;
     }
-    gs_topic_send_gossip(t, peer, msg, bodylen, flags);
+    gs_topic_send_gossip(t, peer, msg, bodylen);
 }
 
 gs_node_out *gs_topic_event_slot(gs_topic *t)

@@ -118,8 +118,14 @@ typedef enum gs_node_event {
     GS_NODE_EVENT_PEER_DATA = 3,
 } gs_node_event;
 
-/* GS_NODE_OUT_FLAG_SAME_MSG: this SEND carries the same message as the previous SEND entry (only
- * the peer differs), so an encoding of the previous one can be reused. */
+/*
+ * GS_NODE_OUT_FLAG_SAME_MSG: this SEND carries the same message as the previous SEND entry of the
+ * outbox (only the peer differs), so the encoding of that SEND can be reused for this one.  It is
+ * set only then, whatever entries lie between the two SENDs (events, DISCONNECTs) and whatever
+ * other messages were produced meanwhile (an IHave flush between two eager copies of a Gossip
+ * breaks the run: the next copy is not flagged).  The first SEND of an outbox is never flagged.
+ * Today only Gossip fan-out is flagged; a consumer must not assume other messages are.
+ */
 #define GS_NODE_OUT_FLAG_SAME_MSG 0x1u
 
 /* gs_node_out: one outbox command.  Members not named by |type|/|event| are zero. */

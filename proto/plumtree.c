@@ -3,8 +3,9 @@
  * plumtree.c: PlumTree broadcast for one topic (see plumtree.h and topic.h for the data layout).
  *
  * Hot path (a new Gossip from a neighbour): one BLAKE3, one idmap probe, one record append with a
- * payload copy into the byte ring, one outbox entry per eager peer (all pointing at the ring copy,
- * flagged GS_NODE_OUT_FLAG_SAME_MSG after the first) and one lazy-queue append per lazy peer.  No
+ * payload copy into the byte ring, one outbox entry per eager peer (all pointing at the ring copy;
+ * the outbox flags each one GS_NODE_OUT_FLAG_SAME_MSG when the SEND before it carries the same
+ * message) and one lazy-queue append per lazy peer.  No
  * allocation unless a structure grows towards its bound.
  */
 #include "plumtree.h"
@@ -453,7 +454,7 @@ static void send_simple(gs_topic *t, const gs_key *to, gs_msg_type type)
 
     memset(&m, 0, sizeof(m));
     m.type = type;
-    gs_topic_send(t, to, &m, 0);
+    gs_topic_send(t, to, &m);
 }
 
 static void flush_lazy(gs_topic *t, gs_active *a)
@@ -477,7 +478,7 @@ static void flush_lazy(gs_topic *t, gs_active *a)
     for (size_t i = 0; i < n; ++i) {
         bodylen += 32 + varint_len(copy[i].round);
     }
-    gs_topic_send_gossip(t, &a->rec.id, &m, bodylen, 0);
+    gs_topic_send_gossip(t, &a->rec.id, &m, bodylen);
 }
 
 static void lazy_push(gs_topic *t, gs_active *a, const gs_msg_id *id, uint16_t round)
@@ -495,10 +496,11 @@ static void lazy_push(gs_topic *t, gs_active *a, const gs_msg_id *id, uint16_t r
 }
 
 /* push sends |g| (body |bodylen|) to every eager peer and announces it to every lazy peer, except
- * |skip|. */
+ * |skip|.  A lazy peer's announcement may flush a full IHave chunk between two eager SENDs; the
+ * outbox, not this loop, decides GS_NODE_OUT_FLAG_SAME_MSG, so that cannot mislabel the next one.
+ */
 static void push(gs_topic *t, const gs_msg *g, size_t bodylen, const gs_key *skip)
 {
-    uint32_t flags = 0;
     ptrdiff_t si = skip == NULL ? -1 : gs_hyparview_active_find(t, skip);
 
     for (size_t i = 0; i < t->nactive; ++i) {
@@ -507,8 +509,7 @@ static void push(gs_topic *t, const gs_msg *g, size_t bodylen, const gs_key *ski
             continue; /* (a sender outside the active view gets nothing anyway) */
         }
         if (a->eager) {
-            gs_topic_send_gossip(t, &a->rec.id, g, bodylen, flags);
-            flags = GS_NODE_OUT_FLAG_SAME_MSG;
+            gs_topic_send_gossip(t, &a->rec.id, g, bodylen);
         } else {
             lazy_push(t, a, &g->gossip.id, g->gossip.round);
         }
@@ -573,7 +574,7 @@ static void optimize(gs_topic *t, const gs_key *s, uint16_t R, uint32_t slot)
         g.type = GS_MSG_GRAFT;
         g.graft.has_id = false;
         g.graft.round = rb;
-        gs_topic_send(t, &b, &g, 0);
+        gs_topic_send(t, &b, &g);
     }
     ptrdiff_t si = gs_hyparview_active_find(t, s);
     if (si >= 0) {
@@ -732,8 +733,7 @@ static void on_graft(gs_topic *t, const gs_key *s, const gs_msg *msg)
     g.gossip.content.len = r->len;
     g.gossip.scope = GS_SCOPE_SWARM;
     g.gossip.round = r->round;
-    gs_topic_send_gossip(t, s, &g, gs_plumtree_gossip_body_len(r->len, GS_SCOPE_SWARM, r->round),
-                         0);
+    gs_topic_send_gossip(t, s, &g, gs_plumtree_gossip_body_len(r->len, GS_SCOPE_SWARM, r->round));
 }
 
 int gs_plumtree_on_message(gs_topic *t, const gs_key *from, const gs_msg *msg)
@@ -789,8 +789,7 @@ int gs_plumtree_broadcast(gs_topic *t, const uint8_t *content, size_t len, gs_sc
         g.gossip.content.base = copy;
         /* D5: every active neighbour, eager or lazy. */
         for (size_t i = 0; i < t->nactive; ++i) {
-            gs_topic_send_gossip(t, &t->active[i].rec.id, &g, bodylen,
-                                 i == 0 ? 0 : GS_NODE_OUT_FLAG_SAME_MSG);
+            gs_topic_send_gossip(t, &t->active[i].rec.id, &g, bodylen);
         }
         return 0;
     }
@@ -834,7 +833,7 @@ static void send_graft(gs_topic *t, const gs_timer *tm)
     g.graft.has_id = true;
     g.graft.id = id;
     g.graft.round = first.round;
-    gs_topic_send(t, &first.peer, &g, 0);
+    gs_topic_send(t, &first.peer, &g);
     if (gs_topic_schedule(t, GS_TIMER_GRAFT, t->node->cfg.graft_timeout_2, m->gen, id.b) == 0) {
         m->graft_pending = true;
     } else if (m->nann == 0) {

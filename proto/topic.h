@@ -144,6 +144,9 @@ struct gs_node {
     gs_timerq timers;
     gs_node_out *outbox;
     size_t nout, outcap, outpos;
+    /* last_send: 1 + index of the newest SEND in the outbox, 0 when it holds none (decides
+     * GS_NODE_OUT_FLAG_SAME_MSG; reset with the outbox) */
+    size_t last_send;
     /* scratch: chunked bump allocator for what outbox entries borrow, reset per input call */
     struct gs_scratch_chunk *scratch;
     size_t scratch_used;
@@ -164,14 +167,15 @@ void gs_topic_free(struct gs_node *node, void *p, size_t size);
 /*
  * gs_topic_send queues SEND(|peer|, |msg|) on |t| (|msg| copied; what it points to must live until
  * the next input call: node, topic or scratch memory).  Never sends to our own id (counted).
- * A control message whose body would be >= max_message_size is dropped (counted).
+ * A control message whose body would be >= max_message_size is dropped (counted).  The outbox
+ * sets GS_NODE_OUT_FLAG_SAME_MSG itself, by comparing with the newest SEND it holds; callers
+ * pass no flags.
  */
-void gs_topic_send(gs_topic *t, const gs_key *peer, const gs_msg *msg, uint32_t flags);
+void gs_topic_send(gs_topic *t, const gs_key *peer, const gs_msg *msg);
 
 /* gs_topic_send_gossip queues a message whose body length |bodylen| the caller computed and
  * checked against M (Gossip on the hot path, IHave chunks). */
-void gs_topic_send_gossip(gs_topic *t, const gs_key *peer, const gs_msg *msg, size_t bodylen,
-                          uint32_t flags);
+void gs_topic_send_gossip(gs_topic *t, const gs_key *peer, const gs_msg *msg, size_t bodylen);
 
 /* gs_topic_event queues an EVENT entry (|ev->type| and |ev->topic| are filled in here). */
 void gs_topic_event(gs_topic *t, gs_node_out *ev);

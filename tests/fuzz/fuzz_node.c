@@ -13,6 +13,9 @@
  * below are checked after every step; a violation aborts (a finding):
  *   - gs_node_on_frame returns the documented code (decode error, SELF, NOT_JOINED, BAD_ID, 0);
  *   - no SEND or DISCONNECT is addressed to our own id; every SEND encodes, below M;
+ *   - encode-once: a SEND flagged GS_NODE_OUT_FLAG_SAME_MSG encodes to exactly the bytes of the
+ *     previous SEND of the outbox (what a consumer reusing that encoding sends), and the first
+ *     SEND of an outbox is never flagged;
  *   - every RECEIVED event's id is BLAKE3(content);
  *   - the memory held through the node's gs_mem (counted here, and gs_node_mem_in_use) stays
  *     under a bound derived from the configuration;
@@ -200,6 +203,8 @@ typedef struct fz_run {
     size_t mem_bound;
     gs_node_counters last;
     gs_node_out out;
+    uint8_t prev[GS_FRAME_PREFIX_LEN + 512]; /* encoding of the previous SEND in this drain */
+    gs_ssize prevlen;                        /* -1: none yet */
 } fz_run;
 
 static bool fz_key_eq(const gs_key *a, const gs_key *b)
@@ -211,6 +216,8 @@ static void fz_drain(fz_run *r)
 {
     const gs_key *self = &g_world.peers[0];
     size_t n = 0;
+    /* Every call is drained completely, so the next input call starts a new outbox. */
+    r->prevlen = -1;
     while (gs_node_next_out(r->node, &r->out)) {
         ++n;
         const gs_node_out *o = &r->out;
@@ -223,6 +230,12 @@ static void fz_drain(fz_run *r)
             gs_ssize fl =
                 gs_codec_encode_frame(frame, sizeof(frame), &o->msg, r->cfg.max_message_size);
             fz_check(fl == (gs_ssize)(blen + GS_FRAME_PREFIX_LEN), "SEND encodes");
+            if (o->flags & GS_NODE_OUT_FLAG_SAME_MSG) {
+                fz_check(r->prevlen == fl && memcmp(r->prev, frame, (size_t)fl) == 0,
+                         "SAME_MSG SEND encodes like the previous SEND");
+            }
+            memcpy(r->prev, frame, (size_t)fl);
+            r->prevlen = fl;
             break;
         }
         case GS_NODE_OUT_DISCONNECT:
