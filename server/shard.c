@@ -41,7 +41,6 @@ typedef struct peer_ent {
     uint64_t conn_seq;
     uint64_t users[USER_WORDS]; /* shards whose topics use the peer (meaningful when owner) */
     gs_tstamp drain_at;         /* close |conn| then unless used again */
-    gs_tstamp behind_since;     /* send queue above send_queue_low since */
     /* home shard only: the dial and the address book entry */
     gs_quic_conn_id dial;
     size_t dial_queued;
@@ -49,6 +48,13 @@ typedef struct peer_ent {
     peer_addr addrs[PEER_ADDRS];
     size_t naddrs;
 } peer_ent;
+
+/* stray_hdr: the head of a forwarded datagram's frame; the datagram follows. */
+typedef struct stray_hdr {
+    gs_udp_addr local;
+    gs_udp_addr remote;
+    uint8_t ecn;
+} stray_hdr;
 
 typedef struct topic_ent {
     gs_topic_id id;
@@ -73,11 +79,8 @@ struct gs_shard {
     gs_tstamp next_sweep;
     bool dirty;    /* work was queued this turn: run the next engine turn without sleeping */
     bool quitting; /* GS_PHASE_QUIT seen */
-    /* encode once: the previous SEND's Gossip and its frame */
+    /* encode once: the previous SEND's frame (reused when the node flags SAME_MSG) */
     gs_frame *last_frame;
-    gs_msg_id last_id;
-    gs_scope last_scope;
-    uint16_t last_round;
     gs_shard_counters c;
     gs_mbox_rec rbuf[MBOX_BATCH];
 };
@@ -147,7 +150,6 @@ static peer_ent *peer_get(gs_shard *sh, const uint8_t id[32], bool create)
     memcpy(pe->id, id, 32);
     pe->owner = -1;
     pe->drain_at = GS_TSTAMP_NEVER;
-    pe->behind_since = GS_TSTAMP_NEVER;
     if (gs_kmap_put(&sh->peers, id, pe) < 0) {
         free(pe);
         sh->c.peers_full++;
@@ -374,6 +376,11 @@ static void home_send(gs_shard *sh, peer_ent *pe, const uint8_t topic[32], gs_fr
     sh->dirty = true;
 }
 
+static void frame_release(void *arg)
+{
+    gs_frame_unref(arg);
+}
+
 /* conn_send: |pe|'s send path is ours. */
 static void conn_send(gs_shard *sh, peer_ent *pe, const uint8_t topic[32], gs_frame *f,
                       uint32_t flags, unsigned user)
@@ -387,19 +394,21 @@ static void conn_send(gs_shard *sh, peer_ent *pe, const uint8_t topic[32], gs_fr
         sh->c.send_no_path++;
         return;
     }
-    if ((flags & GS_MBOX_SEND_DATA) &&
-        gs_quic_ep_queued_bytes(ep, conn) > sh->cfg->send_queue_low) {
-        /* back-pressure: Gossip goes first, the tree repairs through Graft */
-        sh->c.gossip_dropped++;
-        if (pe->behind_since == GS_TSTAMP_NEVER) {
-            pe->behind_since = sh->now;
-        }
-        return;
-    }
-    rv = gs_engine_send_frame(sh->eng, pe->id, topic, f->data, f->len);
+    /* zero copy: the endpoint holds a reference until the peer acknowledged the bytes.
+     * Back-pressure: DATA (Gossip) is refused above send_queue_low and goes first, the tree
+     * repairs through Graft; CONTROL is refused only by the hard send_queue_max. */
+    rv = gs_engine_send_frame_ref(sh->eng, pe->id, topic, f->data, f->len,
+                                  (flags & GS_MBOX_SEND_DATA) ? GS_QUIC_SEND_DATA
+                                                              : GS_QUIC_SEND_CONTROL,
+                                  frame_release, gs_frame_ref(f));
     if (rv < 0) {
-        sh->c.send_errors++;
-        GS_LOG_RL(GS_LOG_DEBUG, "shard=%u evt=send_error rv=%d", sh->index, rv);
+        gs_frame_unref(f);
+        if (rv == GS_ERR_AGAIN && (flags & GS_MBOX_SEND_DATA)) {
+            sh->c.gossip_dropped++;
+        } else {
+            sh->c.send_errors++;
+            GS_LOG_RL(GS_LOG_DEBUG, "shard=%u evt=send_error rv=%d", sh->index, rv);
+        }
         return;
     }
     if (flags & GS_MBOX_SEND_FIN) {
@@ -507,15 +516,19 @@ static void unuse_peer(gs_shard *sh, const gs_key *peer)
     }
 }
 
-static gs_frame *encode(gs_shard *sh, const gs_msg *msg)
+/*
+ * encode returns the frame for the outbox SEND |o|: the previous SEND's frame when the node flags
+ * the same message (encode once: every eager peer, on any shard, references the same bytes), else
+ * a new encoding, which becomes the previous one.  The shard keeps one reference in last_frame;
+ * the caller takes its own where it keeps the frame.
+ */
+static gs_frame *encode(gs_shard *sh, const gs_node_out *o)
 {
-    size_t len = gs_codec_body_len(msg) + GS_FRAME_PREFIX_LEN;
+    size_t len = gs_codec_body_len(&o->msg) + GS_FRAME_PREFIX_LEN;
     gs_frame *f;
     gs_ssize n;
 
-    if (msg->type == GS_MSG_GOSSIP && sh->last_frame != NULL &&
-        memcmp(sh->last_id.b, msg->gossip.id.b, 32) == 0 &&
-        sh->last_scope == msg->gossip.scope && sh->last_round == msg->gossip.round) {
+    if ((o->flags & GS_NODE_OUT_FLAG_SAME_MSG) && sh->last_frame != NULL) {
         sh->c.encode_reuses++;
         return sh->last_frame;
     }
@@ -523,20 +536,15 @@ static gs_frame *encode(gs_shard *sh, const gs_msg *msg)
     if (f == NULL) {
         return NULL;
     }
-    n = gs_codec_encode_frame(f->data, len, msg, sh->cfg->node.max_message_size);
+    n = gs_codec_encode_frame(f->data, len, &o->msg, sh->cfg->node.max_message_size);
     if (n < 0) {
         gs_frame_unref(f);
         return NULL;
     }
     f->len = (size_t)n;
     sh->c.encodes++;
-    if (msg->type == GS_MSG_GOSSIP) {
-        gs_frame_unref(sh->last_frame);
-        sh->last_frame = f; /* keeps our reference until the next Gossip or the end */
-        sh->last_id = msg->gossip.id;
-        sh->last_scope = msg->gossip.scope;
-        sh->last_round = msg->gossip.round;
-    }
+    gs_frame_unref(sh->last_frame);
+    sh->last_frame = f;
     return f;
 }
 
@@ -547,7 +555,7 @@ static void drain_outbox(gs_shard *sh)
     while (gs_node_next_out(sh->node, &o)) {
         switch (o.type) {
         case GS_NODE_OUT_SEND: {
-            gs_frame *f = encode(sh, &o.msg);
+            gs_frame *f = encode(sh, &o);
             uint32_t flags = 0;
 
             if (f == NULL) {
@@ -560,9 +568,6 @@ static void drain_outbox(gs_shard *sh)
                 flags |= GS_MBOX_SEND_FIN;
             }
             route_send(sh, o.peer.b, o.topic.b, f, flags, sh->index);
-            if (f != sh->last_frame) {
-                gs_frame_unref(f);
-            }
             break;
         }
         case GS_NODE_OUT_DISCONNECT:
@@ -782,7 +787,6 @@ static void on_connected(void *ud, gs_quic_conn_id conn, const uint8_t peer[GS_I
     }
     pe->conn = conn;
     pe->conn_seq = seq;
-    pe->behind_since = GS_TSTAMP_NEVER;
     if (users_empty(pe)) {
         pe->drain_at = gs_tstamp_add(sh->now, UNUSED_GRACE);
     }
@@ -855,6 +859,30 @@ static void on_frame(void *ud, gs_quic_conn_id conn, const uint8_t peer[GS_ID_LE
     mbox_send(sh, owner, &r);
 }
 
+/* on_stray: a datagram for another shard's connection landed here: forward it. */
+static void on_stray(void *ud, unsigned owner, const gs_udp_addr *local, const gs_udp_addr *remote,
+                     const uint8_t *data, size_t len, uint8_t ecn)
+{
+    gs_shard *sh = ud;
+    gs_frame *f = gs_frame_new(sizeof(stray_hdr) + len);
+    stray_hdr *h;
+    gs_mbox_rec r = {.type = GS_MBOX_DATAGRAM};
+
+    if (f == NULL || owner >= sh->nshards) {
+        gs_frame_unref(f);
+        return;
+    }
+    h = (stray_hdr *)(void *)f->data;
+    h->local = *local;
+    h->remote = *remote;
+    h->ecn = ecn;
+    memcpy(f->data + sizeof(*h), data, len);
+    r.ptr = f;
+    r.a = owner;
+    sh->c.strays++;
+    mbox_send(sh, owner, &r);
+}
+
 /* ---- control requests ---- */
 
 static json_t *hex_json(const uint8_t *b)
@@ -913,6 +941,9 @@ static void ctl_status(gs_shard *sh, gs_ctl_req *q)
     C("mbox_refused", sh->c.mbox_refused);
     C("events", sh->c.events);
     C("strays_forwarded", sh->c.strays);
+    C("strays_injected", sh->c.strays_injected);
+    C("data_refused", qs->data_refused);
+    C("frames_ref", qs->frames_ref);
     C("msgs_data_recv", nc->msgs_data_recv);
     C("msgs_data_sent", nc->msgs_data_sent);
     C("msgs_ctrl_recv", nc->msgs_ctrl_recv);
@@ -1172,9 +1203,16 @@ static void handle_rec(gs_shard *sh, const gs_mbox_rec *r)
         mbox_send(sh, sh->ctl_ep, &back);
         break;
     }
-    case GS_MBOX_DATAGRAM:
+    case GS_MBOX_DATAGRAM: {
+        const stray_hdr *h = (const stray_hdr *)(const void *)f->data;
+
+        sh->c.strays_injected++;
+        (void)gs_engine_inject_datagram(sh->eng, &h->local, &h->remote, f->data + sizeof(*h),
+                                        f->len - sizeof(*h), h->ecn);
+        sh->dirty = true;
         gs_frame_unref(f);
         break;
+    }
     case GS_MBOX_CTL_DONE:
     case GS_MBOX_EVENT:
         release_rec(r);
@@ -1201,24 +1239,20 @@ static void sweep(gs_shard *sh)
             }
         }
         if (pe->owner == (int)sh->index && pe->conn != 0) {
+            gs_tstamp since = gs_engine_peer_behind_since(sh->eng, pe->id);
             gs_quic_conn_id sp = gs_quic_ep_send_path(ep, pe->id);
 
-            if (sp != 0 && gs_quic_ep_queued_bytes(ep, sp) > sh->cfg->send_queue_low) {
-                if (pe->behind_since == GS_TSTAMP_NEVER) {
-                    pe->behind_since = sh->now;
-                } else if (sh->now - pe->behind_since > sh->cfg->peer_behind_max) {
-                    char hex[65];
+            if (sp != 0 && since != GS_TSTAMP_NEVER && sh->now > since &&
+                sh->now - since > sh->cfg->peer_behind_max) {
+                char hex[65];
 
-                    hex32(pe->id, hex);
-                    GS_LOG_RL(GS_LOG_WARN, "shard=%u evt=peer_behind_closed peer=%s", sh->index,
-                              hex);
-                    sh->c.peers_behind_closed++;
-                    pe->behind_since = GS_TSTAMP_NEVER;
-                    (void)gs_engine_close(sh->eng, sp, 0, "behind");
-                    sh->dirty = true;
-                }
-            } else {
-                pe->behind_since = GS_TSTAMP_NEVER;
+                hex32(pe->id, hex);
+                GS_LOG_RL(GS_LOG_WARN, "shard=%u evt=peer_behind_closed peer=%s behind_ms=%llu",
+                          sh->index, hex,
+                          (unsigned long long)((sh->now - since) / GS_MILLISECONDS));
+                sh->c.peers_behind_closed++;
+                (void)gs_engine_close(sh->eng, sp, 0, "behind");
+                sh->dirty = true;
             }
         }
         for (size_t i = 0; i < pe->naddrs;) {
@@ -1270,10 +1304,22 @@ static void quit_all(gs_shard *sh)
     }
 }
 
-static void turn(gs_shard *sh)
+/* turn: the engine's before_flush hook (see shard.h).  Returns the shard's next deadline. */
+static gs_tstamp turn(void *ud, gs_engine *e, gs_tstamp now)
 {
+    gs_shard *sh = ud;
     size_t total = 0;
     size_t n;
+    gs_tstamp dl;
+
+    (void)e;
+    gs_mesh_sleep_end(sh->srv->mesh, sh->index);
+    sh->now = now;
+    sh->dirty = false;
+    if (atomic_load(&sh->srv->phase) == GS_PHASE_QUIT && !sh->quitting) {
+        sh->quitting = true;
+        quit_all(sh);
+    }
 
     while (total < MBOX_PER_TURN &&
            (n = gs_mesh_recv(sh->srv->mesh, sh->index, sh->rbuf, MBOX_BATCH)) > 0) {
@@ -1296,6 +1342,11 @@ static void turn(gs_shard *sh)
     if (gs_mesh_flush(sh->srv->mesh, sh->index)) {
         sh->dirty = true;
     }
+    if (sh->dirty) {
+        return now;
+    }
+    dl = gs_node_get_expiry(sh->node);
+    return dl < sh->next_sweep ? dl : sh->next_sweep;
 }
 
 /* ---- life cycle ---- */
@@ -1342,6 +1393,10 @@ int gs_shard_new(gs_shard **psh, gs_server *srv, unsigned index)
     ec.cb.on_connected = on_connected;
     ec.cb.on_frame = on_frame;
     ec.cb.on_closed = on_closed;
+    ec.before_flush = turn;
+    ec.on_stray = on_stray;
+    ec.turn_user_data = sh;
+    ec.quic.send_queue_low = cfg->send_queue_low;
     rv = gs_engine_new(&sh->eng, &ec, &srv->id, gs_mem_default());
     if (rv < 0) {
         goto fail_engine;
@@ -1436,51 +1491,24 @@ int gs_shard_join(gs_shard *sh, const gs_cfg_topic *t)
 int gs_shard_run(gs_shard *sh)
 {
     gs_server *srv = sh->srv;
-    gs_duration wait = 0;
     gs_tstamp close_by;
     int rv;
 
     sh->now = gs_uring_now();
     (void)gs_node_set_peer_data(sh->node, srv->peer_data, srv->peer_data_len, sh->now);
-    for (;;) {
-        int phase = atomic_load(&srv->phase);
+    while (atomic_load(&srv->phase) < GS_PHASE_CLOSE) {
+        /* "I may sleep": a sender that publishes after this rings the doorbell; records that
+         * arrived before it make this turn's wait zero.  The hook clears the mark. */
+        gs_duration wait = gs_mesh_sleep_begin(srv->mesh, sh->index) ? MAX_WAIT : 0;
 
-        if (phase >= GS_PHASE_CLOSE) {
-            break;
-        }
-        if (phase == GS_PHASE_QUIT && !sh->quitting) {
-            sh->quitting = true;
-            quit_all(sh);
-            (void)gs_mesh_flush(srv->mesh, sh->index);
-            wait = 0;
-        }
-        if (wait > 0 && !gs_mesh_sleep_begin(srv->mesh, sh->index)) {
-            wait = 0;
-        }
         rv = gs_engine_run_once(sh->eng, wait);
-        gs_mesh_sleep_end(srv->mesh, sh->index);
         if (rv != 0) {
             GS_LOG(GS_LOG_ERROR, "shard=%u evt=engine_failed rv=%d err=\"%s\"", sh->index, rv,
                    gs_strerror(rv));
             return rv;
         }
-        sh->now = gs_engine_now(sh->eng);
-        sh->dirty = false;
-        turn(sh);
-        if (sh->dirty) {
-            wait = 0;
-        } else {
-            gs_tstamp dl = gs_node_get_expiry(sh->node);
-
-            if (dl > sh->next_sweep) {
-                dl = sh->next_sweep;
-            }
-            wait = dl <= sh->now ? 0 : dl - sh->now;
-            if (wait > MAX_WAIT) {
-                wait = MAX_WAIT;
-            }
-        }
     }
+    gs_mesh_sleep_end(srv->mesh, sh->index);
     close_by = gs_tstamp_add(gs_uring_now(), sh->cfg->shutdown_timeout / 2);
     rv = gs_engine_shutdown(sh->eng, 0, "shutdown", close_by - gs_uring_now());
     return rv == GS_ERR_TIMEOUT ? 0 : rv;

@@ -54,7 +54,8 @@ typedef struct gs_shard_counters {
     uint64_t addrs_learned;      /* addresses learned from PeerData */
     uint64_t mbox_refused;       /* records we could not send (backlog full) */
     uint64_t events;             /* events sent to the control thread */
-    uint64_t strays;             /* stray datagrams forwarded */
+    uint64_t strays;             /* stray datagrams forwarded to their shard */
+    uint64_t strays_injected;    /* stray datagrams other shards forwarded to us */
 } gs_shard_counters;
 
 /*
