@@ -97,6 +97,7 @@ struct gs_control {
     uint64_t errors;
     uint64_t refused_clients;
     uint64_t events_dropped;
+    bool accept_paused; /* out of descriptors: the listening socket is not polled */
 };
 
 /* ---- base64 ---- */
@@ -963,6 +964,12 @@ static void client_close(gs_control *c, client *cl)
     free(cl->out);
     free(cl->subs);
     free(cl);
+    if (c->accept_paused) {
+        struct epoll_event lev = {.events = EPOLLIN, .data.u64 = TAG_LISTEN};
+
+        (void)epoll_ctl(c->epfd, EPOLL_CTL_MOD, c->lfd, &lev);
+        c->accept_paused = false;
+    }
 }
 
 static void client_accept(gs_control *c)
@@ -973,6 +980,16 @@ static void client_accept(gs_control *c)
         client *cl;
 
         if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE) {
+                /* out of descriptors: stop accepting until a client leaves (the listening
+                 * socket is level-triggered and would otherwise spin) */
+                struct epoll_event lev = {.events = 0, .data.u64 = TAG_LISTEN};
+
+                (void)epoll_ctl(c->epfd, EPOLL_CTL_MOD, c->lfd, &lev);
+                c->accept_paused = true;
+                GS_LOG_RL(GS_LOG_WARN, "evt=control_accept_paused clients=%zu err=\"%s\"",
+                          c->nclients, gs_strerror(-errno));
+            }
             return;
         }
         if (c->nclients >= c->srv->cfg.control_max_clients) {
