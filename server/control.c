@@ -62,7 +62,8 @@ struct client {
     char *out;
     size_t outlen;
     size_t outoff;
-    uint64_t lagged;
+    uint64_t lagged;       /* events dropped since the last `lagged` event */
+    gs_topic_id lag_topic; /* the topic of the first of them */
     bool closing;   /* write what is queued, then close */
     bool want_out;  /* EPOLLOUT armed */
     bool paused;    /* reading paused: too many pending */
@@ -842,6 +843,24 @@ static void complete(gs_control *c, gs_ctl_req *q)
 
 /* ---- events ---- */
 
+/* emit_lagged queues the `lagged` event for the events |cl| lost, once it fits again. */
+static void emit_lagged(gs_control *c, client *cl)
+{
+    char th[65];
+    char lag[160];
+    int n;
+
+    if (cl->lagged == 0) {
+        return;
+    }
+    gs_cfg_hex(cl->lag_topic.b, 32, th);
+    n = snprintf(lag, sizeof(lag), "{\"event\":\"lagged\",\"topic\":\"%s\",\"dropped\":%llu}", th,
+                 (unsigned long long)cl->lagged);
+    if (n > 0 && queue_line(c, cl, lag, (size_t)n, false)) {
+        cl->lagged = 0;
+    }
+}
+
 static const char *const reasons[] = {"evicted", "peer_left", "peer_quit", "connection_lost"};
 
 static void deliver_event(gs_control *c, const gs_event *ev)
@@ -850,7 +869,6 @@ static void deliver_event(gs_control *c, const gs_event *ev)
     json_t *o;
     char *line;
     size_t len;
-    char lag[160];
 
     if (ts == NULL || ts->n == 0) {
         return;
@@ -906,18 +924,11 @@ static void deliver_event(gs_control *c, const gs_event *ev)
     for (size_t i = 0; i < ts->n; ++i) {
         client *cl = ts->cl[i];
 
-        if (cl->lagged > 0) {
-            char th[65];
-            int n;
-
-            gs_cfg_hex(ev->topic.b, 32, th);
-            n = snprintf(lag, sizeof(lag), "{\"event\":\"lagged\",\"topic\":\"%s\",\"dropped\":%llu}",
-                         th, (unsigned long long)cl->lagged);
-            if (n > 0 && queue_line(c, cl, lag, (size_t)n, false)) {
-                cl->lagged = 0;
-            }
-        }
+        emit_lagged(c, cl);
         if (cl->lagged > 0 || !queue_line(c, cl, line, len, false)) {
+            if (cl->lagged == 0) {
+                cl->lag_topic = ev->topic;
+            }
             cl->lagged++;
             c->events_dropped++;
         }
@@ -1251,6 +1262,8 @@ int gs_control_run(gs_control *c)
                     alive = !(evs[i].events & EPOLLERR) && client_read(c, cl);
                 }
                 if (alive) {
+                    client_flush(cl);
+                    emit_lagged(c, cl);
                     client_flush(cl);
                     if (cl->closing && cl->outlen == cl->outoff) {
                         alive = false;
