@@ -62,7 +62,8 @@ struct client {
     char *out;
     size_t outlen;
     size_t outoff;
-    uint64_t lagged;
+    uint64_t lagged;       /* events dropped since the last `lagged` event */
+    gs_topic_id lag_topic; /* the topic of the first of them */
     bool closing;   /* write what is queued, then close */
     bool want_out;  /* EPOLLOUT armed */
     bool paused;    /* reading paused: too many pending */
@@ -97,6 +98,7 @@ struct gs_control {
     uint64_t errors;
     uint64_t refused_clients;
     uint64_t events_dropped;
+    bool accept_paused; /* out of descriptors: the listening socket is not polled */
 };
 
 /* ---- base64 ---- */
@@ -841,6 +843,24 @@ static void complete(gs_control *c, gs_ctl_req *q)
 
 /* ---- events ---- */
 
+/* emit_lagged queues the `lagged` event for the events |cl| lost, once it fits again. */
+static void emit_lagged(gs_control *c, client *cl)
+{
+    char th[65];
+    char lag[160];
+    int n;
+
+    if (cl->lagged == 0) {
+        return;
+    }
+    gs_cfg_hex(cl->lag_topic.b, 32, th);
+    n = snprintf(lag, sizeof(lag), "{\"event\":\"lagged\",\"topic\":\"%s\",\"dropped\":%llu}", th,
+                 (unsigned long long)cl->lagged);
+    if (n > 0 && queue_line(c, cl, lag, (size_t)n, false)) {
+        cl->lagged = 0;
+    }
+}
+
 static const char *const reasons[] = {"evicted", "peer_left", "peer_quit", "connection_lost"};
 
 static void deliver_event(gs_control *c, const gs_event *ev)
@@ -849,7 +869,6 @@ static void deliver_event(gs_control *c, const gs_event *ev)
     json_t *o;
     char *line;
     size_t len;
-    char lag[160];
 
     if (ts == NULL || ts->n == 0) {
         return;
@@ -905,18 +924,11 @@ static void deliver_event(gs_control *c, const gs_event *ev)
     for (size_t i = 0; i < ts->n; ++i) {
         client *cl = ts->cl[i];
 
-        if (cl->lagged > 0) {
-            char th[65];
-            int n;
-
-            gs_cfg_hex(ev->topic.b, 32, th);
-            n = snprintf(lag, sizeof(lag), "{\"event\":\"lagged\",\"topic\":\"%s\",\"dropped\":%llu}",
-                         th, (unsigned long long)cl->lagged);
-            if (n > 0 && queue_line(c, cl, lag, (size_t)n, false)) {
-                cl->lagged = 0;
-            }
-        }
+        emit_lagged(c, cl);
         if (cl->lagged > 0 || !queue_line(c, cl, line, len, false)) {
+            if (cl->lagged == 0) {
+                cl->lag_topic = ev->topic;
+            }
             cl->lagged++;
             c->events_dropped++;
         }
@@ -963,6 +975,12 @@ static void client_close(gs_control *c, client *cl)
     free(cl->out);
     free(cl->subs);
     free(cl);
+    if (c->accept_paused) {
+        struct epoll_event lev = {.events = EPOLLIN, .data.u64 = TAG_LISTEN};
+
+        (void)epoll_ctl(c->epfd, EPOLL_CTL_MOD, c->lfd, &lev);
+        c->accept_paused = false;
+    }
 }
 
 static void client_accept(gs_control *c)
@@ -973,6 +991,16 @@ static void client_accept(gs_control *c)
         client *cl;
 
         if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE) {
+                /* out of descriptors: stop accepting until a client leaves (the listening
+                 * socket is level-triggered and would otherwise spin) */
+                struct epoll_event lev = {.events = 0, .data.u64 = TAG_LISTEN};
+
+                (void)epoll_ctl(c->epfd, EPOLL_CTL_MOD, c->lfd, &lev);
+                c->accept_paused = true;
+                GS_LOG_RL(GS_LOG_WARN, "evt=control_accept_paused clients=%zu err=\"%s\"",
+                          c->nclients, gs_strerror(-errno));
+            }
             return;
         }
         if (c->nclients >= c->srv->cfg.control_max_clients) {
@@ -1234,6 +1262,8 @@ int gs_control_run(gs_control *c)
                     alive = !(evs[i].events & EPOLLERR) && client_read(c, cl);
                 }
                 if (alive) {
+                    client_flush(cl);
+                    emit_lagged(c, cl);
                     client_flush(cl);
                     if (cl->closing && cl->outlen == cl->outoff) {
                         alive = false;

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,6 +285,15 @@ int main(int argc, char **argv)
         return 0;
     }
     gs_log_level_set(srv.cfg.log_level);
+    {
+        /* control clients are file descriptors: allow what control.max_clients promises */
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            (void)setrlimit(RLIMIT_NOFILE, &rl);
+        }
+    }
     if (srv.cfg.key_path[0] != '\0') {
         rv = gs_identity_load_or_create(&srv.id, srv.cfg.key_path, &created);
         if (rv < 0) {
