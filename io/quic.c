@@ -206,6 +206,12 @@ int gs_quic_ep_new(gs_quic_ep **pep, const gs_quic_cfg *cfg, const gs_identity *
         rv = GS_ERR_NOMEM;
         goto fail_ctrl;
     }
+    ep->stops_cap = (cfg->max_uni_streams < 4096 ? (size_t)cfg->max_uni_streams : 4096) + 8;
+    ep->stops = gs_mem_calloc(mem, ep->stops_cap, sizeof(ep->stops[0]));
+    if (ep->stops == NULL) {
+        rv = GS_ERR_NOMEM;
+        goto fail_stops;
+    }
     rv = gs_quic_tls_init(ep);
     if (rv != 0) {
         goto fail_tls;
@@ -214,6 +220,8 @@ int gs_quic_ep_new(gs_quic_ep **pep, const gs_quic_cfg *cfg, const gs_identity *
     return 0;
 
 fail_tls:
+    gs_mem_free(mem, ep->stops);
+fail_stops:
     gs_mem_free(mem, ep->ctrl);
 fail_ctrl:
     gs_quic_map_free(&ep->tokens, mem);
@@ -259,6 +267,7 @@ void gs_quic_ep_del(gs_quic_ep *ep)
         gs_mem_free(mem, ch);
     }
     gs_quic_tls_free(ep);
+    gs_mem_free(mem, ep->stops);
     gs_mem_free(mem, ep->ctrl);
     gs_quic_map_free(&ep->tokens, mem);
     gs_quic_map_free(&ep->addrs, mem);
@@ -272,7 +281,7 @@ void gs_quic_ep_del(gs_quic_ep *ep)
     gs_mem_free(mem, ep);
 }
 
-const gs_quic_stats *gs_quic_ep_stats(const gs_quic_ep *ep)
+const gs_quic_stats *gs_quic_ep_stats_get(const gs_quic_ep *ep)
 {
     return &ep->stats;
 }

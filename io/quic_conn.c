@@ -493,10 +493,16 @@ static int cb_recv_stream_data(ngtcp2_conn *nc, uint32_t flags, int64_t id, uint
         }
     }
     if (stop >= 0) {
-        if (c->nstops < sizeof(c->stops) / sizeof(c->stops[0])) {
-            c->stops[c->nstops++] = stop;
-        } else {
-            return NGTCP2_ERR_CALLBACK_FAILURE; /* too many bad streams in one packet */
+        gs_quic_ep *ep = c->ep;
+        if (ep->nstops < ep->stops_cap) {
+            ep->stops[ep->nstops++] = stop;
+        } else if (!c->close_req) {
+            /* More bad streams in one packet than the peer may even have open: a protocol
+             * violation, closed with that reason (the stream's bytes are discarded anyway). */
+            c->close_req = true;
+            c->close_app_error = 0;
+            gs_quic_conn_set_reason(c, "too many bad streams in one packet");
+            gs_quic_conn_mark_dirty(ep, c);
         }
     }
     /* Bytes are consumed (delivered or discarded) at once: return the credit. */
@@ -722,15 +728,15 @@ bool gs_quic_conn_read(gs_quic_ep *ep, qconn *c, const gs_quic_addr *local,
     gs_quic_path_of(&path, local, remote);
     memset(&pi, 0, sizeof(pi));
     pi.ecn = ecn & NGTCP2_ECN_MASK;
-    c->nstops = 0;
+    ep->nstops = 0;
     c->rx_bytes += len;
     ++ep->in_ngtcp2;
     int rv = ngtcp2_conn_read_pkt(c->nc, &path, &pi, data, len, now);
     --ep->in_ngtcp2;
-    for (size_t i = 0; i < c->nstops; ++i) {
-        (void)ngtcp2_conn_shutdown_stream_read(c->nc, c->stops[i], 0);
+    for (size_t i = 0; i < ep->nstops; ++i) {
+        (void)ngtcp2_conn_shutdown_stream_read(c->nc, ep->stops[i], 0);
     }
-    c->nstops = 0;
+    ep->nstops = 0;
     if (rv != 0) {
         if (rv == NGTCP2_ERR_DISCARD_PKT) {
             ++ep->stats.datagrams_dropped;

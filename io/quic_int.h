@@ -194,8 +194,6 @@ typedef struct qconn {
     size_t writable_at;     /* on_writable fires once |queued| drops below this (want_writable) */
     gs_tstamp behind_since; /* since when queued > send_queue_low (GS_TSTAMP_NEVER: not behind) */
     struct qconn *dirty_next;
-    int64_t stops[8]; /* incoming streams to stop after the current read */
-    size_t nstops;
     uint64_t nrecv_done; /* incoming streams finished or stopped (see QRECV_DONE_MAX) */
 } qconn;
 
@@ -261,6 +259,13 @@ struct gs_quic_ep {
     /* ngtcp2 calls in progress (read_pkt, writev_stream, handle_expiry): connections are never
      * freed while it is non-zero (asserted) */
     int in_ngtcp2;
+    /* incoming streams to stop once the current ngtcp2_conn_read_pkt returns (stopping from
+     * inside its callback could free the stream under it): one connection reads at a time, and
+     * a packet can name at most the streams the peer may have open (max_uni_streams), so
+     * stops_cap = min(max_uni_streams, 4096) + 8 never runs out in practice */
+    int64_t *stops;
+    size_t nstops;
+    size_t stops_cap;
     /* the GSO run packer and its one-packet stash (quic_pack.h) */
     gs_quic_pack pack;
 };

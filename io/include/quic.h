@@ -399,8 +399,8 @@ gs_tstamp gs_quic_ep_get_expiry(const gs_quic_ep *ep);
  */
 int gs_quic_ep_handle_expiry(gs_quic_ep *ep, gs_tstamp now);
 
-/* gs_quic_ep_stats returns the endpoint's counters (valid while |ep| lives). */
-const gs_quic_stats *gs_quic_ep_stats(const gs_quic_ep *ep);
+/* gs_quic_ep_stats_get returns the endpoint's counters (valid while |ep| lives). */
+const gs_quic_stats *gs_quic_ep_stats_get(const gs_quic_ep *ep);
 
 /* gs_quic_ep_num_conns returns the number of connections currently allocated (all states). */
 size_t gs_quic_ep_num_conns(const gs_quic_ep *ep);
