@@ -767,6 +767,28 @@ int gs_quic_ep_conn_version(const gs_quic_ep *ep, gs_quic_conn_id conn)
     return c->v0 ? 0 : 1;
 }
 
+int gs_quic_ep_conn_versions(const gs_quic_ep *ep, gs_quic_conn_id conn)
+{
+    if (ep == NULL) {
+        return GS_ERR_INVAL;
+    }
+    const qconn *c = gs_quic_conn_get(ep, conn);
+    if (c == NULL) {
+        return GS_ERR_NOTFOUND;
+    }
+    if (c->state == QS_HANDSHAKE) {
+        return GS_ERR_AGAIN;
+    }
+    int v = c->v0 ? GS_QUIC_SPEAKS_V0 : GS_QUIC_SPEAKS_V1;
+    if (c->is_server && c->hello_seen) {
+        v |= (c->offers_v0 ? GS_QUIC_SPEAKS_V0 : 0) | (c->offers_v1 ? GS_QUIC_SPEAKS_V1 : 0) |
+             GS_QUIC_SPEAKS_COMPLETE;
+    } else if (c->v0) {
+        v |= GS_QUIC_SPEAKS_COMPLETE;
+    }
+    return v;
+}
+
 int gs_quic_ep_peer_version(const gs_quic_ep *ep, const uint8_t peer[GS_ID_LEN])
 {
     if (ep == NULL || peer == NULL) {

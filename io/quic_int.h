@@ -173,6 +173,9 @@ typedef struct qconn {
     bool v0;           /* the handshake chose "/iroh-gossip/0" (quic_v0.c) */
     bool v0_opened;    /* its one stream was opened or accepted (never a second one) */
     struct qrecv *v0rx; /* receive side of that stream (also linked in |recvs|) */
+    bool hello_seen;    /* server: the client's ALPN list was read (offers_v0/v1 valid) */
+    bool offers_v0;     /* server: the client offered "/iroh-gossip/0" */
+    bool offers_v1;     /* server: the client offered "/iroh-gossip/1" */
     uint8_t nrtok;
     uint8_t rtok[QRTOK_MAX][NGTCP2_STATELESS_RESET_TOKENLEN]; /* registered in ep->tokens */
     uint8_t peer[GS_ID_LEN];
@@ -353,6 +356,8 @@ int gs_quic_v0_open(struct gs_quic_ep *ep, qconn *c, qsend *s, int64_t *pid);
 /* gs_quic_v0_on_open takes a peer-opened bidi stream: on a /0 acceptor the first one is the
  * connection's stream; anything else is refused (counted).  Returns 0 or GS_ERR_NOMEM. */
 int gs_quic_v0_on_open(struct gs_quic_ep *ep, qconn *c, int64_t id);
+/* gs_quic_v0_hello_hook makes a server session record the client's ALPN list (offers_v0/v1). */
+void gs_quic_v0_hello_hook(gnutls_session_t s);
 /* gs_quic_v0_fail closes |c| because its /0 stream failed (counted in v0_stream_errors). */
 void gs_quic_v0_fail(struct gs_quic_ep *ep, qconn *c, const char *reason);
 

@@ -180,6 +180,61 @@ int gs_quic_v0_on_open(struct gs_quic_ep *ep, qconn *c, int64_t id)
     return 0;
 }
 
+/* alpn_ext reads the ALPN extension (16) of a ClientHello into the connection's offers. */
+static int alpn_ext(void *ctx, unsigned tls_id, const unsigned char *data, unsigned size)
+{
+    qconn *c = ctx;
+    if (tls_id != 16) {
+        return 0;
+    }
+    if (size < 2) {
+        return 0;
+    }
+    unsigned n = ((unsigned)data[0] << 8) | data[1];
+    unsigned pos = 2;
+    if (n > size - 2) {
+        return 0; /* malformed: GnuTLS refuses the hello itself */
+    }
+    c->hello_seen = true;
+    while (pos < 2 + n) {
+        unsigned k = data[pos++];
+        if (k > 2 + n - pos) {
+            break;
+        }
+        if (k == sizeof(GS_QUIC_ALPN_GOSSIP_V0) - 1 &&
+            memcmp(data + pos, GS_QUIC_ALPN_GOSSIP_V0, k) == 0) {
+            c->offers_v0 = true;
+        } else if (k == sizeof(GS_QUIC_ALPN_GOSSIP) - 1 &&
+                   memcmp(data + pos, GS_QUIC_ALPN_GOSSIP, k) == 0) {
+            c->offers_v1 = true;
+        }
+        pos += k;
+    }
+    return 0;
+}
+
+static int hello_hook(gnutls_session_t s, unsigned htype, unsigned when, unsigned incoming,
+                      const gnutls_datum_t *msg)
+{
+    (void)when;
+    const ngtcp2_crypto_conn_ref *ref = gnutls_session_get_ptr(s);
+    if (htype != GNUTLS_HANDSHAKE_CLIENT_HELLO || !incoming || ref == NULL || msg == NULL) {
+        return 0;
+    }
+    qconn *c = ref->user_data;
+    c->hello_seen = false;
+    c->offers_v0 = false;
+    c->offers_v1 = false;
+    (void)gnutls_ext_raw_parse(c, alpn_ext, msg, GNUTLS_EXT_RAW_FLAG_TLS_CLIENT_HELLO);
+    return 0;
+}
+
+void gs_quic_v0_hello_hook(gnutls_session_t s)
+{
+    gnutls_handshake_set_hook_function(s, GNUTLS_HANDSHAKE_CLIENT_HELLO, GNUTLS_HOOK_PRE,
+                                       hello_hook);
+}
+
 /* be32 reads a big-endian u32. */
 static uint32_t be32(const uint8_t *p)
 {

@@ -104,6 +104,8 @@ static const key_def keys[] = {
      "frames queued per peer while it is being dialed"},
     {"limits.shutdown_ms", K_MS, OFF(shutdown_timeout), NOLIST, 100, 60000,
      "SIGTERM: time allowed to quit topics and close connections"},
+    {"protocol.v0", K_BOOL, OFF(v0), NOLIST, 0, 0,
+     "also speak /iroh-gossip/0 (iroh-gossip 0.35 peers; /1 stays preferred)"},
     {"protocol.max_message_size", K_SIZE, NODE(max_message_size), NOLIST, GS_MAX_MESSAGE_SIZE_MIN,
      16 * MIB, "M: frame body limit (same on every node of a network)"},
     {"protocol.active_view_capacity", K_SIZE, NODE(active_view_capacity), NOLIST, 1, 1024,

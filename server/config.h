@@ -96,6 +96,7 @@ typedef struct gs_server_cfg {
     uint64_t max_conns;
     uint64_t dial_queue_max;
     gs_duration shutdown_timeout;
+    bool v0; /* also accept and offer "/iroh-gossip/0" (PROTOCOL.md 12) */
     /* [protocol] */
     gs_node_cfg node;
 } gs_server_cfg;

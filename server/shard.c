@@ -1337,6 +1337,9 @@ int gs_shard_new(gs_shard **psh, gs_server *srv, unsigned index)
     ec.on_stray = on_stray;
     ec.turn_user_data = sh;
     ec.quic.send_queue_low = cfg->send_queue_low;
+    if (cfg->v0) {
+        (void)gs_quic_cfg_enable_v0(&ec.quic);
+    }
     rv = gs_engine_new(&sh->eng, &ec, &srv->id, gs_mem_default());
     if (rv < 0) {
         goto fail_engine;

@@ -445,6 +445,20 @@ int gs_quic_ep_conn_version(const gs_quic_ep *ep, gs_quic_conn_id conn);
  * when it has none). */
 int gs_quic_ep_peer_version(const gs_quic_ep *ep, const uint8_t peer[GS_ID_LEN]);
 
+/* Bits of gs_quic_ep_conn_versions. */
+#define GS_QUIC_SPEAKS_V0       0x1 /* the peer speaks "/iroh-gossip/0" */
+#define GS_QUIC_SPEAKS_V1       0x2 /* the peer speaks "/iroh-gossip/1" */
+#define GS_QUIC_SPEAKS_COMPLETE 0x4 /* the set is complete: a missing bit means "cannot" */
+
+/*
+ * gs_quic_ep_conn_versions returns what |conn| tells about its peer's wire versions: the bit of
+ * the version in use; for a connection the peer dialed, also every version its ClientHello
+ * offered, and GS_QUIC_SPEAKS_COMPLETE.  A /0 connection we dialed is complete as well: we offer
+ * /1 first, so a server that chose /0 cannot speak /1.  GS_ERR_NOTFOUND / GS_ERR_AGAIN as
+ * gs_quic_ep_conn_version.
+ */
+int gs_quic_ep_conn_versions(const gs_quic_ep *ep, gs_quic_conn_id conn);
+
 /* gs_quic_ep_send_path returns the newest established connection to |peer|, or 0 if none. */
 gs_quic_conn_id gs_quic_ep_send_path(const gs_quic_ep *ep, const uint8_t peer[GS_ID_LEN]);
 

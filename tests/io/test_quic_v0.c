@@ -108,6 +108,19 @@ Test(quic_v0, both_sides_of_v1_and_v0_pick_v1)
     cr_assert(eq(int, gs_quic_ep_conn_version(a->ep, h), 1));
     cr_assert(eq(int, gs_quic_ep_peer_version(b->ep, a->id.pk), 1));
     cr_assert(eq(u64, gs_quic_ep_stats_get(a->ep)->conns_v0, 0));
+    /* the acceptor read the dialer's whole offer; the dialer only knows the chosen version */
+    cr_assert(eq(int, gs_quic_ep_conn_versions(b->ep, b->last_conn),
+                 GS_QUIC_SPEAKS_V0 | GS_QUIC_SPEAKS_V1 | GS_QUIC_SPEAKS_COMPLETE));
+    cr_assert(eq(int, gs_quic_ep_conn_versions(a->ep, h), GS_QUIC_SPEAKS_V1));
+    /* a /1-only dialer: complete, without /0 */
+    gs_quic_cfg c1 = cfg_v1();
+    tnode *d = tnet_add(&net, 3, 4003, &c1);
+    gs_quic_conn_id h2 = 0;
+    cr_assert(eq(int, gs_quic_ep_connect(d->ep, b->id.pk, &d->addr, &b->addr, net.now, &h2), 0));
+    tnet_run(&net, GS_SECONDS, NULL, NULL);
+    cr_assert(eq(int, gs_quic_ep_conn_version(d->ep, h2), 1));
+    cr_assert(eq(int, gs_quic_ep_conn_versions(b->ep, b->last_conn),
+                 GS_QUIC_SPEAKS_V1 | GS_QUIC_SPEAKS_COMPLETE));
     tnet_free(&net);
 }
 
@@ -146,6 +159,9 @@ Test(quic_v0, v0_dialer_and_acceptor_exchange_frames_on_one_stream)
     cr_assert(eq(int, gs_quic_ep_conn_version(a->ep, h), 0));
     cr_assert(eq(int, gs_quic_ep_peer_version(b->ep, a->id.pk), 0));
     cr_assert(eq(u64, gs_quic_ep_stats_get(a->ep)->frames_refused_v0, 1));
+    cr_assert(eq(int, gs_quic_ep_conn_versions(b->ep, b->last_conn),
+                 GS_QUIC_SPEAKS_V0 | GS_QUIC_SPEAKS_COMPLETE));
+    cr_assert(eq(int, gs_quic_ep_conn_versions(a->ep, h), GS_QUIC_SPEAKS_V0 | GS_QUIC_SPEAKS_COMPLETE));
     want w = {0, 6};
     cr_assert(tnet_run(&net, GS_SECONDS, got, &w));
     cr_assert(eq(sz, rb.n, 6));
