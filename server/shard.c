@@ -17,6 +17,7 @@
 #include "log.h"
 #include "node.h"
 #include "relay.h"
+#include "v0.h"
 
 #define MBOX_BATCH     256                       /* records handled per receive call */
 #define MBOX_PER_TURN  4096                      /* records handled per turn at most */
@@ -42,6 +43,10 @@ typedef struct peer_ent {
     gs_quic_conn_id dial;
     size_t dial_queued;
     gs_tstamp dial_after;
+    /* wire versions: GS_QUIC_SPEAKS_* learned from connections (0: unknown; kept after they
+     * close), and whether the newest send path speaks /iroh-gossip/0 (v0.h) */
+    uint8_t versions;
+    bool v0;
 } peer_ent;
 
 /* stray_hdr: the head of a forwarded datagram's frame; the datagram follows. */
@@ -376,6 +381,9 @@ static void conn_send(gs_shard *sh, peer_ent *pe, const uint8_t topic[32], gs_fr
         gs_frame_unref(f);
         if (rv == GS_ERR_AGAIN && (flags & GS_MBOX_SEND_DATA)) {
             sh->c.gossip_dropped++;
+        } else if (rv == GS_ERR_MSG_TOO_LARGE) {
+            /* fits /1 but not a /0 peer (32 topic bytes in every frame): not sent to it */
+            sh->c.v0_too_large++;
         } else {
             sh->c.send_errors++;
             GS_LOG_RL(GS_LOG_DEBUG, "shard=%u evt=send_error rv=%d", sh->index, rv);
@@ -519,6 +527,38 @@ static gs_frame *encode(gs_shard *sh, const gs_node_out *o)
     return f;
 }
 
+/* v0_lookup: the wire versions known for |peer| (v0.h). */
+static unsigned v0_lookup(void *ud, const gs_key *peer)
+{
+    peer_ent *pe = peer_get(ud, peer->b, false);
+    return pe != NULL ? pe->versions : 0;
+}
+
+/*
+ * v0_policy applies the peer-list policy (v0.h) to the outbox SEND |o|.  Returns false when it
+ * must not be sent.  A changed or dropped message must not share the previous encoding (nor
+ * leave its own for the next SAME_MSG), so the encode-once frame is forgotten around it.
+ */
+static bool v0_policy(gs_shard *sh, gs_node_out *o, gs_peer_info *scratch, size_t cap)
+{
+    size_t removed = 0;
+    gs_v0_verdict v = gs_v0_filter(&o->msg, v0_lookup(sh, &o->peer), v0_lookup, sh, scratch, cap,
+                                   &removed);
+
+    if (v == GS_V0_SEND) {
+        return true;
+    }
+    gs_frame_unref(sh->last_frame);
+    sh->last_frame = NULL;
+    o->flags &= ~(uint32_t)GS_NODE_OUT_FLAG_SAME_MSG;
+    if (v == GS_V0_DROP) {
+        sh->c.v0_intro_dropped++;
+        return false;
+    }
+    sh->c.v0_intro_filtered += removed;
+    return true;
+}
+
 static void drain_outbox(gs_shard *sh)
 {
     gs_node_out o;
@@ -526,8 +566,14 @@ static void drain_outbox(gs_shard *sh)
     while (gs_node_next_out(sh->node, &o)) {
         switch (o.type) {
         case GS_NODE_OUT_SEND: {
-            gs_frame *f = encode(sh, &o);
+            gs_peer_info scratch[64];
+            gs_frame *f;
             uint32_t flags = 0;
+
+            if (sh->cfg->v0 && !v0_policy(sh, &o, scratch, 64)) {
+                break;
+            }
+            f = encode(sh, &o);
 
             if (f == NULL) {
                 sh->c.send_errors++;
@@ -539,6 +585,11 @@ static void drain_outbox(gs_shard *sh)
                 flags |= GS_MBOX_SEND_FIN;
             }
             route_send(sh, o.peer.b, o.topic.b, f, flags, sh->index);
+            if (sh->cfg->v0 && (o.msg.type == GS_MSG_SHUFFLE || o.msg.type == GS_MSG_SHUFFLE_REPLY)) {
+                /* its list may point at |scratch|: never reuse this encoding */
+                gs_frame_unref(sh->last_frame);
+                sh->last_frame = NULL;
+            }
             break;
         }
         case GS_NODE_OUT_DISCONNECT:
@@ -655,7 +706,8 @@ static void deliver(gs_shard *sh, const uint8_t from[32], const uint8_t topic[32
 
 /* ---- peer facts ---- */
 
-static void peer_up(gs_shard *sh, const uint8_t peer[32], unsigned owner, uint64_t seq)
+static void peer_up(gs_shard *sh, const uint8_t peer[32], unsigned owner, uint64_t seq,
+                    uint8_t versions, bool v0)
 {
     peer_ent *pe = peer_get(sh, peer, true);
     gs_mbox_rec r = {.type = GS_MBOX_USE, .a = 1};
@@ -663,6 +715,8 @@ static void peer_up(gs_shard *sh, const uint8_t peer[32], unsigned owner, uint64
     if (pe == NULL || seq <= pe->seq) {
         return;
     }
+    pe->versions = versions;
+    pe->v0 = v0;
     pe->owner = (int)owner;
     pe->seq = seq;
     if (owner != sh->index) {
@@ -728,6 +782,14 @@ static void on_connected(void *ud, gs_quic_conn_id conn, const uint8_t peer[GS_I
     pe->conn_seq = seq;
     if (users_empty(pe)) {
         pe->drain_at = gs_tstamp_add(sh->now, UNUSED_GRACE);
+    }
+    {
+        int v = gs_quic_ep_conn_versions(gs_engine_quic(sh->eng), conn);
+        /* PEER_UP carries them to every shard: topic[0] the set, topic[1] the path's /0 */
+        r.topic[0] = v > 0 ? (uint8_t)v : 0;
+        r.topic[1] = gs_quic_ep_conn_version(gs_engine_quic(sh->eng), conn) == 0;
+        pe->versions = r.topic[0];
+        pe->v0 = r.topic[1] != 0;
     }
     memcpy(r.peer, peer, 32);
     bcast(sh, &r);
@@ -862,6 +924,9 @@ static void ctl_status(gs_shard *sh, gs_ctl_req *q)
     C("encodes", sh->c.encodes);
     C("encode_reuses", sh->c.encode_reuses);
     C("gossip_dropped", sh->c.gossip_dropped);
+    C("v0_too_large", sh->c.v0_too_large);
+    C("v0_intro_dropped", sh->c.v0_intro_dropped);
+    C("v0_intro_filtered", sh->c.v0_intro_filtered);
     C("send_errors", sh->c.send_errors);
     C("send_no_path", sh->c.send_no_path);
     C("peers_behind_closed", sh->c.peers_behind_closed);
@@ -1001,7 +1066,8 @@ static void ctl_peers(gs_shard *sh, gs_ctl_req *q)
         json_object_set_new(o, "shard", json_integer(sh->index));
         json_object_set_new(o, "addrs", addrs);
         json_object_set_new(o, "topics", topics);
-        json_object_set_new(o, "version", json_string(GS_QUIC_ALPN_GOSSIP));
+        json_object_set_new(o, "version",
+                            json_string(pe->v0 ? GS_QUIC_ALPN_GOSSIP_V0 : GS_QUIC_ALPN_GOSSIP));
         json_array_append_new(a, o);
     }
     q->result = a;
@@ -1122,7 +1188,7 @@ static void handle_rec(gs_shard *sh, const gs_mbox_rec *r)
         gs_frame_unref(f);
         break;
     case GS_MBOX_PEER_UP:
-        peer_up(sh, r->peer, r->a, r->b);
+        peer_up(sh, r->peer, r->a, r->b, r->topic[0], r->topic[1] != 0);
         break;
     case GS_MBOX_PEER_DOWN:
         peer_down(sh, r->peer, r->b);
