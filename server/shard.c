@@ -6,6 +6,7 @@
 #include "shard.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -389,6 +390,12 @@ static void conn_send(gs_shard *sh, peer_ent *pe, const uint8_t topic[32], gs_fr
             GS_LOG_RL(GS_LOG_DEBUG, "shard=%u evt=send_error rv=%d", sh->index, rv);
         }
         return;
+    }
+    if (pe->v0) {
+        int t = gs_v0_msg_type(f->data + GS_FRAME_PREFIX_LEN, f->len - GS_FRAME_PREFIX_LEN);
+        if (t >= 0) {
+            sh->c.v0_tx[t]++;
+        }
     }
     if (flags & GS_MBOX_SEND_FIN) {
         (void)gs_quic_ep_finish_stream(ep, pe->id, topic);
@@ -838,10 +845,15 @@ static void on_frame(void *ud, gs_quic_conn_id conn, const uint8_t peer[GS_ID_LE
     gs_mbox_rec r = {.type = GS_MBOX_FRAME_IN};
     gs_frame *f;
 
-    (void)conn;
     sh->now = gs_engine_now(sh->eng);
     if (pe != NULL && pe->owner == (int)sh->index) {
         users_set(pe, owner, true);
+    }
+    if (sh->cfg->v0 && gs_quic_ep_conn_version(gs_engine_quic(sh->eng), conn) == 0) {
+        int t = gs_v0_msg_type(body, len);
+        if (t >= 0) {
+            sh->c.v0_rx[t]++;
+        }
     }
     if (owner == sh->index) {
         sh->c.frames_local++;
@@ -927,6 +939,14 @@ static void ctl_status(gs_shard *sh, gs_ctl_req *q)
     C("v0_too_large", sh->c.v0_too_large);
     C("v0_intro_dropped", sh->c.v0_intro_dropped);
     C("v0_intro_filtered", sh->c.v0_intro_filtered);
+    for (int t = 0; t < 10; ++t) {
+        char k[40];
+
+        snprintf(k, sizeof(k), "v0_rx_%s", gs_v0_msg_type_name(t));
+        C(k, sh->c.v0_rx[t]);
+        snprintf(k, sizeof(k), "v0_tx_%s", gs_v0_msg_type_name(t));
+        C(k, sh->c.v0_tx[t]);
+    }
     C("send_errors", sh->c.send_errors);
     C("send_no_path", sh->c.send_no_path);
     C("peers_behind_closed", sh->c.peers_behind_closed);

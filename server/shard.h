@@ -41,6 +41,8 @@ typedef struct gs_shard_counters {
     uint64_t v0_intro_dropped;   /* ForwardJoin/Shuffle not sent: names a peer of a version the
                                     recipient cannot speak (v0.h) */
     uint64_t v0_intro_filtered;  /* Shuffle/ShuffleReply entries removed for that reason */
+    uint64_t v0_rx[10];          /* frames received on /iroh-gossip/0 connections, by type */
+    uint64_t v0_tx[10];          /* frames queued to /iroh-gossip/0 peers, by type */
     uint64_t send_errors;        /* frames refused by the transport */
     uint64_t send_no_path;       /* frames for a peer with no path (dropped) */
     uint64_t peers_behind_closed; /* connections closed: peer behind longer than allowed */

@@ -84,3 +84,25 @@ gs_v0_verdict gs_v0_filter(gs_msg *msg, unsigned to, gs_v0_lookup_fn *lookup, vo
         return GS_V0_SEND;
     }
 }
+
+int gs_v0_msg_type(const uint8_t *body, size_t len)
+{
+    if (len < 2) {
+        return -1;
+    }
+    if (body[0] == 0 && body[1] <= 5) {
+        return body[1]; /* HyParView: Join .. Disconnect */
+    }
+    if (body[0] == 1 && body[1] <= 3) {
+        return 6 + body[1]; /* PlumTree: Gossip, Prune, Graft, IHave */
+    }
+    return -1;
+}
+
+const char *gs_v0_msg_type_name(int t)
+{
+    static const char *const names[10] = {"Join",       "ForwardJoin", "Shuffle", "ShuffleReply",
+                                          "Neighbor",   "Disconnect",  "Gossip",  "Prune",
+                                          "Graft",      "IHave"};
+    return t >= 0 && t < 10 ? names[t] : "?";
+}

@@ -45,4 +45,11 @@ typedef enum gs_v0_verdict {
 gs_v0_verdict gs_v0_filter(gs_msg *msg, unsigned to, gs_v0_lookup_fn *lookup, void *user_data,
                            gs_peer_info *scratch, size_t cap, size_t *removed);
 
+/* gs_v0_msg_type returns the message type (gs_msg_type, 0..9) of an encoded message body from
+ * its two enum tags, or -1 when they name none (the node's decoder reports the error). */
+int gs_v0_msg_type(const uint8_t *body, size_t len);
+
+/* gs_v0_msg_type_name returns the name of message type |t| ("Join" ... "IHave"), or "?". */
+const char *gs_v0_msg_type_name(int t);
+
 #endif /* GS_SERVER_V0_H */

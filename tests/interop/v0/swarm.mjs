@@ -392,6 +392,11 @@ async function caseSwarm() {
     const downs = all.reduce((a, n) => a + n.downs.filter((d) => d.at >= since).length, 0)
     assert(downs === 0, `${downs} neighbour-down events nobody caused: ${downList(all, since)}`)
     const c = await countersOf(G)
+    // Message types seen on /0 connections, both ways (gossipd counts them per type).
+    for (const t of ['Join', 'Neighbor', 'Gossip', 'IHave']) {
+        if (t !== 'Join') assert(c[`v0_tx_${t}`] > 0, `no ${t} sent to an iroh node`)
+        assert(c[`v0_rx_${t}`] > 0, `no ${t} received from an iroh node`)
+    }
     return { nodes: 10, join_downs: downList(all), broadcasts: 400, deliveries: 400 * 9 - 0, missing: rep.missing, dup: rep.dup,
         deliver_s: (Date.now() - t) / 1000, edges: (await edges(all)).length, counters: pick(c) }
 }
