@@ -18,21 +18,21 @@
 #include "node.h"
 #include "relay.h"
 
-#define MBOX_BATCH     256                       /* records handled per receive call */
-#define MBOX_PER_TURN  4096                      /* records handled per turn at most */
-#define SWEEP_PERIOD   (100 * GS_MILLISECONDS)   /* housekeeping period */
-#define UNUSED_GRACE   (10 * GS_SECONDS)         /* a new connection nobody uses is closed then */
-#define DIAL_BACKOFF   (1 * GS_SECONDS)          /* no new dial to a peer this soon after a failure */
-#define EXPIRE_BUDGET  1024                      /* address book slots swept per sweep */
-#define USER_WORDS     4                         /* bitmap words: up to 256 shards */
-#define MAX_WAIT       GS_SECONDS                /* longest sleep of one turn */
+#define MBOX_BATCH    256                     /* records handled per receive call */
+#define MBOX_PER_TURN 4096                    /* records handled per turn at most */
+#define SWEEP_PERIOD  (100 * GS_MILLISECONDS) /* housekeeping period */
+#define UNUSED_GRACE  (10 * GS_SECONDS)       /* a new connection nobody uses is closed then */
+#define DIAL_BACKOFF  (1 * GS_SECONDS)        /* no new dial to a peer this soon after a failure */
+#define EXPIRE_BUDGET 1024                    /* address book slots swept per sweep */
+#define USER_WORDS    4                       /* bitmap words: up to 256 shards */
+#define MAX_WAIT      GS_SECONDS              /* longest sleep of one turn */
 
 /* peer_ent: this shard's view of one peer (see shard.h). */
 typedef struct peer_ent {
     uint8_t id[32];
-    int owner;          /* shard holding the newest send path, -1: none known */
-    uint64_t seq;       /* its sequence number (newest wins) */
-    bool local_use;     /* our node may use the peer (sent to it or received from it) */
+    int owner;      /* shard holding the newest send path, -1: none known */
+    uint64_t seq;   /* its sequence number (newest wins) */
+    bool local_use; /* our node may use the peer (sent to it or received from it) */
     /* our own newest established connection to the peer */
     gs_quic_conn_id conn;
     uint64_t conn_seq;
@@ -909,8 +909,8 @@ static void ctl_status(gs_shard *sh, gs_ctl_req *q)
     json_object_set_new(o, "index", json_integer(sh->index));
     json_object_set_new(o, "topics", topics);
     json_object_set_new(o, "peers", json_integer((json_int_t)npeers));
-    json_object_set_new(o, "conns", json_integer((json_int_t)gs_quic_ep_num_conns(
-                                         gs_engine_quic(sh->eng))));
+    json_object_set_new(o, "conns",
+                        json_integer((json_int_t)gs_quic_ep_num_conns(gs_engine_quic(sh->eng))));
     json_object_set_new(o, "counters", c);
     q->result = o;
 }
@@ -942,12 +942,13 @@ static void ctl_topics(gs_shard *sh, gs_ctl_req *q)
         }
         json_object_set_new(o, "shard", json_integer(sh->index));
         json_object_set_new(o, "active", keys_json(view, n < 64 ? n : 64));
-        json_object_set_new(o, "passive", json_integer((json_int_t)gs_node_passive_view(
-                                              sh->node, &te->id, NULL, 0)));
-        json_object_set_new(o, "eager", json_integer((json_int_t)gs_node_eager_peers(
-                                            sh->node, &te->id, NULL, 0)));
-        json_object_set_new(o, "lazy", json_integer((json_int_t)gs_node_lazy_peers(
-                                           sh->node, &te->id, NULL, 0)));
+        json_object_set_new(
+            o, "passive",
+            json_integer((json_int_t)gs_node_passive_view(sh->node, &te->id, NULL, 0)));
+        json_object_set_new(
+            o, "eager", json_integer((json_int_t)gs_node_eager_peers(sh->node, &te->id, NULL, 0)));
+        json_object_set_new(
+            o, "lazy", json_integer((json_int_t)gs_node_lazy_peers(sh->node, &te->id, NULL, 0)));
         json_object_set_new(o, "relayed", json_boolean(te->relayed));
         json_object_set_new(o, "subscribers", json_integer(te->nsubs));
         json_array_append_new(a, o);
@@ -955,6 +956,12 @@ static void ctl_topics(gs_shard *sh, gs_ctl_req *q)
     q->result = a;
 }
 
+/*
+ * ctl_peers: this shard's part of `peers`, one entry per peer it knows something about: the
+ * connection (|shard|, when the send path is ours), the topics of ours whose active view holds it,
+ * the addresses in our book.  The control thread merges the parts by id and lists the peers that
+ * have a send path.
+ */
 static void ctl_peers(gs_shard *sh, gs_ctl_req *q)
 {
     json_t *a = json_array();
@@ -962,29 +969,19 @@ static void ctl_peers(gs_shard *sh, gs_ctl_req *q)
     peer_ent *pe;
 
     while ((pe = gs_kmap_next(&sh->peers, &it, NULL)) != NULL) {
+        gs_udp_addr pa[GS_ADDRBOOK_PER_PEER];
+        size_t na = gs_addrbook_get(&sh->book, pe->id, pa, GS_ADDRBOOK_PER_PEER, sh->now);
         json_t *o;
-        json_t *addrs;
-        json_t *topics;
+        json_t *addrs = json_array();
+        json_t *topics = json_array();
         size_t ti = 0;
         topic_ent *te;
 
-        if (pe->owner != (int)sh->index) {
-            continue;
-        }
-        o = json_object();
-        addrs = json_array();
-        topics = json_array();
-        {
-            gs_udp_addr pa[GS_ADDRBOOK_PER_PEER];
-            size_t na = gs_addrbook_get(&sh->book, pe->id, pa, GS_ADDRBOOK_PER_PEER, sh->now);
+        for (size_t i = 0; i < na; ++i) {
+            char buf[GS_UDP_ADDR_STRLEN];
 
-            /* the book is the home shard's: other shards answer with what they know (none) */
-            for (size_t i = 0; i < na; ++i) {
-                char buf[GS_UDP_ADDR_STRLEN];
-
-                if (gs_udp_addr_format(&pa[i], buf, sizeof(buf)) > 0) {
-                    json_array_append_new(addrs, json_string(buf));
-                }
+            if (gs_udp_addr_format(&pa[i], buf, sizeof(buf)) > 0) {
+                json_array_append_new(addrs, json_string(buf));
             }
         }
         while ((te = gs_kmap_next(&sh->topics, &ti, NULL)) != NULL) {
@@ -997,11 +994,20 @@ static void ctl_peers(gs_shard *sh, gs_ctl_req *q)
                 }
             }
         }
+        if (pe->owner != (int)sh->index && json_array_size(topics) == 0 &&
+            json_array_size(addrs) == 0) {
+            json_decref(addrs);
+            json_decref(topics);
+            continue;
+        }
+        o = json_object();
         json_object_set_new(o, "id", hex_json(pe->id));
-        json_object_set_new(o, "shard", json_integer(sh->index));
+        if (pe->owner == (int)sh->index) {
+            json_object_set_new(o, "shard", json_integer(sh->index));
+            json_object_set_new(o, "version", json_string(GS_QUIC_ALPN_GOSSIP));
+        }
         json_object_set_new(o, "addrs", addrs);
         json_object_set_new(o, "topics", topics);
-        json_object_set_new(o, "version", json_string(GS_QUIC_ALPN_GOSSIP));
         json_array_append_new(a, o);
     }
     q->result = a;
@@ -1048,7 +1054,7 @@ static void ctl_exec(gs_shard *sh, gs_ctl_req *q)
         drain_outbox(sh);
         if (rv < 0) {
             q->rv = rv;
-            q->err_code = rv == GS_ERR_NOT_JOINED     ? "not_joined"
+            q->err_code = rv == GS_ERR_NOT_JOINED      ? "not_joined"
                           : rv == GS_ERR_MSG_TOO_LARGE ? "too_large"
                                                        : "internal";
         }
