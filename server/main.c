@@ -454,10 +454,12 @@ int main(int argc, char **argv)
     for (unsigned i = 0; i < srv.nshards; ++i) {
         (void)pthread_join(threads[i], NULL);
     }
+    GS_LOG(GS_LOG_DEBUG, "evt=shards_stopped");
     if (srv.ctl != NULL) {
         gs_control_stop(srv.ctl);
         (void)pthread_join(ctl_thread, NULL);
     }
+    GS_LOG(GS_LOG_DEBUG, "evt=control_stopped");
     rv = 0;
 out:
     gs_control_del(srv.ctl);

@@ -1458,6 +1458,7 @@ int gs_shard_run(gs_shard *sh)
         }
     }
     gs_mesh_sleep_end(srv->mesh, sh->index);
+    GS_LOG(GS_LOG_DEBUG, "shard=%u evt=closing conns=%zu", sh->index, gs_engine_num_conns(sh->eng));
     close_by = gs_tstamp_add(gs_uring_now(), sh->cfg->shutdown_timeout / 2);
     rv = gs_engine_shutdown(sh->eng, 0, "shutdown", close_by - gs_uring_now());
     return rv == GS_ERR_TIMEOUT ? 0 : rv;
