@@ -106,6 +106,7 @@ static const counter quic_counters[] = {
     QC(bidi_refused),
     QC(conns_active),
     QC(rx_buffer_refused),
+    QC(rx_buffer_evicted),
     QC(rx_buffered),
 };
 #define EC(f)                                                                                      \

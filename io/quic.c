@@ -55,6 +55,7 @@ void gs_quic_cfg_default(gs_quic_cfg *cfg)
     cfg->shard = 0;
     cfg->send_sni = false;
     cfg->rx_buffer_max = (size_t)64 << 20;
+    cfg->rx_buffer_conn_max = 0;
 }
 
 int gs_quic_addr_set(gs_quic_addr *addr, const struct sockaddr *sa, socklen_t len)

@@ -485,14 +485,7 @@ static int cb_recv_stream_data(ngtcp2_conn *nc, uint32_t flags, int64_t id, uint
 
     if (gs_quic_stream_on_data(c->ep, c, id, flags, data, len, sud, &stop) == 1 && sud != NULL &&
         (id & 0x2) != 0) {
-        gs_quic_stream_recv_done(c->ep, c, id, sud);
-        ngtcp2_conn_extend_max_streams_uni(nc, 1);
-        if (++c->nrecv_done >= QRECV_DONE_MAX && !c->close_req) {
-            c->close_req = true;
-            c->close_app_error = 0;
-            gs_quic_conn_set_reason(c, "too many streams on one connection");
-            gs_quic_conn_mark_dirty(c->ep, c);
-        }
+        gs_quic_conn_recv_finished(c->ep, c, id, sud);
     }
     if (stop >= 0) {
         gs_quic_ep *ep = c->ep;
@@ -511,6 +504,18 @@ static int cb_recv_stream_data(ngtcp2_conn *nc, uint32_t flags, int64_t id, uint
     ngtcp2_conn_extend_max_stream_offset(nc, id, len);
     ngtcp2_conn_extend_max_offset(nc, len);
     return 0;
+}
+
+void gs_quic_conn_recv_finished(gs_quic_ep *ep, qconn *c, int64_t id, void *sud)
+{
+    gs_quic_stream_recv_done(ep, c, id, sud);
+    ngtcp2_conn_extend_max_streams_uni(c->nc, 1);
+    if (++c->nrecv_done >= QRECV_DONE_MAX && !c->close_req) {
+        c->close_req = true;
+        c->close_app_error = 0;
+        gs_quic_conn_set_reason(c, "too many streams on one connection");
+        gs_quic_conn_mark_dirty(ep, c);
+    }
 }
 
 static int cb_acked(ngtcp2_conn *nc, int64_t id, uint64_t off, uint64_t len, void *ud, void *sud)

@@ -28,10 +28,10 @@
 #define GS_ADDRBOOK_SAMPLE   16 /* entries looked at to choose an eviction */
 
 typedef struct gs_addrbook_stats {
-    uint64_t added;    /* addresses added (new or refreshed) */
-    uint64_t expired;  /* learned addresses dropped at expiry */
-    uint64_t evicted;  /* learned peers evicted to make room */
-    uint64_t refused;  /* addresses refused (book full of configured peers, or no memory) */
+    uint64_t added;   /* addresses added (new or refreshed) */
+    uint64_t expired; /* learned addresses dropped at expiry */
+    uint64_t evicted; /* learned peers evicted to make room */
+    uint64_t refused; /* addresses refused (book full of configured peers, or no memory) */
 } gs_addrbook_stats;
 
 typedef struct gs_addrbook {

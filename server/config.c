@@ -39,19 +39,21 @@ typedef struct key_def {
     const char *help;
 } key_def;
 
-#define OFF(f)   offsetof(gs_server_cfg, f)
-#define NODE(f)  (offsetof(gs_server_cfg, node) + offsetof(gs_node_cfg, f))
-#define NOLIST   0
-#define KIB      1024ULL
-#define MIB      (1024ULL * 1024ULL)
+#define OFF(f)  offsetof(gs_server_cfg, f)
+#define NODE(f) (offsetof(gs_server_cfg, node) + offsetof(gs_node_cfg, f))
+#define NOLIST  0
+#define KIB     1024ULL
+#define MIB     (1024ULL * 1024ULL)
 
 static const key_def keys[] = {
     {"node.key", K_PATH, OFF(key_path), NOLIST, 0, 0,
-     "secret key file (created 0600 when missing; refused when group/world-readable)"},
+     "secret key file (created 0600 when missing; refused when group/world-readable; "
+     "empty: a new identity every start)"},
     {"node.listen", K_LISTEN, OFF(listen), OFF(nlisten), 0, 0,
      "UDP addresses to listen on (ADDR:PORT, IPv4 or [IPv6]; port 0 = any free port)"},
     {"node.advertise", K_ADDRS, OFF(advertise), OFF(nadvertise), 0, 0,
-     "addresses put into our PeerData (default: the bound non-wildcard addresses)"},
+     "addresses put into our PeerData (empty: the bound addresses, a wildcard one "
+     "expanded to the interfaces' addresses)"},
     {"node.shards", K_UINT, OFF(shards), NOLIST, 0, 256, "shard threads (0 = online CPUs)"},
     {"node.pin", K_BOOL, OFF(pin), NOLIST, 0, 0,
      "pin shard i to CPU i (only when there are at least as many CPUs as shards)"},
@@ -85,8 +87,7 @@ static const key_def keys[] = {
      "records per cross-shard ring"},
     {"limits.ring_backlog", K_UINT, OFF(ring_backlog), NOLIST, 0, 1 << 24,
      "records a sender keeps per full ring (beyond: refused, counted)"},
-    {"limits.max_peers", K_UINT, OFF(max_peers), NOLIST, 16, 1 << 22,
-     "peer records per shard"},
+    {"limits.max_peers", K_UINT, OFF(max_peers), NOLIST, 16, 1 << 22, "peer records per shard"},
     {"limits.addrbook", K_UINT, OFF(addrbook_max), NOLIST, 16, 1 << 22,
      "address book entries per shard (oldest learned entry evicted)"},
     {"limits.addr_ttl_ms", K_MS, OFF(addr_ttl), NOLIST, 1000, 86400000,
@@ -102,6 +103,11 @@ static const key_def keys[] = {
     {"limits.max_conns", K_UINT, OFF(max_conns), NOLIST, 2, 1 << 20, "connections per shard"},
     {"limits.dial_queue", K_UINT, OFF(dial_queue_max), NOLIST, 1, 1 << 20,
      "frames queued per peer while it is being dialed"},
+    {"limits.idle_timeout_ms", K_MS, OFF(idle_timeout), NOLIST, 1000, 600000,
+     "QUIC max_idle_timeout we advertise: a silent peer (killed, unplugged) is declared gone "
+     "after this"},
+    {"limits.keep_alive_ms", K_MS, OFF(keep_alive), NOLIST, 100, 600000,
+     "QUIC PING after this long without sending (below idle_timeout_ms / 2)"},
     {"limits.shutdown_ms", K_MS, OFF(shutdown_timeout), NOLIST, 100, 60000,
      "SIGTERM: time allowed to quit topics and close connections"},
     {"protocol.v0", K_BOOL, OFF(v0), NOLIST, 0, 0,
@@ -184,13 +190,15 @@ void gs_server_cfg_default(gs_server_cfg *cfg)
     cfg->peer_behind_max = 10 * GS_SECONDS;
     cfg->max_conns = 16384;
     cfg->dial_queue_max = 1024;
+    cfg->idle_timeout = 6 * GS_SECONDS;
+    cfg->keep_alive = 2 * GS_SECONDS;
     cfg->shutdown_timeout = 1500 * GS_MILLISECONDS;
     gs_node_cfg_default(&cfg->node);
     cfg->node.max_topics = 4096;
 }
 
-static void add_err(gs_cfg_errors *errs, const char *source, const char *key, const char *fmt,
-                    ...) __attribute__((format(printf, 4, 5)));
+static void add_err(gs_cfg_errors *errs, const char *source, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static void add_err(gs_cfg_errors *errs, const char *source, const char *key, const char *fmt, ...)
 {
@@ -493,6 +501,11 @@ int gs_server_cfg_validate(gs_server_cfg *cfg, gs_cfg_errors *errs)
     }
     if (cfg->send_queue_low >= cfg->send_queue_max) {
         add_err(errs, "config", "limits.send_queue_low", "must be below limits.send_queue_max");
+        rv = GS_ERR_INVAL;
+    }
+    if (cfg->keep_alive * 2 > cfg->idle_timeout) {
+        add_err(errs, "config", "limits.keep_alive_ms",
+                "must be at most limits.idle_timeout_ms / 2");
         rv = GS_ERR_INVAL;
     }
     if (cfg->node.cache_bytes < 2 * cfg->node.max_message_size) {

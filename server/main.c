@@ -4,7 +4,7 @@
  * signals and the orderly stop (docs/server.md).
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE
+#    define _GNU_SOURCE
 #endif
 #include <errno.h>
 #include <getopt.h>
@@ -158,14 +158,14 @@ static void *control_main(void *arg)
 static int parse_args(gs_server_cfg *cfg, int argc, char **argv, bool *check, gs_cfg_errors *errs)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},   {"key", required_argument, NULL, 'k'},
-        {"listen", required_argument, NULL, 'l'},   {"advertise", required_argument, NULL, 'a'},
-        {"shards", required_argument, NULL, 's'},   {"bootstrap", required_argument, NULL, 'b'},
-        {"join", required_argument, NULL, 'j'},     {"relay", no_argument, NULL, 'r'},
-        {"backbone", required_argument, NULL, 'B'}, {"control", required_argument, NULL, 'C'},
+        {"config", required_argument, NULL, 'c'},    {"key", required_argument, NULL, 'k'},
+        {"listen", required_argument, NULL, 'l'},    {"advertise", required_argument, NULL, 'a'},
+        {"shards", required_argument, NULL, 's'},    {"bootstrap", required_argument, NULL, 'b'},
+        {"join", required_argument, NULL, 'j'},      {"relay", no_argument, NULL, 'r'},
+        {"backbone", required_argument, NULL, 'B'},  {"control", required_argument, NULL, 'C'},
         {"log-level", required_argument, NULL, 'L'}, {"set", required_argument, NULL, 'S'},
-        {"check-config", no_argument, NULL, 'K'},   {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},        {NULL, 0, NULL, 0},
+        {"check-config", no_argument, NULL, 'K'},    {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0},
     };
     const char *config = NULL;
     int o;
@@ -199,15 +199,33 @@ static int parse_args(gs_server_cfg *cfg, int argc, char **argv, bool *check, gs
         case 'h':
         case 'V':
             continue;
-        case 'k': key = "node.key"; break;
-        case 'l': key = "node.listen"; break;
-        case 'a': key = "node.advertise"; break;
-        case 's': key = "node.shards"; break;
-        case 'b': key = "node.bootstrap"; break;
-        case 'j': key = "node.join"; break;
-        case 'B': key = "relay.backbone"; break;
-        case 'C': key = "control.path"; break;
-        case 'L': key = "node.log_level"; break;
+        case 'k':
+            key = "node.key";
+            break;
+        case 'l':
+            key = "node.listen";
+            break;
+        case 'a':
+            key = "node.advertise";
+            break;
+        case 's':
+            key = "node.shards";
+            break;
+        case 'b':
+            key = "node.bootstrap";
+            break;
+        case 'j':
+            key = "node.join";
+            break;
+        case 'B':
+            key = "relay.backbone";
+            break;
+        case 'C':
+            key = "control.path";
+            break;
+        case 'L':
+            key = "node.log_level";
+            break;
         case 'r':
             r = gs_server_cfg_set(cfg, "relay.enabled", "true", "--relay", -2, errs);
             break;
@@ -316,8 +334,7 @@ int main(int argc, char **argv)
     srv.started = gs_uring_now();
     atomic_init(&srv.phase, GS_PHASE_RUN);
     atomic_init(&srv.conn_seq, 0);
-    rv = gs_mesh_new(&srv.mesh, srv.nshards + 1, srv.cfg.ring_size, srv.cfg.ring_backlog,
-                     drop_rec);
+    rv = gs_mesh_new(&srv.mesh, srv.nshards + 1, srv.cfg.ring_size, srv.cfg.ring_backlog, drop_rec);
     if (rv < 0) {
         fprintf(stderr, "gossipd: mailboxes: %s\n", gs_strerror(rv));
         return 2;
@@ -437,10 +454,12 @@ int main(int argc, char **argv)
     for (unsigned i = 0; i < srv.nshards; ++i) {
         (void)pthread_join(threads[i], NULL);
     }
+    GS_LOG(GS_LOG_DEBUG, "evt=shards_stopped");
     if (srv.ctl != NULL) {
         gs_control_stop(srv.ctl);
         (void)pthread_join(ctl_thread, NULL);
     }
+    GS_LOG(GS_LOG_DEBUG, "evt=control_stopped");
     rv = 0;
 out:
     gs_control_del(srv.ctl);

@@ -20,21 +20,23 @@
 #include "relay.h"
 #include "v0.h"
 
-#define MBOX_BATCH     256                       /* records handled per receive call */
-#define MBOX_PER_TURN  4096                      /* records handled per turn at most */
-#define SWEEP_PERIOD   (100 * GS_MILLISECONDS)   /* housekeeping period */
-#define UNUSED_GRACE   (10 * GS_SECONDS)         /* a new connection nobody uses is closed then */
-#define DIAL_BACKOFF   (1 * GS_SECONDS)          /* no new dial to a peer this soon after a failure */
-#define EXPIRE_BUDGET  1024                      /* address book slots swept per sweep */
-#define USER_WORDS     4                         /* bitmap words: up to 256 shards */
-#define MAX_WAIT       GS_SECONDS                /* longest sleep of one turn */
+#define MBOX_BATCH    256                     /* records handled per receive call */
+#define MBOX_PER_TURN 4096                    /* records handled per turn at most */
+#define SWEEP_PERIOD  (100 * GS_MILLISECONDS) /* housekeeping period */
+#define UNUSED_GRACE  (10 * GS_SECONDS)       /* a new connection nobody uses is closed then */
+#define DIAL_BACKOFF  (1 * GS_SECONDS)        /* no new dial to a peer this soon after a failure */
+#define EXPIRE_BUDGET 1024                    /* address book slots swept per sweep */
+#define USER_WORDS    4                       /* bitmap words: up to 256 shards */
+#define MAX_WAIT      GS_SECONDS              /* longest sleep of one turn */
+#define BATCH_FRAMES  1024                    /* frames handed to the node in one call */
+#define BATCH_ARENA   (512 * 1024)            /* bytes of copied bodies per batch */
 
 /* peer_ent: this shard's view of one peer (see shard.h). */
 typedef struct peer_ent {
     uint8_t id[32];
-    int owner;          /* shard holding the newest send path, -1: none known */
-    uint64_t seq;       /* its sequence number (newest wins) */
-    bool local_use;     /* our node may use the peer (sent to it or received from it) */
+    int owner;      /* shard holding the newest send path, -1: none known */
+    uint64_t seq;   /* its sequence number (newest wins) */
+    bool local_use; /* our node may use the peer (sent to it or received from it) */
     /* our own newest established connection to the peer */
     gs_quic_conn_id conn;
     uint64_t conn_seq;
@@ -65,6 +67,13 @@ typedef struct topic_ent {
     gs_tstamp idle_since;
 } topic_ent;
 
+/* in_frame: one received frame waiting for the turn's batch (gs_node_on_frames). */
+typedef struct in_frame {
+    gs_key from;
+    gs_topic_id topic;
+    gs_frame *ref; /* the body's frame when it came from another shard, else NULL (arena) */
+} in_frame;
+
 struct gs_shard {
     gs_server *srv;
     const gs_server_cfg *cfg;
@@ -85,6 +94,12 @@ struct gs_shard {
     gs_frame *last_frame;
     gs_shard_counters c;
     gs_mbox_rec rbuf[MBOX_BATCH];
+    /* the turn's received frames, handed to the node together (ids verified in one pass) */
+    in_frame in[BATCH_FRAMES];
+    gs_node_frame nf[BATCH_FRAMES];
+    size_t nin;
+    uint8_t *arena; /* bodies copied out of the engine's buffers */
+    size_t arena_used;
 };
 
 static _Atomic uint64_t relayed_topics; /* process-wide, against relay.max_topics */
@@ -680,35 +695,90 @@ static bool relay_admit(gs_shard *sh, const uint8_t from[32], const uint8_t topi
     return false;
 }
 
-/* deliver hands a frame |from| sent on |topic| (one of ours) to the node. */
-static void deliver(gs_shard *sh, const uint8_t from[32], const uint8_t topic[32],
-                    const uint8_t *body, size_t len)
+/* mark_used: our node is about to get a frame from |from|: it may use the peer from now on. */
+static void mark_used(gs_shard *sh, const uint8_t from[32])
 {
-    gs_key k;
-    gs_topic_id t;
-    peer_ent *pe;
+    peer_ent *pe = peer_get(sh, from, true);
 
-    memcpy(t.b, topic, 32);
-    if (!gs_node_is_joined(sh->node, &t) && !relay_admit(sh, from, topic, body, len)) {
-        (void)gs_node_on_frame(sh->node, (const gs_key *)(const void *)from, &t, body, len,
-                               sh->now); /* counted as unknown_topic */
+    if (pe == NULL || pe->local_use) {
         return;
     }
-    pe = peer_get(sh, from, true);
-    if (pe != NULL && !pe->local_use) {
-        pe->local_use = true;
-        if (pe->owner >= 0 && pe->owner != (int)sh->index) {
-            gs_mbox_rec r = {.type = GS_MBOX_USE, .a = 1};
+    pe->local_use = true;
+    if (pe->owner >= 0 && pe->owner != (int)sh->index) {
+        gs_mbox_rec r = {.type = GS_MBOX_USE, .a = 1};
 
-            memcpy(r.peer, from, 32);
-            mbox_send(sh, (unsigned)pe->owner, &r);
-        } else if (pe->owner == (int)sh->index) {
-            users_set(pe, sh->index, true);
-        }
+        memcpy(r.peer, from, 32);
+        mbox_send(sh, (unsigned)pe->owner, &r);
+    } else if (pe->owner == (int)sh->index) {
+        users_set(pe, sh->index, true);
     }
-    memcpy(k.b, from, 32);
-    (void)gs_node_on_frame(sh->node, &k, &t, body, len, sh->now);
+}
+
+/*
+ * batch_flush hands the frames collected this turn to the node in one gs_node_on_frames call
+ * (decoded first, every Gossip id verified in one batched BLAKE3 pass, then processed in order),
+ * after relay admission for Joins to topics we have not joined.
+ */
+static void batch_flush(gs_shard *sh)
+{
+    size_t n = sh->nin;
+
+    if (n == 0) {
+        return;
+    }
+    for (size_t i = 0; i < n; ++i) {
+        gs_node_frame *nf = &sh->nf[i];
+
+        if (!gs_node_is_joined(sh->node, &sh->in[i].topic) &&
+            !relay_admit(sh, sh->in[i].from.b, sh->in[i].topic.b, nf->body, nf->len)) {
+            continue; /* the node drops and counts it (unknown_topic) */
+        }
+        mark_used(sh, sh->in[i].from.b);
+    }
+    gs_node_on_frames(sh->node, sh->nf, n, sh->now);
     drain_outbox(sh);
+    for (size_t i = 0; i < n; ++i) {
+        gs_frame_unref(sh->in[i].ref);
+    }
+    sh->nin = 0;
+    sh->arena_used = 0;
+    sh->c.batches++;
+}
+
+/* batch_add queues a frame |from| sent on |topic| (one of ours) for the turn's batch.  |ref| holds
+ * the body (a reference is taken over) or is NULL: the body is copied into the arena. */
+static void batch_add(gs_shard *sh, const uint8_t from[32], const uint8_t topic[32],
+                      const uint8_t *body, size_t len, gs_frame *ref)
+{
+    in_frame *in;
+    gs_node_frame *nf;
+
+    if (sh->nin == BATCH_FRAMES || (ref == NULL && sh->arena_used + len > BATCH_ARENA)) {
+        batch_flush(sh);
+    }
+    if (ref == NULL && len > BATCH_ARENA) {
+        ref = gs_frame_new(len); /* larger than the whole arena: its own buffer */
+        if (ref == NULL) {
+            return;
+        }
+        memcpy(ref->data, body, len);
+        body = ref->data;
+    } else if (ref == NULL) {
+        memcpy(sh->arena + sh->arena_used, body, len);
+        body = sh->arena + sh->arena_used;
+        sh->arena_used += len;
+    }
+    in = &sh->in[sh->nin];
+    nf = &sh->nf[sh->nin];
+    memcpy(in->from.b, from, 32);
+    memcpy(in->topic.b, topic, 32);
+    in->ref = ref;
+    nf->from = &in->from;
+    nf->topic = &in->topic;
+    nf->body = body;
+    nf->len = len;
+    nf->rv = 0;
+    sh->nin++;
 }
 
 /* ---- peer facts ---- */
@@ -857,7 +927,7 @@ static void on_frame(void *ud, gs_quic_conn_id conn, const uint8_t peer[GS_ID_LE
     }
     if (owner == sh->index) {
         sh->c.frames_local++;
-        deliver(sh, peer, topic, body, len);
+        batch_add(sh, peer, topic, body, len, NULL);
         return;
     }
     f = gs_frame_new(len);
@@ -970,6 +1040,15 @@ static void ctl_status(gs_shard *sh, gs_ctl_req *q)
     C("events", sh->c.events);
     C("strays_forwarded", sh->c.strays);
     C("strays_injected", sh->c.strays_injected);
+    C("frame_batches", sh->c.batches);
+    {
+        const gs_engine_stats *es = gs_engine_stats_get(sh->eng);
+
+        C("engine_turns", es->turns);
+        C("engine_strays_forwarded", es->strays_forwarded);
+        C("engine_strays_dropped", es->strays_dropped);
+        C("engine_injected", es->injected);
+    }
     C("data_refused", qs->data_refused);
     C("frames_ref", qs->frames_ref);
     C("msgs_data_recv", nc->msgs_data_recv);
@@ -994,8 +1073,8 @@ static void ctl_status(gs_shard *sh, gs_ctl_req *q)
     json_object_set_new(o, "index", json_integer(sh->index));
     json_object_set_new(o, "topics", topics);
     json_object_set_new(o, "peers", json_integer((json_int_t)npeers));
-    json_object_set_new(o, "conns", json_integer((json_int_t)gs_quic_ep_num_conns(
-                                         gs_engine_quic(sh->eng))));
+    json_object_set_new(o, "conns",
+                        json_integer((json_int_t)gs_quic_ep_num_conns(gs_engine_quic(sh->eng))));
     json_object_set_new(o, "counters", c);
     q->result = o;
 }
@@ -1027,12 +1106,13 @@ static void ctl_topics(gs_shard *sh, gs_ctl_req *q)
         }
         json_object_set_new(o, "shard", json_integer(sh->index));
         json_object_set_new(o, "active", keys_json(view, n < 64 ? n : 64));
-        json_object_set_new(o, "passive", json_integer((json_int_t)gs_node_passive_view(
-                                              sh->node, &te->id, NULL, 0)));
-        json_object_set_new(o, "eager", json_integer((json_int_t)gs_node_eager_peers(
-                                            sh->node, &te->id, NULL, 0)));
-        json_object_set_new(o, "lazy", json_integer((json_int_t)gs_node_lazy_peers(
-                                           sh->node, &te->id, NULL, 0)));
+        json_object_set_new(
+            o, "passive",
+            json_integer((json_int_t)gs_node_passive_view(sh->node, &te->id, NULL, 0)));
+        json_object_set_new(
+            o, "eager", json_integer((json_int_t)gs_node_eager_peers(sh->node, &te->id, NULL, 0)));
+        json_object_set_new(
+            o, "lazy", json_integer((json_int_t)gs_node_lazy_peers(sh->node, &te->id, NULL, 0)));
         json_object_set_new(o, "relayed", json_boolean(te->relayed));
         json_object_set_new(o, "subscribers", json_integer(te->nsubs));
         json_array_append_new(a, o);
@@ -1040,6 +1120,12 @@ static void ctl_topics(gs_shard *sh, gs_ctl_req *q)
     q->result = a;
 }
 
+/*
+ * ctl_peers: this shard's part of `peers`, one entry per peer it knows something about: the
+ * connection (|shard|, when the send path is ours), the topics of ours whose active view holds it,
+ * the addresses in our book.  The control thread merges the parts by id and lists the peers that
+ * have a send path.
+ */
 static void ctl_peers(gs_shard *sh, gs_ctl_req *q)
 {
     json_t *a = json_array();
@@ -1047,29 +1133,19 @@ static void ctl_peers(gs_shard *sh, gs_ctl_req *q)
     peer_ent *pe;
 
     while ((pe = gs_kmap_next(&sh->peers, &it, NULL)) != NULL) {
+        gs_udp_addr pa[GS_ADDRBOOK_PER_PEER];
+        size_t na = gs_addrbook_get(&sh->book, pe->id, pa, GS_ADDRBOOK_PER_PEER, sh->now);
         json_t *o;
-        json_t *addrs;
-        json_t *topics;
+        json_t *addrs = json_array();
+        json_t *topics = json_array();
         size_t ti = 0;
         topic_ent *te;
 
-        if (pe->owner != (int)sh->index) {
-            continue;
-        }
-        o = json_object();
-        addrs = json_array();
-        topics = json_array();
-        {
-            gs_udp_addr pa[GS_ADDRBOOK_PER_PEER];
-            size_t na = gs_addrbook_get(&sh->book, pe->id, pa, GS_ADDRBOOK_PER_PEER, sh->now);
+        for (size_t i = 0; i < na; ++i) {
+            char buf[GS_UDP_ADDR_STRLEN];
 
-            /* the book is the home shard's: other shards answer with what they know (none) */
-            for (size_t i = 0; i < na; ++i) {
-                char buf[GS_UDP_ADDR_STRLEN];
-
-                if (gs_udp_addr_format(&pa[i], buf, sizeof(buf)) > 0) {
-                    json_array_append_new(addrs, json_string(buf));
-                }
+            if (gs_udp_addr_format(&pa[i], buf, sizeof(buf)) > 0) {
+                json_array_append_new(addrs, json_string(buf));
             }
         }
         while ((te = gs_kmap_next(&sh->topics, &ti, NULL)) != NULL) {
@@ -1082,12 +1158,21 @@ static void ctl_peers(gs_shard *sh, gs_ctl_req *q)
                 }
             }
         }
+        if (pe->owner != (int)sh->index && json_array_size(topics) == 0 &&
+            json_array_size(addrs) == 0) {
+            json_decref(addrs);
+            json_decref(topics);
+            continue;
+        }
+        o = json_object();
         json_object_set_new(o, "id", hex_json(pe->id));
-        json_object_set_new(o, "shard", json_integer(sh->index));
+        if (pe->owner == (int)sh->index) {
+            json_object_set_new(o, "shard", json_integer(sh->index));
+            json_object_set_new(o, "version", json_string(pe->v0 ? GS_QUIC_ALPN_GOSSIP_V0
+                                                                : GS_QUIC_ALPN_GOSSIP));
+        }
         json_object_set_new(o, "addrs", addrs);
         json_object_set_new(o, "topics", topics);
-        json_object_set_new(o, "version",
-                            json_string(pe->v0 ? GS_QUIC_ALPN_GOSSIP_V0 : GS_QUIC_ALPN_GOSSIP));
         json_array_append_new(a, o);
     }
     q->result = a;
@@ -1134,7 +1219,7 @@ static void ctl_exec(gs_shard *sh, gs_ctl_req *q)
         drain_outbox(sh);
         if (rv < 0) {
             q->rv = rv;
-            q->err_code = rv == GS_ERR_NOT_JOINED     ? "not_joined"
+            q->err_code = rv == GS_ERR_NOT_JOINED      ? "not_joined"
                           : rv == GS_ERR_MSG_TOO_LARGE ? "too_large"
                                                        : "internal";
         }
@@ -1189,8 +1274,7 @@ static void handle_rec(gs_shard *sh, const gs_mbox_rec *r)
     switch ((gs_mbox_type)r->type) {
     case GS_MBOX_FRAME_IN:
         sh->c.frames_remote++;
-        deliver(sh, r->peer, r->topic, f->data, f->len);
-        gs_frame_unref(f);
+        batch_add(sh, r->peer, r->topic, f->data, f->len, f);
         break;
     case GS_MBOX_SEND:
         sh->c.sends_remote++;
@@ -1357,6 +1441,7 @@ static gs_tstamp turn(void *ud, gs_engine *e, gs_tstamp now)
     if (total >= MBOX_PER_TURN) {
         sh->dirty = true;
     }
+    batch_flush(sh);
     if (gs_node_get_expiry(sh->node) <= sh->now) {
         gs_node_handle_expiry(sh->node, sh->now);
         drain_outbox(sh);
@@ -1412,6 +1497,8 @@ int gs_shard_new(gs_shard **psh, gs_server *srv, unsigned index)
     }
     ec.quic.max_message_size = (uint32_t)cfg->node.max_message_size;
     ec.quic.send_queue_max = cfg->send_queue_max;
+    ec.quic.idle_timeout = cfg->idle_timeout;
+    ec.quic.keep_alive = cfg->keep_alive;
     ec.quic.max_conns = cfg->max_conns;
     ec.quic.shard = (uint8_t)index;
     ec.steer_nshards = srv->nshards >= 2 ? srv->nshards : 0;
@@ -1452,6 +1539,12 @@ int gs_shard_new(gs_shard **psh, gs_server *srv, unsigned index)
     if (rv < 0) {
         goto fail_book;
     }
+    sh->arena = malloc(BATCH_ARENA);
+    if (sh->arena == NULL) {
+        rv = GS_ERR_NOMEM;
+        gs_addrbook_free(&sh->book);
+        goto fail_book;
+    }
     *psh = sh;
     return 0;
 
@@ -1489,6 +1582,10 @@ void gs_shard_del(gs_shard *sh)
     gs_kmap_free(&sh->topics);
     gs_kmap_free(&sh->refused_once);
     gs_addrbook_free(&sh->book);
+    for (size_t i = 0; i < sh->nin; ++i) { /* frames that arrived during the shutdown */
+        gs_frame_unref(sh->in[i].ref);
+    }
+    free(sh->arena);
     gs_node_del(sh->node);
     gs_engine_del(sh->eng);
     free(sh);
@@ -1541,6 +1638,7 @@ int gs_shard_run(gs_shard *sh)
         }
     }
     gs_mesh_sleep_end(srv->mesh, sh->index);
+    GS_LOG(GS_LOG_DEBUG, "shard=%u evt=closing conns=%zu", sh->index, gs_engine_num_conns(sh->eng));
     close_by = gs_tstamp_add(gs_uring_now(), sh->cfg->shutdown_timeout / 2);
     rv = gs_engine_shutdown(sh->eng, 0, "shutdown", close_by - gs_uring_now());
     return rv == GS_ERR_TIMEOUT ? 0 : rv;

@@ -95,6 +95,10 @@ static void fz_setup(fz_profile *pr)
     gs_quic_cfg_default(&cfg);
     cfg.max_message_size = pr->max_message_size;
     cfg.rx_buffer_max = pr->rx_buffer_max;
+    /* one connection whose share is above the whole budget: only the total binds, and the
+     * shadow's rule (refuse past rx_buffer_max) is the endpoint's, since eviction needs another
+     * connection using more (none here) */
+    cfg.rx_buffer_conn_max = pr->rx_buffer_max + pr->max_message_size;
     cfg.max_conns = 4;
     memset(&cb, 0, sizeof(cb));
     cb.on_frame = fz_on_frame;

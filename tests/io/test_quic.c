@@ -1412,7 +1412,8 @@ Test(quic, partial_frame_buffers_are_bounded)
     static uint8_t frame[4100];
 
     tnet_init(&net);
-    rcfg.rx_buffer_max = 3 * 4096; /* room for three streams mid-frame */
+    rcfg.rx_buffer_max = 3 * 4096;      /* room for three streams mid-frame */
+    rcfg.rx_buffer_conn_max = 4 * 4096; /* one connection may use it all: the total binds */
     tnode *a = tnet_add(&net, 1, 4001, &scfg);
     tnode *b = tnet_add(&net, 2, 4002, &rcfg);
     dial(&net, a, b, NULL);
