@@ -86,16 +86,16 @@ int gs_hyparview_init(gs_topic *t)
     return 0;
 
 fail_bootstrap:
-    gs_topic_free(node, t->pending, cfg->max_pending * sizeof(t->pending[0]));
+    gs_topic_free(node, t->pending);
 fail_pending:
-    gs_topic_free(node, t->passive, cfg->passive_view_capacity * sizeof(t->passive[0]));
+    gs_topic_free(node, t->passive);
 fail_passive:
     i = cfg->active_view_capacity;
 fail_lazyq:
     while (i-- > 0) {
-        gs_topic_free(node, t->active[i].lazyq, node->ihave_chunk * sizeof(gs_ihave_entry));
+        gs_topic_free(node, t->active[i].lazyq);
     }
-    gs_topic_free(node, t->active, cfg->active_view_capacity * sizeof(t->active[0]));
+    gs_topic_free(node, t->active);
 fail_active:
     return GS_ERR_NOMEM;
 }
@@ -103,7 +103,7 @@ fail_active:
 static void rec_free(gs_topic *t, gs_peer_rec *r)
 {
     if (r->data != NULL) {
-        gs_topic_free(t->node, r->data, r->datalen);
+        gs_topic_free(t->node, r->data);
     }
     r->data = NULL;
     r->datalen = 0;
@@ -122,12 +122,12 @@ void gs_hyparview_free(gs_topic *t)
         rec_free(t, &t->passive[i]);
     }
     for (size_t i = 0; i < cfg->active_view_capacity; ++i) {
-        gs_topic_free(node, t->active[i].lazyq, node->ihave_chunk * sizeof(gs_ihave_entry));
+        gs_topic_free(node, t->active[i].lazyq);
     }
-    gs_topic_free(node, t->active, cfg->active_view_capacity * sizeof(t->active[0]));
-    gs_topic_free(node, t->passive, cfg->passive_view_capacity * sizeof(t->passive[0]));
-    gs_topic_free(node, t->pending, cfg->max_pending * sizeof(t->pending[0]));
-    gs_topic_free(node, t->bootstrap, cfg->max_bootstrap * sizeof(t->bootstrap[0]));
+    gs_topic_free(node, t->active);
+    gs_topic_free(node, t->passive);
+    gs_topic_free(node, t->pending);
+    gs_topic_free(node, t->bootstrap);
     t->nactive = t->npassive = t->npending = 0;
 }
 

@@ -85,34 +85,92 @@ int gs_node_cfg_validate(const gs_node_cfg *cfg)
     return 0;
 }
 
-/* --- memory --- */
+/* --- memory ---
+ * Every block the node holds (topics, views, caches, tables, timers, outbox, scratch) comes from
+ * the accounting allocator node->amem: it puts the block's size in a header in front of it, so a
+ * free needs no size from the caller and node->bytes (gs_node_mem_in_use) is exactly what was
+ * handed out through the caller's gs_mem, header bytes included: it cannot drift.
+ */
+#define ACCT_HDR ((size_t)16) /* keeps the 16-byte alignment of the blocks behind it */
+
+static void *acct_malloc(size_t size, void *ud)
+{
+    gs_node *node = ud;
+
+    if (size > SIZE_MAX - ACCT_HDR) {
+        return NULL;
+    }
+    uint8_t *p = gs_mem_malloc(node->mem, ACCT_HDR + size);
+    if (p == NULL) {
+        return NULL;
+    }
+    memcpy(p, &size, sizeof(size));
+    node->bytes += ACCT_HDR + size;
+    return p + ACCT_HDR;
+}
+
+static void acct_free(void *ptr, void *ud)
+{
+    gs_node *node = ud;
+    size_t size;
+
+    if (ptr == NULL) {
+        return;
+    }
+    uint8_t *p = (uint8_t *)ptr - ACCT_HDR;
+    memcpy(&size, p, sizeof(size));
+    assert(node->bytes >= ACCT_HDR + size);
+    node->bytes -= ACCT_HDR + size;
+    gs_mem_free(node->mem, p);
+}
+
+static void *acct_calloc(size_t n, size_t size, void *ud)
+{
+    if (size != 0 && n > SIZE_MAX / size) {
+        return NULL;
+    }
+    void *p = acct_malloc(n * size, ud);
+    if (p != NULL) {
+        memset(p, 0, n * size);
+    }
+    return p;
+}
+
+static void *acct_realloc(void *ptr, size_t size, void *ud)
+{
+    gs_node *node = ud;
+    size_t old;
+
+    if (ptr == NULL) {
+        return acct_malloc(size, ud);
+    }
+    if (size > SIZE_MAX - ACCT_HDR) {
+        return NULL;
+    }
+    uint8_t *p = (uint8_t *)ptr - ACCT_HDR;
+    memcpy(&old, p, sizeof(old));
+    uint8_t *q = gs_mem_realloc(node->mem, p, ACCT_HDR + size);
+    if (q == NULL) {
+        return NULL;
+    }
+    memcpy(q, &size, sizeof(size));
+    node->bytes = node->bytes - old + size;
+    return q + ACCT_HDR;
+}
 
 void *gs_topic_alloc(gs_node *node, size_t size)
 {
-    void *p = gs_mem_malloc(node->mem, size == 0 ? 1 : size);
-
-    if (p != NULL) {
-        node->bytes += size;
-    }
-    return p;
+    return gs_mem_malloc(&node->amem, size);
 }
 
 void *gs_topic_calloc(gs_node *node, size_t n, size_t size)
 {
-    void *p = gs_mem_calloc(node->mem, n == 0 ? 1 : n, size == 0 ? 1 : size);
-
-    if (p != NULL) {
-        node->bytes += n * size;
-    }
-    return p;
+    return gs_mem_calloc(&node->amem, n, size);
 }
 
-void gs_topic_free(gs_node *node, void *p, size_t size)
+void gs_topic_free(gs_node *node, void *p)
 {
-    if (p != NULL) {
-        gs_mem_free(node->mem, p);
-        node->bytes -= size;
-    }
+    gs_mem_free(&node->amem, p);
 }
 
 static void scratch_free_all(gs_node *node)
@@ -120,7 +178,7 @@ static void scratch_free_all(gs_node *node)
     while (node->scratch != NULL) {
         gs_scratch_chunk *c = node->scratch;
         node->scratch = c->next;
-        gs_topic_free(node, c, sizeof(*c) + c->cap);
+        gs_topic_free(node, c);
     }
     node->scratch_used = 0;
 }
@@ -198,12 +256,11 @@ static gs_node_out *out_push(gs_node *node)
         if (ncap > node->cfg.max_outbox) {
             ncap = node->cfg.max_outbox;
         }
-        gs_node_out *o = gs_mem_realloc(node->mem, node->outbox, ncap * sizeof(*o));
+        gs_node_out *o = gs_mem_realloc(&node->amem, node->outbox, ncap * sizeof(*o));
         if (o == NULL) {
             ++node->c.nomem;
             return NULL;
         }
-        node->bytes += (ncap - node->outcap) * sizeof(*o);
         node->outbox = o;
         node->outcap = ncap;
     }
@@ -397,6 +454,11 @@ int gs_node_new(gs_node **pnode, const gs_node_cfg *cfg, const gs_key *self_id, 
     node->self = *self_id;
     node->mem = mem;
     node->bytes = sizeof(*node);
+    node->amem.user_data = node;
+    node->amem.malloc = acct_malloc;
+    node->amem.free = acct_free;
+    node->amem.calloc = acct_calloc;
+    node->amem.realloc = acct_realloc;
     node->out_epoch = 1;
     gs_rand_seed(&node->rng, seed);
     node->ihave_chunk = (cfg->max_message_size - 33 - 3) / 35;
@@ -405,7 +467,7 @@ int gs_node_new(gs_node **pnode, const gs_node_cfg *cfg, const gs_key *self_id, 
         rv = GS_ERR_NOMEM;
         goto fail_topics;
     }
-    (void)gs_timerq_init(&node->timers, cfg->max_timers, mem, &node->bytes);
+    (void)gs_timerq_init(&node->timers, cfg->max_timers, &node->amem);
     *pnode = node;
     return 0;
 
@@ -418,7 +480,7 @@ static void topic_del(gs_node *node, gs_topic *t)
 {
     gs_plumtree_free(t);
     gs_hyparview_free(t);
-    gs_topic_free(node, t, sizeof(*t));
+    gs_topic_free(node, t);
 }
 
 void gs_node_del(gs_node *node)
@@ -431,15 +493,12 @@ void gs_node_del(gs_node *node)
             topic_del(node, node->topics[i]);
         }
     }
-    gs_topic_free(node, node->topics, node->cfg.max_topics * sizeof(gs_topic *));
+    gs_topic_free(node, node->topics);
     gs_timerq_free(&node->timers);
     scratch_free_all(node);
-    if (node->outbox != NULL) {
-        gs_mem_free(node->mem, node->outbox);
-    }
-    if (node->own_data != NULL) {
-        gs_mem_free(node->mem, node->own_data);
-    }
+    gs_topic_free(node, node->outbox);
+    gs_topic_free(node, node->own_data);
+    assert(node->bytes == sizeof(*node)); /* everything else was returned */
     gs_mem_free(node->mem, node);
 }
 
@@ -512,7 +571,7 @@ static int topic_new(gs_node *node, const gs_topic_id *id, gs_topic **pt)
 fail_pt:
     gs_hyparview_free(t);
 fail_hpv:
-    gs_topic_free(node, t, sizeof(*t));
+    gs_topic_free(node, t);
     return rv;
 }
 
@@ -538,7 +597,7 @@ int gs_node_set_peer_data(gs_node *node, const uint8_t *data, size_t len, gs_tst
         }
         memcpy(copy, data, len);
     }
-    gs_topic_free(node, node->own_data, node->own_len);
+    gs_topic_free(node, node->own_data);
     node->own_data = copy;
     node->own_len = len;
     node->has_own = true;

@@ -2,7 +2,7 @@
 /*
  * plumtree.c: PlumTree broadcast for one topic (see plumtree.h and topic.h for the data layout).
  *
- * Hot path (a new Gossip from a neighbour): one BLAKE3, one idmap probe, one record append with a
+ * Hot path (a new Gossip from a neighbour): one BLAKE3, one table probe, one record append with a
  * payload copy into the byte ring, one outbox entry per eager peer (all pointing at the ring copy;
  * the outbox flags each one GS_NODE_OUT_FLAG_SAME_MSG when the SEND before it carries the same
  * message) and one lazy-queue append per lazy peer.  No
@@ -102,7 +102,7 @@ static void ring_del(gs_node *node, uint8_t *ring)
 {
     pt_ring_hdr *h = ring_hdr(ring);
 
-    gs_topic_free(node, h, sizeof(*h) + h->cap);
+    gs_topic_free(node, h);
 }
 
 /* retired_release frees the rings retired in an epoch that has ended (all of them if |all|). */
@@ -134,8 +134,9 @@ int gs_plumtree_init(gs_topic *t)
         rv = GS_ERR_NOMEM;
         goto fail_recs;
     }
-    rv = gs_idmap_init(&t->recmap, t->recs_cap, gs_rand_next(&t->rng), rec_key, t, node->mem,
-                       &node->bytes);
+    rv = gs_table_init(&t->recmap, sizeof(gs_msg_id),
+                       t->recs_cap < cfg->max_received ? t->recs_cap : cfg->max_received,
+                       cfg->max_received, gs_rand_next(&t->rng), rec_key, t, &node->amem);
     if (rv != 0) {
         goto fail_recmap;
     }
@@ -172,25 +173,25 @@ int gs_plumtree_init(gs_topic *t)
         t->missing_free[i] = (uint32_t)(t->missing_cap - 1 - i);
     }
     t->nmissing_free = t->missing_cap;
-    rv = gs_idmap_init(&t->missmap, t->missing_cap, gs_rand_next(&t->rng), missing_key, t,
-                       node->mem, &node->bytes);
+    rv = gs_table_init(&t->missmap, sizeof(gs_msg_id), t->missing_cap, cfg->max_missing,
+                       gs_rand_next(&t->rng), missing_key, t, &node->amem);
     if (rv != 0) {
         goto fail_missmap;
     }
     return 0;
 
 fail_missmap:
-    gs_topic_free(node, t->missing_free, t->missing_cap * sizeof(t->missing_free[0]));
+    gs_topic_free(node, t->missing_free);
 fail_free:
-    gs_topic_free(node, t->ann, t->missing_cap * cfg->max_announcers * sizeof(t->ann[0]));
+    gs_topic_free(node, t->ann);
 fail_ann:
-    gs_topic_free(node, t->missing, t->missing_cap * sizeof(t->missing[0]));
+    gs_topic_free(node, t->missing);
 fail_missing:
     ring_del(node, t->ring);
 fail_ring:
-    gs_idmap_free(&t->recmap);
+    gs_table_free(&t->recmap);
 fail_recmap:
-    gs_topic_free(node, t->recs, t->recs_cap * sizeof(t->recs[0]));
+    gs_topic_free(node, t->recs);
 fail_recs:
     return rv;
 }
@@ -198,16 +199,15 @@ fail_recs:
 void gs_plumtree_free(gs_topic *t)
 {
     gs_node *node = t->node;
-    const gs_node_cfg *cfg = &node->cfg;
 
     retired_release(t, true);
-    gs_idmap_free(&t->missmap);
-    gs_topic_free(node, t->missing_free, t->missing_cap * sizeof(t->missing_free[0]));
-    gs_topic_free(node, t->ann, t->missing_cap * cfg->max_announcers * sizeof(t->ann[0]));
-    gs_topic_free(node, t->missing, t->missing_cap * sizeof(t->missing[0]));
+    gs_table_free(&t->missmap);
+    gs_topic_free(node, t->missing_free);
+    gs_topic_free(node, t->ann);
+    gs_topic_free(node, t->missing);
     ring_del(node, t->ring);
-    gs_idmap_free(&t->recmap);
-    gs_topic_free(node, t->recs, t->recs_cap * sizeof(t->recs[0]));
+    gs_table_free(&t->recmap);
+    gs_topic_free(node, t->recs);
 }
 
 /* --- message log --- */
@@ -245,7 +245,7 @@ static void evict_oldest(gs_topic *t)
         release_cached(t);
     }
     gs_pt_rec *r = rec_at(t, t->rhead);
-    (void)gs_idmap_remove(&t->recmap, r->id.b);
+    (void)gs_table_remove(&t->recmap, r->id.b);
     ++t->rhead;
 }
 
@@ -257,21 +257,21 @@ static int recs_grow(gs_topic *t)
     if (nrecs == NULL) {
         return GS_ERR_NOMEM;
     }
-    int rv = gs_idmap_reserve(&t->recmap, ncap);
+    int rv = gs_table_reserve(&t->recmap, ncap);
     if (rv != 0) {
-        gs_topic_free(t->node, nrecs, ncap * sizeof(*nrecs));
+        gs_topic_free(t->node, nrecs);
         return rv;
     }
     for (uint64_t s = t->rhead; s < t->rtail; ++s) {
         nrecs[s & (ncap - 1)] = *rec_at(t, s);
     }
-    gs_topic_free(t->node, t->recs, t->recs_cap * sizeof(t->recs[0]));
+    gs_topic_free(t->node, t->recs);
     t->recs = nrecs;
     t->recs_cap = ncap;
     /* Values are ring positions, which changed: rebuild (cannot fail, room is reserved). */
-    gs_idmap_clear(&t->recmap);
+    gs_table_clear(&t->recmap);
     for (uint64_t s = t->rhead; s < t->rtail; ++s) {
-        (void)gs_idmap_insert(&t->recmap, rec_at(t, s)->id.b, (uint32_t)(s & (ncap - 1)));
+        (void)gs_table_insert(&t->recmap, rec_at(t, s)->id.b, (uint32_t)(s & (ncap - 1)));
     }
     return 0;
 }
@@ -390,7 +390,7 @@ static gs_pt_rec *log_insert(gs_topic *t, const gs_msg_id *id, uint16_t round,
     r->len = (uint32_t)len;
     r->round = round;
     r->cached = cache;
-    if (gs_idmap_insert(&t->recmap, id->b, (uint32_t)(seq & (t->recs_cap - 1))) != 0) {
+    if (gs_table_insert(&t->recmap, id->b, (uint32_t)(seq & (t->recs_cap - 1))) != 0) {
         ++t->node->c.nomem;
         r->cached = false;
         return NULL;
@@ -422,7 +422,7 @@ static bool log_find(const gs_topic *t, const gs_msg_id *id, gs_pt_rec **pr)
 {
     uint32_t v;
 
-    if (!gs_idmap_find(&t->recmap, id->b, &v)) {
+    if (!gs_table_find(&t->recmap, id->b, &v)) {
         return false;
     }
     *pr = &t->recs[v];
@@ -435,7 +435,7 @@ static void missing_remove(gs_topic *t, uint32_t slot)
 {
     gs_pt_missing *m = &t->missing[slot];
 
-    (void)gs_idmap_remove(&t->missmap, m->id.b);
+    (void)gs_table_remove(&t->missmap, m->id.b);
     m->used = false;
     m->graft_pending = false;
     m->nann = 0;
@@ -457,13 +457,13 @@ static int missing_grow(gs_topic *t)
     uint32_t *nf = gs_topic_calloc(node, ncap, sizeof(*nf));
     if (nm == NULL || na == NULL || nf == NULL) {
         if (nm != NULL) {
-            gs_topic_free(node, nm, ncap * sizeof(*nm));
+            gs_topic_free(node, nm);
         }
         if (na != NULL) {
-            gs_topic_free(node, na, ncap * nann * sizeof(*na));
+            gs_topic_free(node, na);
         }
         if (nf != NULL) {
-            gs_topic_free(node, nf, ncap * sizeof(*nf));
+            gs_topic_free(node, nf);
         }
         return GS_ERR_NOMEM;
     }
@@ -474,9 +474,9 @@ static int missing_grow(gs_topic *t)
     for (size_t i = ncap; i-- > t->missing_cap;) {
         nf[nfree++] = (uint32_t)i;
     }
-    gs_topic_free(node, t->missing, t->missing_cap * sizeof(*nm));
-    gs_topic_free(node, t->ann, t->missing_cap * nann * sizeof(*na));
-    gs_topic_free(node, t->missing_free, t->missing_cap * sizeof(*nf));
+    gs_topic_free(node, t->missing);
+    gs_topic_free(node, t->ann);
+    gs_topic_free(node, t->missing_free);
     t->missing = nm;
     t->ann = na;
     t->missing_free = nf;
@@ -490,7 +490,7 @@ static int64_t missing_get(gs_topic *t, const gs_msg_id *id)
 {
     uint32_t v;
 
-    if (gs_idmap_find(&t->missmap, id->b, &v)) {
+    if (gs_table_find(&t->missmap, id->b, &v)) {
         return v;
     }
     if (t->nmissing_free == 0) {
@@ -505,7 +505,7 @@ static int64_t missing_get(gs_topic *t, const gs_msg_id *id)
     }
     uint32_t slot = t->missing_free[--t->nmissing_free];
     gs_pt_missing *m = &t->missing[slot];
-    if (gs_idmap_insert(&t->missmap, id->b, slot) != 0) {
+    if (gs_table_insert(&t->missmap, id->b, slot) != 0) {
         t->missing_free[t->nmissing_free++] = slot;
         ++t->node->c.nomem;
         return -1;
@@ -758,7 +758,7 @@ static int on_gossip(gs_topic *t, const gs_key *s, const gs_msg *msg, const gs_m
         push(t, &g, bodylen, s);
     }
     uint32_t slot;
-    if (t->missmap.n > 0 && gs_idmap_find(&t->missmap, id.b, &slot)) {
+    if (t->missmap.n > 0 && gs_table_find(&t->missmap, id.b, &slot)) {
         optimize(t, s, fround, slot);
         missing_remove(t, slot);
     }
@@ -917,7 +917,7 @@ static void send_graft(gs_topic *t, const gs_timer *tm)
     gs_pt_rec *r;
 
     memcpy(id.b, tm->key, sizeof(id.b));
-    if (!gs_idmap_find(&t->missmap, id.b, &slot) || t->missing[slot].gen != tm->gen) {
+    if (!gs_table_find(&t->missmap, id.b, &slot) || t->missing[slot].gen != tm->gen) {
         return; /* received meanwhile, or the slot was reused: stale timer */
     }
     gs_pt_missing *m = &t->missing[slot];
@@ -972,5 +972,5 @@ void gs_plumtree_stats(const gs_topic *t, gs_node_topic_stats *st)
 {
     st->nreceived = (size_t)(t->rtail - t->rhead);
     st->ncached = t->ncached;
-    st->nmissing = gs_idmap_size(&t->missmap);
+    st->nmissing = gs_table_size(&t->missmap);
 }

@@ -11,12 +11,11 @@ static bool timer_before(const gs_timer *a, const gs_timer *b)
     return a->deadline < b->deadline || (a->deadline == b->deadline && a->seq < b->seq);
 }
 
-int gs_timerq_init(gs_timerq *q, size_t max, const gs_mem *mem, size_t *pbytes)
+int gs_timerq_init(gs_timerq *q, size_t max, const gs_mem *mem)
 {
     memset(q, 0, sizeof(*q));
     q->max = max;
     q->mem = mem;
-    q->pbytes = pbytes;
     return 0;
 }
 
@@ -24,9 +23,6 @@ void gs_timerq_free(gs_timerq *q)
 {
     if (q->heap != NULL) {
         gs_mem_free(q->mem, q->heap);
-        if (q->pbytes != NULL) {
-            *q->pbytes -= q->cap * sizeof(q->heap[0]);
-        }
     }
     q->heap = NULL;
     q->n = q->cap = 0;
@@ -45,9 +41,6 @@ int gs_timerq_push(gs_timerq *q, const gs_timer *t)
         gs_timer *h = gs_mem_realloc(q->mem, q->heap, ncap * sizeof(*h));
         if (h == NULL) {
             return GS_ERR_NOMEM;
-        }
-        if (q->pbytes != NULL) {
-            *q->pbytes += (ncap - q->cap) * sizeof(*h);
         }
         q->heap = h;
         q->cap = ncap;

@@ -33,11 +33,11 @@ typedef struct gs_timerq {
     size_t max;
     uint64_t seq;
     const gs_mem *mem;
-    size_t *pbytes;
 } gs_timerq;
 
-/* gs_timerq_init prepares an empty queue holding at most |max| timers.  Returns 0. */
-int gs_timerq_init(gs_timerq *q, size_t max, const gs_mem *mem, size_t *pbytes);
+/* gs_timerq_init prepares an empty queue holding at most |max| timers, allocating through |mem|
+ * (the node's accounting allocator counts it).  Returns 0. */
+int gs_timerq_init(gs_timerq *q, size_t max, const gs_mem *mem);
 
 /* gs_timerq_free releases the heap. */
 void gs_timerq_free(gs_timerq *q);

@@ -10,7 +10,7 @@
  *
  * PlumTree's `received` and `cache` share one FIFO log of records (ids arrive in time order and
  * both expiries are now + a constant, so both expire in log order): records in [head, cached) are
- * remembered ids only, records in [cached, tail) also own a payload in the byte ring.  An idmap
+ * remembered ids only, records in [cached, tail) also own a payload in the byte ring.  A gs_table
  * indexes the live records by id.  Both grow on demand up to max_received / cache_bytes; at the
  * bound the oldest entry is dropped early and counted.
  */
@@ -23,7 +23,7 @@
 
 #include "codec.h"
 #include "gs_rand.h"
-#include "idmap.h"
+#include "gs_table.h"
 #include "node.h"
 #include "timerq.h"
 
@@ -111,7 +111,7 @@ typedef struct gs_topic {
     gs_pt_rec *recs;
     size_t recs_cap; /* power of two */
     uint64_t rhead, rcached, rtail;
-    gs_idmap recmap;
+    gs_table recmap;
     uint8_t *ring;
     size_t ring_cap;
     uint64_t ring_rpos, ring_wpos;
@@ -129,7 +129,7 @@ typedef struct gs_topic {
     uint32_t *missing_free;
     size_t missing_cap;
     size_t nmissing_free;
-    gs_idmap missmap;
+    gs_table missmap;
     bool dispatch_scheduled;
     gs_node_topic_stats stats;
 } gs_topic;
@@ -138,7 +138,8 @@ typedef struct gs_topic {
 struct gs_node {
     gs_node_cfg cfg;
     gs_key self;
-    const gs_mem *mem;
+    const gs_mem *mem; /* the caller's allocator */
+    gs_mem amem;       /* accounting allocator over |mem| (node.c): every block the node holds */
     gs_rand rng;
     gs_tstamp now;
     uint8_t *own_data;
@@ -169,10 +170,11 @@ struct gs_node {
 
 /* --- node services used by the topic code (node.c) --- */
 
-/* gs_topic_alloc / gs_topic_calloc / gs_topic_free: |node|'s gs_mem with byte accounting. */
+/* gs_topic_alloc / gs_topic_calloc / gs_topic_free: |node|'s accounting allocator (each block
+ * records its size, so gs_topic_free needs none; NULL is a no-op). */
 void *gs_topic_alloc(struct gs_node *node, size_t size);
 void *gs_topic_calloc(struct gs_node *node, size_t n, size_t size);
-void gs_topic_free(struct gs_node *node, void *p, size_t size);
+void gs_topic_free(struct gs_node *node, void *p);
 
 /*
  * gs_topic_send queues SEND(|peer|, |msg|) on |t| (|msg| copied; what it points to must live until

@@ -656,3 +656,41 @@ Test(hyparview, late_answer_to_a_timed_out_request_does_not_start_a_neighbor_pin
     cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_NEIGHBOR, &x), 1));
     gs_node_del(node);
 }
+
+Test(hyparview, peer_data_is_forgotten_with_the_peer)
+{
+    gs_node_cfg cfg;
+    gs_node_cfg_default(&cfg);
+    cfg.max_peer_data_len = 8;
+    gs_node *node = h_node_cfg(&cfg, 0, NULL);
+    gs_topic_id t = h_topic(1);
+    gs_peer_info items[1];
+    gs_key p = h_key(20);
+
+    gs_node_join(node, &t, NULL, 0, 0);
+    h_neighbors(node, &cap, 1, 1, 0);
+    memset(items, 0, sizeof(items));
+    items[0].id = p;
+    items[0].has_data = true;
+    items[0].data.base = (const uint8_t *)"abc";
+    items[0].data.len = 3;
+    gs_msg sr = h_shuffle_reply(items, 1);
+    h_msg(node, &cap, 1, &sr, 1);
+    cr_assert(eq(sz, h_count_events(&cap, GS_NODE_EVENT_PEER_DATA, &p), 1));
+    h_msg(node, &cap, 1, &sr, 2);
+    cr_assert(eq(sz, h_count_events(&cap, GS_NODE_EVENT_PEER_DATA, &p), 0)); /* unchanged */
+    /* Its connection closes while not `alive`: it leaves passive and its data is forgotten (D10),
+     * so the same data is news again. */
+    gs_node_on_peer_disconnected(node, &p, 3);
+    h_drain(node, &cap);
+    cr_assert(not(h_in_view(node, 20, false)));
+    h_msg(node, &cap, 1, &sr, 4);
+    cr_assert(eq(sz, h_count_events(&cap, GS_NODE_EVENT_PEER_DATA, &p), 1));
+    /* Longer than max_peer_data_len: not stored, not reported, counted. */
+    items[0].data.base = (const uint8_t *)"0123456789";
+    items[0].data.len = 10;
+    h_msg(node, &cap, 1, &sr, 5);
+    cr_assert(eq(sz, h_count_events(&cap, GS_NODE_EVENT_PEER_DATA, &p), 0));
+    cr_assert(gt(u64, gs_node_counters_get(node)->peer_data_too_long, 0));
+    gs_node_del(node);
+}

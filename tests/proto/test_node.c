@@ -4,6 +4,7 @@
 #include <criterion/new/assert.h>
 #include <stdio.h>
 
+#include "gs_rand.h"
 #include "proto_harness.h"
 
 static h_cap cap;
@@ -342,140 +343,6 @@ Test(node, periodic_timers_survive_a_full_timer_queue)
 }
 
 /* --- internal structures: id index and timer heap --- */
-
-#include "gs_rand.h"
-#include "idmap.h"
-#include "timerq.h"
-
-static uint8_t idm_keys[4096][32];
-
-static const uint8_t *idm_keyof(const void *ctx, uint32_t val)
-{
-    (void)ctx;
-    return idm_keys[val];
-}
-
-Test(idmap, matches_a_reference_under_random_inserts_and_removes)
-{
-    gs_idmap m;
-    gs_rand r;
-    static bool present[4096];
-    size_t bytes = 0;
-
-    gs_rand_seed(&r, 3);
-    for (uint32_t i = 0; i < 4096; ++i) {
-        for (int k = 0; k < 32; ++k) {
-            idm_keys[i][k] = (uint8_t)gs_rand_next(&r);
-        }
-        /* Many keys share their first 16 bytes (what the hash reads): long probe runs. */
-        if (i % 3 == 0) {
-            memset(idm_keys[i], 0, 16);
-        }
-    }
-    cr_assert(eq(int, gs_idmap_init(&m, 4, 9, idm_keyof, NULL, gs_mem_default(), &bytes), 0));
-    size_t n = 0;
-    for (int step = 0; step < 200000; ++step) {
-        uint32_t v = (uint32_t)gs_rand_below(&r, 4096);
-        uint32_t got;
-        bool found = gs_idmap_find(&m, idm_keys[v], &got);
-        cr_assert(eq(int, found, present[v]), "step %d", step);
-        if (found) {
-            cr_assert(eq(u32, got, v));
-            if (gs_rand_below(&r, 2) == 0) {
-                cr_assert(gs_idmap_remove(&m, idm_keys[v]));
-                present[v] = false;
-                --n;
-            }
-        } else {
-            cr_assert(not(gs_idmap_remove(&m, idm_keys[v])));
-            cr_assert(eq(int, gs_idmap_insert(&m, idm_keys[v], v), 0));
-            present[v] = true;
-            ++n;
-        }
-        cr_assert(eq(sz, gs_idmap_size(&m), n));
-    }
-    for (uint32_t i = 0; i < 4096; ++i) {
-        uint32_t got;
-        cr_assert(eq(int, gs_idmap_find(&m, idm_keys[i], &got), present[i]));
-    }
-    cr_assert(gt(sz, bytes, 0));
-    gs_idmap_free(&m);
-    cr_assert(eq(sz, bytes, 0));
-}
-
-Test(timerq, pops_in_deadline_then_insertion_order_and_is_bounded)
-{
-    gs_timerq q;
-    gs_rand r;
-    size_t bytes = 0;
-    gs_timer t;
-
-    gs_rand_seed(&r, 4);
-    gs_timerq_init(&q, 1000, gs_mem_default(), &bytes);
-    memset(&t, 0, sizeof(t));
-    for (uint32_t i = 0; i < 1000; ++i) {
-        t.deadline = 1 + gs_rand_below(&r, 49);
-        t.gen = i;
-        cr_assert(eq(int, gs_timerq_push(&q, &t), 0));
-    }
-    cr_assert(eq(int, gs_timerq_push(&q, &t), GS_ERR_LIMIT));
-    gs_tstamp last = 0;
-    uint32_t last_gen = 0;
-    size_t n = 0;
-    bool early = gs_timerq_pop_due(&q, 0, &t); /* every deadline is >= 1 */
-    cr_assert(not(early));
-    while (gs_timerq_pop_due(&q, 49, &t)) {
-        cr_assert(ge(u64, t.deadline, last));
-        if (t.deadline == last && n > 0) {
-            cr_assert(gt(u32, t.gen, last_gen)); /* FIFO among equal deadlines */
-        }
-        last = t.deadline;
-        last_gen = t.gen;
-        ++n;
-    }
-    cr_assert(eq(sz, n, 1000));
-    cr_assert(eq(u64, gs_timerq_peek(&q), GS_TSTAMP_NEVER));
-    gs_timerq_free(&q);
-    cr_assert(eq(sz, bytes, 0));
-}
-
-Test(hyparview, peer_data_is_forgotten_with_the_peer)
-{
-    gs_node_cfg cfg;
-    gs_node_cfg_default(&cfg);
-    cfg.max_peer_data_len = 8;
-    gs_node *node = h_node_cfg(&cfg, 0, NULL);
-    gs_topic_id t = h_topic(1);
-    gs_peer_info items[1];
-    gs_key p = h_key(20);
-
-    gs_node_join(node, &t, NULL, 0, 0);
-    h_neighbors(node, &cap, 1, 1, 0);
-    memset(items, 0, sizeof(items));
-    items[0].id = p;
-    items[0].has_data = true;
-    items[0].data.base = (const uint8_t *)"abc";
-    items[0].data.len = 3;
-    gs_msg sr = h_shuffle_reply(items, 1);
-    h_msg(node, &cap, 1, &sr, 1);
-    cr_assert(eq(sz, h_count_events(&cap, GS_NODE_EVENT_PEER_DATA, &p), 1));
-    h_msg(node, &cap, 1, &sr, 2);
-    cr_assert(eq(sz, h_count_events(&cap, GS_NODE_EVENT_PEER_DATA, &p), 0)); /* unchanged */
-    /* Its connection closes while not `alive`: it leaves passive and its data is forgotten (D10),
-     * so the same data is news again. */
-    gs_node_on_peer_disconnected(node, &p, 3);
-    h_drain(node, &cap);
-    cr_assert(not(h_in_view(node, 20, false)));
-    h_msg(node, &cap, 1, &sr, 4);
-    cr_assert(eq(sz, h_count_events(&cap, GS_NODE_EVENT_PEER_DATA, &p), 1));
-    /* Longer than max_peer_data_len: not stored, not reported, counted. */
-    items[0].data.base = (const uint8_t *)"0123456789";
-    items[0].data.len = 10;
-    h_msg(node, &cap, 1, &sr, 5);
-    cr_assert(eq(sz, h_count_events(&cap, GS_NODE_EVENT_PEER_DATA, &p), 0));
-    cr_assert(gt(u64, gs_node_counters_get(node)->peer_data_too_long, 0));
-    gs_node_del(node);
-}
 
 /* run_scenario drives a fixed input sequence and hashes every outbox entry's type, peer and
  * message type into |*ph|. */
