@@ -1069,6 +1069,10 @@ static void ctl_status(gs_shard *sh, gs_ctl_req *q)
     C("handshakes_failed", qs->handshakes_failed);
     C("send_queue_drops", qs->send_queue_drops);
     C("stream_errors", qs->stream_errors);
+    C("disco_dropped", qs->disco_dropped);
+    C("conns_v0", qs->conns_v0);
+    C("frames_refused_v0", qs->frames_refused_v0);
+    C("v0_stream_errors", qs->v0_stream_errors);
 #undef C
     json_object_set_new(o, "index", json_integer(sh->index));
     json_object_set_new(o, "topics", topics);
