@@ -493,9 +493,30 @@ async function caseFaults() {
     assert(gone, `gossipd neighbours still list ${kv.name}: ${gNb.filter((g) => g.neighbors.has(kv.id)).map((g) => g.name)}`)
     const recover_s = (Date.now() - t) / 1000
     for (const g of G) if (g.alive) assert((await g.active()).length > 0, `${g.name} has no neighbour after the faults`)
+    // 3. An iroh node quits cleanly (0.35 sends Disconnect{alive: true} on quit, PROTOCOL.md 12):
+    // its gossipd neighbours drop it, the rest keeps 100 %.
+    const qv = I.slice(1).find((n) => n.alive && G.some((g) => g.alive && n.neighbors.has(g.id)))
+    let quit_s = null
+    let r3 = { missing: 0, dup: 0 }
+    if (assert(qv, 'no live iroh node with a gossipd neighbour left to quit')) {
+        const qNb = G.filter((g) => g.alive && qv.neighbors.has(g.id))
+        log(`quit ${qv.name}; gossipd neighbours ${qNb.map((g) => g.name)}`)
+        const tq = Date.now()
+        qv.req({ op: 'quit' })
+        await waitFor(() => !qv.alive, 10000)
+        const dropped = await waitFor(() => qNb.every((g) => !g.neighbors.has(qv.id)), 30000, 200)
+        assert(dropped, `gossipd neighbours still list ${qv.name} after its quit`)
+        quit_s = (Date.now() - tq) / 1000
+        log('quit downs', downList(all, tq))
+        const [c1, c2] = await Promise.all([I[0].send('t3i', 50, 100, 10), gossipdSend(G[0], 't3g', 50, 100, 10)])
+        assert(c1 && c1.errors === 0 && c2 === 0, 'broadcast errors after the quit')
+        r3 = await waitDelivered(all, [{ node: I[0], tag: 't3i', n: 50 }, { node: G[0], tag: 't3g', n: 50 }], 40000)
+        expectDelivered(r3, `after ${qv.name} quit`)
+    }
     await neighbourChecks(all, 'after faults')
     return { sigterm: victim.name, iroh_saw_leave: left, sigkill: kv.name, gossipd_dropped_after_s: recover_s,
-        missing: r1.missing + r2.missing, dup: r1.dup + r2.dup }
+        quit: qv && qv.name, gossipd_dropped_quit_after_s: quit_s,
+        missing: r1.missing + r2.missing + r3.missing, dup: r1.dup + r2.dup + r3.dup }
 }
 
 async function caseSizes() {
