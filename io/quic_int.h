@@ -373,6 +373,8 @@ int gs_quic_v0_on_open(struct gs_quic_ep *ep, qconn *c, int64_t id);
 void gs_quic_v0_hello_hook(gnutls_session_t s);
 /* gs_quic_v0_fail closes |c| because its /0 stream failed (counted in v0_stream_errors). */
 void gs_quic_v0_fail(struct gs_quic_ep *ep, qconn *c, const char *reason);
+/* gs_quic_v0_close closes |c| (code 0) because the peer finished its /0 stream cleanly. */
+void gs_quic_v0_close(struct gs_quic_ep *ep, qconn *c, const char *reason);
 
 /* --- quic_conn.c: one connection --- */
 /* gs_quic_addr_from_ngtcp2 copies an ngtcp2 address (normalised: zero padding). */

@@ -797,9 +797,13 @@ int gs_quic_stream_on_data(struct gs_quic_ep *ep, qconn *c, int64_t id, uint32_t
     if (r->v0) {
         /* The /0 connection's only stream ended or failed: so did the connection (0.35 ends
          * its connection loop on any stream error).  Its records go with the connection. */
-        if ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0 || r->stopped) {
+        if (r->stopped || ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0 && r->in_body)) {
             r->stopped = true;
-            gs_quic_v0_fail(ep, c, "/0 stream ended");
+            gs_quic_v0_fail(ep, c, "/0 stream failed");
+        } else if ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0) {
+            /* A clean end on a frame boundary: the peer's connection loop is done with us. */
+            r->stopped = true;
+            gs_quic_v0_close(ep, c, "/0 stream finished by the peer");
         }
         return 0;
     }

@@ -48,6 +48,18 @@ int gs_quic_cfg_enable_v0(gs_quic_cfg *cfg)
     return 0;
 }
 
+void gs_quic_v0_close(struct gs_quic_ep *ep, qconn *c, const char *reason)
+{
+    if (c->close_req || c->state == QS_CLOSING || c->state == QS_DRAINING) {
+        return;
+    }
+    ++ep->stats.v0_fins;
+    c->close_req = true;
+    c->close_app_error = 0;
+    gs_quic_conn_set_reason(c, reason);
+    gs_quic_conn_mark_dirty(ep, c);
+}
+
 void gs_quic_v0_fail(struct gs_quic_ep *ep, qconn *c, const char *reason)
 {
     if (c->close_req || c->state == QS_CLOSING || c->state == QS_DRAINING) {

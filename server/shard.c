@@ -1073,6 +1073,7 @@ static void ctl_status(gs_shard *sh, gs_ctl_req *q)
     C("conns_v0", qs->conns_v0);
     C("frames_refused_v0", qs->frames_refused_v0);
     C("v0_stream_errors", qs->v0_stream_errors);
+    C("v0_fins", qs->v0_fins);
 #undef C
     json_object_set_new(o, "index", json_integer(sh->index));
     json_object_set_new(o, "topics", topics);

@@ -244,7 +244,9 @@ typedef struct gs_quic_stats {
     uint64_t frames_refused_v0;     /* frames not sent to a /0 peer: body + 32 topic bytes
                                        >= max_message_size (also counted in frames_refused) */
     uint64_t v0_stream_errors;      /* /0 connections closed because their one stream failed
-                                       (bad frame, peer stopped or reset it, second stream) */
+                                       (bad frame, end inside a frame, peer stopped it, second
+                                       stream); a clean FIN closes without counting */
+    uint64_t v0_fins;               /* /0 connections closed after the peer's clean FIN */
 } gs_quic_stats;
 
 /* gs_quic_seg_run: one run of packets to one destination, sendable with one GSO sendmsg. */

@@ -407,7 +407,7 @@ async function caseSwarm() {
 
 function pick(c) {
     const o = {}
-    for (const k of Object.keys(c)) if (/v0|refused|dropped|too_large|error|disco/.test(k) && c[k]) o[k] = c[k]
+    for (const k of Object.keys(c)) if (/v0|refused|dropped|too_large|error|disco|fins/.test(k) && c[k]) o[k] = c[k]
     return o
 }
 
