@@ -916,7 +916,9 @@ static void ctl_status(gs_shard *sh, gs_ctl_req *q)
     topic_ent *te;
 
     while ((te = gs_kmap_next(&sh->topics, &it, &key)) != NULL) {
-        json_array_append_new(topics, hex_json(key));
+        if (gs_node_is_joined(sh->node, &te->id)) {
+            json_array_append_new(topics, hex_json(key));
+        }
     }
     it = 0;
     while ((pe = gs_kmap_next(&sh->peers, &it, NULL)) != NULL) {
@@ -1012,8 +1014,14 @@ static void ctl_topics(gs_shard *sh, gs_ctl_req *q)
     gs_key view[64];
 
     while ((te = gs_kmap_next(&sh->topics, &it, NULL)) != NULL) {
-        json_t *o = json_object();
-        size_t n = gs_node_active_view(sh->node, &te->id, view, 64);
+        json_t *o;
+        size_t n;
+
+        if (!gs_node_is_joined(sh->node, &te->id)) {
+            continue; /* left, kept for its subscribers */
+        }
+        o = json_object();
+        n = gs_node_active_view(sh->node, &te->id, view, 64);
 
         json_object_set_new(o, "topic", hex_json(te->id.b));
         if (te->name[0] != '\0') {
@@ -1125,7 +1133,16 @@ static void ctl_exec(gs_shard *sh, gs_ctl_req *q)
             q->rv = rv;
             q->err_code = "not_joined";
         }
-        topic_drop(sh, &q->topic.id);
+        te = topic_get(sh, &q->topic.id, NULL, false);
+        if (te != NULL && te->nsubs > 0) {
+            /* subscribers stay: a later join delivers to them again */
+            if (te->relayed) {
+                te->relayed = false;
+                gs_relay_release(&relayed_topics);
+            }
+        } else {
+            topic_drop(sh, &q->topic.id);
+        }
         break;
     case GS_CTL_PUBLISH:
         rv = gs_node_broadcast(sh->node, &q->topic.id, q->content, q->len, q->scope, sh->now,
@@ -1164,6 +1181,9 @@ static void ctl_exec(gs_shard *sh, gs_ctl_req *q)
         te = topic_get(sh, &q->topic.id, NULL, false);
         if (te != NULL && te->nsubs > 0) {
             te->nsubs--;
+        }
+        if (te != NULL && te->nsubs == 0 && !gs_node_is_joined(sh->node, &q->topic.id)) {
+            topic_drop(sh, &q->topic.id); /* left earlier, kept only for its subscribers */
         }
         break;
     case GS_CTL_STATUS:
