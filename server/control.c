@@ -373,7 +373,7 @@ static void send_req(gs_control *c, gs_ctl_req *q, unsigned shard)
     gs_mbox_rec r = {.type = GS_MBOX_CTL, .ptr = q};
 
     q->shard = shard;
-    if (gs_mesh_send(c->srv->mesh, c->ep, shard, &r) < 0) {
+    if (gs_mesh_send_ctl(c->srv->mesh, c->ep, shard, &r) < 0) {
         /* cannot happen with a sane backlog: answer it ourselves as busy */
         q->rv = GS_ERR_AGAIN;
         q->err_code = "busy";
