@@ -229,7 +229,12 @@ static void release_rec(const gs_mbox_rec *r)
 
 static void mbox_send(gs_shard *sh, unsigned dst, gs_mbox_rec *r)
 {
-    if (gs_mesh_send(sh->srv->mesh, sh->index, dst, r) < 0) {
+    bool data = r->type == GS_MBOX_FRAME_IN || r->type == GS_MBOX_SEND ||
+                r->type == GS_MBOX_EVENT || r->type == GS_MBOX_DATAGRAM;
+    int rv = data ? gs_mesh_send(sh->srv->mesh, sh->index, dst, r)
+                  : gs_mesh_send_ctl(sh->srv->mesh, sh->index, dst, r);
+
+    if (rv < 0) {
         sh->c.mbox_refused++;
         GS_LOG_RL(GS_LOG_WARN, "shard=%u evt=mailbox_full dst=%u type=%u", sh->index, dst,
                   (unsigned)r->type);
@@ -990,7 +995,9 @@ static void ctl_status(gs_shard *sh, gs_ctl_req *q)
     topic_ent *te;
 
     while ((te = gs_kmap_next(&sh->topics, &it, &key)) != NULL) {
-        json_array_append_new(topics, hex_json(key));
+        if (gs_node_is_joined(sh->node, &te->id)) {
+            json_array_append_new(topics, hex_json(key));
+        }
     }
     it = 0;
     while ((pe = gs_kmap_next(&sh->peers, &it, NULL)) != NULL) {
@@ -1102,8 +1109,14 @@ static void ctl_topics(gs_shard *sh, gs_ctl_req *q)
     gs_key view[64];
 
     while ((te = gs_kmap_next(&sh->topics, &it, NULL)) != NULL) {
-        json_t *o = json_object();
-        size_t n = gs_node_active_view(sh->node, &te->id, view, 64);
+        json_t *o;
+        size_t n;
+
+        if (!gs_node_is_joined(sh->node, &te->id)) {
+            continue; /* left, kept for its subscribers */
+        }
+        o = json_object();
+        n = gs_node_active_view(sh->node, &te->id, view, 64);
 
         json_object_set_new(o, "topic", hex_json(te->id.b));
         if (te->name[0] != '\0') {
@@ -1216,7 +1229,16 @@ static void ctl_exec(gs_shard *sh, gs_ctl_req *q)
             q->rv = rv;
             q->err_code = "not_joined";
         }
-        topic_drop(sh, &q->topic.id);
+        te = topic_get(sh, &q->topic.id, NULL, false);
+        if (te != NULL && te->nsubs > 0) {
+            /* subscribers stay: a later join delivers to them again */
+            if (te->relayed) {
+                te->relayed = false;
+                gs_relay_release(&relayed_topics);
+            }
+        } else {
+            topic_drop(sh, &q->topic.id);
+        }
         break;
     case GS_CTL_PUBLISH:
         rv = gs_node_broadcast(sh->node, &q->topic.id, q->content, q->len, q->scope, sh->now,
@@ -1255,6 +1277,9 @@ static void ctl_exec(gs_shard *sh, gs_ctl_req *q)
         te = topic_get(sh, &q->topic.id, NULL, false);
         if (te != NULL && te->nsubs > 0) {
             te->nsubs--;
+        }
+        if (te != NULL && te->nsubs == 0 && !gs_node_is_joined(sh->node, &q->topic.id)) {
+            topic_drop(sh, &q->topic.id); /* left earlier, kept only for its subscribers */
         }
         break;
     case GS_CTL_STATUS:
@@ -1319,8 +1344,8 @@ static void handle_rec(gs_shard *sh, const gs_mbox_rec *r)
         gs_mbox_rec back = {.type = GS_MBOX_CTL_DONE, .ptr = q};
 
         ctl_exec(sh, q);
-        /* The control thread's endpoint: a refused record would lose the request, so the
-         * backlog bound applies only to shards' records; control's are never refused here. */
+        /* a control-plane record (gs_mesh_send_ctl): the pending-request bound of each
+         * client bounds them */
         mbox_send(sh, sh->ctl_ep, &back);
         break;
     }
