@@ -21,6 +21,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
+#include "gs_table.h"
+
 struct gs_engine {
     const gs_mem *mem;
     gs_uring *u;
@@ -49,11 +53,14 @@ struct gs_engine {
     uint8_t shard;
     /* the layer above's callbacks; the endpoint calls ours, which track connections */
     gs_quic_callbacks user_cb;
-    /* live connection handles (dialed, or accepted and connected): open addressing, linear
-     * probing, backward-shift deletion; capacity a power of two >= 2 x quic.max_conns */
-    gs_quic_conn_id *conns;
-    size_t conns_cap;
-    size_t nconns;
+    /* live connection handles (dialed, or accepted and connected) for gs_engine_shutdown: a
+     * gs_table from the 8-byte handle to its index in |handles| (a record array of max_conns
+     * entries; free records are 0 and threaded through |free_idx|) */
+    gs_table conns;
+    gs_quic_conn_id *handles;
+    uint32_t *free_idx;
+    size_t nfree_idx;
+    size_t handles_cap;
 };
 
 static void to_quic_addr(gs_quic_addr *q, const gs_udp_addr *a)
@@ -70,58 +77,42 @@ static void from_quic_addr(gs_udp_addr *a, const gs_quic_addr *q)
     a->len = q->len;
 }
 
-static size_t conn_slot(const gs_engine *e, gs_quic_conn_id c)
+static const uint8_t *handle_key(const void *owner, uint32_t idx)
 {
-    uint64_t h = c * 0x9e3779b97f4a7c15ULL;
-
-    return (size_t)(h >> 17) & (e->conns_cap - 1);
+    const gs_engine *e = owner;
+    return (const uint8_t *)&e->handles[idx];
 }
 
 static void conn_add(gs_engine *e, gs_quic_conn_id c)
 {
-    size_t i = conn_slot(e, c);
+    uint32_t idx;
 
-    if (e->nconns + 1 > e->conns_cap / 2) {
+    if (gs_table_find(&e->conns, (const uint8_t *)&c, &idx)) {
+        return;
+    }
+    if (e->nfree_idx == 0) {
         ++e->st.untracked; /* above max_conns: cannot happen unless the endpoint's bound moved */
         return;
     }
-    while (e->conns[i] != 0) {
-        if (e->conns[i] == c) {
-            return;
-        }
-        i = (i + 1) & (e->conns_cap - 1);
+    idx = e->free_idx[--e->nfree_idx];
+    e->handles[idx] = c;
+    if (gs_table_insert(&e->conns, (const uint8_t *)&c, idx) != 0) {
+        e->handles[idx] = 0;
+        e->free_idx[e->nfree_idx++] = idx;
+        ++e->st.untracked;
     }
-    e->conns[i] = c;
-    ++e->nconns;
 }
 
 static void conn_remove(gs_engine *e, gs_quic_conn_id c)
 {
-    size_t mask = e->conns_cap - 1;
-    size_t i = conn_slot(e, c);
+    uint32_t idx;
 
-    while (e->conns[i] != c) {
-        if (e->conns[i] == 0) {
-            return;
-        }
-        i = (i + 1) & mask;
+    if (!gs_table_find(&e->conns, (const uint8_t *)&c, &idx)) {
+        return;
     }
-    /* Backward-shift deletion keeps every probe chain unbroken without tombstones. */
-    size_t j = i;
-    for (;;) {
-        j = (j + 1) & mask;
-        if (e->conns[j] == 0) {
-            break;
-        }
-        size_t home = conn_slot(e, e->conns[j]);
-        /* move conns[j] into the hole at i unless its home lies cyclically in (i, j] */
-        if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
-            e->conns[i] = e->conns[j];
-            i = j;
-        }
-    }
-    e->conns[i] = 0;
-    --e->nconns;
+    (void)gs_table_remove(&e->conns, (const uint8_t *)&c);
+    e->handles[idx] = 0;
+    e->free_idx[e->nfree_idx++] = idx;
 }
 
 static void engine_on_connected(void *ud, gs_quic_conn_id conn, const uint8_t peer[GS_ID_LEN],
@@ -234,8 +225,12 @@ int gs_engine_new(gs_engine **pe, const gs_engine_cfg *cfg, const gs_identity *i
     gs_engine *e;
     int rv;
 
-    if (cfg->nlisten == 0 || cfg->nlisten > GS_URING_MAX_SOCKS) {
+    if (cfg->nlisten == 0 || cfg->nlisten > GS_URING_MAX_SOCKS || cfg->quic.max_conns == 0 ||
+        cfg->quic.max_conns > (1u << 24)) {
         return GS_ERR_INVAL;
+    }
+    if (sodium_init() < 0) {
+        return GS_ERR_INTERNAL;
     }
     e = gs_mem_calloc(mem, 1, sizeof(*e));
     if (e == NULL) {
@@ -277,14 +272,23 @@ int gs_engine_new(gs_engine **pe, const gs_engine_cfg *cfg, const gs_identity *i
             }
         }
     }
-    e->conns_cap = 16;
-    while (e->conns_cap < 2 * cfg->quic.max_conns + 2) {
-        e->conns_cap *= 2;
-    }
-    e->conns = gs_mem_calloc(mem, e->conns_cap, sizeof(e->conns[0]));
-    if (e->conns == NULL) {
+    e->handles_cap = cfg->quic.max_conns;
+    e->handles = gs_mem_calloc(mem, e->handles_cap, sizeof(e->handles[0]));
+    e->free_idx = gs_mem_calloc(mem, e->handles_cap, sizeof(e->free_idx[0]));
+    if (e->handles == NULL || e->free_idx == NULL) {
         rv = GS_ERR_NOMEM;
-        goto fail_ep;
+        goto fail_handles;
+    }
+    for (size_t i = 0; i < e->handles_cap; ++i) {
+        e->free_idx[i] = (uint32_t)(e->handles_cap - 1 - i);
+    }
+    e->nfree_idx = e->handles_cap;
+    uint64_t seed;
+    randombytes_buf(&seed, sizeof(seed));
+    rv = gs_table_init(&e->conns, sizeof(gs_quic_conn_id), e->handles_cap, e->handles_cap, seed,
+                       handle_key, e, mem);
+    if (rv != 0) {
+        goto fail_handles;
     }
     e->user_cb = cfg->cb;
     cb.user_data = e;
@@ -302,7 +306,14 @@ int gs_engine_new(gs_engine **pe, const gs_engine_cfg *cfg, const gs_identity *i
     return 0;
 
 fail_conns:
-    gs_mem_free(mem, e->conns);
+    gs_table_free(&e->conns);
+fail_handles:
+    if (e->handles != NULL) {
+        gs_mem_free(mem, e->handles);
+    }
+    if (e->free_idx != NULL) {
+        gs_mem_free(mem, e->free_idx);
+    }
 fail_ep:
     gs_uring_del(e->u);
 fail_uring:
@@ -318,7 +329,9 @@ void gs_engine_del(gs_engine *e)
     }
     gs_quic_ep_del(e->ep);
     gs_uring_del(e->u);
-    gs_mem_free(e->mem, e->conns);
+    gs_table_free(&e->conns);
+    gs_mem_free(e->mem, e->handles);
+    gs_mem_free(e->mem, e->free_idx);
     gs_identity_wipe(&e->id);
     gs_mem_free(e->mem, e);
 }
@@ -468,7 +481,7 @@ int gs_engine_close(gs_engine *e, gs_quic_conn_id conn, uint64_t app_error, cons
 
 size_t gs_engine_num_conns(const gs_engine *e)
 {
-    return e->nconns;
+    return gs_table_size(&e->conns);
 }
 
 int gs_engine_shutdown(gs_engine *e, uint64_t app_error, const char *reason, gs_duration timeout)
@@ -478,14 +491,14 @@ int gs_engine_shutdown(gs_engine *e, uint64_t app_error, const char *reason, gs_
 
     /* Closing only queues work (the endpoint's close is safe to call in any order), but a
      * close's on_closed runs inside a later turn and edits the set: collect first. */
-    for (size_t i = 0; i < e->conns_cap; ++i) {
-        if (e->conns[i] != 0) {
-            (void)gs_quic_ep_close(e->ep, e->conns[i], app_error, reason);
+    for (size_t i = 0; i < e->handles_cap; ++i) {
+        if (e->handles[i] != 0) {
+            (void)gs_quic_ep_close(e->ep, e->handles[i], app_error, reason);
         }
     }
     e->now = gs_uring_now();
     end = gs_tstamp_add(e->now, timeout);
-    while (e->nconns != 0 || gs_uring_send_inflight(e->u) != 0) {
+    while (gs_table_size(&e->conns) != 0 || gs_uring_send_inflight(e->u) != 0) {
         if (e->now >= end) {
             return GS_ERR_TIMEOUT;
         }

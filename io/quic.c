@@ -156,7 +156,7 @@ int gs_quic_ep_new(gs_quic_ep **pep, const gs_quic_cfg *cfg, const gs_identity *
         crypto_generichash(ep->reset_secret, sizeof(ep->reset_secret), in, sizeof(in), id->sk,
                            GS_ID_SEED_LEN);
     }
-    randombytes_buf(ep->hash_key, sizeof(ep->hash_key));
+    randombytes_buf(ep->map_seed, sizeof(ep->map_seed));
     ep->reset_tokens = cfg->reset_rate;
 
     size_t n = cfg->max_conns;
@@ -185,20 +185,20 @@ int gs_quic_ep_new(gs_quic_ep **pep, const gs_quic_cfg *cfg, const gs_identity *
         goto fail_heap;
     }
     /* Each connection maps up to 8 of our ids (ngtcp2's pool) plus the client's Initial DCID. */
-    rv = gs_quic_map_init(&ep->cids, n * 10, NGTCP2_MAX_CIDLEN, ep->hash_key, mem);
+    rv = gs_quic_map_init(&ep->cids, n * 10, NGTCP2_MAX_CIDLEN, ep->map_seed[0], mem);
     if (rv != 0) {
         goto fail_cids;
     }
-    rv = gs_quic_map_init(&ep->peers, n, GS_ID_LEN, ep->hash_key, mem);
+    rv = gs_quic_map_init(&ep->peers, n, GS_ID_LEN, ep->map_seed[1], mem);
     if (rv != 0) {
         goto fail_peers;
     }
-    rv = gs_quic_map_init(&ep->addrs, n, 17, ep->hash_key, mem);
+    rv = gs_quic_map_init(&ep->addrs, n, 17, ep->map_seed[2], mem);
     if (rv != 0) {
         goto fail_addrs;
     }
-    rv = gs_quic_map_init(&ep->tokens, n * QRTOK_MAX, NGTCP2_STATELESS_RESET_TOKENLEN, ep->hash_key,
-                          mem);
+    rv = gs_quic_map_init(&ep->tokens, n * QRTOK_MAX, NGTCP2_STATELESS_RESET_TOKENLEN,
+                          ep->map_seed[3], mem);
     if (rv != 0) {
         goto fail_tokens;
     }

@@ -2,17 +2,19 @@
 /*
  * quic_int.h: internals shared by io/quic*.c (not part of the public API).
  *
- * Ownership: the endpoint owns a fixed slot array of connections (max_conns), three bounded hash
- * tables (connection id -> slot, peer id -> newest slot, remote IP -> connection count), a timer
- * heap over connections, a small queue of stateless packets (Retry, Version Negotiation,
- * stateless reset, refusals) and a free list of send chunks.  Every table is sized at creation,
- * so nothing on the packet path grows or reallocates.
+ * Ownership: the endpoint owns a fixed slot array of connections (max_conns), four bounded maps
+ * on gs_table (connection id -> slot, peer id -> newest slot, remote IP -> connection count,
+ * peer's reset token -> slot), a timer heap over connections, a small queue of stateless packets
+ * (Retry, Version Negotiation, stateless reset, refusals) and free lists of send chunks.  Every
+ * map is sized at creation, so nothing on the packet path grows or reallocates.
  */
 #ifndef GS_IO_QUIC_INT_H
 #define GS_IO_QUIC_INT_H
 
 #include "quic.h"
 #include "quic_pack.h"
+
+#include "gs_table.h"
 
 #include <stddef.h>
 
@@ -27,31 +29,31 @@
 #define RESET_MIN (NGTCP2_MIN_STATELESS_RESET_RANDLEN + NGTCP2_STATELESS_RESET_TOKENLEN)
 #define RESET_MAX 43
 
-/* --- hash table with fixed-size keys (open addressing, linear probing, backward-shift delete) ---
- */
+/* --- bounded maps with keys of up to |keymax| bytes (quic_map.c, on gs_table) --- */
 
 typedef struct qmap {
-    uint8_t *slots;      /* cap entries of |stride| bytes: u32 value, u8 key length, key bytes */
-    size_t cap;          /* power of two */
-    size_t mask;         /* cap - 1 */
-    size_t stride;       /* bytes per entry */
-    size_t keymax;       /* largest key in bytes */
-    size_t n;            /* entries in use */
-    size_t max;          /* entries allowed (cap / 2) */
-    const uint8_t *hkey; /* crypto_shorthash key (the endpoint's) */
+    gs_table tb;        /* key (length byte + key + zeros) -> record index */
+    uint8_t *recs;      /* |max| records of |stride| bytes: u32 value, then the table key */
+    size_t stride;      /* bytes per record */
+    size_t keymax;      /* longest key in bytes */
+    size_t max;         /* entries allowed */
+    size_t n;           /* entries in use */
+    size_t used;        /* records ever handed out (the rest are untouched) */
+    uint32_t free_head; /* free records, threaded through their value field */
 } qmap;
 
-int gs_quic_map_init(qmap *m, size_t maxentries, size_t keymax, const uint8_t *hkey,
-                     const gs_mem *mem);
+/* gs_quic_map_init sizes |m| for |maxentries| keys of 1..|keymax| bytes (keymax < 64), hashed
+ * with |seed|.  Returns 0, GS_ERR_INVAL or GS_ERR_NOMEM. */
+int gs_quic_map_init(qmap *m, size_t maxentries, size_t keymax, uint64_t seed, const gs_mem *mem);
 void gs_quic_map_free(qmap *m, const gs_mem *mem);
-/* gs_quic_map_get returns a pointer to the value of |key|, or NULL. */
+/* gs_quic_map_get returns a pointer to the value of |key| (valid until it is deleted), or NULL. */
 uint32_t *gs_quic_map_get(const qmap *m, const uint8_t *key, size_t keylen);
-/* gs_quic_map_put inserts or overwrites; GS_ERR_LIMIT when the table is full. */
+/* gs_quic_map_put inserts or overwrites; GS_ERR_LIMIT when the map is full. */
 int gs_quic_map_put(qmap *m, const uint8_t *key, size_t keylen, uint32_t val);
 /* gs_quic_map_del removes |key|; returns true if it was present. */
 bool gs_quic_map_del(qmap *m, const uint8_t *key, size_t keylen);
-/* gs_quic_map_purge removes every entry whose value is |val| (a full scan: rare paths only);
- * returns how many. */
+/* gs_quic_map_purge removes every entry whose value is |val| (a scan of the records: rare paths
+ * only); returns how many. */
 size_t gs_quic_map_purge(qmap *m, uint32_t val);
 
 /* --- send side: a stream's bytes live in a chain of fixed chunks until acknowledged --- */
@@ -236,7 +238,7 @@ struct gs_quic_ep {
     /* secrets for Retry tokens and stateless reset tokens */
     uint8_t token_secret[32];
     uint8_t reset_secret[32];
-    uint8_t hash_key[16];
+    uint64_t map_seed[4]; /* one random hash seed per map */
     /* connections */
     qconn **conns; /* max_conns slots */
     uint32_t *free_slots;

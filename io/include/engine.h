@@ -19,8 +19,10 @@
  * Strays: with connection-id steering (steer_nshards >= 2) a datagram whose destination id
  * names another shard (first byte, DESIGN.md) that still reaches this engine is reported through
  * on_stray with the owner's index; the owner's thread hands it to its own engine with
- * gs_engine_inject_datagram.  Without on_stray, or for an index out of range, it is dropped and
- * counted (strays_dropped).
+ * gs_engine_inject_datagram.  Without on_stray it is dropped and counted (strays_dropped); a
+ * client's Initial still gets accepted here then.  An id whose first byte is no shard's index
+ * (>= steer_nshards) is not a stray: a client's first Initial carries an id it chose, and is
+ * accepted where it landed.
  *
  * Events (connected, frame, closed, writable) are the endpoint's gs_quic_callbacks, passed
  * through unchanged; they run on the engine's thread, inside gs_engine_run_once.
