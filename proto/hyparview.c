@@ -7,11 +7,22 @@
  * until it answers); |active| <= active_view_capacity, |passive| <= passive_view_capacity,
  * |pending| <= max_pending.  Removal swaps with the last element, so the arrays stay dense.
  */
+
 #include "hyparview.h"
 
 #include <string.h>
 
-#include "plumtree.h"
+#include "view.h"
+
+/* check_view asserts the view invariants of the file comment (view.h, gs_view_check) after each
+ * membership change: O(views^2), so not on the Gossip path. */
+static void check_view(const gs_topic *t)
+{
+    const gs_node_cfg *cfg = &t->ctx->cfg;
+
+    gs_view_check(&t->view, cfg->active_view_capacity, cfg->passive_view_capacity, cfg->max_pending,
+                  &t->ctx->self);
+}
 
 typedef enum hpv_send {
     HPV_SEND_NONE = 0,
@@ -21,64 +32,34 @@ typedef enum hpv_send {
 
 static bool is_self(const gs_topic *t, const gs_key *p)
 {
-    return gs_key_eq(&t->node->self, p);
-}
-
-ptrdiff_t gs_hyparview_active_find(const gs_topic *t, const gs_key *peer)
-{
-    for (size_t i = 0; i < t->nactive; ++i) {
-        if (gs_key_eq(&t->active[i].rec.id, peer)) {
-            return (ptrdiff_t)i;
-        }
-    }
-    return -1;
-}
-
-ptrdiff_t gs_hyparview_passive_find(const gs_topic *t, const gs_key *peer)
-{
-    for (size_t i = 0; i < t->npassive; ++i) {
-        if (gs_key_eq(&t->passive[i].id, peer)) {
-            return (ptrdiff_t)i;
-        }
-    }
-    return -1;
-}
-
-ptrdiff_t gs_hyparview_pending_find(const gs_topic *t, const gs_key *peer)
-{
-    for (size_t i = 0; i < t->npending; ++i) {
-        if (gs_key_eq(&t->pending[i].id, peer)) {
-            return (ptrdiff_t)i;
-        }
-    }
-    return -1;
+    return gs_key_eq(&t->ctx->self, p);
 }
 
 int gs_hyparview_init(gs_topic *t)
 {
-    gs_node *node = t->node;
-    const gs_node_cfg *cfg = &node->cfg;
+    gs_ctx *ctx = t->ctx;
+    const gs_node_cfg *cfg = &ctx->cfg;
     size_t i;
 
-    t->active = gs_topic_calloc(node, cfg->active_view_capacity, sizeof(t->active[0]));
-    if (t->active == NULL) {
+    t->view.active = gs_ctx_calloc(ctx, cfg->active_view_capacity, sizeof(t->view.active[0]));
+    if (t->view.active == NULL) {
         goto fail_active;
     }
     for (i = 0; i < cfg->active_view_capacity; ++i) {
-        t->active[i].lazyq = gs_topic_calloc(node, node->ihave_chunk, sizeof(gs_ihave_entry));
-        if (t->active[i].lazyq == NULL) {
+        t->view.active[i].lazyq = gs_ctx_calloc(ctx, ctx->ihave_chunk, sizeof(gs_ihave_entry));
+        if (t->view.active[i].lazyq == NULL) {
             goto fail_lazyq;
         }
     }
-    t->passive = gs_topic_calloc(node, cfg->passive_view_capacity, sizeof(t->passive[0]));
-    if (t->passive == NULL) {
+    t->view.passive = gs_ctx_calloc(ctx, cfg->passive_view_capacity, sizeof(t->view.passive[0]));
+    if (t->view.passive == NULL) {
         goto fail_passive;
     }
-    t->pending = gs_topic_calloc(node, cfg->max_pending, sizeof(t->pending[0]));
-    if (t->pending == NULL) {
+    t->view.pending = gs_ctx_calloc(ctx, cfg->max_pending, sizeof(t->view.pending[0]));
+    if (t->view.pending == NULL) {
         goto fail_pending;
     }
-    t->bootstrap = gs_topic_calloc(node, cfg->max_bootstrap, sizeof(t->bootstrap[0]));
+    t->bootstrap = gs_ctx_calloc(ctx, cfg->max_bootstrap, sizeof(t->bootstrap[0]));
     if (t->bootstrap == NULL) {
         goto fail_bootstrap;
     }
@@ -86,16 +67,16 @@ int gs_hyparview_init(gs_topic *t)
     return 0;
 
 fail_bootstrap:
-    gs_topic_free(node, t->pending);
+    gs_ctx_free_block(ctx, t->view.pending);
 fail_pending:
-    gs_topic_free(node, t->passive);
+    gs_ctx_free_block(ctx, t->view.passive);
 fail_passive:
     i = cfg->active_view_capacity;
 fail_lazyq:
     while (i-- > 0) {
-        gs_topic_free(node, t->active[i].lazyq);
+        gs_ctx_free_block(ctx, t->view.active[i].lazyq);
     }
-    gs_topic_free(node, t->active);
+    gs_ctx_free_block(ctx, t->view.active);
 fail_active:
     return GS_ERR_NOMEM;
 }
@@ -103,7 +84,7 @@ fail_active:
 static void rec_free(gs_topic *t, gs_peer_rec *r)
 {
     if (r->data != NULL) {
-        gs_topic_free(t->node, r->data);
+        gs_ctx_free_block(t->ctx, r->data);
     }
     r->data = NULL;
     r->datalen = 0;
@@ -112,23 +93,23 @@ static void rec_free(gs_topic *t, gs_peer_rec *r)
 
 void gs_hyparview_free(gs_topic *t)
 {
-    gs_node *node = t->node;
-    const gs_node_cfg *cfg = &node->cfg;
+    gs_ctx *ctx = t->ctx;
+    const gs_node_cfg *cfg = &ctx->cfg;
 
-    for (size_t i = 0; i < t->nactive; ++i) {
-        rec_free(t, &t->active[i].rec);
+    for (size_t i = 0; i < t->view.nactive; ++i) {
+        rec_free(t, &t->view.active[i].rec);
     }
-    for (size_t i = 0; i < t->npassive; ++i) {
-        rec_free(t, &t->passive[i]);
+    for (size_t i = 0; i < t->view.npassive; ++i) {
+        rec_free(t, &t->view.passive[i]);
     }
     for (size_t i = 0; i < cfg->active_view_capacity; ++i) {
-        gs_topic_free(node, t->active[i].lazyq);
+        gs_ctx_free_block(ctx, t->view.active[i].lazyq);
     }
-    gs_topic_free(node, t->active);
-    gs_topic_free(node, t->passive);
-    gs_topic_free(node, t->pending);
-    gs_topic_free(node, t->bootstrap);
-    t->nactive = t->npassive = t->npending = 0;
+    gs_ctx_free_block(ctx, t->view.active);
+    gs_ctx_free_block(ctx, t->view.passive);
+    gs_ctx_free_block(ctx, t->view.pending);
+    gs_ctx_free_block(ctx, t->bootstrap);
+    t->view.nactive = t->view.npassive = t->view.npending = 0;
 }
 
 /* rec_set_data replaces |r|'s PeerData with a copy of |data| (empty data is stored as "known,
@@ -137,9 +118,9 @@ static void rec_set_data(gs_topic *t, gs_peer_rec *r, const uint8_t *data, size_
 {
     rec_free(t, r);
     if (len > 0) {
-        r->data = gs_topic_alloc(t->node, len);
+        r->data = gs_ctx_alloc(t->ctx, len);
         if (r->data == NULL) {
-            ++t->node->c.nomem;
+            ++t->ctx->c.nomem;
             return;
         }
         memcpy(r->data, data, len);
@@ -150,13 +131,13 @@ static void rec_set_data(gs_topic *t, gs_peer_rec *r, const uint8_t *data, size_
 
 static gs_peer_rec *find_rec(gs_topic *t, const gs_key *p)
 {
-    ptrdiff_t i = gs_hyparview_active_find(t, p);
+    ptrdiff_t i = gs_view_active_find(&t->view, p);
 
     if (i >= 0) {
-        return &t->active[i].rec;
+        return &t->view.active[i].rec;
     }
-    i = gs_hyparview_passive_find(t, p);
-    return i >= 0 ? &t->passive[i] : NULL;
+    i = gs_view_passive_find(&t->view, p);
+    return i >= 0 ? &t->view.passive[i] : NULL;
 }
 
 /* store_data (5.2): report changed non-empty PeerData to the node and keep it if |p| is active or
@@ -166,8 +147,8 @@ static void store_data(gs_topic *t, const gs_key *p, bool has, const uint8_t *da
     if (!has) {
         return;
     }
-    if (len > t->node->cfg.max_peer_data_len) {
-        ++t->node->c.peer_data_too_long;
+    if (len > t->ctx->cfg.max_peer_data_len) {
+        ++t->ctx->c.peer_data_too_long;
         return;
     }
     gs_peer_rec *r = find_rec(t, p);
@@ -201,20 +182,20 @@ static void emit_neighbor(gs_topic *t, gs_node_event event, const gs_key *p, gs_
     ev.reason = reason;
     gs_topic_event(t, &ev);
     if (event == GS_NODE_EVENT_NEIGHBOR_UP) {
-        ++t->node->c.neighbor_up;
+        ++t->ctx->c.neighbor_up;
     } else {
-        ++t->node->c.neighbor_down;
+        ++t->ctx->c.neighbor_down;
     }
 }
 
 static void pending_remove_at(gs_topic *t, size_t i)
 {
-    t->pending[i] = t->pending[--t->npending];
+    t->view.pending[i] = t->view.pending[--t->view.npending];
 }
 
 static bool pending_remove(gs_topic *t, const gs_key *p)
 {
-    ptrdiff_t i = gs_hyparview_pending_find(t, p);
+    ptrdiff_t i = gs_view_pending_find(&t->view, p);
 
     if (i < 0) {
         return false;
@@ -226,29 +207,29 @@ static bool pending_remove(gs_topic *t, const gs_key *p)
 static void passive_remove_at(gs_topic *t, size_t i, bool free_data)
 {
     if (free_data) {
-        rec_free(t, &t->passive[i]);
+        rec_free(t, &t->view.passive[i]);
     }
-    t->passive[i] = t->passive[--t->npassive];
-    memset(&t->passive[t->npassive], 0, sizeof(t->passive[0]));
+    t->view.passive[i] = t->view.passive[--t->view.npassive];
+    memset(&t->view.passive[t->view.npassive], 0, sizeof(t->view.passive[0]));
 }
 
 /* own_data returns a scratch copy of our PeerData (gs_node_set_peer_data may replace the node's
  * copy while outbox entries still point at the old one); *phas tells whether it is present. */
 static gs_bytes own_data(gs_topic *t, bool *phas)
 {
-    gs_node *node = t->node;
+    gs_ctx *ctx = t->ctx;
     gs_bytes b = {NULL, 0};
 
-    *phas = node->has_own;
-    if (node->has_own && node->own_len > 0) {
-        uint8_t *copy = gs_topic_scratch(t, node->own_len);
+    *phas = ctx->has_own;
+    if (ctx->has_own && ctx->own_len > 0) {
+        uint8_t *copy = gs_topic_scratch(t, ctx->own_len);
         if (copy == NULL) {
             *phas = false;
             return b;
         }
-        memcpy(copy, node->own_data, node->own_len);
+        memcpy(copy, ctx->own_data, ctx->own_len);
         b.base = copy;
-        b.len = node->own_len;
+        b.len = ctx->own_len;
     }
     return b;
 }
@@ -270,25 +251,25 @@ static void send_neighbor(gs_topic *t, const gs_key *p, gs_priority prio, hpv_se
     gs_msg m;
 
     if (is_self(t, p)) {
-        ++t->node->c.self_refs;
+        ++t->ctx->c.self_refs;
         return;
     }
     if (mode == HPV_SEND_REQUEST) {
-        if (gs_hyparview_pending_find(t, p) >= 0) {
+        if (gs_view_pending_find(&t->view, p) >= 0) {
             return;
         }
-        if (t->npending >= t->node->cfg.max_pending) {
-            ++t->node->c.pending_full;
+        if (t->view.npending >= t->ctx->cfg.max_pending) {
+            ++t->ctx->c.pending_full;
             return;
         }
-        uint32_t gen = ++t->pending_gen;
+        uint32_t gen = ++t->view.pending_gen;
         /* A request without its timeout could stay pending forever: only track it if the timer
          * is queued (a refusal is counted; the Neighbor still goes out). */
-        if (gs_topic_schedule(t, GS_TIMER_PENDING, t->node->cfg.neighbor_request_timeout, gen,
+        if (gs_topic_schedule(t, GS_TIMER_PENDING, t->ctx->cfg.neighbor_request_timeout, gen,
                               p->b) == 0) {
-            t->pending[t->npending].id = *p;
-            t->pending[t->npending].gen = gen;
-            ++t->npending;
+            t->view.pending[t->view.npending].id = *p;
+            t->view.pending[t->view.npending].gen = gen;
+            ++t->view.npending;
         }
     }
     memset(&m, 0, sizeof(m));
@@ -296,9 +277,9 @@ static void send_neighbor(gs_topic *t, const gs_key *p, gs_priority prio, hpv_se
     m.neighbor.priority = prio;
     m.neighbor.data = own_data(t, &m.neighbor.has_data);
     gs_topic_send(t, p, &m);
-    ptrdiff_t ai = gs_hyparview_active_find(t, p);
+    ptrdiff_t ai = gs_view_active_find(&t->view, p);
     if (ai >= 0) {
-        t->active[ai].neighbor_sent = true;
+        t->view.active[ai].neighbor_sent = true;
     }
 }
 
@@ -339,7 +320,7 @@ static size_t pick_k(gs_topic *t, size_t *idx, size_t n, size_t k)
 /* trim_list drops entries (then the last one's PeerData) until |m|'s body is below M (D13). */
 static void trim_list(gs_topic *t, gs_msg *m, gs_peer_list *l, gs_peer_info *items)
 {
-    size_t max = t->node->cfg.max_message_size;
+    size_t max = t->ctx->cfg.max_message_size;
 
     while (gs_codec_body_len(m) >= max && l->n > 0) {
         if (l->n == 1 && items[0].has_data && items[0].data.len > 0) {
@@ -349,14 +330,14 @@ static void trim_list(gs_topic *t, gs_msg *m, gs_peer_list *l, gs_peer_info *ite
         } else {
             --l->n;
         }
-        ++t->node->c.ctrl_truncated;
+        ++t->ctx->c.ctrl_truncated;
     }
 }
 
 /* shuffle_reply (5.2): up to |k| random passive peers, topped up with random active peers. */
 static void shuffle_reply(gs_topic *t, const gs_key *to, size_t k)
 {
-    size_t ncand = t->npassive + t->nactive;
+    size_t ncand = t->view.npassive + t->view.nactive;
     size_t *idx = gs_topic_scratch(t, (ncand + 1) * sizeof(size_t));
     gs_peer_info *items = gs_topic_scratch(t, (ncand + 1) * sizeof(gs_peer_info));
     size_t n = 0;
@@ -366,25 +347,25 @@ static void shuffle_reply(gs_topic *t, const gs_key *to, size_t k)
         return;
     }
     size_t np = 0;
-    for (size_t i = 0; i < t->npassive; ++i) {
-        if (!gs_key_eq(&t->passive[i].id, to)) {
+    for (size_t i = 0; i < t->view.npassive; ++i) {
+        if (!gs_key_eq(&t->view.passive[i].id, to)) {
             idx[np++] = i;
         }
     }
     np = pick_k(t, idx, np, k);
     for (size_t i = 0; i < np; ++i) {
-        peer_info_of(t, &t->passive[idx[i]], &items[n++]);
+        peer_info_of(t, &t->view.passive[idx[i]], &items[n++]);
     }
     if (n < k) {
         size_t na = 0;
-        for (size_t i = 0; i < t->nactive; ++i) {
-            if (!gs_key_eq(&t->active[i].rec.id, to)) {
+        for (size_t i = 0; i < t->view.nactive; ++i) {
+            if (!gs_key_eq(&t->view.active[i].rec.id, to)) {
                 idx[na++] = i;
             }
         }
         na = pick_k(t, idx, na, k - n);
         for (size_t i = 0; i < na; ++i) {
-            peer_info_of(t, &t->active[idx[i]].rec, &items[n++]);
+            peer_info_of(t, &t->view.active[idx[i]].rec, &items[n++]);
         }
     }
     memset(&m, 0, sizeof(m));
@@ -398,7 +379,7 @@ static void shuffle_reply(gs_topic *t, const gs_key *to, size_t k)
 /* send_disconnect (5.2): ShuffleReply(7) + Disconnect{alive} + close. */
 static void send_disconnect(gs_topic *t, const gs_key *p, bool alive)
 {
-    const gs_node_cfg *cfg = &t->node->cfg;
+    const gs_node_cfg *cfg = &t->ctx->cfg;
     gs_msg m;
 
     shuffle_reply(t, p, cfg->shuffle_active_view_count + cfg->shuffle_passive_view_count);
@@ -414,16 +395,16 @@ static void send_disconnect(gs_topic *t, const gs_key *p, bool alive)
  * a full view drops a random member first. */
 static void add_passive_rec(gs_topic *t, gs_peer_rec *r)
 {
-    if (is_self(t, &r->id) || gs_hyparview_active_find(t, &r->id) >= 0 ||
-        gs_hyparview_passive_find(t, &r->id) >= 0) {
+    if (is_self(t, &r->id) || gs_view_active_find(&t->view, &r->id) >= 0 ||
+        gs_view_passive_find(&t->view, &r->id) >= 0) {
         rec_free(t, r);
         return;
     }
-    if (t->npassive >= t->node->cfg.passive_view_capacity) {
-        size_t victim = (size_t)gs_rand_below(&t->rng, (uint64_t)t->npassive);
+    if (t->view.npassive >= t->ctx->cfg.passive_view_capacity) {
+        size_t victim = (size_t)gs_rand_below(&t->rng, (uint64_t)t->view.npassive);
         passive_remove_at(t, victim, true);
     }
-    t->passive[t->npassive++] = *r;
+    t->view.passive[t->view.npassive++] = *r;
 }
 
 static void add_passive(gs_topic *t, const gs_key *p, bool has, const uint8_t *data, size_t len)
@@ -431,16 +412,16 @@ static void add_passive(gs_topic *t, const gs_key *p, bool has, const uint8_t *d
     gs_peer_rec r;
 
     if (is_self(t, p)) {
-        ++t->node->c.self_refs;
+        ++t->ctx->c.self_refs;
         return;
     }
     store_data(t, p, has, data, len);
-    if (gs_hyparview_active_find(t, p) >= 0 || gs_hyparview_passive_find(t, p) >= 0) {
+    if (gs_view_active_find(&t->view, p) >= 0 || gs_view_passive_find(&t->view, p) >= 0) {
         return;
     }
     memset(&r, 0, sizeof(r));
     r.id = *p;
-    if (has && len <= t->node->cfg.max_peer_data_len) {
+    if (has && len <= t->ctx->cfg.max_peer_data_len) {
         rec_set_data(t, &r, data, len);
     }
     add_passive_rec(t, &r);
@@ -448,10 +429,10 @@ static void add_passive(gs_topic *t, const gs_key *p, bool has, const uint8_t *d
 
 static void arm_join_retry(gs_topic *t)
 {
-    const gs_node_cfg *cfg = &t->node->cfg;
+    const gs_node_cfg *cfg = &t->ctx->cfg;
 
-    if (cfg->join_retry_initial == 0 || t->join_retry_scheduled || t->nactive > 0 ||
-        (t->nbootstrap == 0 && t->npassive == 0)) {
+    if (cfg->join_retry_initial == 0 || t->join_retry_scheduled || t->view.nactive > 0 ||
+        (t->nbootstrap == 0 && t->view.npassive == 0)) {
         return;
     }
     if (gs_topic_schedule(t, GS_TIMER_JOIN_RETRY, t->join_backoff, 0, NULL) == 0) {
@@ -464,20 +445,20 @@ static void refill(gs_topic *t, const gs_key *skip);
 /* remove_active (5.2): |idx| leaves the active view with |reason|. */
 static void remove_active(gs_topic *t, size_t idx, gs_down_reason reason)
 {
-    size_t last = t->nactive - 1;
-    gs_active tmp = t->active[idx];
+    size_t last = t->view.nactive - 1;
+    gs_active tmp = t->view.active[idx];
 
     /* Swap the whole slot so each slot keeps exactly one lazy-queue buffer. */
-    t->active[idx] = t->active[last];
-    t->active[last] = tmp;
-    --t->nactive;
-    gs_peer_rec r = t->active[last].rec;
-    memset(&t->active[last].rec, 0, sizeof(r));
-    t->active[last].nlazyq = 0; /* D10: queued IHaves never go to a former neighbour */
-    t->active[last].eager = false;
+    t->view.active[idx] = t->view.active[last];
+    t->view.active[last] = tmp;
+    --t->view.nactive;
+    gs_peer_rec r = t->view.active[last].rec;
+    memset(&t->view.active[last].rec, 0, sizeof(r));
+    t->view.active[last].nlazyq = 0; /* D10: queued IHaves never go to a former neighbour */
+    t->view.active[last].eager = false;
 
     emit_neighbor(t, GS_NODE_EVENT_NEIGHBOR_DOWN, &r.id, reason);
-    gs_plumtree_on_neighbor_down(t, &r.id);
+    gs_ctx_neighbor_down(t->ctx, t, &r.id);
     bool keep = false;
     switch (reason) {
     case GS_DOWN_EVICTED:
@@ -518,48 +499,48 @@ static bool add_active(gs_topic *t, const gs_key *p, bool has, const uint8_t *da
                        gs_priority prio, hpv_send mode)
 {
     if (is_self(t, p)) {
-        ++t->node->c.self_refs;
+        ++t->ctx->c.self_refs;
         return false;
     }
     store_data(t, p, has, data, len);
-    ptrdiff_t ai = gs_hyparview_active_find(t, p);
+    ptrdiff_t ai = gs_view_active_find(&t->view, p);
     if (ai >= 0) {
         /* With D3 a reply is not pending, so two neighbours that both answer every unexpected
          * Neighbor would bounce replies forever once a request outlived its timeout (the late
          * answer looks like a request).  Answer an already active peer only until we have sent
          * it one Neighbor; a request we leave unanswered just times out at the requester. */
-        if (mode == HPV_SEND_REPLY && t->active[ai].neighbor_sent) {
-            ++t->node->c.neighbor_replies_suppressed;
+        if (mode == HPV_SEND_REPLY && t->view.active[ai].neighbor_sent) {
+            ++t->ctx->c.neighbor_replies_suppressed;
         } else if (mode != HPV_SEND_NONE) {
             send_neighbor(t, p, prio, mode);
         }
         return true;
     }
-    if (t->nactive >= t->node->cfg.active_view_capacity) {
+    if (t->view.nactive >= t->ctx->cfg.active_view_capacity) {
         if (prio == GS_PRIORITY_LOW) {
             return false;
         }
-        size_t victim = (size_t)gs_rand_below(&t->rng, (uint64_t)t->nactive);
+        size_t victim = (size_t)gs_rand_below(&t->rng, (uint64_t)t->view.nactive);
         remove_active(t, victim, GS_DOWN_EVICTED);
     }
     gs_peer_rec r;
-    ptrdiff_t pi = gs_hyparview_passive_find(t, p);
+    ptrdiff_t pi = gs_view_passive_find(&t->view, p);
     if (pi >= 0) {
-        r = t->passive[pi];
+        r = t->view.passive[pi];
         passive_remove_at(t, (size_t)pi, false);
     } else {
         memset(&r, 0, sizeof(r));
         r.id = *p;
-        if (has && len <= t->node->cfg.max_peer_data_len) {
+        if (has && len <= t->ctx->cfg.max_peer_data_len) {
             rec_set_data(t, &r, data, len);
         }
     }
-    gs_active *a = &t->active[t->nactive++];
+    gs_active *a = &t->view.active[t->view.nactive++];
     a->rec = r;
     a->eager = true; /* PlumTree: NeighborUp -> eager */
     a->nlazyq = 0;
     a->neighbor_sent = false;
-    t->join_backoff = t->node->cfg.join_retry_initial;
+    t->join_backoff = t->ctx->cfg.join_retry_initial;
     emit_neighbor(t, GS_NODE_EVENT_NEIGHBOR_UP, p, GS_DOWN_EVICTED);
     if (mode != HPV_SEND_NONE) {
         send_neighbor(t, p, prio, mode);
@@ -570,25 +551,27 @@ static bool add_active(gs_topic *t, const gs_key *p, bool has, const uint8_t *da
 /* refill (5.2): one Neighbor request to a random passive peer not in |skip| or pending. */
 static void refill(gs_topic *t, const gs_key *skip)
 {
-    if (t->nactive + t->npending >= t->node->cfg.active_view_capacity || t->npassive == 0) {
+    if (t->view.nactive + t->view.npending >= t->ctx->cfg.active_view_capacity ||
+        t->view.npassive == 0) {
         return;
     }
-    size_t *idx = gs_topic_scratch(t, t->npassive * sizeof(size_t));
+    size_t *idx = gs_topic_scratch(t, t->view.npassive * sizeof(size_t));
     size_t n = 0;
     if (idx == NULL) {
         return;
     }
-    for (size_t i = 0; i < t->npassive; ++i) {
-        const gs_key *q = &t->passive[i].id;
-        if ((skip == NULL || !gs_key_eq(q, skip)) && gs_hyparview_pending_find(t, q) < 0) {
+    for (size_t i = 0; i < t->view.npassive; ++i) {
+        const gs_key *q = &t->view.passive[i].id;
+        if ((skip == NULL || !gs_key_eq(q, skip)) && gs_view_pending_find(&t->view, q) < 0) {
             idx[n++] = i;
         }
     }
     if (n == 0) {
         return;
     }
-    gs_key q = t->passive[idx[gs_rand_below(&t->rng, (uint64_t)n)]].id;
-    send_neighbor(t, &q, t->nactive == 0 ? GS_PRIORITY_HIGH : GS_PRIORITY_LOW, HPV_SEND_REQUEST);
+    gs_key q = t->view.passive[idx[gs_rand_below(&t->rng, (uint64_t)n)]].id;
+    send_neighbor(t, &q, t->view.nactive == 0 ? GS_PRIORITY_HIGH : GS_PRIORITY_LOW,
+                  HPV_SEND_REQUEST);
 }
 
 /* random_active_except returns a random active index whose id is neither |a| nor |b|, or -1. */
@@ -596,8 +579,8 @@ static ptrdiff_t random_active_except(gs_topic *t, const gs_key *a, const gs_key
 {
     size_t n = 0;
 
-    for (size_t i = 0; i < t->nactive; ++i) {
-        const gs_key *id = &t->active[i].rec.id;
+    for (size_t i = 0; i < t->view.nactive; ++i) {
+        const gs_key *id = &t->view.active[i].rec.id;
         if ((a == NULL || !gs_key_eq(id, a)) && (b == NULL || !gs_key_eq(id, b))) {
             ++n;
         }
@@ -606,8 +589,8 @@ static ptrdiff_t random_active_except(gs_topic *t, const gs_key *a, const gs_key
         return -1;
     }
     size_t k = (size_t)gs_rand_below(&t->rng, (uint64_t)n);
-    for (size_t i = 0; i < t->nactive; ++i) {
-        const gs_key *id = &t->active[i].rec.id;
+    for (size_t i = 0; i < t->view.nactive; ++i) {
+        const gs_key *id = &t->view.active[i].rec.id;
         if ((a == NULL || !gs_key_eq(id, a)) && (b == NULL || !gs_key_eq(id, b))) {
             if (k-- == 0) {
                 return (ptrdiff_t)i;
@@ -645,12 +628,12 @@ static void send_forward_join(gs_topic *t, const gs_key *to, const gs_peer_info 
     m.type = GS_MSG_FORWARD_JOIN;
     m.forward_join.peer = *peer;
     m.forward_join.ttl = ttl;
-    if (gs_codec_body_len(&m) >= t->node->cfg.max_message_size) {
+    if (gs_codec_body_len(&m) >= t->ctx->cfg.max_message_size) {
         /* D13: the joiner's data does not fit with the extra fields; send the id alone. */
         m.forward_join.peer.has_data = false;
         m.forward_join.peer.data.base = NULL;
         m.forward_join.peer.data.len = 0;
-        ++t->node->c.ctrl_truncated;
+        ++t->ctx->c.ctrl_truncated;
     }
     gs_topic_send(t, to, &m);
 }
@@ -664,16 +647,17 @@ static void on_join(gs_topic *t, const gs_key *s, const gs_msg *msg)
                      GS_PRIORITY_HIGH, HPV_SEND_REQUEST);
     memset(&pi, 0, sizeof(pi));
     pi.id = *s;
-    pi.has_data = msg->join.has_data && msg->join.data.len <= t->node->cfg.max_peer_data_len;
+    pi.has_data = msg->join.has_data && msg->join.data.len <= t->ctx->cfg.max_peer_data_len;
     if (pi.has_data) {
         pi.data = copy_bytes(t, msg->join.data, &ok);
         if (!ok) {
             pi.has_data = false;
         }
     }
-    for (size_t i = 0; i < t->nactive; ++i) {
-        if (!gs_key_eq(&t->active[i].rec.id, s)) {
-            send_forward_join(t, &t->active[i].rec.id, &pi, t->node->cfg.active_random_walk_length);
+    for (size_t i = 0; i < t->view.nactive; ++i) {
+        if (!gs_key_eq(&t->view.active[i].rec.id, s)) {
+            send_forward_join(t, &t->view.active[i].rec.id, &pi,
+                              t->ctx->cfg.active_random_walk_length);
         }
     }
 }
@@ -681,7 +665,7 @@ static void on_join(gs_topic *t, const gs_key *s, const gs_msg *msg)
 static uint16_t clamp_ttl(gs_topic *t, uint16_t ttl, uint16_t max)
 {
     if (ttl > max) {
-        ++t->node->c.ttl_clamped;
+        ++t->ctx->c.ttl_clamped;
         return max;
     }
     return ttl;
@@ -690,14 +674,14 @@ static uint16_t clamp_ttl(gs_topic *t, uint16_t ttl, uint16_t max)
 static void on_forward_join(gs_topic *t, const gs_key *s, const gs_msg *msg)
 {
     const gs_peer_info *x = &msg->forward_join.peer;
-    const gs_node_cfg *cfg = &t->node->cfg;
+    const gs_node_cfg *cfg = &t->ctx->cfg;
 
     if (is_self(t, &x->id)) {
-        ++t->node->c.self_refs; /* D12: a walk that names us needs no answer */
+        ++t->ctx->c.self_refs; /* D12: a walk that names us needs no answer */
         return;
     }
     uint16_t ttl = clamp_ttl(t, msg->forward_join.ttl, cfg->active_random_walk_length);
-    if (gs_hyparview_active_find(t, &x->id) >= 0 || ttl == 0 || t->nactive <= 1) {
+    if (gs_view_active_find(&t->view, &x->id) >= 0 || ttl == 0 || t->view.nactive <= 1) {
         store_data(t, &x->id, x->has_data, x->data.base, x->data.len);
         send_neighbor(t, &x->id, GS_PRIORITY_HIGH, HPV_SEND_REQUEST);
         return;
@@ -705,7 +689,7 @@ static void on_forward_join(gs_topic *t, const gs_key *s, const gs_msg *msg)
     if (ttl == cfg->passive_random_walk_length) {
         add_passive(t, &x->id, x->has_data, x->data.base, x->data.len);
     }
-    if (gs_hyparview_pending_find(t, &x->id) >= 0) {
+    if (gs_view_pending_find(&t->view, &x->id) >= 0) {
         return;
     }
     ptrdiff_t next = random_active_except(t, s, &x->id);
@@ -724,7 +708,7 @@ static void on_forward_join(gs_topic *t, const gs_key *s, const gs_msg *msg)
         pi.data.base = NULL;
         pi.data.len = 0;
     }
-    send_forward_join(t, &t->active[next].rec.id, &pi, (uint16_t)(ttl - 1));
+    send_forward_join(t, &t->view.active[next].rec.id, &pi, (uint16_t)(ttl - 1));
 }
 
 static void on_neighbor(gs_topic *t, const gs_key *s, const gs_msg *msg)
@@ -783,11 +767,11 @@ static void on_shuffle(gs_topic *t, const gs_key *s, const gs_msg *msg)
     const gs_key *origin = &msg->shuffle.origin;
 
     if (is_self(t, origin)) {
-        ++t->node->c.self_refs; /* D12: our own shuffle came back: never answer ourselves */
+        ++t->ctx->c.self_refs; /* D12: our own shuffle came back: never answer ourselves */
         return;
     }
-    uint16_t ttl = clamp_ttl(t, msg->shuffle.ttl, t->node->cfg.shuffle_random_walk_length);
-    if (ttl == 0 || t->nactive <= 1) {
+    uint16_t ttl = clamp_ttl(t, msg->shuffle.ttl, t->ctx->cfg.shuffle_random_walk_length);
+    if (ttl == 0 || t->view.nactive <= 1) {
         add_passive_list(t, &msg->shuffle.nodes);
         shuffle_reply(t, origin, msg->shuffle.nodes.n);
         return;
@@ -804,22 +788,22 @@ static void on_shuffle(gs_topic *t, const gs_key *s, const gs_msg *msg)
     if (!copy_list(t, &msg->shuffle.nodes, &m.shuffle.nodes)) {
         return;
     }
-    gs_topic_send(t, &t->active[next].rec.id, &m);
+    gs_topic_send(t, &t->view.active[next].rec.id, &m);
 }
 
 static void on_disconnect(gs_topic *t, const gs_key *s, const gs_msg *msg)
 {
     (void)pending_remove(t, s);
-    ptrdiff_t ai = gs_hyparview_active_find(t, s);
+    ptrdiff_t ai = gs_view_active_find(&t->view, s);
     if (ai >= 0) {
         remove_active(t, (size_t)ai,
                       msg->disconnect.alive ? GS_DOWN_PEER_LEFT_ALIVE : GS_DOWN_PEER_QUIT);
         return;
     }
     if (msg->disconnect.alive) {
-        ptrdiff_t pi = gs_hyparview_passive_find(t, s);
+        ptrdiff_t pi = gs_view_passive_find(&t->view, s);
         if (pi >= 0) {
-            t->passive[pi].alive = true;
+            t->view.passive[pi].alive = true;
         }
     }
 }
@@ -849,14 +833,15 @@ void gs_hyparview_on_message(gs_topic *t, const gs_key *from, const gs_msg *msg)
     default:
         break;
     }
-    if (t->nactive == 0) {
+    if (t->view.nactive == 0) {
         arm_join_retry(t);
     }
+    check_view(t);
 }
 
 void gs_hyparview_after_message(gs_topic *t, const gs_key *from)
 {
-    if (gs_hyparview_active_find(t, from) < 0) {
+    if (gs_view_active_find(&t->view, from) < 0) {
         gs_topic_close(t, from);
     }
 }
@@ -866,7 +851,7 @@ void gs_hyparview_join(gs_topic *t, const gs_key *peers, size_t npeers)
     for (size_t i = 0; i < npeers; ++i) {
         const gs_key *p = &peers[i];
         if (is_self(t, p)) {
-            ++t->node->c.self_refs;
+            ++t->ctx->c.self_refs;
             continue;
         }
         send_join(t, p);
@@ -877,7 +862,7 @@ void gs_hyparview_join(gs_topic *t, const gs_key *peers, size_t npeers)
                 break;
             }
         }
-        if (!known && t->nbootstrap < t->node->cfg.max_bootstrap) {
+        if (!known && t->nbootstrap < t->ctx->cfg.max_bootstrap) {
             t->bootstrap[t->nbootstrap++] = *p;
         }
     }
@@ -887,15 +872,15 @@ void gs_hyparview_join(gs_topic *t, const gs_key *peers, size_t npeers)
 void gs_hyparview_on_peer_disconnected(gs_topic *t, const gs_key *peer)
 {
     (void)pending_remove(t, peer);
-    ptrdiff_t ai = gs_hyparview_active_find(t, peer);
+    ptrdiff_t ai = gs_view_active_find(&t->view, peer);
     if (ai >= 0) {
         remove_active(t, (size_t)ai, GS_DOWN_CONNECTION_LOST);
         return;
     }
-    ptrdiff_t pi = gs_hyparview_passive_find(t, peer);
+    ptrdiff_t pi = gs_view_passive_find(&t->view, peer);
     if (pi >= 0) {
-        if (t->passive[pi].alive) {
-            t->passive[pi].alive = false;
+        if (t->view.passive[pi].alive) {
+            t->view.passive[pi].alive = false;
         } else {
             passive_remove_at(t, (size_t)pi, true);
         }
@@ -904,15 +889,15 @@ void gs_hyparview_on_peer_disconnected(gs_topic *t, const gs_key *peer)
 
 static void do_shuffle(gs_topic *t)
 {
-    const gs_node_cfg *cfg = &t->node->cfg;
+    const gs_node_cfg *cfg = &t->ctx->cfg;
 
     (void)gs_topic_schedule(t, GS_TIMER_SHUFFLE, cfg->shuffle_interval, 0, NULL);
-    if (t->nactive == 0) {
+    if (t->view.nactive == 0) {
         return;
     }
-    size_t xi = (size_t)gs_rand_below(&t->rng, (uint64_t)t->nactive);
-    gs_key x = t->active[xi].rec.id;
-    size_t ncand = t->nactive + t->npassive;
+    size_t xi = (size_t)gs_rand_below(&t->rng, (uint64_t)t->view.nactive);
+    gs_key x = t->view.active[xi].rec.id;
+    size_t ncand = t->view.nactive + t->view.npassive;
     size_t *idx = gs_topic_scratch(t, (ncand + 1) * sizeof(size_t));
     gs_peer_info *items = gs_topic_scratch(t, (ncand + 1) * sizeof(gs_peer_info));
     if (idx == NULL || items == NULL) {
@@ -920,37 +905,37 @@ static void do_shuffle(gs_topic *t)
     }
     size_t n = 0;
     size_t k = 0;
-    for (size_t i = 0; i < t->nactive; ++i) {
+    for (size_t i = 0; i < t->view.nactive; ++i) {
         if (i != xi) {
             idx[k++] = i;
         }
     }
     k = pick_k(t, idx, k, cfg->shuffle_active_view_count);
     for (size_t i = 0; i < k; ++i) {
-        peer_info_of(t, &t->active[idx[i]].rec, &items[n++]);
+        peer_info_of(t, &t->view.active[idx[i]].rec, &items[n++]);
     }
     k = 0;
-    for (size_t i = 0; i < t->npassive; ++i) {
-        if (!gs_key_eq(&t->passive[i].id, &x)) {
+    for (size_t i = 0; i < t->view.npassive; ++i) {
+        if (!gs_key_eq(&t->view.passive[i].id, &x)) {
             idx[k++] = i;
         }
     }
     k = pick_k(t, idx, k, cfg->shuffle_passive_view_count);
     for (size_t i = 0; i < k; ++i) {
-        peer_info_of(t, &t->passive[idx[i]], &items[n++]);
+        peer_info_of(t, &t->view.passive[idx[i]], &items[n++]);
     }
     /* The reference appends ourselves last; we put ourselves first because trimming to fit M
      * (D13) drops entries from the end and our own entry is the one the shuffle must carry.
      * Receivers treat the list as a set. */
     memmove(&items[1], &items[0], n * sizeof(items[0]));
     memset(&items[0], 0, sizeof(items[0]));
-    items[0].id = t->node->self;
+    items[0].id = t->ctx->self;
     items[0].data = own_data(t, &items[0].has_data);
     ++n;
     gs_msg m;
     memset(&m, 0, sizeof(m));
     m.type = GS_MSG_SHUFFLE;
-    m.shuffle.origin = t->node->self;
+    m.shuffle.origin = t->ctx->self;
     m.shuffle.nodes.items = items;
     m.shuffle.nodes.n = n;
     m.shuffle.ttl = cfg->shuffle_random_walk_length;
@@ -960,23 +945,23 @@ static void do_shuffle(gs_topic *t)
 
 static void join_retry(gs_topic *t)
 {
-    const gs_node_cfg *cfg = &t->node->cfg;
+    const gs_node_cfg *cfg = &t->ctx->cfg;
 
     t->join_retry_scheduled = false;
-    if (t->nactive > 0) {
+    if (t->view.nactive > 0) {
         t->join_backoff = cfg->join_retry_initial;
         return;
     }
     for (size_t i = 0; i < t->nbootstrap; ++i) {
         send_join(t, &t->bootstrap[i]);
-        ++t->node->c.join_retries;
+        ++t->ctx->c.join_retries;
     }
     /* One random passive peer per retry, not all of them: a Join always evicts someone at the
      * contact, so joining many at once would churn their views. */
-    if (t->npassive > 0) {
-        size_t i = (size_t)gs_rand_below(&t->rng, (uint64_t)t->npassive);
-        send_join(t, &t->passive[i].id);
-        ++t->node->c.join_retries;
+    if (t->view.npassive > 0) {
+        size_t i = (size_t)gs_rand_below(&t->rng, (uint64_t)t->view.npassive);
+        send_join(t, &t->view.passive[i].id);
+        ++t->ctx->c.join_retries;
     }
     gs_duration next = t->join_backoff * 2;
     t->join_backoff = next > cfg->join_retry_max ? cfg->join_retry_max : next;
@@ -992,12 +977,12 @@ void gs_hyparview_on_timer(gs_topic *t, const gs_timer *tm)
     case GS_TIMER_PENDING: {
         gs_key q;
         memcpy(q.b, tm->key, GS_KEY_LEN);
-        ptrdiff_t i = gs_hyparview_pending_find(t, &q);
-        if (i < 0 || t->pending[i].gen != tm->gen) {
+        ptrdiff_t i = gs_view_pending_find(&t->view, &q);
+        if (i < 0 || t->view.pending[i].gen != tm->gen) {
             return; /* answered, or a newer request owns the entry */
         }
         pending_remove_at(t, (size_t)i);
-        ptrdiff_t pi = gs_hyparview_passive_find(t, &q);
+        ptrdiff_t pi = gs_view_passive_find(&t->view, &q);
         if (pi >= 0) {
             passive_remove_at(t, (size_t)pi, true);
         }
@@ -1016,25 +1001,25 @@ void gs_hyparview_on_timer(gs_topic *t, const gs_timer *tm)
 
 void gs_hyparview_quit(gs_topic *t)
 {
-    size_t npending = t->npending;
+    size_t npending = t->view.npending;
     gs_key *closing = gs_topic_scratch(t, (npending + 1) * sizeof(gs_key));
 
     for (size_t i = 0; i < npending; ++i) {
         if (closing != NULL) {
-            closing[i] = t->pending[i].id;
+            closing[i] = t->view.pending[i].id;
         }
     }
-    t->npending = 0;
+    t->view.npending = 0;
     if (closing != NULL) {
         for (size_t i = 0; i < npending; ++i) {
             gs_topic_close(t, &closing[i]);
         }
     }
-    while (t->nactive > 0) {
-        size_t last = --t->nactive;
-        gs_peer_rec r = t->active[last].rec;
-        memset(&t->active[last].rec, 0, sizeof(r));
-        t->active[last].nlazyq = 0;
+    while (t->view.nactive > 0) {
+        size_t last = --t->view.nactive;
+        gs_peer_rec r = t->view.active[last].rec;
+        memset(&t->view.active[last].rec, 0, sizeof(r));
+        t->view.active[last].nlazyq = 0;
         send_disconnect(t, &r.id, false);
         rec_free(t, &r);
     }

@@ -45,13 +45,4 @@ void gs_hyparview_on_timer(gs_topic *t, const gs_timer *tm);
  * NeighborDown events, and closes peers with outstanding requests. */
 void gs_hyparview_quit(gs_topic *t);
 
-/* gs_hyparview_active_find returns |peer|'s index in the active view, or -1. */
-ptrdiff_t gs_hyparview_active_find(const gs_topic *t, const gs_key *peer);
-
-/* gs_hyparview_passive_find returns |peer|'s index in the passive view, or -1. */
-ptrdiff_t gs_hyparview_passive_find(const gs_topic *t, const gs_key *peer);
-
-/* gs_hyparview_pending_find returns |peer|'s index among outstanding requests, or -1. */
-ptrdiff_t gs_hyparview_pending_find(const gs_topic *t, const gs_key *peer);
-
 #endif /* GS_PROTO_HYPARVIEW_H */

@@ -1,14 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * node.c: the gossip node (node.h): topic multiplexing (PROTOCOL.md 7), the outbox, the timer
- * queue, the scratch memory outbox entries borrow, and the counters.
- *
- * Outbox and scratch are reset at the start of an input call once the caller has drained every
- * entry, so in steady state no allocation happens per message: the outbox array and one scratch
- * chunk are reused.  Connection reference counting (D9): a topic's close(p) becomes a DISCONNECT
- * command only when no topic has p in its active view or among its outstanding Neighbor requests;
- * the check scans the topics (at most max_topics, each with small bounded arrays), so the count
- * is always exact and cannot drift.
+ * node.c: the gossip node (node.h), the layer above the protocols: the public API, topic
+ * multiplexing (PROTOCOL.md 7; topics found by a gs_table keyed by topic id), dispatch of
+ * messages and timers to HyParView and PlumTree, and the context hooks (ctx.h): NeighborDown fanned
+ * out to PlumTree, and connection reference counting (D9): a topic's close(p) becomes a
+ * DISCONNECT only when no topic has p in its active view or among its outstanding Neighbor
+ * requests; the check scans the topics (at most max_topics, each with small bounded arrays), so
+ * the count is always exact and cannot drift.  Outbox, scratch, timers, counters and memory
+ * accounting live in the context (ctx.c).
  */
 #include "node.h"
 
@@ -16,18 +15,22 @@
 #include <string.h>
 
 #include "blake3.h"
+#include "ctx.h"
+#include "gs_table.h"
 #include "hyparview.h"
 #include "plumtree.h"
 #include "topic.h"
 
-#define SCRATCH_CHUNK_MIN ((size_t)64 * 1024)
-
-typedef struct gs_scratch_chunk {
-    struct gs_scratch_chunk *next;
-    size_t cap;
-    size_t used;
-    _Alignas(16) uint8_t data[];
-} gs_scratch_chunk;
+/* gs_node: the context below the protocols (first, so hooks can find the node), the topics. */
+struct gs_node {
+    gs_ctx ctx;
+    gs_rand rng;
+    gs_topic **topics; /* max_topics slots, NULL = free */
+    size_t ntopics;
+    uint32_t topic_gen;
+    gs_topic *last_topic;
+    gs_table topic_index; /* topic id -> slot */
+};
 
 void gs_node_cfg_default(gs_node_cfg *cfg)
 {
@@ -85,353 +88,34 @@ int gs_node_cfg_validate(const gs_node_cfg *cfg)
     return 0;
 }
 
-/* --- memory ---
- * Every block the node holds (topics, views, caches, tables, timers, outbox, scratch) comes from
- * the accounting allocator node->amem: it puts the block's size in a header in front of it, so a
- * free needs no size from the caller and node->bytes (gs_node_mem_in_use) is exactly what was
- * handed out through the caller's gs_mem, header bytes included: it cannot drift.
- */
-#define ACCT_HDR ((size_t)16) /* keeps the 16-byte alignment of the blocks behind it */
+/* --- node --- */
 
-static void *acct_malloc(size_t size, void *ud)
+/* --- hooks: what the context asks of the layer above --- */
+
+static void hook_neighbor_down(void *ud, gs_topic *t, const gs_key *peer)
 {
-    gs_node *node = ud;
-
-    if (size > SIZE_MAX - ACCT_HDR) {
-        return NULL;
-    }
-    uint8_t *p = gs_mem_malloc(node->mem, ACCT_HDR + size);
-    if (p == NULL) {
-        return NULL;
-    }
-    memcpy(p, &size, sizeof(size));
-    node->bytes += ACCT_HDR + size;
-    return p + ACCT_HDR;
+    (void)ud;
+    gs_plumtree_on_neighbor_down(t, peer); /* 6.3 NeighborDown */
 }
 
-static void acct_free(void *ptr, void *ud)
+static bool hook_peer_in_use(void *ud, const gs_key *peer)
 {
-    gs_node *node = ud;
-    size_t size;
+    const gs_node *node = ud;
 
-    if (ptr == NULL) {
-        return;
-    }
-    uint8_t *p = (uint8_t *)ptr - ACCT_HDR;
-    memcpy(&size, p, sizeof(size));
-    assert(node->bytes >= ACCT_HDR + size);
-    node->bytes -= ACCT_HDR + size;
-    gs_mem_free(node->mem, p);
-}
-
-static void *acct_calloc(size_t n, size_t size, void *ud)
-{
-    if (size != 0 && n > SIZE_MAX / size) {
-        return NULL;
-    }
-    void *p = acct_malloc(n * size, ud);
-    if (p != NULL) {
-        memset(p, 0, n * size);
-    }
-    return p;
-}
-
-static void *acct_realloc(void *ptr, size_t size, void *ud)
-{
-    gs_node *node = ud;
-    size_t old;
-
-    if (ptr == NULL) {
-        return acct_malloc(size, ud);
-    }
-    if (size > SIZE_MAX - ACCT_HDR) {
-        return NULL;
-    }
-    uint8_t *p = (uint8_t *)ptr - ACCT_HDR;
-    memcpy(&old, p, sizeof(old));
-    uint8_t *q = gs_mem_realloc(node->mem, p, ACCT_HDR + size);
-    if (q == NULL) {
-        return NULL;
-    }
-    memcpy(q, &size, sizeof(size));
-    node->bytes = node->bytes - old + size;
-    return q + ACCT_HDR;
-}
-
-void *gs_topic_alloc(gs_node *node, size_t size)
-{
-    return gs_mem_malloc(&node->amem, size);
-}
-
-void *gs_topic_calloc(gs_node *node, size_t n, size_t size)
-{
-    return gs_mem_calloc(&node->amem, n, size);
-}
-
-void gs_topic_free(gs_node *node, void *p)
-{
-    gs_mem_free(&node->amem, p);
-}
-
-static void scratch_free_all(gs_node *node)
-{
-    while (node->scratch != NULL) {
-        gs_scratch_chunk *c = node->scratch;
-        node->scratch = c->next;
-        gs_topic_free(node, c);
-    }
-    node->scratch_used = 0;
-}
-
-/* scratch_reset rewinds the scratch memory; several chunks are merged into one so that the
- * steady state is one chunk reused by every call. */
-static void scratch_reset(gs_node *node)
-{
-    if (node->scratch == NULL) {
-        return;
-    }
-    if (node->scratch->next == NULL) {
-        node->scratch->used = 0;
-        return;
-    }
-    size_t total = node->scratch_used;
-    scratch_free_all(node);
-    gs_scratch_chunk *c = gs_topic_alloc(node, sizeof(*c) + total);
-    if (c != NULL) {
-        c->next = NULL;
-        c->cap = total;
-        c->used = 0;
-        node->scratch = c;
-        node->scratch_used = total;
-    }
-}
-
-void *gs_topic_scratch(gs_topic *t, size_t n)
-{
-    gs_node *node = t->node;
-    gs_scratch_chunk *c = node->scratch;
-    size_t need = (n + 15u) & ~(size_t)15u;
-
-    if (need == 0) {
-        need = 16;
-    }
-    if (c == NULL || c->cap - c->used < need) {
-        size_t cap = need > SCRATCH_CHUNK_MIN ? need : SCRATCH_CHUNK_MIN;
-        size_t left = node->cfg.max_scratch_bytes > node->scratch_used
-                          ? node->cfg.max_scratch_bytes - node->scratch_used
-                          : 0;
-        if (cap > left && need <= left) {
-            cap = left; /* a budget below SCRATCH_CHUNK_MIN is still usable */
-        }
-        if (node->scratch_used + cap > node->cfg.max_scratch_bytes) {
-            ++node->c.outbox_full;
-            return NULL;
-        }
-        c = gs_topic_alloc(node, sizeof(*c) + cap);
-        if (c == NULL) {
-            ++node->c.nomem;
-            return NULL;
-        }
-        c->next = node->scratch;
-        c->cap = cap;
-        c->used = 0;
-        node->scratch = c;
-        node->scratch_used += cap;
-    }
-    void *p = c->data + c->used;
-    c->used += need;
-    return p;
-}
-
-/* --- outbox --- */
-
-static gs_node_out *out_push(gs_node *node)
-{
-    if (node->nout == node->outcap) {
-        if (node->outcap >= node->cfg.max_outbox) {
-            ++node->c.outbox_full;
-            return NULL;
-        }
-        size_t ncap = node->outcap == 0 ? 64 : node->outcap * 2;
-        if (ncap > node->cfg.max_outbox) {
-            ncap = node->cfg.max_outbox;
-        }
-        gs_node_out *o = gs_mem_realloc(&node->amem, node->outbox, ncap * sizeof(*o));
-        if (o == NULL) {
-            ++node->c.nomem;
-            return NULL;
-        }
-        node->outbox = o;
-        node->outcap = ncap;
-    }
-    gs_node_out *o = &node->outbox[node->nout++];
-    memset(o, 0, sizeof(*o));
-    return o;
-}
-
-/* begin_call starts an input call: once everything was drained, outbox and scratch are reused. */
-static void begin_call(gs_node *node, gs_tstamp now)
-{
-    if (node->outpos >= node->nout) {
-        node->nout = node->outpos = 0;
-        node->last_send = 0;
-        ++node->out_epoch;
-        scratch_reset(node);
-    }
-    node->now = now;
-    node->has_last_closed = false;
-}
-
-static void count_sent(gs_node *node, const gs_msg *msg, size_t bodylen)
-{
-    if (msg->type == GS_MSG_GOSSIP) {
-        ++node->c.msgs_data_sent;
-        node->c.msgs_data_sent_size += bodylen + 32;
-    } else {
-        ++node->c.msgs_ctrl_sent;
-        node->c.msgs_ctrl_sent_size += bodylen + 32;
-    }
-}
-
-/*
- * same_msg returns true if |a| and |b| encode to the same frame.  Only Gossip is compared (the one
- * message sent to many peers in a row): same id, scope, round and content bytes (the same pointer:
- * every fan-out shares one copy; anything else answers false, which only costs an encoding).
- */
-static bool same_msg(const gs_msg *a, const gs_msg *b)
-{
-    return a->type == GS_MSG_GOSSIP && b->type == GS_MSG_GOSSIP &&
-           a->gossip.scope == b->gossip.scope && a->gossip.round == b->gossip.round &&
-           a->gossip.content.len == b->gossip.content.len &&
-           a->gossip.content.base == b->gossip.content.base &&
-           memcmp(a->gossip.id.b, b->gossip.id.b, sizeof(a->gossip.id.b)) == 0;
-}
-
-void gs_topic_send_gossip(gs_topic *t, const gs_key *peer, const gs_msg *msg, size_t bodylen)
-{
-    gs_node *node = t->node;
-
-    if (gs_key_eq(peer, &node->self)) {
-        ++node->c.self_refs; /* D12: never send to ourselves */
-        return;
-    }
-    if (node->has_last_closed && gs_key_eq(peer, &node->last_closed)) {
-        node->has_last_closed = false; /* in use again: a later close must be emitted */
-    }
-    gs_node_out *o = out_push(node);
-    if (o == NULL) {
-        return;
-    }
-    /* Encode-once contract (node.h): the flag is decided here, where every producer's SENDs meet,
-     * against the newest SEND actually in the outbox, whatever came between (IHave flushes,
-     * Prunes, Grafts, events, DISCONNECTs, dropped entries). */
-    assert(node->last_send < node->nout);
-    if (node->last_send > 0 && same_msg(&node->outbox[node->last_send - 1].msg, msg)) {
-        o->flags = GS_NODE_OUT_FLAG_SAME_MSG;
-    }
-    o->type = GS_NODE_OUT_SEND;
-    o->peer = *peer;
-    o->topic = t->id;
-    o->msg = *msg;
-    node->last_send = node->nout; /* o is outbox[nout - 1] */
-    count_sent(node, msg, bodylen);
-}
-
-void gs_topic_send(gs_topic *t, const gs_key *peer, const gs_msg *msg)
-{
-    size_t bodylen = gs_codec_body_len(msg);
-
-    if (bodylen >= t->node->cfg.max_message_size) {
-        ++t->node->c.ctrl_truncated; /* D13: would be refused by every receiver */
-        return;
-    }
-    gs_topic_send_gossip(t, peer, msg, bodylen);
-}
-
-gs_node_out *gs_topic_event_slot(gs_topic *t)
-{
-    gs_node_out *o = out_push(t->node);
-
-    if (o != NULL) {
-        o->type = GS_NODE_OUT_EVENT;
-        o->topic = t->id;
-    }
-    return o;
-}
-
-void gs_topic_event(gs_topic *t, gs_node_out *ev)
-{
-    gs_node_out *o = out_push(t->node);
-
-    if (o == NULL) {
-        return;
-    }
-    *o = *ev;
-    o->type = GS_NODE_OUT_EVENT;
-    o->topic = t->id;
-}
-
-bool gs_topic_uses(const gs_topic *t, const gs_key *peer)
-{
-    return gs_hyparview_active_find(t, peer) >= 0 || gs_hyparview_pending_find(t, peer) >= 0;
-}
-
-void gs_topic_close(gs_topic *t, const gs_key *peer)
-{
-    gs_node *node = t->node;
-
-    if (gs_key_eq(peer, &node->self) ||
-        (node->has_last_closed && gs_key_eq(peer, &node->last_closed))) {
-        return;
-    }
-    for (size_t i = 0; i < node->cfg.max_topics; ++i) {
+    for (size_t i = 0; i < node->ctx.cfg.max_topics; ++i) {
         const gs_topic *u = node->topics[i];
-        if (u != NULL && gs_topic_uses(u, peer)) {
-            return; /* D9: another topic (or this one) still needs the connection */
+        if (u != NULL && gs_view_uses(&u->view, peer)) {
+            return true;
         }
     }
-    gs_node_out *o = out_push(node);
-    if (o == NULL) {
-        return;
-    }
-    o->type = GS_NODE_OUT_DISCONNECT;
-    o->peer = *peer;
-    o->topic = t->id;
-    node->last_closed = *peer;
-    node->has_last_closed = true;
-    ++node->c.disconnects;
+    return false;
 }
 
-int gs_topic_schedule(gs_topic *t, uint32_t kind, gs_duration after, uint32_t gen,
-                      const uint8_t *key)
+static const uint8_t *topic_key(const void *owner, uint32_t slot)
 {
-    gs_node *node = t->node;
-    gs_timer tm;
+    const gs_node *node = owner;
 
-    memset(&tm, 0, sizeof(tm));
-    tm.deadline = gs_tstamp_add(node->now, after);
-    tm.topic = t->slot;
-    tm.topic_gen = t->gen;
-    tm.kind = kind;
-    tm.gen = gen;
-    if (key != NULL) {
-        memcpy(tm.key, key, sizeof(tm.key));
-    }
-    /* Each topic has at most one live SHUFFLE, EVICT, DISPATCH and JOIN_RETRY timer; they must
-     * never be refused (a lost periodic timer would stop shuffling or eviction for good), so the
-     * per-id timers (PENDING, GRAFT) may not use the last 4 * max_topics slots. */
-    if ((kind == GS_TIMER_PENDING || kind == GS_TIMER_GRAFT) &&
-        node->timers.n + 4 * node->cfg.max_topics >= node->cfg.max_timers) {
-        ++node->c.timers_full;
-        return GS_ERR_LIMIT;
-    }
-    int rv = gs_timerq_push(&node->timers, &tm);
-    if (rv == GS_ERR_LIMIT) {
-        ++node->c.timers_full;
-    } else if (rv != 0) {
-        ++node->c.nomem;
-    }
-    return rv;
+    return node->topics[slot]->id.b;
 }
 
 /* --- node --- */
@@ -450,28 +134,29 @@ int gs_node_new(gs_node **pnode, const gs_node_cfg *cfg, const gs_key *self_id, 
     if (node == NULL) {
         return GS_ERR_NOMEM;
     }
-    node->cfg = *cfg;
-    node->self = *self_id;
-    node->mem = mem;
-    node->bytes = sizeof(*node);
-    node->amem.user_data = node;
-    node->amem.malloc = acct_malloc;
-    node->amem.free = acct_free;
-    node->amem.calloc = acct_calloc;
-    node->amem.realloc = acct_realloc;
-    node->out_epoch = 1;
+    gs_ctx_hooks hooks = {node, hook_neighbor_down, hook_peer_in_use};
+    (void)gs_ctx_init(&node->ctx, cfg, self_id, mem, sizeof(*node), &hooks);
     gs_rand_seed(&node->rng, seed);
-    node->ihave_chunk = (cfg->max_message_size - 33 - 3) / 35;
-    node->topics = gs_topic_calloc(node, cfg->max_topics, sizeof(gs_topic *));
+    node->topics = gs_ctx_calloc(&node->ctx, cfg->max_topics, sizeof(gs_topic *));
     if (node->topics == NULL) {
         rv = GS_ERR_NOMEM;
         goto fail_topics;
     }
-    (void)gs_timerq_init(&node->timers, cfg->max_timers, &node->amem);
+    /* The index's hash seed derives from |seed| without drawing from the node's PRNG, whose
+     * stream the topics fork from. */
+    rv = gs_table_init(&node->topic_index, sizeof(gs_topic_id), cfg->max_topics, cfg->max_topics,
+                       (seed ^ 0x7f4a7c159e3779b9ULL) * 0xbf58476d1ce4e5b9ULL, topic_key, node,
+                       &node->ctx.amem);
+    if (rv != 0) {
+        goto fail_index;
+    }
     *pnode = node;
     return 0;
 
+fail_index:
+    gs_ctx_free_block(&node->ctx, node->topics);
 fail_topics:
+    gs_ctx_free(&node->ctx);
     gs_mem_free(mem, node);
     return rv;
 }
@@ -480,7 +165,7 @@ static void topic_del(gs_node *node, gs_topic *t)
 {
     gs_plumtree_free(t);
     gs_hyparview_free(t);
-    gs_topic_free(node, t);
+    gs_ctx_free_block(&node->ctx, t);
 }
 
 void gs_node_del(gs_node *node)
@@ -488,34 +173,33 @@ void gs_node_del(gs_node *node)
     if (node == NULL) {
         return;
     }
-    for (size_t i = 0; i < node->cfg.max_topics; ++i) {
+    for (size_t i = 0; i < node->ctx.cfg.max_topics; ++i) {
         if (node->topics[i] != NULL) {
             topic_del(node, node->topics[i]);
         }
     }
-    gs_topic_free(node, node->topics);
-    gs_timerq_free(&node->timers);
-    scratch_free_all(node);
-    gs_topic_free(node, node->outbox);
-    gs_topic_free(node, node->own_data);
-    assert(node->bytes == sizeof(*node)); /* everything else was returned */
-    gs_mem_free(node->mem, node);
+    gs_table_free(&node->topic_index);
+    gs_ctx_free_block(&node->ctx, node->topics);
+    gs_ctx_free(&node->ctx);
+    assert(node->ctx.bytes == sizeof(*node)); /* everything else was returned */
+    gs_mem_free(node->ctx.mem, node);
 }
 
+/* find_topic: the last topic used (most inputs of a turn are for one topic), else the index. */
 static gs_topic *find_topic(const gs_node *node, const gs_topic_id *id)
 {
     gs_topic *t = node->last_topic;
+    uint32_t slot;
 
     if (t != NULL && memcmp(t->id.b, id->b, sizeof(id->b)) == 0) {
         return t;
     }
-    for (size_t i = 0; i < node->cfg.max_topics; ++i) {
-        t = node->topics[i];
-        if (t != NULL && memcmp(t->id.b, id->b, sizeof(id->b)) == 0) {
-            return t;
-        }
+    if (!gs_table_find(&node->topic_index, id->b, &slot)) {
+        return NULL;
     }
-    return NULL;
+    t = node->topics[slot];
+    assert(t != NULL && memcmp(t->id.b, id->b, sizeof(id->b)) == 0);
+    return t;
 }
 
 static gs_topic *lookup(gs_node *node, const gs_topic_id *id)
@@ -530,24 +214,24 @@ static gs_topic *lookup(gs_node *node, const gs_topic_id *id)
 
 static int topic_new(gs_node *node, const gs_topic_id *id, gs_topic **pt)
 {
-    size_t slot = node->cfg.max_topics;
+    size_t slot = node->ctx.cfg.max_topics;
     gs_topic *t;
     int rv;
 
-    for (size_t i = 0; i < node->cfg.max_topics; ++i) {
+    for (size_t i = 0; i < node->ctx.cfg.max_topics; ++i) {
         if (node->topics[i] == NULL) {
             slot = i;
             break;
         }
     }
-    if (slot == node->cfg.max_topics) {
+    if (slot == node->ctx.cfg.max_topics) {
         return GS_ERR_LIMIT;
     }
-    t = gs_topic_calloc(node, 1, sizeof(*t));
+    t = gs_ctx_calloc(&node->ctx, 1, sizeof(*t));
     if (t == NULL) {
         return GS_ERR_NOMEM;
     }
-    t->node = node;
+    t->ctx = &node->ctx;
     t->id = *id;
     t->slot = (uint32_t)slot;
     t->gen = ++node->topic_gen;
@@ -561,17 +245,23 @@ static int topic_new(gs_node *node, const gs_topic_id *id, gs_topic **pt)
         goto fail_pt;
     }
     node->topics[slot] = t;
+    rv = gs_table_insert(&node->topic_index, id->b, (uint32_t)slot);
+    if (rv != 0) {
+        node->topics[slot] = NULL;
+        gs_plumtree_free(t);
+        goto fail_pt;
+    }
     ++node->ntopics;
     /* First event of the topic (5.4, 6.3): the periodic timers start now. */
-    (void)gs_topic_schedule(t, GS_TIMER_SHUFFLE, node->cfg.shuffle_interval, 0, NULL);
-    (void)gs_topic_schedule(t, GS_TIMER_EVICT, node->cfg.cache_evict_interval, 0, NULL);
+    (void)gs_topic_schedule(t, GS_TIMER_SHUFFLE, node->ctx.cfg.shuffle_interval, 0, NULL);
+    (void)gs_topic_schedule(t, GS_TIMER_EVICT, node->ctx.cfg.cache_evict_interval, 0, NULL);
     *pt = t;
     return 0;
 
 fail_pt:
     gs_hyparview_free(t);
 fail_hpv:
-    gs_topic_free(node, t);
+    gs_ctx_free_block(&node->ctx, t);
     return rv;
 }
 
@@ -584,31 +274,32 @@ static size_t neighbor_body_len(size_t datalen)
 
 int gs_node_set_peer_data(gs_node *node, const uint8_t *data, size_t len, gs_tstamp now)
 {
-    begin_call(node, now);
-    ++node->c.actor_tick_rx;
-    if (len > node->cfg.max_peer_data_len || neighbor_body_len(len) >= node->cfg.max_message_size) {
+    gs_ctx_begin(&node->ctx, now);
+    ++node->ctx.c.actor_tick_rx;
+    if (len > node->ctx.cfg.max_peer_data_len ||
+        neighbor_body_len(len) >= node->ctx.cfg.max_message_size) {
         return GS_ERR_MSG_TOO_LARGE;
     }
     uint8_t *copy = NULL;
     if (len > 0) {
-        copy = gs_topic_alloc(node, len);
+        copy = gs_ctx_alloc(&node->ctx, len);
         if (copy == NULL) {
             return GS_ERR_NOMEM;
         }
         memcpy(copy, data, len);
     }
-    gs_topic_free(node, node->own_data);
-    node->own_data = copy;
-    node->own_len = len;
-    node->has_own = true;
+    gs_ctx_free_block(&node->ctx, node->ctx.own_data);
+    node->ctx.own_data = copy;
+    node->ctx.own_len = len;
+    node->ctx.has_own = true;
     return 0;
 }
 
 int gs_node_join(gs_node *node, const gs_topic_id *topic, const gs_key *peers, size_t npeers,
                  gs_tstamp now)
 {
-    begin_call(node, now);
-    ++node->c.actor_tick_rx;
+    gs_ctx_begin(&node->ctx, now);
+    ++node->ctx.c.actor_tick_rx;
     gs_topic *t = lookup(node, topic);
     if (t == NULL) {
         int rv = topic_new(node, topic, &t);
@@ -623,8 +314,8 @@ int gs_node_join(gs_node *node, const gs_topic_id *topic, const gs_key *peers, s
 int gs_node_join_peers(gs_node *node, const gs_topic_id *topic, const gs_key *peers, size_t npeers,
                        gs_tstamp now)
 {
-    begin_call(node, now);
-    ++node->c.actor_tick_rx;
+    gs_ctx_begin(&node->ctx, now);
+    ++node->ctx.c.actor_tick_rx;
     gs_topic *t = lookup(node, topic);
     if (t == NULL) {
         return GS_ERR_NOT_JOINED;
@@ -636,8 +327,8 @@ int gs_node_join_peers(gs_node *node, const gs_topic_id *topic, const gs_key *pe
 int gs_node_broadcast(gs_node *node, const gs_topic_id *topic, const uint8_t *content, size_t len,
                       gs_scope scope, gs_tstamp now, gs_msg_id *pid)
 {
-    begin_call(node, now);
-    ++node->c.actor_tick_rx;
+    gs_ctx_begin(&node->ctx, now);
+    ++node->ctx.c.actor_tick_rx;
     gs_topic *t = lookup(node, topic);
     if (t == NULL) {
         return GS_ERR_NOT_JOINED;
@@ -650,13 +341,14 @@ int gs_node_broadcast(gs_node *node, const gs_topic_id *topic, const uint8_t *co
 
 int gs_node_quit(gs_node *node, const gs_topic_id *topic, gs_tstamp now)
 {
-    begin_call(node, now);
-    ++node->c.actor_tick_rx;
+    gs_ctx_begin(&node->ctx, now);
+    ++node->ctx.c.actor_tick_rx;
     gs_topic *t = lookup(node, topic);
     if (t == NULL) {
         return GS_ERR_NOT_JOINED;
     }
     gs_hyparview_quit(t);
+    (void)gs_table_remove(&node->topic_index, t->id.b);
     node->topics[t->slot] = NULL;
     --node->ntopics;
     if (node->last_topic == t) {
@@ -668,9 +360,9 @@ int gs_node_quit(gs_node *node, const gs_topic_id *topic, gs_tstamp now)
 
 void gs_node_on_peer_disconnected(gs_node *node, const gs_key *peer, gs_tstamp now)
 {
-    begin_call(node, now);
-    ++node->c.actor_tick_in_event_rx;
-    for (size_t i = 0; i < node->cfg.max_topics; ++i) {
+    gs_ctx_begin(&node->ctx, now);
+    ++node->ctx.c.actor_tick_in_event_rx;
+    for (size_t i = 0; i < node->ctx.cfg.max_topics; ++i) {
         if (node->topics[i] != NULL) {
             gs_hyparview_on_peer_disconnected(node->topics[i], peer);
         }
@@ -681,21 +373,21 @@ void gs_node_on_peer_disconnected(gs_node *node, const gs_key *peer, gs_tstamp n
 static int on_message(gs_node *node, const gs_key *from, const gs_topic_id *topic,
                       const gs_msg *msg, size_t bodylen, const gs_msg_id *hashed)
 {
-    ++node->c.actor_tick_in_event_rx;
+    ++node->ctx.c.actor_tick_in_event_rx;
     if (msg->type == GS_MSG_GOSSIP) {
-        ++node->c.msgs_data_recv;
-        node->c.msgs_data_recv_size += bodylen + 32;
+        ++node->ctx.c.msgs_data_recv;
+        node->ctx.c.msgs_data_recv_size += bodylen + 32;
     } else {
-        ++node->c.msgs_ctrl_recv;
-        node->c.msgs_ctrl_recv_size += bodylen + 32;
+        ++node->ctx.c.msgs_ctrl_recv;
+        node->ctx.c.msgs_ctrl_recv_size += bodylen + 32;
     }
-    if (gs_key_eq(from, &node->self)) {
-        ++node->c.from_self;
+    if (gs_key_eq(from, &node->ctx.self)) {
+        ++node->ctx.c.from_self;
         return GS_ERR_SELF;
     }
     gs_topic *t = lookup(node, topic);
     if (t == NULL) {
-        ++node->c.unknown_topic; /* 7: dropped, no reply, no close */
+        ++node->ctx.c.unknown_topic; /* 7: dropped, no reply, no close */
         return GS_ERR_NOT_JOINED;
     }
     int rv = 0;
@@ -729,7 +421,7 @@ int gs_node_on_message(gs_node *node, const gs_key *from, const gs_topic_id *top
 {
     size_t bodylen;
 
-    begin_call(node, now);
+    gs_ctx_begin(&node->ctx, now);
     if (msg->type == GS_MSG_GOSSIP) {
         bodylen = gs_plumtree_gossip_body_len(msg->gossip.content.len, msg->gossip.scope,
                                               msg->gossip.round);
@@ -747,10 +439,10 @@ int gs_node_on_frame(gs_node *node, const gs_key *from, const gs_topic_id *topic
     gs_msg msg;
     int rv;
 
-    begin_call(node, now);
+    gs_ctx_begin(&node->ctx, now);
     rv = gs_codec_decode(&msg, body, len, NULL);
     if (rv != 0) {
-        ++node->c.decode_errors;
+        ++node->ctx.c.decode_errors;
         return rv;
     }
     return on_message(node, from, topic, &msg, len, NULL);
@@ -780,8 +472,8 @@ void gs_node_on_frames(gs_node *node, gs_node_frame *frames, size_t n, gs_tstamp
             gs_node_frame *f = &frames[base + i];
             hslot[i] = -1;
             f->rv = gs_codec_decode(&msg[i], f->body, f->len, NULL);
-            if (f->rv == 0 && msg[i].type == GS_MSG_GOSSIP && !gs_key_eq(f->from, &node->self) &&
-                find_topic(node, f->topic) != NULL) {
+            if (f->rv == 0 && msg[i].type == GS_MSG_GOSSIP &&
+                !gs_key_eq(f->from, &node->ctx.self) && find_topic(node, f->topic) != NULL) {
                 hin[nh] = msg[i].gossip.content.base;
                 hlen[nh] = msg[i].gossip.content.len;
                 hslot[i] = (int8_t)nh++;
@@ -792,9 +484,9 @@ void gs_node_on_frames(gs_node *node, gs_node_frame *frames, size_t n, gs_tstamp
         }
         for (size_t i = 0; i < k; ++i) {
             gs_node_frame *f = &frames[base + i];
-            begin_call(node, now); /* per frame, as one gs_node_on_frame call each */
+            gs_ctx_begin(&node->ctx, now); /* per frame, as one gs_node_on_frame call each */
             if (f->rv != 0) {
-                ++node->c.decode_errors;
+                ++node->ctx.c.decode_errors;
                 continue;
             }
             const gs_msg_id *hashed = NULL;
@@ -808,17 +500,17 @@ void gs_node_on_frames(gs_node *node, gs_node_frame *frames, size_t n, gs_tstamp
 
 gs_tstamp gs_node_get_expiry(const gs_node *node)
 {
-    return gs_timerq_peek(&node->timers);
+    return gs_timerq_peek(&node->ctx.timers);
 }
 
 void gs_node_handle_expiry(gs_node *node, gs_tstamp now)
 {
     gs_timer tm;
 
-    begin_call(node, now);
-    while (gs_timerq_pop_due(&node->timers, now, &tm)) {
-        ++node->c.actor_tick_timers;
-        gs_topic *t = tm.topic < node->cfg.max_topics ? node->topics[tm.topic] : NULL;
+    gs_ctx_begin(&node->ctx, now);
+    while (gs_timerq_pop_due(&node->ctx.timers, now, &tm)) {
+        ++node->ctx.c.actor_tick_timers;
+        gs_topic *t = tm.topic < node->ctx.cfg.max_topics ? node->topics[tm.topic] : NULL;
         if (t == NULL || t->gen != tm.topic_gen) {
             continue; /* the topic was quit (7): its timers are ignored */
         }
@@ -841,21 +533,21 @@ void gs_node_handle_expiry(gs_node *node, gs_tstamp now)
 
 bool gs_node_next_out(gs_node *node, gs_node_out *out)
 {
-    if (node->outpos >= node->nout) {
+    if (node->ctx.outpos >= node->ctx.nout) {
         return false;
     }
-    *out = node->outbox[node->outpos++];
+    *out = node->ctx.outbox[node->ctx.outpos++];
     return true;
 }
 
 const gs_node_counters *gs_node_counters_get(const gs_node *node)
 {
-    return &node->c;
+    return &node->ctx.c;
 }
 
 const gs_key *gs_node_self(const gs_node *node)
 {
-    return &node->self;
+    return &node->ctx.self;
 }
 
 bool gs_node_is_joined(const gs_node *node, const gs_topic_id *topic)
@@ -875,10 +567,10 @@ size_t gs_node_active_view(const gs_node *node, const gs_topic_id *topic, gs_key
     if (t == NULL) {
         return 0;
     }
-    for (size_t i = 0; i < t->nactive && i < max; ++i) {
-        out[i] = t->active[i].rec.id;
+    for (size_t i = 0; i < t->view.nactive && i < max; ++i) {
+        out[i] = t->view.active[i].rec.id;
     }
-    return t->nactive;
+    return t->view.nactive;
 }
 
 size_t gs_node_passive_view(const gs_node *node, const gs_topic_id *topic, gs_key *out, size_t max)
@@ -888,10 +580,10 @@ size_t gs_node_passive_view(const gs_node *node, const gs_topic_id *topic, gs_ke
     if (t == NULL) {
         return 0;
     }
-    for (size_t i = 0; i < t->npassive && i < max; ++i) {
-        out[i] = t->passive[i].id;
+    for (size_t i = 0; i < t->view.npassive && i < max; ++i) {
+        out[i] = t->view.passive[i].id;
     }
-    return t->npassive;
+    return t->view.npassive;
 }
 
 static size_t role_peers(const gs_node *node, const gs_topic_id *topic, gs_key *out, size_t max,
@@ -903,10 +595,10 @@ static size_t role_peers(const gs_node *node, const gs_topic_id *topic, gs_key *
     if (t == NULL) {
         return 0;
     }
-    for (size_t i = 0; i < t->nactive; ++i) {
-        if (t->active[i].eager == eager) {
+    for (size_t i = 0; i < t->view.nactive; ++i) {
+        if (t->view.active[i].eager == eager) {
             if (n < max) {
-                out[n] = t->active[i].rec.id;
+                out[n] = t->view.active[i].rec.id;
             }
             ++n;
         }
@@ -931,10 +623,10 @@ size_t gs_node_pending_peers(const gs_node *node, const gs_topic_id *topic, gs_k
     if (t == NULL) {
         return 0;
     }
-    for (size_t i = 0; i < t->npending && i < max; ++i) {
-        out[i] = t->pending[i].id;
+    for (size_t i = 0; i < t->view.npending && i < max; ++i) {
+        out[i] = t->view.pending[i].id;
     }
-    return t->npending;
+    return t->view.npending;
 }
 
 int gs_node_topic_stats_get(const gs_node *node, const gs_topic_id *topic, gs_node_topic_stats *st)
@@ -945,11 +637,11 @@ int gs_node_topic_stats_get(const gs_node *node, const gs_topic_id *topic, gs_no
         return GS_ERR_NOT_JOINED;
     }
     *st = t->stats;
-    gs_plumtree_stats(t, st);
+    gs_plumtree_stats_get(t, st);
     return 0;
 }
 
 size_t gs_node_mem_in_use(const gs_node *node)
 {
-    return node->bytes;
+    return node->ctx.bytes;
 }

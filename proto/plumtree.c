@@ -8,6 +8,7 @@
  * message) and one lazy-queue append per lazy peer.  No
  * allocation unless a structure grows towards its bound.
  */
+
 #include "plumtree.h"
 
 #include <assert.h>
@@ -15,7 +16,7 @@
 #include <string.h>
 
 #include "blake3.h"
-#include "hyparview.h"
+#include "view.h"
 
 static size_t varint_len(uint64_t v)
 {
@@ -59,14 +60,14 @@ static const uint8_t *missing_key(const void *ctx, uint32_t val)
 
 static bool pin_live(const gs_topic *t)
 {
-    return t->pin_epoch == t->node->out_epoch;
+    return t->pin_epoch == t->ctx->out_epoch;
 }
 
 /* ring_pin records that the outbox now borrows the payload at ring position |pos|. */
 static void ring_pin(gs_topic *t, uint64_t pos)
 {
     if (!pin_live(t)) {
-        t->pin_epoch = t->node->out_epoch;
+        t->pin_epoch = t->ctx->out_epoch;
         t->pin_pos = pos;
     } else if (pos < t->pin_pos) {
         t->pin_pos = pos;
@@ -86,9 +87,9 @@ static pt_ring_hdr *ring_hdr(uint8_t *ring)
 }
 
 /* ring_new allocates a ring of |cap| bytes (header included in the accounting); NULL on OOM. */
-static uint8_t *ring_new(gs_node *node, size_t cap)
+static uint8_t *ring_new(gs_ctx *ctx, size_t cap)
 {
-    pt_ring_hdr *h = gs_topic_alloc(node, sizeof(*h) + cap);
+    pt_ring_hdr *h = gs_ctx_alloc(ctx, sizeof(*h) + cap);
 
     if (h == NULL) {
         return NULL;
@@ -98,22 +99,22 @@ static uint8_t *ring_new(gs_node *node, size_t cap)
     return h->data;
 }
 
-static void ring_del(gs_node *node, uint8_t *ring)
+static void ring_del(gs_ctx *ctx, uint8_t *ring)
 {
     pt_ring_hdr *h = ring_hdr(ring);
 
-    gs_topic_free(node, h);
+    gs_ctx_free_block(ctx, h);
 }
 
 /* retired_release frees the rings retired in an epoch that has ended (all of them if |all|). */
 static void retired_release(gs_topic *t, bool all)
 {
-    if (t->retired == NULL || (!all && t->retired_epoch == t->node->out_epoch)) {
+    if (t->retired == NULL || (!all && t->retired_epoch == t->ctx->out_epoch)) {
         return;
     }
     while (t->retired != NULL) {
         uint8_t *next = ring_hdr(t->retired)->next;
-        ring_del(t->node, t->retired);
+        ring_del(t->ctx, t->retired);
         t->retired = next;
     }
 }
@@ -124,19 +125,19 @@ static void retired_release(gs_topic *t, bool all)
 
 int gs_plumtree_init(gs_topic *t)
 {
-    gs_node *node = t->node;
-    const gs_node_cfg *cfg = &node->cfg;
+    gs_ctx *ctx = t->ctx;
+    const gs_node_cfg *cfg = &ctx->cfg;
     int rv;
 
     t->recs_cap = PT_RECS_INITIAL;
-    t->recs = gs_topic_calloc(node, t->recs_cap, sizeof(t->recs[0]));
+    t->recs = gs_ctx_calloc(ctx, t->recs_cap, sizeof(t->recs[0]));
     if (t->recs == NULL) {
         rv = GS_ERR_NOMEM;
         goto fail_recs;
     }
     rv = gs_table_init(&t->recmap, sizeof(gs_msg_id),
                        t->recs_cap < cfg->max_received ? t->recs_cap : cfg->max_received,
-                       cfg->max_received, gs_rand_next(&t->rng), rec_key, t, &node->amem);
+                       cfg->max_received, gs_rand_next(&t->rng), rec_key, t, &ctx->amem);
     if (rv != 0) {
         goto fail_recmap;
     }
@@ -148,23 +149,23 @@ int gs_plumtree_init(gs_topic *t)
         ring = cfg->cache_bytes;
     }
     t->ring_cap = ring;
-    t->ring = ring_new(node, t->ring_cap);
+    t->ring = ring_new(ctx, t->ring_cap);
     if (t->ring == NULL) {
         rv = GS_ERR_NOMEM;
         goto fail_ring;
     }
     t->missing_cap = PT_MISSING_INITIAL < cfg->max_missing ? PT_MISSING_INITIAL : cfg->max_missing;
-    t->missing = gs_topic_calloc(node, t->missing_cap, sizeof(t->missing[0]));
+    t->missing = gs_ctx_calloc(ctx, t->missing_cap, sizeof(t->missing[0]));
     if (t->missing == NULL) {
         rv = GS_ERR_NOMEM;
         goto fail_missing;
     }
-    t->ann = gs_topic_calloc(node, t->missing_cap * cfg->max_announcers, sizeof(t->ann[0]));
+    t->ann = gs_ctx_calloc(ctx, t->missing_cap * cfg->max_announcers, sizeof(t->ann[0]));
     if (t->ann == NULL) {
         rv = GS_ERR_NOMEM;
         goto fail_ann;
     }
-    t->missing_free = gs_topic_calloc(node, t->missing_cap, sizeof(t->missing_free[0]));
+    t->missing_free = gs_ctx_calloc(ctx, t->missing_cap, sizeof(t->missing_free[0]));
     if (t->missing_free == NULL) {
         rv = GS_ERR_NOMEM;
         goto fail_free;
@@ -174,40 +175,40 @@ int gs_plumtree_init(gs_topic *t)
     }
     t->nmissing_free = t->missing_cap;
     rv = gs_table_init(&t->missmap, sizeof(gs_msg_id), t->missing_cap, cfg->max_missing,
-                       gs_rand_next(&t->rng), missing_key, t, &node->amem);
+                       gs_rand_next(&t->rng), missing_key, t, &ctx->amem);
     if (rv != 0) {
         goto fail_missmap;
     }
     return 0;
 
 fail_missmap:
-    gs_topic_free(node, t->missing_free);
+    gs_ctx_free_block(ctx, t->missing_free);
 fail_free:
-    gs_topic_free(node, t->ann);
+    gs_ctx_free_block(ctx, t->ann);
 fail_ann:
-    gs_topic_free(node, t->missing);
+    gs_ctx_free_block(ctx, t->missing);
 fail_missing:
-    ring_del(node, t->ring);
+    ring_del(ctx, t->ring);
 fail_ring:
     gs_table_free(&t->recmap);
 fail_recmap:
-    gs_topic_free(node, t->recs);
+    gs_ctx_free_block(ctx, t->recs);
 fail_recs:
     return rv;
 }
 
 void gs_plumtree_free(gs_topic *t)
 {
-    gs_node *node = t->node;
+    gs_ctx *ctx = t->ctx;
 
     retired_release(t, true);
     gs_table_free(&t->missmap);
-    gs_topic_free(node, t->missing_free);
-    gs_topic_free(node, t->ann);
-    gs_topic_free(node, t->missing);
-    ring_del(node, t->ring);
+    gs_ctx_free_block(ctx, t->missing_free);
+    gs_ctx_free_block(ctx, t->ann);
+    gs_ctx_free_block(ctx, t->missing);
+    ring_del(ctx, t->ring);
     gs_table_free(&t->recmap);
-    gs_topic_free(node, t->recs);
+    gs_ctx_free_block(ctx, t->recs);
 }
 
 /* --- message log --- */
@@ -252,20 +253,20 @@ static void evict_oldest(gs_topic *t)
 static int recs_grow(gs_topic *t)
 {
     size_t ncap = t->recs_cap * 2;
-    gs_pt_rec *nrecs = gs_topic_calloc(t->node, ncap, sizeof(*nrecs));
+    gs_pt_rec *nrecs = gs_ctx_calloc(t->ctx, ncap, sizeof(*nrecs));
 
     if (nrecs == NULL) {
         return GS_ERR_NOMEM;
     }
     int rv = gs_table_reserve(&t->recmap, ncap);
     if (rv != 0) {
-        gs_topic_free(t->node, nrecs);
+        gs_ctx_free_block(t->ctx, nrecs);
         return rv;
     }
     for (uint64_t s = t->rhead; s < t->rtail; ++s) {
         nrecs[s & (ncap - 1)] = *rec_at(t, s);
     }
-    gs_topic_free(t->node, t->recs);
+    gs_ctx_free_block(t->ctx, t->recs);
     t->recs = nrecs;
     t->recs_cap = ncap;
     /* Values are ring positions, which changed: rebuild (cannot fail, room is reserved). */
@@ -280,10 +281,10 @@ static int ring_grow(gs_topic *t)
 {
     size_t ncap = t->ring_cap * 2;
 
-    if (ncap > t->node->cfg.cache_bytes) {
-        ncap = t->node->cfg.cache_bytes;
+    if (ncap > t->ctx->cfg.cache_bytes) {
+        ncap = t->ctx->cfg.cache_bytes;
     }
-    uint8_t *nring = ring_new(t->node, ncap);
+    uint8_t *nring = ring_new(t->ctx, ncap);
     if (nring == NULL) {
         return GS_ERR_NOMEM;
     }
@@ -300,13 +301,13 @@ static int ring_grow(gs_topic *t)
     if (pin_live(t)) {
         /* The outbox borrows bytes of the old ring: keep it until the epoch ends (retired
          * rings of an earlier epoch were released by ring_alloc before this growth). */
-        assert(t->retired == NULL || t->retired_epoch == t->node->out_epoch);
+        assert(t->retired == NULL || t->retired_epoch == t->ctx->out_epoch);
         ring_hdr(t->ring)->next = t->retired;
         t->retired = t->ring;
-        t->retired_epoch = t->node->out_epoch;
+        t->retired_epoch = t->ctx->out_epoch;
         t->pin_epoch = 0; /* nothing borrows from the new ring yet */
     } else {
-        ring_del(t->node, t->ring);
+        ring_del(t->ctx, t->ring);
     }
     t->ring = nring;
     t->ring_cap = ncap;
@@ -334,13 +335,13 @@ static bool ring_alloc(gs_topic *t, size_t len, uint64_t *ppos)
                 t->ring_wpos += len;
                 return true;
             }
-            if (t->ring_cap < t->node->cfg.cache_bytes && ring_grow(t) == 0) {
+            if (t->ring_cap < t->ctx->cfg.cache_bytes && ring_grow(t) == 0) {
                 continue;
             }
-            ++t->node->c.cache_evicted;
+            ++t->ctx->c.cache_evicted;
             return false;
         }
-        if (t->ring_cap < t->node->cfg.cache_bytes && ring_grow(t) == 0) {
+        if (t->ring_cap < t->ctx->cfg.cache_bytes && ring_grow(t) == 0) {
             continue;
         }
         if (t->rcached == t->rtail) {
@@ -353,7 +354,7 @@ static bool ring_alloc(gs_topic *t, size_t len, uint64_t *ppos)
             continue;
         }
         if (rec_at(t, t->rcached)->cached) {
-            ++t->node->c.cache_evicted;
+            ++t->ctx->c.cache_evicted;
         }
         release_cached(t);
     }
@@ -363,17 +364,17 @@ static bool ring_alloc(gs_topic *t, size_t len, uint64_t *ppos)
 static gs_pt_rec *log_insert(gs_topic *t, const gs_msg_id *id, uint16_t round,
                              const uint8_t *content, size_t len, bool cache)
 {
-    const gs_node_cfg *cfg = &t->node->cfg;
-    gs_tstamp now = t->node->now;
+    const gs_node_cfg *cfg = &t->ctx->cfg;
+    gs_tstamp now = t->ctx->now;
 
     if (t->rtail - t->rhead >= cfg->max_received) {
-        ++t->node->c.received_evicted;
+        ++t->ctx->c.received_evicted;
         evict_oldest(t);
     }
     if (t->rtail - t->rhead >= t->recs_cap) {
         if (recs_grow(t) != 0) {
-            ++t->node->c.nomem;
-            ++t->node->c.received_evicted;
+            ++t->ctx->c.nomem;
+            ++t->ctx->c.received_evicted;
             evict_oldest(t);
         }
     }
@@ -391,7 +392,7 @@ static gs_pt_rec *log_insert(gs_topic *t, const gs_msg_id *id, uint16_t round,
     r->round = round;
     r->cached = cache;
     if (gs_table_insert(&t->recmap, id->b, (uint32_t)(seq & (t->recs_cap - 1))) != 0) {
-        ++t->node->c.nomem;
+        ++t->ctx->c.nomem;
         r->cached = false;
         return NULL;
     }
@@ -408,7 +409,7 @@ static gs_pt_rec *log_insert(gs_topic *t, const gs_msg_id *id, uint16_t round,
 
 static void log_evict_expired(gs_topic *t)
 {
-    gs_tstamp now = t->node->now;
+    gs_tstamp now = t->ctx->now;
 
     while (t->rhead < t->rtail && rec_at(t, t->rhead)->recv_expiry <= now) {
         evict_oldest(t);
@@ -445,25 +446,25 @@ static void missing_remove(gs_topic *t, uint32_t slot)
 
 static int missing_grow(gs_topic *t)
 {
-    gs_node *node = t->node;
-    size_t nann = node->cfg.max_announcers;
+    gs_ctx *ctx = t->ctx;
+    size_t nann = ctx->cfg.max_announcers;
     size_t ncap = t->missing_cap * 2;
 
-    if (ncap > node->cfg.max_missing) {
-        ncap = node->cfg.max_missing;
+    if (ncap > ctx->cfg.max_missing) {
+        ncap = ctx->cfg.max_missing;
     }
-    gs_pt_missing *nm = gs_topic_calloc(node, ncap, sizeof(*nm));
-    gs_pt_ann *na = gs_topic_calloc(node, ncap * nann, sizeof(*na));
-    uint32_t *nf = gs_topic_calloc(node, ncap, sizeof(*nf));
+    gs_pt_missing *nm = gs_ctx_calloc(ctx, ncap, sizeof(*nm));
+    gs_pt_ann *na = gs_ctx_calloc(ctx, ncap * nann, sizeof(*na));
+    uint32_t *nf = gs_ctx_calloc(ctx, ncap, sizeof(*nf));
     if (nm == NULL || na == NULL || nf == NULL) {
         if (nm != NULL) {
-            gs_topic_free(node, nm);
+            gs_ctx_free_block(ctx, nm);
         }
         if (na != NULL) {
-            gs_topic_free(node, na);
+            gs_ctx_free_block(ctx, na);
         }
         if (nf != NULL) {
-            gs_topic_free(node, nf);
+            gs_ctx_free_block(ctx, nf);
         }
         return GS_ERR_NOMEM;
     }
@@ -474,9 +475,9 @@ static int missing_grow(gs_topic *t)
     for (size_t i = ncap; i-- > t->missing_cap;) {
         nf[nfree++] = (uint32_t)i;
     }
-    gs_topic_free(node, t->missing);
-    gs_topic_free(node, t->ann);
-    gs_topic_free(node, t->missing_free);
+    gs_ctx_free_block(ctx, t->missing);
+    gs_ctx_free_block(ctx, t->ann);
+    gs_ctx_free_block(ctx, t->missing_free);
     t->missing = nm;
     t->ann = na;
     t->missing_free = nf;
@@ -494,12 +495,12 @@ static int64_t missing_get(gs_topic *t, const gs_msg_id *id)
         return v;
     }
     if (t->nmissing_free == 0) {
-        if (t->missing_cap >= t->node->cfg.max_missing) {
-            ++t->node->c.missing_full;
+        if (t->missing_cap >= t->ctx->cfg.max_missing) {
+            ++t->ctx->c.missing_full;
             return -1;
         }
         if (missing_grow(t) != 0) {
-            ++t->node->c.nomem;
+            ++t->ctx->c.nomem;
             return -1;
         }
     }
@@ -507,7 +508,7 @@ static int64_t missing_get(gs_topic *t, const gs_msg_id *id)
     gs_pt_missing *m = &t->missing[slot];
     if (gs_table_insert(&t->missmap, id->b, slot) != 0) {
         t->missing_free[t->nmissing_free++] = slot;
-        ++t->node->c.nomem;
+        ++t->ctx->c.nomem;
         return -1;
     }
     m->id = *id;
@@ -520,7 +521,7 @@ static int64_t missing_get(gs_topic *t, const gs_msg_id *id)
 
 static gs_pt_ann *ann_of(const gs_topic *t, uint32_t slot)
 {
-    return &t->ann[(size_t)slot * t->node->cfg.max_announcers];
+    return &t->ann[(size_t)slot * t->ctx->cfg.max_announcers];
 }
 
 void gs_plumtree_on_neighbor_down(gs_topic *t, const gs_key *peer)
@@ -583,12 +584,12 @@ static void lazy_push(gs_topic *t, gs_active *a, const gs_msg_id *id, uint16_t r
 {
     a->lazyq[a->nlazyq].id = *id;
     a->lazyq[a->nlazyq].round = round;
-    if (++a->nlazyq >= t->node->ihave_chunk) {
+    if (++a->nlazyq >= t->ctx->ihave_chunk) {
         flush_lazy(t, a); /* a full chunk goes now: the queue never exceeds C */
         return;
     }
     if (!t->dispatch_scheduled &&
-        gs_topic_schedule(t, GS_TIMER_DISPATCH, t->node->cfg.dispatch_timeout, 0, NULL) == 0) {
+        gs_topic_schedule(t, GS_TIMER_DISPATCH, t->ctx->cfg.dispatch_timeout, 0, NULL) == 0) {
         t->dispatch_scheduled = true;
     }
 }
@@ -599,10 +600,10 @@ static void lazy_push(gs_topic *t, gs_active *a, const gs_msg_id *id, uint16_t r
  */
 static void push(gs_topic *t, const gs_msg *g, size_t bodylen, const gs_key *skip)
 {
-    ptrdiff_t si = skip == NULL ? -1 : gs_hyparview_active_find(t, skip);
+    ptrdiff_t si = skip == NULL ? -1 : gs_view_active_find(&t->view, skip);
 
-    for (size_t i = 0; i < t->nactive; ++i) {
-        gs_active *a = &t->active[i];
+    for (size_t i = 0; i < t->view.nactive; ++i) {
+        gs_active *a = &t->view.active[i];
         if ((ptrdiff_t)i == si) {
             continue; /* (a sender outside the active view gets nothing anyway) */
         }
@@ -616,7 +617,7 @@ static void push(gs_topic *t, const gs_msg *g, size_t bodylen, const gs_key *ski
 
 static void set_eager(gs_topic *t, const gs_key *p, bool eager, uint64_t *non_neighbor)
 {
-    ptrdiff_t i = gs_hyparview_active_find(t, p);
+    ptrdiff_t i = gs_view_active_find(&t->view, p);
 
     if (i < 0) {
         if (non_neighbor != NULL) {
@@ -624,7 +625,7 @@ static void set_eager(gs_topic *t, const gs_key *p, bool eager, uint64_t *non_ne
         }
         return;
     }
-    t->active[i].eager = eager;
+    t->view.active[i].eager = eager;
 }
 
 static void emit_received(gs_topic *t, const gs_key *from, const gs_msg_id *id,
@@ -660,30 +661,30 @@ static void optimize(gs_topic *t, const gs_key *s, uint16_t R, uint32_t slot)
         }
     }
     uint16_t rb = a[best].round;
-    if (rb >= R || R - rb < t->node->cfg.optimization_threshold) {
+    if (rb >= R || R - rb < t->ctx->cfg.optimization_threshold) {
         return;
     }
     gs_key b = a[best].peer;
-    ptrdiff_t bi = gs_hyparview_active_find(t, &b);
-    if (bi >= 0 && !t->active[bi].eager) {
+    ptrdiff_t bi = gs_view_active_find(&t->view, &b);
+    if (bi >= 0 && !t->view.active[bi].eager) {
         gs_msg g;
-        t->active[bi].eager = true;
+        t->view.active[bi].eager = true;
         memset(&g, 0, sizeof(g));
         g.type = GS_MSG_GRAFT;
         g.graft.has_id = false;
         g.graft.round = rb;
         gs_topic_send(t, &b, &g);
     }
-    ptrdiff_t si = gs_hyparview_active_find(t, s);
+    ptrdiff_t si = gs_view_active_find(&t->view, s);
     if (si >= 0) {
-        t->active[si].eager = false;
+        t->view.active[si].eager = false;
         send_simple(t, s, GS_MSG_PRUNE);
     }
 }
 
 static int on_gossip(gs_topic *t, const gs_key *s, const gs_msg *msg, const gs_msg_id *hashed)
 {
-    const gs_node_cfg *cfg = &t->node->cfg;
+    const gs_node_cfg *cfg = &t->ctx->cfg;
     gs_msg_id id;
     gs_pt_rec *r;
 
@@ -694,17 +695,17 @@ static int on_gossip(gs_topic *t, const gs_key *s, const gs_msg *msg, const gs_m
         gs_blake3_hash(msg->gossip.content.base, msg->gossip.content.len, id.b);
     }
     if (memcmp(id.b, msg->gossip.id.b, sizeof(id.b)) != 0) {
-        ++t->node->c.bad_id;
+        ++t->ctx->c.bad_id;
         return GS_ERR_BAD_ID;
     }
     if (log_find(t, &id, &r)) {
-        ++t->node->c.duplicates;
-        ptrdiff_t si = gs_hyparview_active_find(t, s);
+        ++t->ctx->c.duplicates;
+        ptrdiff_t si = gs_view_active_find(&t->view, s);
         if (si >= 0) {
-            t->active[si].eager = false;
+            t->view.active[si].eager = false;
             send_simple(t, s, GS_MSG_PRUNE);
         } else {
-            ++t->node->c.gossip_non_neighbor;
+            ++t->ctx->c.gossip_non_neighbor;
         }
         return 0;
     }
@@ -724,7 +725,7 @@ static int on_gossip(gs_topic *t, const gs_key *s, const gs_msg *msg, const gs_m
     uint16_t round = msg->gossip.round;
     uint16_t fround = round;
     if (round == UINT16_MAX) {
-        ++t->node->c.round_saturated; /* D7 */
+        ++t->ctx->c.round_saturated; /* D7 */
     } else {
         fround = (uint16_t)(round + 1);
     }
@@ -732,7 +733,7 @@ static int on_gossip(gs_topic *t, const gs_key *s, const gs_msg *msg, const gs_m
     size_t bodylen = gs_plumtree_gossip_body_len(len, GS_SCOPE_SWARM, fround);
     bool forwardable = bodylen < cfg->max_message_size;
     if (!forwardable) {
-        ++t->node->c.unforwardable; /* D6: delivered here, dropped for the next hop */
+        ++t->ctx->c.unforwardable; /* D6: delivered here, dropped for the next hop */
     }
     r = log_insert(t, &id, fround, msg->gossip.content.base, len, forwardable);
     const uint8_t *content = NULL;
@@ -771,13 +772,13 @@ static int on_gossip(gs_topic *t, const gs_key *s, const gs_msg *msg, const gs_m
 
 static void on_ihave(gs_topic *t, const gs_key *s, const gs_msg *msg)
 {
-    const gs_node_cfg *cfg = &t->node->cfg;
+    const gs_node_cfg *cfg = &t->ctx->cfg;
     gs_list_iter it;
     gs_ihave_entry e;
 
     ++t->stats.control_recv;
-    if (gs_hyparview_active_find(t, s) < 0) {
-        ++t->node->c.ihave_non_neighbor; /* D8 */
+    if (gs_view_active_find(&t->view, s) < 0) {
+        ++t->ctx->c.ihave_non_neighbor; /* D8 */
         return;
     }
     gs_ihave_list_iter_init(&it, &msg->ihave.entries);
@@ -801,7 +802,7 @@ static void on_ihave(gs_topic *t, const gs_key *s, const gs_msg *msg)
         }
         if (!dup) {
             if (m->nann >= cfg->max_announcers) {
-                ++t->node->c.announcers_full;
+                ++t->ctx->c.announcers_full;
             } else {
                 a[m->nann].peer = *s;
                 a[m->nann].round = e.round;
@@ -823,7 +824,7 @@ static void on_graft(gs_topic *t, const gs_key *s, const gs_msg *msg)
     gs_pt_rec *r;
 
     ++t->stats.control_recv;
-    set_eager(t, s, true, &t->node->c.graft_non_neighbor);
+    set_eager(t, s, true, &t->ctx->c.graft_non_neighbor);
     if (!msg->graft.has_id || !log_find(t, &msg->graft.id, &r) || !r->cached) {
         return;
     }
@@ -847,7 +848,7 @@ int gs_plumtree_on_message(gs_topic *t, const gs_key *from, const gs_msg *msg,
         return on_gossip(t, from, msg, hashed);
     case GS_MSG_PRUNE:
         ++t->stats.control_recv;
-        set_eager(t, from, false, &t->node->c.prune_non_neighbor);
+        set_eager(t, from, false, &t->ctx->c.prune_non_neighbor);
         return 0;
     case GS_MSG_GRAFT:
         on_graft(t, from, msg);
@@ -867,8 +868,8 @@ int gs_plumtree_broadcast(gs_topic *t, const uint8_t *content, size_t len, gs_sc
     gs_pt_rec *r;
     size_t bodylen = gs_plumtree_gossip_body_len(len, scope, 0);
 
-    if (bodylen >= t->node->cfg.max_message_size) {
-        ++t->node->c.oversize_broadcast;
+    if (bodylen >= t->ctx->cfg.max_message_size) {
+        ++t->ctx->c.oversize_broadcast;
         return GS_ERR_MSG_TOO_LARGE;
     }
     gs_blake3_hash(content, len, id.b);
@@ -892,8 +893,8 @@ int gs_plumtree_broadcast(gs_topic *t, const uint8_t *content, size_t len, gs_sc
         }
         g.gossip.content.base = copy;
         /* D5: every active neighbour, eager or lazy. */
-        for (size_t i = 0; i < t->nactive; ++i) {
-            gs_topic_send_gossip(t, &t->active[i].rec.id, &g, bodylen);
+        for (size_t i = 0; i < t->view.nactive; ++i) {
+            gs_topic_send_gossip(t, &t->view.active[i].rec.id, &g, bodylen);
         }
         return 0;
     }
@@ -938,7 +939,7 @@ static void send_graft(gs_topic *t, const gs_timer *tm)
     g.graft.id = id;
     g.graft.round = first.round;
     gs_topic_send(t, &first.peer, &g);
-    if (gs_topic_schedule(t, GS_TIMER_GRAFT, t->node->cfg.graft_timeout_2, m->gen, id.b) == 0) {
+    if (gs_topic_schedule(t, GS_TIMER_GRAFT, t->ctx->cfg.graft_timeout_2, m->gen, id.b) == 0) {
         m->graft_pending = true;
     } else if (m->nann == 0) {
         missing_remove(t, slot);
@@ -950,15 +951,15 @@ void gs_plumtree_on_timer(gs_topic *t, const gs_timer *tm)
     switch (tm->kind) {
     case GS_TIMER_DISPATCH:
         t->dispatch_scheduled = false;
-        for (size_t i = 0; i < t->nactive; ++i) {
-            if (t->active[i].nlazyq > 0) {
-                flush_lazy(t, &t->active[i]);
+        for (size_t i = 0; i < t->view.nactive; ++i) {
+            if (t->view.active[i].nlazyq > 0) {
+                flush_lazy(t, &t->view.active[i]);
             }
         }
         break;
     case GS_TIMER_EVICT:
         log_evict_expired(t);
-        (void)gs_topic_schedule(t, GS_TIMER_EVICT, t->node->cfg.cache_evict_interval, 0, NULL);
+        (void)gs_topic_schedule(t, GS_TIMER_EVICT, t->ctx->cfg.cache_evict_interval, 0, NULL);
         break;
     case GS_TIMER_GRAFT:
         send_graft(t, tm);
@@ -968,7 +969,7 @@ void gs_plumtree_on_timer(gs_topic *t, const gs_timer *tm)
     }
 }
 
-void gs_plumtree_stats(const gs_topic *t, gs_node_topic_stats *st)
+void gs_plumtree_stats_get(const gs_topic *t, gs_node_topic_stats *st)
 {
     st->nreceived = (size_t)(t->rtail - t->rhead);
     st->ncached = t->ncached;

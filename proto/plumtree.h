@@ -47,8 +47,8 @@ void gs_plumtree_on_neighbor_down(gs_topic *t, const gs_key *peer);
 /* gs_plumtree_on_timer handles DISPATCH, EVICT and GRAFT timers. */
 void gs_plumtree_on_timer(gs_topic *t, const gs_timer *tm);
 
-/* gs_plumtree_stats fills the size fields of |st| (the counters live in the topic). */
-void gs_plumtree_stats(const gs_topic *t, gs_node_topic_stats *st);
+/* gs_plumtree_stats_get fills the size fields of |st| (the counters live in the topic). */
+void gs_plumtree_stats_get(const gs_topic *t, gs_node_topic_stats *st);
 
 /* gs_plumtree_gossip_body_len returns the body length of a Gossip with a |len|-byte content. */
 size_t gs_plumtree_gossip_body_len(size_t len, gs_scope scope, uint16_t round);
