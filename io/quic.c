@@ -491,6 +491,12 @@ static int send_on(gs_quic_ep *ep, qconn *c, const uint8_t *topic, const uint8_t
     if (rv != 0) {
         return rv;
     }
+    if (c->v0 && len - GS_QUIC_FRAME_PREFIX + GS_QUIC_TOPIC_LEN >= ep->cfg.max_message_size) {
+        /* The topic travels in every /0 frame body: 32 bytes less for the message. */
+        ++ep->stats.frames_refused;
+        ++ep->stats.frames_refused_v0;
+        return GS_ERR_MSG_TOO_LARGE;
+    }
     if (cls == GS_QUIC_SEND_DATA) {
         size_t low = ep->cfg.send_queue_low < ep->cfg.send_queue_max ? ep->cfg.send_queue_low
                                                                      : ep->cfg.send_queue_max;
@@ -600,6 +606,9 @@ int gs_quic_ep_finish_stream(gs_quic_ep *ep, const uint8_t peer[GS_ID_LEN],
         return GS_ERR_NOTFOUND;
     }
     qconn *c = ep->conns[*slot];
+    if (c->v0) {
+        return 0; /* one stream for all topics: never finished for one of them */
+    }
     int rv = gs_quic_stream_finish(ep, c, topic);
     if (rv == 0) {
         gs_quic_conn_mark_dirty(ep, c);
@@ -742,6 +751,55 @@ gs_ssize gs_quic_ep_write(gs_quic_ep *ep, gs_tstamp now, gs_quic_txbuf *tx)
         assert(tx == NULL || n < 0 || gs_quic_pack_check(tx) == 0);
     }
     return n;
+}
+
+int gs_quic_ep_conn_version(const gs_quic_ep *ep, gs_quic_conn_id conn)
+{
+    if (ep == NULL) {
+        return GS_ERR_INVAL;
+    }
+    const qconn *c = gs_quic_conn_get(ep, conn);
+    if (c == NULL) {
+        return GS_ERR_NOTFOUND;
+    }
+    if (c->state == QS_HANDSHAKE) {
+        return GS_ERR_AGAIN;
+    }
+    return c->v0 ? 0 : 1;
+}
+
+int gs_quic_ep_conn_versions(const gs_quic_ep *ep, gs_quic_conn_id conn)
+{
+    if (ep == NULL) {
+        return GS_ERR_INVAL;
+    }
+    const qconn *c = gs_quic_conn_get(ep, conn);
+    if (c == NULL) {
+        return GS_ERR_NOTFOUND;
+    }
+    if (c->state == QS_HANDSHAKE) {
+        return GS_ERR_AGAIN;
+    }
+    int v = c->v0 ? GS_QUIC_SPEAKS_V0 : GS_QUIC_SPEAKS_V1;
+    if (c->is_server && c->hello_seen) {
+        v |= (c->offers_v0 ? GS_QUIC_SPEAKS_V0 : 0) | (c->offers_v1 ? GS_QUIC_SPEAKS_V1 : 0) |
+             GS_QUIC_SPEAKS_COMPLETE;
+    } else if (c->v0) {
+        v |= GS_QUIC_SPEAKS_COMPLETE;
+    }
+    return v;
+}
+
+int gs_quic_ep_peer_version(const gs_quic_ep *ep, const uint8_t peer[GS_ID_LEN])
+{
+    if (ep == NULL || peer == NULL) {
+        return GS_ERR_INVAL;
+    }
+    const uint32_t *slot = gs_quic_map_get(&ep->peers, peer, GS_ID_LEN);
+    if (slot == NULL || ep->conns[*slot] == NULL) {
+        return GS_ERR_NOTFOUND;
+    }
+    return ep->conns[*slot]->v0 ? 0 : 1;
 }
 
 bool gs_quic_ep_want_write(const gs_quic_ep *ep)

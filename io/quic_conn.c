@@ -467,6 +467,7 @@ static int cb_handshake_completed(ngtcp2_conn *nc, void *ud)
         return NGTCP2_ERR_CALLBACK_FAILURE;
     }
     c->send_path = true;
+    gs_quic_v0_established(ep, c);
     if (ep->cb.on_connected != NULL) {
         ep->cb.on_connected(ep->cb.user_data, c->handle, c->peer,
                             c->is_server ? GS_QUIC_DIR_IN : GS_QUIC_DIR_OUT);
@@ -482,7 +483,8 @@ static int cb_recv_stream_data(ngtcp2_conn *nc, uint32_t flags, int64_t id, uint
     qconn *c = ud;
     int64_t stop = -1;
 
-    if (gs_quic_stream_on_data(c->ep, c, id, flags, data, len, sud, &stop) == 1 && sud != NULL) {
+    if (gs_quic_stream_on_data(c->ep, c, id, flags, data, len, sud, &stop) == 1 && sud != NULL &&
+        (id & 0x2) != 0) {
         gs_quic_conn_recv_finished(c->ep, c, id, sud);
     }
     if (stop >= 0) {
@@ -702,6 +704,12 @@ void gs_quic_conn_params(const gs_quic_ep *ep, ngtcp2_transport_params *p)
     p->initial_max_data = ep->cfg.conn_window;
     p->initial_max_streams_uni = ep->cfg.max_uni_streams;
     p->initial_max_streams_bidi = 0;
+    if (gs_quic_v0_enabled(ep)) {
+        /* /iroh-gossip/0: the dialer opens one bidirectional stream (PROTOCOL.md 12). */
+        p->initial_max_stream_data_bidi_local = ep->cfg.stream_window;
+        p->initial_max_stream_data_bidi_remote = ep->cfg.stream_window;
+        p->initial_max_streams_bidi = 1;
+    }
     p->max_idle_timeout = ep->cfg.idle_timeout;
     p->active_connection_id_limit = 4;
 }
@@ -788,7 +796,8 @@ static qsend *pick_stream(gs_quic_ep *ep, qconn *c, int *prv)
         }
         if (s->id < 0) {
             int64_t id;
-            int rv = ngtcp2_conn_open_uni_stream(c->nc, &id, s);
+            int rv = s->v0 ? gs_quic_v0_open(ep, c, s, &id)
+                           : ngtcp2_conn_open_uni_stream(c->nc, &id, s);
             if (rv == NGTCP2_ERR_STREAM_ID_BLOCKED) {
                 /* The peer's stream limit: this topic waits, the others go on (3.3). */
                 s->blocked = true;

@@ -118,6 +118,8 @@ typedef struct qsend {
     bool dead;                /* stopped by the peer or closed: no new frames */
     bool blocked;             /* flow-control blocked during the current write pass */
     bool in_ready;            /* linked in the connection's ready list */
+    bool v0;                  /* the /0 connection's one bidi stream (topic ignored) */
+    bool await_peer;          /* /0 acceptor: waiting for the dialer to open the stream */
     struct qsend *next;       /* all streams of the connection */
     struct qsend *ready_next; /* streams with data or FIN to write */
 } qsend;
@@ -128,6 +130,7 @@ typedef struct qrecv {
     bool have_topic;
     bool stopped; /* STOP_SENDING sent: data is discarded */
     bool in_body;
+    bool v0; /* /0 bidi stream: each frame body is topic (32 bytes) + message */
     uint8_t topic[GS_QUIC_TOPIC_LEN];
     int64_t id;
     uint8_t pfx[GS_QUIC_FRAME_PREFIX];
@@ -174,6 +177,12 @@ typedef struct qconn {
     bool has_client_dcid;
     bool got_reset;    /* a valid stateless reset ended the connection */
     bool tokens_dirty; /* the peer's reset tokens must be re-registered (conn_tokens_refresh) */
+    bool v0;           /* the handshake chose "/iroh-gossip/0" (quic_v0.c) */
+    bool v0_opened;    /* its one stream was opened or accepted (never a second one) */
+    struct qrecv *v0rx; /* receive side of that stream (also linked in |recvs|) */
+    bool hello_seen;    /* server: the client's ALPN list was read (offers_v0/v1 valid) */
+    bool offers_v0;     /* server: the client offered "/iroh-gossip/0" */
+    bool offers_v1;     /* server: the client offered "/iroh-gossip/1" */
     uint8_t nrtok;
     uint8_t rtok[QRTOK_MAX][NGTCP2_STATELESS_RESET_TOKENLEN]; /* registered in ep->tokens */
     uint8_t peer[GS_ID_LEN];
@@ -328,6 +337,46 @@ int gs_quic_stream_on_acked(struct gs_quic_ep *ep, qconn *c, int64_t id, uint64_
                             void *sud);
 void gs_quic_stream_on_close(struct gs_quic_ep *ep, qconn *c, int64_t id, void *sud);
 void gs_quic_stream_on_stop(struct gs_quic_ep *ep, qconn *c, void *sud);
+
+/* Helpers quic_v0.c shares with quic_stream.c. */
+/* gs_quic_stream_append copies |n| parts into |s| as one unit (GS_ERR_NOMEM: nothing queued). */
+int gs_quic_stream_append(struct gs_quic_ep *ep, qconn *c, qsend *s, const uint8_t *const *parts,
+                          const size_t *lens, size_t n);
+/* gs_quic_stream_append_ref queues |frame| on |s| by reference (release called once later);
+ * GS_ERR_NOMEM: nothing queued, release not called. */
+int gs_quic_stream_append_ref(struct gs_quic_ep *ep, qconn *c, qsend *s, const uint8_t *frame,
+                              size_t len, void (*release)(void *arg), void *arg);
+/* gs_quic_stream_link adds the new stream |s| to |c|'s streams. */
+void gs_quic_stream_link(qconn *c, qsend *s);
+/* gs_quic_stream_send_free unlinks and frees |s| with its chunks (releasing references). */
+void gs_quic_stream_send_free(struct gs_quic_ep *ep, qconn *c, qsend *s);
+/* gs_quic_stream_ready pushes |s| on |c|'s ready list if it has bytes or a FIN to write. */
+void gs_quic_stream_ready(qconn *c, qsend *s);
+/* gs_quic_stream_new_recv makes and links an incoming-stream record for stream |id|. */
+qrecv *gs_quic_stream_new_recv(struct gs_quic_ep *ep, qconn *c, int64_t id);
+
+/* --- quic_v0.c: the /iroh-gossip/0 framing (PROTOCOL.md 12) --- */
+/* gs_quic_v0_enabled tells whether cfg.alpn lists "/iroh-gossip/0". */
+bool gs_quic_v0_enabled(const struct gs_quic_ep *ep);
+/* gs_quic_v0_established is called when |c|'s handshake completed: it records the version
+ * chosen by ALPN and, for /0, re-frames the frames queued during the handshake. */
+void gs_quic_v0_established(struct gs_quic_ep *ep, qconn *c);
+/* gs_quic_v0_queue queues a complete /1 frame (prefix + message) for |topic| on |c|'s /0
+ * stream as prefix + topic + message (by reference when |release| is set).  Same returns as
+ * gs_quic_stream_queue, plus GS_ERR_CLOSED when the stream is gone. */
+int gs_quic_v0_queue(struct gs_quic_ep *ep, qconn *c, const uint8_t *topic, const uint8_t *frame,
+                     size_t len, void (*release)(void *arg), void *arg);
+/* gs_quic_v0_open opens the dialer's bidi stream for |s| (ngtcp2 return codes). */
+int gs_quic_v0_open(struct gs_quic_ep *ep, qconn *c, qsend *s, int64_t *pid);
+/* gs_quic_v0_on_open takes a peer-opened bidi stream: on a /0 acceptor the first one is the
+ * connection's stream; anything else is refused (counted).  Returns 0 or GS_ERR_NOMEM. */
+int gs_quic_v0_on_open(struct gs_quic_ep *ep, qconn *c, int64_t id);
+/* gs_quic_v0_hello_hook makes a server session record the client's ALPN list (offers_v0/v1). */
+void gs_quic_v0_hello_hook(gnutls_session_t s);
+/* gs_quic_v0_fail closes |c| because its /0 stream failed (counted in v0_stream_errors). */
+void gs_quic_v0_fail(struct gs_quic_ep *ep, qconn *c, const char *reason);
+/* gs_quic_v0_close closes |c| (code 0) because the peer finished its /0 stream cleanly. */
+void gs_quic_v0_close(struct gs_quic_ep *ep, qconn *c, const char *reason);
 
 /* --- quic_conn.c: one connection --- */
 /* gs_quic_addr_from_ngtcp2 copies an ngtcp2 address (normalised: zero padding). */

@@ -111,7 +111,7 @@ void gs_quic_chunk_put(struct gs_quic_ep *ep, qchunk *ch)
 
 static void ready_push(qconn *c, qsend *s)
 {
-    if (s->in_ready) {
+    if (s->in_ready || s->await_peer) {
         return;
     }
     s->in_ready = true;
@@ -402,6 +402,9 @@ int gs_quic_stream_queue(struct gs_quic_ep *ep, qconn *c, const uint8_t *topic,
                          const uint8_t *frame, size_t len)
 {
     qsend *s = NULL;
+    if (c->v0) {
+        return gs_quic_v0_queue(ep, c, topic, frame, len, NULL, NULL);
+    }
     int rv = queue_prepare(ep, c, topic, len, &s);
 
     if (rv != 0) {
@@ -430,6 +433,9 @@ int gs_quic_stream_queue_ref(struct gs_quic_ep *ep, qconn *c, const uint8_t *top
                              void *arg)
 {
     qsend *s = NULL;
+    if (c->v0) {
+        return gs_quic_v0_queue(ep, c, topic, frame, len, release, arg);
+    }
     int rv = queue_prepare(ep, c, topic, len, &s);
 
     if (rv != 0) {
@@ -551,13 +557,23 @@ void gs_quic_stream_kill(qconn *c, qsend *s)
 int gs_quic_stream_on_open(struct gs_quic_ep *ep, qconn *c, int64_t id)
 {
     if ((id & 0x2) == 0) {
-        /* Gossip never uses bidirectional streams (we advertise none). */
-        ++ep->stats.bidi_refused;
-        return 0;
+        /* /1 never uses bidirectional streams; a /0 acceptor takes the dialer's one. */
+        return gs_quic_v0_on_open(ep, c, id);
     }
-    qrecv *r = gs_mem_calloc(ep->mem, 1, sizeof(*r));
+    qrecv *r = gs_quic_stream_new_recv(ep, c, id);
     if (r == NULL) {
         return GS_ERR_NOMEM;
+    }
+    ++ep->stats.streams_in;
+    ngtcp2_conn_set_stream_user_data(c->nc, id, r);
+    return 0;
+}
+
+qrecv *gs_quic_stream_new_recv(struct gs_quic_ep *ep, qconn *c, int64_t id)
+{
+    qrecv *r = gs_mem_calloc(ep->mem, 1, sizeof(*r));
+    if (r == NULL) {
+        return NULL;
     }
     r->kind = QSTREAM_RECV;
     r->id = id;
@@ -567,9 +583,7 @@ int gs_quic_stream_on_open(struct gs_quic_ep *ep, qconn *c, int64_t id)
         c->recvs->prev = r;
     }
     c->recvs = r;
-    ++ep->stats.streams_in;
-    ngtcp2_conn_set_stream_user_data(c->nc, id, r);
-    return 0;
+    return r;
 }
 
 /* deliver hands one complete frame body to the layer above (or takes it as the stream header). */
@@ -588,10 +602,23 @@ static void deliver(struct gs_quic_ep *ep, qconn *c, qrecv *r, const uint8_t *bo
         r->have_topic = true;
         return;
     }
+    const uint8_t *topic = r->topic;
+    if (r->v0) {
+        /* /0: every frame body is the topic followed by the message (PROTOCOL.md 12). */
+        if (len < GS_QUIC_TOPIC_LEN) {
+            r->stopped = true;
+            *pstop = r->id;
+            gs_quic_v0_fail(ep, c, "short /0 frame");
+            return;
+        }
+        topic = body;
+        body += GS_QUIC_TOPIC_LEN;
+        len -= GS_QUIC_TOPIC_LEN;
+    }
     ++ep->stats.frames_in;
     ep->stats.frame_bytes_in += len;
     if (ep->cb.on_frame != NULL) {
-        ep->cb.on_frame(ep->cb.user_data, c->handle, c->peer, r->topic, body, len);
+        ep->cb.on_frame(ep->cb.user_data, c->handle, c->peer, topic, body, len);
     }
 }
 
@@ -695,6 +722,10 @@ int gs_quic_stream_on_data(struct gs_quic_ep *ep, qconn *c, int64_t id, uint32_t
     const uint8_t *p = data;
     size_t left = len;
 
+    if (r != NULL && r->kind == QSTREAM_SEND) {
+        /* A /0 bidi stream: its user data is the send side, the receive side is c->v0rx. */
+        r = c->v0rx != NULL && c->v0rx->id == id ? c->v0rx : NULL;
+    }
     if (r == NULL || r->kind != QSTREAM_RECV || r->stopped) {
         return 0; /* a stream we are done with: its bytes are discarded (credit still returned) */
     }
@@ -762,6 +793,19 @@ int gs_quic_stream_on_data(struct gs_quic_ep *ep, qconn *c, int64_t id, uint32_t
     if ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0 && !r->stopped && r->in_body) {
         /* An end of stream inside a body is an error (inside a prefix it is a clean end). */
         ++ep->stats.stream_errors;
+    }
+    if (r->v0) {
+        /* The /0 connection's only stream ended or failed: so did the connection (0.35 ends
+         * its connection loop on any stream error).  Its records go with the connection. */
+        if (r->stopped || ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0 && r->in_body)) {
+            r->stopped = true;
+            gs_quic_v0_fail(ep, c, "/0 stream failed");
+        } else if ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0) {
+            /* A clean end on a frame boundary: the peer's connection loop is done with us. */
+            r->stopped = true;
+            gs_quic_v0_close(ep, c, "/0 stream finished by the peer");
+        }
+        return 0;
     }
     /* Done with this stream: everything up to FIN was delivered, or we stopped it. */
     return (flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0 || r->stopped ? 1 : 0;
@@ -836,4 +880,42 @@ void gs_quic_stream_on_stop(struct gs_quic_ep *ep, qconn *c, void *sud)
     }
     ++ep->stats.stream_errors;
     gs_quic_stream_kill(c, s);
+    if (s->v0) {
+        gs_quic_v0_fail(ep, c, "/0 stream stopped by the peer");
+    }
+}
+
+int gs_quic_stream_append(struct gs_quic_ep *ep, qconn *c, qsend *s, const uint8_t *const *parts,
+                          const size_t *lens, size_t n)
+{
+    return append(ep, c, s, parts, lens, n);
+}
+
+int gs_quic_stream_append_ref(struct gs_quic_ep *ep, qconn *c, qsend *s, const uint8_t *frame,
+                              size_t len, void (*release)(void *arg), void *arg)
+{
+    qchunk *ch = ref_get(ep, frame, len, release, arg);
+    if (ch == NULL) {
+        return GS_ERR_NOMEM;
+    }
+    append_ref(ep, c, s, ch);
+    ++ep->stats.frames_ref;
+    return 0;
+}
+
+void gs_quic_stream_link(qconn *c, qsend *s)
+{
+    link_send(c, s);
+}
+
+void gs_quic_stream_send_free(struct gs_quic_ep *ep, qconn *c, qsend *s)
+{
+    send_free(ep, c, s);
+}
+
+void gs_quic_stream_ready(qconn *c, qsend *s)
+{
+    if (s->sent < s->end || (s->finishing && !s->fin_sent)) {
+        ready_push(c, s);
+    }
 }

@@ -137,6 +137,7 @@ int gs_quic_tls_session(struct gs_quic_ep *ep, qconn *c)
         goto fail;
     }
     if (c->is_server) {
+        gs_quic_v0_hello_hook(s); /* which wire versions the client offers (quic_v0.c) */
         gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUIRE);
     } else if (ep->cfg.send_sni) {
         char name[GS_ID_TLS_NAME_LEN + 1];

@@ -38,6 +38,10 @@
 #include "identity.h"
 
 #define GS_QUIC_ALPN_GOSSIP  "/iroh-gossip/1"
+/* The previous wire (iroh-gossip <= 0.35, PROTOCOL.md 12): one bidirectional stream per
+ * connection, opened by the dialer; every frame is u32-BE length + topic (32 bytes) + message.
+ * Accepted and offered when it is one of cfg.alpn (gs_quic_cfg_enable_v0). */
+#define GS_QUIC_ALPN_GOSSIP_V0 "/iroh-gossip/0"
 #define GS_QUIC_ALPN_MAX     4  /* ALPN entries in a gs_quic_cfg */
 #define GS_QUIC_ALPN_MAXLEN  64 /* bytes per ALPN entry, without the NUL */
 #define GS_QUIC_TOPIC_LEN    32 /* bytes in a topic id */
@@ -119,6 +123,13 @@ typedef struct gs_quic_cfg {
 
 /* gs_quic_cfg_default fills |cfg| with the defaults shown above (ALPN "/iroh-gossip/1"). */
 void gs_quic_cfg_default(gs_quic_cfg *cfg);
+
+/*
+ * gs_quic_cfg_enable_v0 appends GS_QUIC_ALPN_GOSSIP_V0 to |cfg|'s ALPN list (after the ones
+ * there, so "/iroh-gossip/1" stays preferred: a dial offers both and a server picks its first
+ * that the client offers).  Returns 0 (also when already present) or GS_ERR_LIMIT (list full).
+ */
+int gs_quic_cfg_enable_v0(gs_quic_cfg *cfg);
 
 /*
  * gs_quic_callbacks: how the endpoint reports to the layer above.  Any pointer may be NULL.
@@ -220,7 +231,7 @@ typedef struct gs_quic_stats {
     uint64_t frames_released;       /* of which: release callbacks made */
     uint64_t datagrams_stray;       /* datagrams for another shard taken by on_stray */
     uint64_t stream_errors;         /* incoming streams stopped (oversize, bad header, reset) */
-    uint64_t streams_opened;        /* outgoing uni streams opened */
+    uint64_t streams_opened;        /* outgoing streams opened (uni; a /0 dial's one bidi) */
     uint64_t streams_in;            /* incoming uni streams seen */
     uint64_t bidi_refused;          /* peer-opened bidirectional streams stopped */
     uint64_t conns_active;          /* gauge: connections currently allocated */
@@ -229,6 +240,13 @@ typedef struct gs_quic_stats {
     uint64_t rx_buffer_evicted;     /* partial frames dropped (stream stopped) to make room for
                                        another stream's: its connection's share, or a bigger user */
     uint64_t rx_buffered;           /* gauge: bytes of partial-frame buffers allocated */
+    uint64_t conns_v0;              /* handshakes completed with ALPN "/iroh-gossip/0" */
+    uint64_t frames_refused_v0;     /* frames not sent to a /0 peer: body + 32 topic bytes
+                                       >= max_message_size (also counted in frames_refused) */
+    uint64_t v0_stream_errors;      /* /0 connections closed because their one stream failed
+                                       (bad frame, end inside a frame, peer stopped it, second
+                                       stream); a clean FIN closes without counting */
+    uint64_t v0_fins;               /* /0 connections closed after the peer's clean FIN */
 } gs_quic_stats;
 
 /* gs_quic_seg_run: one run of packets to one destination, sendable with one GSO sendmsg. */
@@ -306,6 +324,9 @@ int gs_quic_ep_connect(gs_quic_ep *ep, const uint8_t peer_id[GS_ID_LEN], const g
  * the body) for |topic| on the send path to |peer| (its newest established connection).  The
  * bytes are copied.  The (connection, topic) stream is opened lazily by gs_quic_ep_write and
  * starts with the topic's stream header frame.
+ * On a /0 connection (gs_quic_ep_conn_version) the frame goes on the connection's one stream as
+ * u32-BE (body length + 32) || topic || body, so a body + 32 >= max_message_size is refused with
+ * GS_ERR_MSG_TOO_LARGE (counted in frames_refused_v0 too).
  * Returns 0; GS_ERR_NOTFOUND (no established connection to |peer|); GS_ERR_MSG_TOO_LARGE (body
  * >= max_message_size) or GS_ERR_INVAL (prefix does not match |len|): counted in
  * frames_refused; GS_ERR_AGAIN (the connection's send queue is full: counted in
@@ -361,7 +382,8 @@ int gs_quic_ep_send_frame_conn(gs_quic_ep *ep, gs_quic_conn_id conn,
 /*
  * gs_quic_ep_finish_stream ends the (send path to |peer|, |topic|) stream with FIN after the
  * frames already queued (used after a Disconnect frame); the next frame for |topic| opens a new
- * stream with a new header.  Returns 0; GS_ERR_NOTFOUND (no connection or no such stream).
+ * stream with a new header.  On a /0 connection all topics share one stream, which is never
+ * finished: a no-op returning 0.  Returns 0; GS_ERR_NOTFOUND (no connection or no such stream).
  */
 int gs_quic_ep_finish_stream(gs_quic_ep *ep, const uint8_t peer[GS_ID_LEN],
                              const uint8_t topic[GS_QUIC_TOPIC_LEN]);
@@ -417,6 +439,33 @@ size_t gs_quic_ep_num_conns(const gs_quic_ep *ep);
  * GS_ERR_AGAIN (incoming connection still handshaking).
  */
 int gs_quic_ep_conn_peer(const gs_quic_ep *ep, gs_quic_conn_id conn, uint8_t peer[GS_ID_LEN]);
+
+/*
+ * gs_quic_ep_conn_version returns the gossip wire version of |conn|: 1 ("/iroh-gossip/1", uni
+ * stream per topic) or 0 ("/iroh-gossip/0", one bidi stream, topic in every frame); the
+ * handshake decides it by ALPN.  GS_ERR_NOTFOUND for an unknown handle, GS_ERR_AGAIN while the
+ * connection is still handshaking.  Frames queued on a handshaking connection are re-framed
+ * when /0 is chosen (those too large for /0 are dropped and counted in frames_refused_v0).
+ */
+int gs_quic_ep_conn_version(const gs_quic_ep *ep, gs_quic_conn_id conn);
+
+/* gs_quic_ep_peer_version is gs_quic_ep_conn_version of |peer|'s send path (GS_ERR_NOTFOUND
+ * when it has none). */
+int gs_quic_ep_peer_version(const gs_quic_ep *ep, const uint8_t peer[GS_ID_LEN]);
+
+/* Bits of gs_quic_ep_conn_versions. */
+#define GS_QUIC_SPEAKS_V0       0x1 /* the peer speaks "/iroh-gossip/0" */
+#define GS_QUIC_SPEAKS_V1       0x2 /* the peer speaks "/iroh-gossip/1" */
+#define GS_QUIC_SPEAKS_COMPLETE 0x4 /* the set is complete: a missing bit means "cannot" */
+
+/*
+ * gs_quic_ep_conn_versions returns what |conn| tells about its peer's wire versions: the bit of
+ * the version in use; for a connection the peer dialed, also every version its ClientHello
+ * offered, and GS_QUIC_SPEAKS_COMPLETE.  A /0 connection we dialed is complete as well: we offer
+ * /1 first, so a server that chose /0 cannot speak /1.  GS_ERR_NOTFOUND / GS_ERR_AGAIN as
+ * gs_quic_ep_conn_version.
+ */
+int gs_quic_ep_conn_versions(const gs_quic_ep *ep, gs_quic_conn_id conn);
 
 /* gs_quic_ep_send_path returns the newest established connection to |peer|, or 0 if none. */
 gs_quic_conn_id gs_quic_ep_send_path(const gs_quic_ep *ep, const uint8_t peer[GS_ID_LEN]);
