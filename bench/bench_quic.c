@@ -86,7 +86,8 @@ static void on_closed(void *ud, gs_quic_conn_id conn, const uint8_t peer[GS_ID_L
 static void side_init(side *s, uint8_t seed_byte, uint16_t port, const gs_quic_cfg *cfg)
 {
     uint8_t seed[GS_ID_SEED_LEN];
-    gs_quic_callbacks cb = {s, on_connected, on_frame, on_closed, NULL};
+    gs_quic_callbacks cb = {
+        .user_data = s, .on_connected = on_connected, .on_frame = on_frame, .on_closed = on_closed};
     struct sockaddr_in sin;
 
     memset(s, 0, sizeof(*s));
@@ -208,7 +209,7 @@ static int bench_tput(double seconds, size_t body)
     double acpu = (double)a.ns / 1e9 * share;
     double bcpu = (double)b.ns / 1e9 * share;
     double bits = (double)b.frame_bytes * 8.0;
-    const gs_quic_stats *sa = gs_quic_ep_stats(a.ep);
+    const gs_quic_stats *sa = gs_quic_ep_stats_get(a.ep);
     printf("tput: body=%zu bytes, wall %.2f s, frames sent %llu, received %llu\n", body, wall,
            (unsigned long long)sent, (unsigned long long)b.nframes);
     printf("  goodput (wall, both endpoints on one core): %.2f Gbit/s\n", bits / wall / 1e9);
@@ -275,8 +276,8 @@ static int bench_hs(size_t count)
     printf("  virtual time from dial to both connected (timers waited for): %.3f ms\n",
            (double)vconnect / 1e6 / (double)count);
     printf("  packets per handshake: server %.1f, client %.1f\n",
-           (double)gs_quic_ep_stats(srv.ep)->packets_out / (double)count,
-           (double)gs_quic_ep_stats(cli.ep)->packets_out / (double)count);
+           (double)gs_quic_ep_stats_get(srv.ep)->packets_out / (double)count,
+           (double)gs_quic_ep_stats_get(cli.ep)->packets_out / (double)count);
     printf("  thread CPU share of the wall time: %.2f\n", share);
     printf("  server side: %.3f CPU s in calls -> %.0f handshakes/s per core\n", scpu,
            (double)count / scpu);
@@ -347,7 +348,10 @@ static int bench_mem(size_t count)
     side srv;
     count_mem cm = {{NULL, cm_malloc, cm_free, cm_calloc, cm_realloc}, 0, 0};
     uint8_t seed[GS_ID_SEED_LEN];
-    gs_quic_callbacks cb = {&srv, on_connected, on_frame, on_closed, NULL};
+    gs_quic_callbacks cb = {.user_data = &srv,
+                            .on_connected = on_connected,
+                            .on_frame = on_frame,
+                            .on_closed = on_closed};
     gs_quic_conn_id conn;
 
     cm.mem.user_data = &cm;

@@ -9,6 +9,10 @@
  *
  * Time: the clock is read once per turn, right after the wait; the wait itself is computed from
  * the previous turn's time, so a timer can fire at most one turn's processing time late.
+ *
+ * Wait: min(max_wait, endpoint expiry, before_flush's deadline), and zero when the endpoint has
+ * something to write unless the last flush ran out of send slots (then a send completion ends
+ * the wait: sleeping on it instead of polling).
  */
 #include "engine.h"
 
@@ -34,6 +38,15 @@ struct gs_engine {
     gs_udp_addr held_local;
     size_t held_len;
     gs_engine_stats st;
+    bool tx_stalled; /* the last flush found every send slot in flight */
+    /* the turn hooks (engine.h) */
+    gs_tstamp (*before_flush)(void *user_data, gs_engine *e, gs_tstamp now);
+    void (*on_stray)(void *user_data, unsigned owner, const gs_udp_addr *local,
+                     const gs_udp_addr *remote, const uint8_t *data, size_t len, uint8_t ecn);
+    void *turn_user_data;
+    gs_tstamp deadline; /* before_flush's latest answer */
+    unsigned steer_nshards;
+    uint8_t shard;
     /* the layer above's callbacks; the endpoint calls ours, which track connections */
     gs_quic_callbacks user_cb;
     /* live connection handles (dialed, or accepted and connected): open addressing, linear
@@ -153,6 +166,30 @@ static void engine_on_writable(void *ud, gs_quic_conn_id conn, const uint8_t pee
     }
 }
 
+/* engine_on_stray forwards a datagram naming shard |owner| when there is such a shard; others
+ * (a client's Initial with an id it chose, garbage) go back to the endpoint. */
+static bool engine_on_stray(void *ud, unsigned owner, const gs_quic_addr *local,
+                            const gs_quic_addr *remote, const uint8_t *data, size_t len,
+                            uint8_t ecn)
+{
+    gs_engine *e = ud;
+    gs_udp_addr l;
+    gs_udp_addr r;
+
+    if (e->steer_nshards < 2 || owner >= e->steer_nshards || owner == e->shard) {
+        return false;
+    }
+    if (e->on_stray == NULL) {
+        ++e->st.strays_dropped;
+        return false;
+    }
+    from_quic_addr(&l, local);
+    from_quic_addr(&r, remote);
+    ++e->st.strays_forwarded;
+    e->on_stray(e->turn_user_data, owner, &l, &r, data, len, ecn);
+    return true;
+}
+
 static void engine_on_recv(void *user_data, const gs_uring_dgram *dg)
 {
     gs_engine *e = user_data;
@@ -208,6 +245,12 @@ int gs_engine_new(gs_engine **pe, const gs_engine_cfg *cfg, const gs_identity *i
     e->id = *id;
     e->on_wake = cfg->on_wake;
     e->wake_user_data = cfg->wake_user_data;
+    e->before_flush = cfg->before_flush;
+    e->on_stray = cfg->on_stray;
+    e->turn_user_data = cfg->turn_user_data;
+    e->deadline = GS_TSTAMP_NEVER;
+    e->steer_nshards = cfg->steer_nshards;
+    e->shard = cfg->quic.shard;
     atomic_init(&e->stop, false);
     memset(&ucfg, 0, sizeof(ucfg));
     ucfg.nrecv_bufs = cfg->nrecv_bufs;
@@ -249,6 +292,7 @@ int gs_engine_new(gs_engine **pe, const gs_engine_cfg *cfg, const gs_identity *i
     cb.on_frame = engine_on_frame;
     cb.on_closed = engine_on_closed;
     cb.on_writable = engine_on_writable;
+    cb.on_stray = engine_on_stray;
     rv = gs_quic_ep_new(&e->ep, &cfg->quic, id, &cb, mem);
     if (rv != 0) {
         goto fail_conns;
@@ -381,6 +425,42 @@ int gs_engine_send_frame(gs_engine *e, const uint8_t peer[GS_ID_LEN],
     return gs_quic_ep_send_frame(e->ep, peer, topic, frame, len);
 }
 
+int gs_engine_send_frame_cls(gs_engine *e, const uint8_t peer[GS_ID_LEN],
+                             const uint8_t topic[GS_QUIC_TOPIC_LEN], const uint8_t *frame,
+                             size_t len, gs_quic_send_class cls)
+{
+    return gs_quic_ep_send_frame_cls(e->ep, peer, topic, frame, len, cls);
+}
+
+int gs_engine_send_frame_ref(gs_engine *e, const uint8_t peer[GS_ID_LEN],
+                             const uint8_t topic[GS_QUIC_TOPIC_LEN], const uint8_t *frame,
+                             size_t len, gs_quic_send_class cls, void (*release)(void *arg),
+                             void *arg)
+{
+    return gs_quic_ep_send_frame_ref(e->ep, peer, topic, frame, len, cls, release, arg);
+}
+
+gs_tstamp gs_engine_peer_behind_since(const gs_engine *e, const uint8_t peer[GS_ID_LEN])
+{
+    return gs_quic_ep_peer_behind_since(e->ep, peer);
+}
+
+int gs_engine_inject_datagram(gs_engine *e, const gs_udp_addr *local, const gs_udp_addr *remote,
+                              const uint8_t *data, size_t len, uint8_t ecn)
+{
+    gs_quic_addr l;
+    gs_quic_addr r;
+
+    if (e == NULL || local == NULL || remote == NULL || (data == NULL && len > 0) ||
+        local->u.sa.sa_family != remote->u.sa.sa_family) {
+        return GS_ERR_INVAL;
+    }
+    to_quic_addr(&l, local);
+    to_quic_addr(&r, remote);
+    ++e->st.injected;
+    return gs_quic_ep_on_datagram(e->ep, &l, &r, data, len, ecn, e->now);
+}
+
 int gs_engine_close(gs_engine *e, gs_quic_conn_id conn, uint64_t app_error, const char *reason)
 {
     return gs_quic_ep_close(e->ep, conn, app_error, reason);
@@ -461,6 +541,7 @@ static void flush(gs_engine *e)
 {
     size_t max_segs = gs_uring_gso_max_segs(e->u);
 
+    e->tx_stalled = false;
     if (e->held && commit_held(e) != 0) {
         return;
     }
@@ -472,6 +553,7 @@ static void flush(gs_engine *e)
 
         if (buf == NULL) {
             ++e->st.tx_blocked;
+            e->tx_stalled = true;
             return;
         }
         memset(&tx, 0, sizeof(tx));
@@ -517,10 +599,17 @@ int gs_engine_run_once(gs_engine *e, gs_duration max_wait)
     gs_duration wait = max_wait;
     int rv;
 
+    if (e->deadline < expiry) {
+        expiry = e->deadline;
+    }
     if (expiry <= e->now) {
         wait = 0;
     } else if (expiry - e->now < wait) {
         wait = expiry - e->now;
+    }
+    if (wait > 0 && (e->held || (!e->tx_stalled && gs_quic_ep_want_write(e->ep)))) {
+        ++e->st.busy_turns;
+        wait = 0;
     }
     if (atomic_load_explicit(&e->stop, memory_order_relaxed)) {
         wait = 0;
@@ -535,6 +624,9 @@ int gs_engine_run_once(gs_engine *e, gs_duration max_wait)
     if (gs_quic_ep_get_expiry(e->ep) <= e->now) {
         ++e->st.expiries;
         (void)gs_quic_ep_handle_expiry(e->ep, e->now);
+    }
+    if (e->before_flush != NULL) {
+        e->deadline = e->before_flush(e->turn_user_data, e, e->now);
     }
     flush(e);
     return 0;

@@ -12,10 +12,20 @@
 #define GS_IO_QUIC_INT_H
 
 #include "quic.h"
+#include "quic_pack.h"
+
+#include <stddef.h>
 
 #include <gnutls/gnutls.h>
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
+
+/* Smallest datagram that can carry a client's first Initial (RFC 9000 14.1). */
+#define MIN_INITIAL_DGRAM 1200
+/* Stateless reset: at least 5 unpredictable bytes (the first carries the header bits) + the
+ * 16-byte token = 21 bytes (RFC 9000 10.3). */
+#define RESET_MIN (NGTCP2_MIN_STATELESS_RESET_RANDLEN + NGTCP2_STATELESS_RESET_TOKENLEN)
+#define RESET_MAX 43
 
 /* --- hash table with fixed-size keys (open addressing, linear probing, backward-shift delete) ---
  */
@@ -62,11 +72,26 @@ size_t gs_quic_map_purge(qmap *m, uint32_t val);
  * carries a random "DCID", so it is matched by its trailing token (RFC 9000 10.3.1). */
 #define QRTOK_MAX 4
 
+/*
+ * qchunk: a piece of a send stream.  An own chunk holds up to QCHUNK_DATA copied bytes in |data|
+ * (|base| == data, |cap| == QCHUNK_DATA) and may still be appended to while it is the stream's
+ * tail.  A reference chunk (gs_quic_ep_send_frame_ref) points at the caller's frame (|base|,
+ * |len| == |cap|: always full) and calls |release|(|arg|) once when it is put back.  A chunk is
+ * closed for appending once it is full or another chunk follows it.
+ */
 typedef struct qchunk {
     struct qchunk *next;
-    size_t len; /* bytes used in data */
-    uint8_t data[QCHUNK_DATA];
+    size_t len; /* bytes used */
+    size_t cap; /* bytes the chunk can hold */
+    const uint8_t *base;
+    bool is_ref;                /* a reference chunk (allocated without |data|) */
+    void (*release)(void *arg); /* reference chunks: called when put back (NULL: not owned) */
+    void *arg;
+    uint8_t data[QCHUNK_DATA]; /* own chunks only: reference chunks are allocated without it */
 } qchunk;
+
+/* Bytes of a reference chunk (the header without the data array). */
+#define QCHUNK_REF_SIZE offsetof(qchunk, data)
 
 enum {
     QSTREAM_SEND = 1,
@@ -110,6 +135,11 @@ typedef struct qrecv {
     uint8_t *body; /* max_message_size bytes, allocated when a body spans packets */
     struct qrecv *prev;
     struct qrecv *next;
+    /* while |body| is allocated: the endpoint's list of buffers, oldest first */
+    struct qconn *conn;
+    struct qrecv *buf_prev;
+    struct qrecv *buf_next;
+    uint64_t buf_seq; /* allocation order */
 } qrecv;
 
 /* --- connections --- */
@@ -165,10 +195,11 @@ typedef struct qconn {
     qrecv *recvs;      /* incoming streams (for freeing) */
     uint64_t rx_bytes; /* UDP payload bytes received / sent (amplification accounting) */
     uint64_t tx_bytes;
-    size_t queued; /* bytes queued and not acknowledged, all streams */
+    size_t queued;          /* bytes queued and not acknowledged, all streams */
+    size_t rx_buffered;     /* bytes of this connection's partial-frame buffers */
+    size_t writable_at;     /* on_writable fires once |queued| drops below this (want_writable) */
+    gs_tstamp behind_since; /* since when queued > send_queue_low (GS_TSTAMP_NEVER: not behind) */
     struct qconn *dirty_next;
-    int64_t stops[8]; /* incoming streams to stop after the current read */
-    size_t nstops;
     uint64_t nrecv_done; /* incoming streams finished or stopped (see QRECV_DONE_MAX) */
 } qconn;
 
@@ -224,15 +255,29 @@ struct gs_quic_ep {
     uint8_t last_cid[NGTCP2_MAX_CIDLEN];
     size_t last_cidlen;
     gs_quic_conn_id last_conn;
-    /* chunk free list */
+    /* chunk free lists (own chunks, reference chunk headers) */
     qchunk *free_chunks;
     size_t nfree_chunks;
-    /* one packet written that did not fit the caller's batch: sent first by the next write */
-    qctrl stash;
-    uint8_t stash_ecn;
-    const void *stash_owner;
-    /* connection whose packets the caller's last run holds (runs never mix connections) */
-    const void *run_owner;
+    qchunk *free_refs;
+    size_t nfree_refs;
+    /* the latest time given to on_datagram, handle_expiry or write (behind_since) */
+    gs_tstamp now;
+    /* ngtcp2 calls in progress (read_pkt, writev_stream, handle_expiry): connections are never
+     * freed while it is non-zero (asserted) */
+    int in_ngtcp2;
+    /* incoming streams to stop once the current ngtcp2_conn_read_pkt returns (stopping from
+     * inside its callback could free the stream under it): one connection reads at a time, and
+     * a packet can name at most the streams the peer may have open (max_uni_streams), so
+     * stops_cap = min(max_uni_streams, 4096) + 8 never runs out in practice */
+    int64_t *stops;
+    size_t nstops;
+    size_t stops_cap;
+    /* partial-frame buffers of all connections, oldest first (eviction, quic_stream.c) */
+    qrecv *buf_head;
+    qrecv *buf_tail;
+    uint64_t buf_seq;
+    /* the GSO run packer and its one-packet stash (quic_pack.h) */
+    gs_quic_pack pack;
 };
 
 /* --- quic_tls.c --- */
@@ -247,6 +292,13 @@ void gs_quic_stream_free_all(struct gs_quic_ep *ep, qconn *c);
  * header frame if needed).  Returns 0, GS_ERR_LIMIT, GS_ERR_AGAIN (queue full) or GS_ERR_NOMEM. */
 int gs_quic_stream_queue(struct gs_quic_ep *ep, qconn *c, const uint8_t *topic,
                          const uint8_t *frame, size_t len);
+/* gs_quic_stream_queue_ref is gs_quic_stream_queue that references |frame| instead of copying it
+ * (see qchunk); on an error return nothing was queued and release is not called. */
+int gs_quic_stream_queue_ref(struct gs_quic_ep *ep, qconn *c, const uint8_t *topic,
+                             const uint8_t *frame, size_t len, void (*release)(void *arg),
+                             void *arg);
+/* gs_quic_stream_queue_changed refreshes |c|'s behind_since after c->queued changed. */
+void gs_quic_stream_queue_changed(struct gs_quic_ep *ep, qconn *c);
 int gs_quic_stream_finish(struct gs_quic_ep *ep, qconn *c, const uint8_t *topic);
 /* gs_quic_stream_iov points |v| (at most |maxv| entries, stopping once |maxbytes| are covered)
  * at |s|'s unwritten bytes; returns the count. */
@@ -267,12 +319,66 @@ int gs_quic_stream_on_open(struct gs_quic_ep *ep, qconn *c, int64_t id);
 int gs_quic_stream_on_data(struct gs_quic_ep *ep, qconn *c, int64_t id, uint32_t flags,
                            const uint8_t *data, size_t len, void *sud, int64_t *pstop);
 void gs_quic_stream_recv_done(struct gs_quic_ep *ep, qconn *c, int64_t id, void *sud);
+/* gs_quic_conn_recv_finished ends an incoming stream we are done with (FIN delivered, stopped,
+ * evicted): frees our state and returns the stream's credit (see QRECV_DONE_MAX). */
+void gs_quic_conn_recv_finished(struct gs_quic_ep *ep, qconn *c, int64_t id, void *sud);
 int gs_quic_stream_on_acked(struct gs_quic_ep *ep, qconn *c, int64_t id, uint64_t off, uint64_t len,
                             void *sud);
 void gs_quic_stream_on_close(struct gs_quic_ep *ep, qconn *c, int64_t id, void *sud);
 void gs_quic_stream_on_stop(struct gs_quic_ep *ep, qconn *c, void *sud);
 
-/* --- quic.c helpers used by the others --- */
+/* --- quic_conn.c: one connection --- */
+/* gs_quic_addr_from_ngtcp2 copies an ngtcp2 address (normalised: zero padding). */
+void gs_quic_addr_from_ngtcp2(gs_quic_addr *dst, const ngtcp2_addr *src);
+/* gs_quic_path_of points |path| at |local| and |remote| (no copy). */
+void gs_quic_path_of(ngtcp2_path *path, const gs_quic_addr *local, const gs_quic_addr *remote);
+/* gs_quic_new_cid makes a random connection id whose first byte is cfg.shard. */
+void gs_quic_new_cid(const struct gs_quic_ep *ep, ngtcp2_cid *cid);
+/* gs_quic_conn_get returns the live connection named by handle |h|, or NULL. */
+qconn *gs_quic_conn_get(const struct gs_quic_ep *ep, gs_quic_conn_id h);
+/* gs_quic_heap_update refreshes |c|'s timer key; a key not after |floor| (0: none) becomes
+ * floor + 1, so one expiry pass visits each connection at most once. */
+void gs_quic_heap_update(struct gs_quic_ep *ep, qconn *c, gs_tstamp floor);
+/* gs_quic_conn_mark_dirty queues |c| for the next gs_quic_ep_write. */
 void gs_quic_conn_mark_dirty(struct gs_quic_ep *ep, qconn *c);
+/* gs_quic_conn_alloc takes a free slot for a new connection (no ngtcp2 state yet), or NULL. */
+qconn *gs_quic_conn_alloc(struct gs_quic_ep *ep, bool is_server, const gs_quic_addr *local,
+                          const gs_quic_addr *remote);
+/* gs_quic_conn_free releases every table entry, stream and byte of |c| (top level only). */
+void gs_quic_conn_free(struct gs_quic_ep *ep, qconn *c);
+void gs_quic_conn_set_reason(qconn *c, const char *reason);
+/* gs_quic_conn_tokens_refresh registers the reset tokens of |c|'s active destination ids. */
+void gs_quic_conn_tokens_refresh(struct gs_quic_ep *ep, qconn *c);
+/* gs_quic_conn_fail ends |c| after ngtcp2 returned |liberr|: reports on_closed and frees it
+ * (true) or leaves it closing / draining (false). */
+bool gs_quic_conn_fail(struct gs_quic_ep *ep, qconn *c, int liberr, gs_tstamp now);
+/* The ngtcp2 callbacks, settings and transport parameters of every connection. */
+void gs_quic_conn_callbacks(ngtcp2_callbacks *cb, bool is_server);
+void gs_quic_conn_settings(const struct gs_quic_ep *ep, ngtcp2_settings *s, gs_tstamp now);
+void gs_quic_conn_params(const struct gs_quic_ep *ep, ngtcp2_transport_params *p);
+/* gs_quic_conn_read feeds one packet to |c|.  Returns true if |c| was freed. */
+bool gs_quic_conn_read(struct gs_quic_ep *ep, qconn *c, const gs_quic_addr *local,
+                       const gs_quic_addr *remote, const uint8_t *data, size_t len, uint8_t ecn,
+                       gs_tstamp now);
+/* gs_quic_conn_write writes |c|'s packets into |tx|.  Returns true when it stopped because |tx|
+ * is full (|c| may have more), false when |c| has nothing more to send now or was closed. */
+bool gs_quic_conn_write(struct gs_quic_ep *ep, qconn *c, gs_tstamp now, gs_quic_txbuf *tx);
+
+/* --- quic_accept.c: admission and stateless replies --- */
+/* gs_quic_addr_count adds |delta| (+1 / -1) to the count of connections from |c|'s remote IP. */
+void gs_quic_addr_count(struct gs_quic_ep *ep, qconn *c, int delta);
+/* gs_quic_addr_conns returns the number of connections from |a|'s IP. */
+uint32_t gs_quic_addr_conns(const struct gs_quic_ep *ep, const gs_quic_addr *a);
+void gs_quic_send_version_negotiation(struct gs_quic_ep *ep, const gs_quic_addr *local,
+                                      const gs_quic_addr *remote, const ngtcp2_version_cid *vc);
+/* gs_quic_send_stateless_reset answers a packet of |len| bytes for our unknown id |dcid|
+ * (smaller than the trigger, rate limited by reset_rate). */
+void gs_quic_send_stateless_reset(struct gs_quic_ep *ep, const gs_quic_addr *local,
+                                  const gs_quic_addr *remote, const uint8_t *dcid, size_t len,
+                                  gs_tstamp now);
+/* gs_quic_server_accept admits a client's Initial (limits, Retry) and creates its connection. */
+void gs_quic_server_accept(struct gs_quic_ep *ep, const gs_quic_addr *local,
+                           const gs_quic_addr *remote, const uint8_t *data, size_t len, uint8_t ecn,
+                           gs_tstamp now);
 
 #endif /* GS_IO_QUIC_INT_H */

@@ -13,6 +13,16 @@
  * frame that lies wholly inside one STREAM chunk is handed up without copying, otherwise the body
  * is gathered in a per-stream buffer of max_message_size bytes.  Flow control credit is returned as
  * soon as bytes are consumed (delivered or discarded).
+ *
+ * Partial-frame buffers are bounded per connection (cfg.rx_buffer_conn_max) and in total
+ * (cfg.rx_buffer_max), so that streams holding half a frame cannot starve other connections:
+ *  - a connection at its share takes its own oldest buffer back (that stream is stopped);
+ *  - when the total is reached, the oldest buffer (among the 64 oldest) of a connection that
+ *    holds at least as many buffer bytes as the requester will after allocating is taken back:
+ *    a connection only ever loses a buffer to one that uses no more than it does, so a peer with
+ *    a few frames in flight always gets through a flood of half-sent frames from others;
+ *  - if no connection qualifies, the new stream is stopped (rx_buffer_refused).
+ * A stream that loses its buffer is stopped (STOP_SENDING) and counted in rx_buffer_evicted.
  */
 #include "quic_int.h"
 
@@ -20,6 +30,8 @@
 
 /* Chunks kept on the free list (16 MiB); more are returned to the allocator. */
 #define CHUNK_CACHE_MAX 4096
+/* Reference chunk headers kept on their free list. */
+#define REF_CACHE_MAX 4096
 
 static qchunk *chunk_get(struct gs_quic_ep *ep)
 {
@@ -36,11 +48,58 @@ static qchunk *chunk_get(struct gs_quic_ep *ep)
     }
     ch->next = NULL;
     ch->len = 0;
+    ch->cap = QCHUNK_DATA;
+    ch->base = ch->data;
+    ch->is_ref = false;
+    ch->release = NULL;
+    ch->arg = NULL;
+    return ch;
+}
+
+static qchunk *ref_get(struct gs_quic_ep *ep, const uint8_t *frame, size_t len,
+                       void (*release)(void *arg), void *arg)
+{
+    qchunk *ch = ep->free_refs;
+
+    if (ch != NULL) {
+        ep->free_refs = ch->next;
+        --ep->nfree_refs;
+    } else {
+        ch = gs_mem_malloc(ep->mem, QCHUNK_REF_SIZE);
+        if (ch == NULL) {
+            return NULL;
+        }
+    }
+    ch->next = NULL;
+    ch->len = len;
+    ch->cap = len;
+    ch->base = frame;
+    ch->is_ref = true;
+    ch->release = release;
+    ch->arg = arg;
     return ch;
 }
 
 void gs_quic_chunk_put(struct gs_quic_ep *ep, qchunk *ch)
 {
+    if (ch->is_ref) {
+        void (*release)(void *arg) = ch->release;
+        void *arg = ch->arg;
+
+        ch->release = NULL;
+        if (ep->nfree_refs < REF_CACHE_MAX) {
+            ch->next = ep->free_refs;
+            ep->free_refs = ch;
+            ++ep->nfree_refs;
+        } else {
+            gs_mem_free(ep->mem, ch);
+        }
+        if (release != NULL) {
+            ++ep->stats.frames_released;
+            release(arg);
+        }
+        return;
+    }
     if (ep->nfree_chunks < CHUNK_CACHE_MAX) {
         ch->next = ep->free_chunks;
         ep->free_chunks = ch;
@@ -100,12 +159,37 @@ static void send_free(struct gs_quic_ep *ep, qconn *c, qsend *s)
         --c->nsends;
     }
     c->queued -= (size_t)(s->end - s->acked);
+    gs_quic_stream_queue_changed(ep, c);
     for (qchunk *ch = s->head; ch != NULL;) {
         qchunk *next = ch->next;
         gs_quic_chunk_put(ep, ch);
         ch = next;
     }
     gs_mem_free(ep->mem, s);
+}
+
+/* body_free releases |r|'s partial-frame buffer, if any. */
+static void body_free(struct gs_quic_ep *ep, qrecv *r)
+{
+    if (r->body == NULL) {
+        return;
+    }
+    if (r->buf_prev != NULL) {
+        r->buf_prev->buf_next = r->buf_next;
+    } else {
+        ep->buf_head = r->buf_next;
+    }
+    if (r->buf_next != NULL) {
+        r->buf_next->buf_prev = r->buf_prev;
+    } else {
+        ep->buf_tail = r->buf_prev;
+    }
+    r->buf_prev = NULL;
+    r->buf_next = NULL;
+    gs_mem_free(ep->mem, r->body);
+    r->body = NULL;
+    ep->stats.rx_buffered -= ep->cfg.max_message_size;
+    r->conn->rx_buffered -= ep->cfg.max_message_size;
 }
 
 static void recv_free(struct gs_quic_ep *ep, qconn *c, qrecv *r)
@@ -118,10 +202,7 @@ static void recv_free(struct gs_quic_ep *ep, qconn *c, qrecv *r)
     if (r->next != NULL) {
         r->next->prev = r->prev;
     }
-    if (r->body != NULL) {
-        gs_mem_free(ep->mem, r->body);
-        ep->stats.rx_buffered -= ep->cfg.max_message_size;
-    }
+    body_free(ep, r);
     gs_mem_free(ep->mem, r);
 }
 
@@ -156,7 +237,7 @@ static int append(struct gs_quic_ep *ep, qconn *c, qsend *s, const uint8_t *cons
     for (size_t i = 0; i < n; ++i) {
         total += lens[i];
     }
-    size_t room = s->tail != NULL ? QCHUNK_DATA - s->tail->len : 0;
+    size_t room = s->tail != NULL ? s->tail->cap - s->tail->len : 0;
     qchunk *fresh = NULL;
     qchunk *fresh_tail = NULL;
     for (size_t have = room; have < total; have += QCHUNK_DATA) {
@@ -192,10 +273,10 @@ static int append(struct gs_quic_ep *ep, qconn *c, qsend *s, const uint8_t *cons
         const uint8_t *p = parts[i];
         size_t left = lens[i];
         while (left > 0) {
-            if (cur->len == QCHUNK_DATA) {
+            if (cur->len == cur->cap) {
                 cur = cur->next;
             }
-            size_t k = QCHUNK_DATA - cur->len;
+            size_t k = cur->cap - cur->len;
             if (k > left) {
                 k = left;
             }
@@ -214,48 +295,163 @@ static int append(struct gs_quic_ep *ep, qconn *c, qsend *s, const uint8_t *cons
     }
     s->end += total;
     c->queued += total;
+    gs_quic_stream_queue_changed(ep, c);
     ready_push(c, s);
     return 0;
 }
 
-int gs_quic_stream_queue(struct gs_quic_ep *ep, qconn *c, const uint8_t *topic,
-                         const uint8_t *frame, size_t len)
+/* append_ref links the reference chunk |ch| after |s|'s tail (closing the tail for appends). */
+static void append_ref(struct gs_quic_ep *ep, qconn *c, qsend *s, qchunk *ch)
 {
-    static const uint8_t hdr_prefix[GS_QUIC_FRAME_PREFIX] = {0, 0, 0, GS_QUIC_TOPIC_LEN};
+    if (s->tail != NULL) {
+        s->tail->next = ch;
+    } else {
+        s->head = ch;
+        s->head_off = 0;
+    }
+    s->tail = ch;
+    if (s->wchunk == NULL) {
+        s->wchunk = ch;
+        s->woff = 0;
+    }
+    s->end += ch->len;
+    c->queued += ch->len;
+    gs_quic_stream_queue_changed(ep, c);
+    ready_push(c, s);
+}
+
+void gs_quic_stream_queue_changed(struct gs_quic_ep *ep, qconn *c)
+{
+    size_t low = ep->cfg.send_queue_low < ep->cfg.send_queue_max ? ep->cfg.send_queue_low
+                                                                 : ep->cfg.send_queue_max;
+
+    if (c->queued > low) {
+        if (c->behind_since == GS_TSTAMP_NEVER) {
+            c->behind_since = ep->now;
+        }
+    } else {
+        c->behind_since = GS_TSTAMP_NEVER;
+    }
+}
+
+/*
+ * queue_prepare finds |c|'s open stream for |topic| or checks that a new one may be opened, and
+ * checks the send queue's hard cap for |len| more bytes.  Stores the stream (NULL: a new one is
+ * needed) in |*ps|.  Returns 0, GS_ERR_LIMIT or GS_ERR_AGAIN (counted).
+ */
+static int queue_prepare(struct gs_quic_ep *ep, qconn *c, const uint8_t *topic, size_t len,
+                         qsend **ps)
+{
     qsend *s = find_send(c, topic);
     size_t need = len + (s == NULL ? GS_QUIC_FRAME_PREFIX + GS_QUIC_TOPIC_LEN : 0);
-    int rv;
 
     if (s == NULL && c->nsends >= ep->cfg.max_topics_per_conn) {
         return GS_ERR_LIMIT;
     }
     if (c->queued + need > ep->cfg.send_queue_max) {
+        if (!c->want_writable || c->writable_at > ep->cfg.send_queue_max / 2) {
+            c->writable_at = ep->cfg.send_queue_max / 2;
+        }
         c->want_writable = true;
         ++ep->stats.send_queue_drops;
         return GS_ERR_AGAIN;
     }
-    if (s != NULL) {
-        const uint8_t *parts[1] = {frame};
-        size_t lens[1] = {len};
-        return append(ep, c, s, parts, lens, 1);
-    }
-    s = gs_mem_calloc(ep->mem, 1, sizeof(*s));
+    *ps = s;
+    return 0;
+}
+
+/* open_send creates |c|'s stream for |topic| with its header frame queued (not yet linked). */
+static int open_send(struct gs_quic_ep *ep, qconn *c, const uint8_t *topic, qsend **ps)
+{
+    static const uint8_t hdr_prefix[GS_QUIC_FRAME_PREFIX] = {0, 0, 0, GS_QUIC_TOPIC_LEN};
+    qsend *s = gs_mem_calloc(ep->mem, 1, sizeof(*s));
+
     if (s == NULL) {
         return GS_ERR_NOMEM;
     }
     s->kind = QSTREAM_SEND;
     s->id = -1;
     memcpy(s->topic, topic, GS_QUIC_TOPIC_LEN);
-    const uint8_t *parts[3] = {hdr_prefix, topic, frame};
-    size_t lens[3] = {GS_QUIC_FRAME_PREFIX, GS_QUIC_TOPIC_LEN, len};
-    rv = append(ep, c, s, parts, lens, 3);
+    const uint8_t *parts[2] = {hdr_prefix, topic};
+    size_t lens[2] = {GS_QUIC_FRAME_PREFIX, GS_QUIC_TOPIC_LEN};
+    int rv = append(ep, c, s, parts, lens, 2);
     if (rv != 0) {
         gs_mem_free(ep->mem, s);
         return rv;
     }
+    *ps = s;
+    return 0;
+}
+
+/* link_send adds the new stream |s| to |c|'s streams. */
+static void link_send(qconn *c, qsend *s)
+{
     s->next = c->sends;
     c->sends = s;
     ++c->nsends;
+}
+
+/* unopen_send frees a stream made by open_send that could not take its first frame. */
+static void unopen_send(struct gs_quic_ep *ep, qconn *c, qsend *s)
+{
+    link_send(c, s);
+    send_free(ep, c, s);
+}
+
+int gs_quic_stream_queue(struct gs_quic_ep *ep, qconn *c, const uint8_t *topic,
+                         const uint8_t *frame, size_t len)
+{
+    qsend *s = NULL;
+    int rv = queue_prepare(ep, c, topic, len, &s);
+
+    if (rv != 0) {
+        return rv;
+    }
+    const uint8_t *parts[1] = {frame};
+    size_t lens[1] = {len};
+    if (s != NULL) {
+        return append(ep, c, s, parts, lens, 1);
+    }
+    rv = open_send(ep, c, topic, &s);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = append(ep, c, s, parts, lens, 1);
+    if (rv != 0) {
+        unopen_send(ep, c, s);
+        return rv;
+    }
+    link_send(c, s);
+    return 0;
+}
+
+int gs_quic_stream_queue_ref(struct gs_quic_ep *ep, qconn *c, const uint8_t *topic,
+                             const uint8_t *frame, size_t len, void (*release)(void *arg),
+                             void *arg)
+{
+    qsend *s = NULL;
+    int rv = queue_prepare(ep, c, topic, len, &s);
+
+    if (rv != 0) {
+        return rv;
+    }
+    qchunk *ch = ref_get(ep, frame, len, NULL, NULL);
+    if (ch == NULL) {
+        return GS_ERR_NOMEM;
+    }
+    bool fresh = s == NULL;
+    if (fresh) {
+        rv = open_send(ep, c, topic, &s);
+        if (rv != 0) {
+            gs_quic_chunk_put(ep, ch); /* no release set yet: only the header is recycled */
+            return rv;
+        }
+        link_send(c, s);
+    }
+    ch->release = release; /* from here on the stream owns the reference */
+    ch->arg = arg;
+    append_ref(ep, c, s, ch);
+    ++ep->stats.frames_ref;
     return 0;
 }
 
@@ -281,7 +477,7 @@ size_t gs_quic_stream_iov(qsend *s, ngtcp2_vec *v, size_t maxv, size_t maxbytes)
     /* Stop once one packet's worth is covered: walking further touches cold chunks for nothing. */
     while (ch != NULL && n < maxv && total < maxbytes) {
         if (off < ch->len) {
-            v[n].base = ch->data + off;
+            v[n].base = (uint8_t *)(uintptr_t)(ch->base + off);
             v[n].len = ch->len - off;
             total += v[n].len;
             ++n;
@@ -308,7 +504,7 @@ void gs_quic_stream_advance(qconn *c, qsend *s, size_t n, bool fin_written)
         }
     }
     if (s->wchunk != NULL && s->woff == s->wchunk->len && s->wchunk->next == NULL &&
-        s->woff == QCHUNK_DATA) {
+        s->woff == s->wchunk->cap) {
         /* Fully written full chunk: the next byte goes to a chunk not allocated yet. */
         s->wchunk = NULL;
         s->woff = 0;
@@ -365,6 +561,7 @@ int gs_quic_stream_on_open(struct gs_quic_ep *ep, qconn *c, int64_t id)
     }
     r->kind = QSTREAM_RECV;
     r->id = id;
+    r->conn = c;
     r->next = c->recvs;
     if (c->recvs != NULL) {
         c->recvs->prev = r;
@@ -396,6 +593,99 @@ static void deliver(struct gs_quic_ep *ep, qconn *c, qrecv *r, const uint8_t *bo
     if (ep->cb.on_frame != NULL) {
         ep->cb.on_frame(ep->cb.user_data, c->handle, c->peer, r->topic, body, len);
     }
+}
+
+/* evict takes |v|'s buffer back: |v|'s stream (of connection v->conn) is stopped and finished.
+ * |cur| is the connection being read: its streams are stopped once the read returns. */
+static bool evict(struct gs_quic_ep *ep, qconn *cur, qrecv *v)
+{
+    qconn *vc = v->conn;
+    int64_t id = v->id;
+
+    if (vc == cur && ep->nstops >= ep->stops_cap) {
+        return false;
+    }
+    ++ep->stats.rx_buffer_evicted;
+    ++ep->stats.stream_errors;
+    /* First detach and free our state (the stream's user data becomes NULL), so that nothing
+     * ngtcp2 calls back while stopping the stream can reach it. */
+    gs_quic_conn_recv_finished(ep, vc, id, v);
+    if (vc == cur) {
+        ep->stops[ep->nstops++] = id;
+    } else {
+        (void)ngtcp2_conn_shutdown_stream_read(vc->nc, id, 0);
+        gs_quic_conn_mark_dirty(ep, vc);
+    }
+    return true;
+}
+
+/* conn_oldest returns |c|'s oldest partial-frame buffer other than |r|'s, or NULL. */
+static qrecv *conn_oldest(qconn *c, const qrecv *r)
+{
+    qrecv *best = NULL;
+
+    for (qrecv *it = c->recvs; it != NULL; it = it->next) {
+        if (it != r && it->body != NULL && (best == NULL || it->buf_seq < best->buf_seq)) {
+            best = it;
+        }
+    }
+    return best;
+}
+
+/* Buffers looked at, oldest first, when the total is reached (bounds the work per packet). */
+#define EVICT_SCAN 64
+
+/*
+ * body_alloc gives |r| (a stream of |c|) a partial-frame buffer within the per-connection share
+ * and the total, taking one back from a connection that may give way (see the file comment).
+ * Returns 0 or GS_ERR_LIMIT / GS_ERR_NOMEM (counted; the caller stops |r|).
+ */
+static int body_alloc(struct gs_quic_ep *ep, qconn *c, qrecv *r)
+{
+    size_t m = ep->cfg.max_message_size;
+    size_t share =
+        ep->cfg.rx_buffer_conn_max != 0 ? ep->cfg.rx_buffer_conn_max : ep->cfg.rx_buffer_max / 64;
+
+    if (share < m) {
+        share = m;
+    }
+    if (c->rx_buffered + m > share) {
+        qrecv *own = conn_oldest(c, r);
+        if (own == NULL || !evict(ep, c, own)) {
+            ++ep->stats.rx_buffer_refused;
+            return GS_ERR_LIMIT;
+        }
+    }
+    if (ep->stats.rx_buffered + m > ep->cfg.rx_buffer_max) {
+        qrecv *victim = NULL;
+        size_t n = 0;
+        for (qrecv *it = ep->buf_head; it != NULL && n < EVICT_SCAN; it = it->buf_next, ++n) {
+            if (it != r && it->conn->rx_buffered >= c->rx_buffered + m) {
+                victim = it;
+                break;
+            }
+        }
+        if (victim == NULL || !evict(ep, c, victim)) {
+            ++ep->stats.rx_buffer_refused;
+            return GS_ERR_LIMIT;
+        }
+    }
+    r->body = gs_mem_malloc(ep->mem, m);
+    if (r->body == NULL) {
+        return GS_ERR_NOMEM;
+    }
+    r->buf_seq = ++ep->buf_seq;
+    r->buf_next = NULL;
+    r->buf_prev = ep->buf_tail;
+    if (ep->buf_tail != NULL) {
+        ep->buf_tail->buf_next = r;
+    } else {
+        ep->buf_head = r;
+    }
+    ep->buf_tail = r;
+    ep->stats.rx_buffered += m;
+    c->rx_buffered += m;
+    return 0;
 }
 
 int gs_quic_stream_on_data(struct gs_quic_ep *ep, qconn *c, int64_t id, uint32_t flags,
@@ -449,24 +739,11 @@ int gs_quic_stream_on_data(struct gs_quic_ep *ep, qconn *c, int64_t id, uint32_t
             left -= k;
             continue;
         }
-        if (r->body == NULL) {
-            /* Bounded across all connections: a peer holding many streams mid-frame cannot make
-             * us buffer max_message_size bytes for each of them without limit. */
-            if (ep->stats.rx_buffered + ep->cfg.max_message_size > ep->cfg.rx_buffer_max) {
-                ++ep->stats.rx_buffer_refused;
-                ++ep->stats.stream_errors;
-                r->stopped = true;
-                *pstop = id;
-                break;
-            }
-            r->body = gs_mem_malloc(ep->mem, ep->cfg.max_message_size);
-            if (r->body == NULL) {
-                ++ep->stats.stream_errors;
-                r->stopped = true;
-                *pstop = id;
-                break;
-            }
-            ep->stats.rx_buffered += ep->cfg.max_message_size;
+        if (r->body == NULL && body_alloc(ep, c, r) != 0) {
+            ++ep->stats.stream_errors;
+            r->stopped = true;
+            *pstop = id;
+            break;
         }
         size_t k = r->need - r->nbody;
         if (k > left) {
@@ -512,6 +789,7 @@ int gs_quic_stream_on_acked(struct gs_quic_ep *ep, qconn *c, int64_t id, uint64_
     /* ngtcp2 reports acknowledged ranges in order, without overlap. */
     s->acked += len;
     c->queued -= (size_t)len;
+    gs_quic_stream_queue_changed(ep, c);
     size_t left = (size_t)len;
     while (left > 0 && s->head != NULL) {
         size_t k = s->head->len - s->head_off;
@@ -520,7 +798,10 @@ int gs_quic_stream_on_acked(struct gs_quic_ep *ep, qconn *c, int64_t id, uint64_
         }
         s->head_off += k;
         left -= k;
-        if (s->head_off == s->head->len && s->head->len == QCHUNK_DATA && s->head != s->wchunk) {
+        /* A fully acknowledged chunk goes once it is closed for appends (full, or followed by
+         * another chunk) and no longer the write position. */
+        if (s->head_off == s->head->len &&
+            (s->head->len == s->head->cap || s->head->next != NULL) && s->head != s->wchunk) {
             qchunk *old = s->head;
             s->head = old->next;
             s->head_off = 0;

@@ -260,7 +260,7 @@ static void send_join(gs_topic *t, const gs_key *p)
     memset(&m, 0, sizeof(m));
     m.type = GS_MSG_JOIN;
     m.join.data = own_data(t, &m.join.has_data);
-    gs_topic_send(t, p, &m, 0);
+    gs_topic_send(t, p, &m);
 }
 
 /* send_neighbor (5.2, with D3): requests are pending (bounded, each with a timeout), replies not.
@@ -295,7 +295,7 @@ static void send_neighbor(gs_topic *t, const gs_key *p, gs_priority prio, hpv_se
     m.type = GS_MSG_NEIGHBOR;
     m.neighbor.priority = prio;
     m.neighbor.data = own_data(t, &m.neighbor.has_data);
-    gs_topic_send(t, p, &m, 0);
+    gs_topic_send(t, p, &m);
     ptrdiff_t ai = gs_hyparview_active_find(t, p);
     if (ai >= 0) {
         t->active[ai].neighbor_sent = true;
@@ -392,7 +392,7 @@ static void shuffle_reply(gs_topic *t, const gs_key *to, size_t k)
     m.shuffle_reply.nodes.items = items;
     m.shuffle_reply.nodes.n = n;
     trim_list(t, &m, &m.shuffle_reply.nodes, items);
-    gs_topic_send(t, to, &m, 0);
+    gs_topic_send(t, to, &m);
 }
 
 /* send_disconnect (5.2): ShuffleReply(7) + Disconnect{alive} + close. */
@@ -406,7 +406,7 @@ static void send_disconnect(gs_topic *t, const gs_key *p, bool alive)
     m.type = GS_MSG_DISCONNECT;
     m.disconnect.alive = alive;
     m.disconnect.respond = false;
-    gs_topic_send(t, p, &m, 0);
+    gs_topic_send(t, p, &m);
     gs_topic_close(t, p);
 }
 
@@ -652,7 +652,7 @@ static void send_forward_join(gs_topic *t, const gs_key *to, const gs_peer_info 
         m.forward_join.peer.data.len = 0;
         ++t->node->c.ctrl_truncated;
     }
-    gs_topic_send(t, to, &m, 0);
+    gs_topic_send(t, to, &m);
 }
 
 static void on_join(gs_topic *t, const gs_key *s, const gs_msg *msg)
@@ -804,7 +804,7 @@ static void on_shuffle(gs_topic *t, const gs_key *s, const gs_msg *msg)
     if (!copy_list(t, &msg->shuffle.nodes, &m.shuffle.nodes)) {
         return;
     }
-    gs_topic_send(t, &t->active[next].rec.id, &m, 0);
+    gs_topic_send(t, &t->active[next].rec.id, &m);
 }
 
 static void on_disconnect(gs_topic *t, const gs_key *s, const gs_msg *msg)
@@ -955,7 +955,7 @@ static void do_shuffle(gs_topic *t)
     m.shuffle.nodes.n = n;
     m.shuffle.ttl = cfg->shuffle_random_walk_length;
     trim_list(t, &m, &m.shuffle.nodes, items);
-    gs_topic_send(t, &x, &m, 0);
+    gs_topic_send(t, &x, &m);
 }
 
 static void join_retry(gs_topic *t)

@@ -116,6 +116,13 @@ typedef struct gs_topic {
     size_t ring_cap;
     uint64_t ring_rpos, ring_wpos;
     size_t ncached;
+    /* Outbox pins (plumtree.c): while the node's out_epoch equals pin_epoch, ring bytes at
+     * positions >= pin_pos are borrowed by outbox entries and must not be overwritten; rings
+     * replaced by a growth in that epoch wait in the |retired| list until the epoch ends. */
+    uint64_t pin_epoch;
+    uint64_t pin_pos;
+    uint8_t *retired;
+    uint64_t retired_epoch;
     /* PlumTree: missing */
     gs_pt_missing *missing;
     gs_pt_ann *ann;
@@ -144,6 +151,12 @@ struct gs_node {
     gs_timerq timers;
     gs_node_out *outbox;
     size_t nout, outcap, outpos;
+    /* out_epoch: bumped whenever the drained outbox is reset (begin_call), i.e. when nothing
+     * may borrow memory from earlier input calls any more (starts at 1) */
+    uint64_t out_epoch;
+    /* last_send: 1 + index of the newest SEND in the outbox, 0 when it holds none (decides
+     * GS_NODE_OUT_FLAG_SAME_MSG; reset with the outbox) */
+    size_t last_send;
     /* scratch: chunked bump allocator for what outbox entries borrow, reset per input call */
     struct gs_scratch_chunk *scratch;
     size_t scratch_used;
@@ -164,14 +177,15 @@ void gs_topic_free(struct gs_node *node, void *p, size_t size);
 /*
  * gs_topic_send queues SEND(|peer|, |msg|) on |t| (|msg| copied; what it points to must live until
  * the next input call: node, topic or scratch memory).  Never sends to our own id (counted).
- * A control message whose body would be >= max_message_size is dropped (counted).
+ * A control message whose body would be >= max_message_size is dropped (counted).  The outbox
+ * sets GS_NODE_OUT_FLAG_SAME_MSG itself, by comparing with the newest SEND it holds; callers
+ * pass no flags.
  */
-void gs_topic_send(gs_topic *t, const gs_key *peer, const gs_msg *msg, uint32_t flags);
+void gs_topic_send(gs_topic *t, const gs_key *peer, const gs_msg *msg);
 
 /* gs_topic_send_gossip queues a message whose body length |bodylen| the caller computed and
  * checked against M (Gossip on the hot path, IHave chunks). */
-void gs_topic_send_gossip(gs_topic *t, const gs_key *peer, const gs_msg *msg, size_t bodylen,
-                          uint32_t flags);
+void gs_topic_send_gossip(gs_topic *t, const gs_key *peer, const gs_msg *msg, size_t bodylen);
 
 /* gs_topic_event queues an EVENT entry (|ev->type| and |ev->topic| are filled in here). */
 void gs_topic_event(gs_topic *t, gs_node_out *ev);

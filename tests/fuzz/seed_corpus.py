@@ -80,6 +80,15 @@ def node_seeds():
             s += bytes([op, rng.randrange(256)]) + bytes(rng.randrange(256)
                                                            for _ in range(rng.randrange(2, 12)))
         seeds.append(s)
+    # encode-once: active view eager, lazy, eager; 28 broadcasts at one instant fill the lazy
+    # peer's IHave chunk (C = 13 at M = 512) twice, flushing it between two eager copies
+    s = bytes([0x01, 0x12, 0x34])
+    for p in (1, 2, 3):
+        s += msg(p, 0, MSG_NEIGHBOR, 1, 0)
+    s += msg(2, 0, MSG_PRUNE, 0)
+    for i in range(28):
+        s += bytes([9, sel(0, 0), 2, 0, 4]) + struct.pack(">I", 0xe0c0_0000 + i)
+    seeds.append(s)
     return seeds
 
 

@@ -477,3 +477,166 @@ Test(plumtree, received_set_is_bounded)
     cr_assert(eq(sz, h_count_events(&cap, GS_NODE_EVENT_RECEIVED, NULL), 0));
     gs_node_del(node);
 }
+
+/* --- encode-once: GS_NODE_OUT_FLAG_SAME_MSG (node.h) --- */
+
+/* eo_state: what a consumer that reuses "the previous encoding" keeps between outbox entries. */
+typedef struct eo_state {
+    uint8_t prev[GS_FRAME_PREFIX_LEN + 4096];
+    gs_ssize prevlen; /* -1: no SEND seen yet */
+    size_t nsend, nflagged, nviolations;
+} eo_state;
+
+/* eo_check walks |c| as such a consumer would: every SEND flagged SAME_MSG must encode to exactly
+ * the bytes of the previous SEND; a violation is counted (the peer would get the wrong message). */
+static void eo_check(eo_state *st, const h_cap *c)
+{
+    uint8_t cur[sizeof(st->prev)];
+
+    for (size_t i = 0; i < c->n; ++i) {
+        const gs_node_out *o = &c->out[i];
+        if (o->type != GS_NODE_OUT_SEND) {
+            cr_assert(eq(u32, o->flags, 0u));
+            continue;
+        }
+        gs_ssize n = gs_codec_encode_frame(cur, sizeof(cur), &o->msg, 4096);
+        cr_assert(gt(sz, (size_t)n, 0));
+        ++st->nsend;
+        if (o->flags & GS_NODE_OUT_FLAG_SAME_MSG) {
+            ++st->nflagged;
+            if (st->prevlen != n || memcmp(st->prev, cur, (size_t)n) != 0) {
+                ++st->nviolations;
+            }
+        }
+        memcpy(st->prev, cur, (size_t)n);
+        st->prevlen = n;
+    }
+}
+
+static void eo_init(eo_state *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->prevlen = -1;
+}
+
+/* eo_view_is checks that topic 1's active view is exactly |want| in order, and the roles. */
+static void eo_view_is(const gs_node *node, const unsigned *want, const bool *eager, size_t n)
+{
+    gs_topic_id t = h_topic(1);
+    gs_key keys[16];
+
+    cr_assert(eq(sz, gs_node_active_view(node, &t, keys, 16), n));
+    for (size_t i = 0; i < n; ++i) {
+        gs_key k = h_key(want[i]);
+        cr_assert(h_key_eq(&keys[i], &k), "active view position %zu", i);
+        cr_assert(eq(int, h_is_eager(node, want[i]), eager[i]), "role of peer %u", want[i]);
+    }
+}
+
+Test(plumtree, encode_once_survives_ihave_flushes_between_eager_peers)
+{
+    gs_node *node = h_node();
+    gs_topic_id t = h_topic(1);
+    static const unsigned view[] = {1, 2, 3};
+    static const bool roles[] = {true, false, true};
+    char buf[64];
+    eo_state st;
+
+    /* Active view in order: eager, lazy, eager.  Every 116th (C) broadcast fills peer 2's IHave
+     * chunk, which is flushed between the copies for peers 1 and 3. */
+    h_neighbors(node, &cap, 1, 3, 0);
+    make_lazy(node, 2, 0);
+    eo_view_is(node, view, roles, 3);
+    eo_init(&st);
+    for (int i = 0; i < 300; ++i) {
+        int n = snprintf(buf, sizeof(buf), "broadcast %d", i);
+        cr_assert(eq(
+            int,
+            gs_node_broadcast(node, &t, (const uint8_t *)buf, (size_t)n, GS_SCOPE_SWARM, 1, NULL),
+            0));
+        h_drain(node, &cap);
+        eo_check(&st, &cap);
+    }
+    cr_assert(eq(sz, st.nviolations, 0));
+    cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_IHAVE, NULL), 0)); /* last one: no flush */
+    cr_assert(eq(sz, st.nsend, 600 + 2));                          /* 2 x 300 + 2 full chunks */
+    cr_assert(eq(sz, st.nflagged, 300 - 2)); /* every second copy, except after a flush */
+    gs_node_del(node);
+}
+
+Test(plumtree, encode_once_holds_when_the_outbox_is_drained_late)
+{
+    gs_node *node = h_node();
+    gs_topic_id t = h_topic(1);
+    char buf[64];
+    eo_state st;
+
+    /* 300 broadcasts at one instant into one outbox, drained once at the end. */
+    h_neighbors(node, &cap, 1, 3, 0);
+    make_lazy(node, 2, 0);
+    for (int i = 0; i < 300; ++i) {
+        int n = snprintf(buf, sizeof(buf), "late %d", i);
+        gs_node_broadcast(node, &t, (const uint8_t *)buf, (size_t)n, GS_SCOPE_SWARM, 1, NULL);
+    }
+    h_drain(node, &cap);
+    eo_init(&st);
+    eo_check(&st, &cap);
+    cr_assert(eq(sz, st.nviolations, 0));
+    cr_assert(eq(sz, st.nsend, 600 + 2));
+    gs_node_del(node);
+}
+
+Test(plumtree, encode_once_with_lazy_peers_between_eager_ones_on_the_forwarding_path)
+{
+    gs_node *node = h_node();
+    char buf[64];
+    eo_state st;
+
+    /* Six neighbours: 1 is the sender; 2, 4 and 6 are lazy, between and after the eager 3 and 5.
+     * Forwarded Gossip, Grafts answered from the cache, Prunes for duplicates and IHave flushes
+     * by the timer all mix in the same outbox. */
+    gs_node_cfg cfg;
+    gs_node_cfg_default(&cfg);
+    cfg.active_view_capacity = 6;
+    gs_node_del(node);
+    node = h_node_cfg(&cfg, 0, NULL);
+    gs_topic_id t = h_topic(1);
+    gs_node_join(node, &t, NULL, 0, 0);
+    h_neighbors(node, &cap, 1, 6, 0);
+    make_lazy(node, 2, 0);
+    make_lazy(node, 4, 0);
+    make_lazy(node, 6, 0);
+    static const unsigned view[] = {1, 2, 3, 4, 5, 6};
+    static const bool roles[] = {true, false, true, false, true, false};
+    eo_view_is(node, view, roles, 6);
+    eo_init(&st);
+    gs_tstamp now = 1;
+    size_t nihave = 0;
+    for (int i = 0; i < 1000; ++i) {
+        int n = snprintf(buf, sizeof(buf), "forwarded %d", i);
+        gs_msg g = h_gossip(buf, (size_t)n, (uint16_t)(i % 3));
+        h_msg(node, &cap, 1, &g, now);
+        eo_check(&st, &cap);
+        nihave += h_count_sends(&cap, GS_MSG_IHAVE, NULL);
+        if (i % 7 == 0) {
+            /* a duplicate from a lazy peer (Prune back) and a Graft for it (Gossip back) */
+            h_msg(node, &cap, 4, &g, now);
+            eo_check(&st, &cap);
+            gs_msg gr = h_graft(&g.gossip.id, 1);
+            h_msg(node, &cap, 6, &gr, now);
+            eo_check(&st, &cap);
+            make_lazy(node, 6, now);
+            eo_check(&st, &cap);
+        }
+        if (i % 200 == 199) {
+            now += 10 * H_MS; /* the dispatch timer flushes partial chunks (after a full one) */
+            h_expire(node, &cap, now);
+            eo_check(&st, &cap);
+            nihave += h_count_sends(&cap, GS_MSG_IHAVE, NULL);
+        }
+    }
+    cr_assert(eq(sz, st.nviolations, 0));
+    cr_assert(gt(sz, nihave, 20)); /* the scenario did flush chunks between eager copies */
+    cr_assert(gt(sz, st.nflagged, 900));
+    gs_node_del(node);
+}

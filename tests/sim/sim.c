@@ -21,6 +21,8 @@
 #include "sim.h"
 
 #include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -610,11 +612,40 @@ static sim_blob *encode(gs_sim *sim, const gs_msg *msg)
     return b;
 }
 
-/* drain acts on every command node |i| produced, then re-arms its timer. */
+/*
+ * same_encoding returns true if |msg| encodes to the frame |prev| (the previous SEND's encoding
+ * that a GS_NODE_OUT_FLAG_SAME_MSG entry reuses).  Gossip, the one message the node flags, is
+ * compared field by field against |prev_msg| (the previous SEND, still valid while draining);
+ * anything else is encoded and compared byte for byte.
+ */
+static bool same_encoding(gs_sim *sim, const gs_msg *prev_msg, const sim_blob *prev,
+                          const gs_msg *msg)
+{
+    if (msg->type == GS_MSG_GOSSIP && prev_msg->type == GS_MSG_GOSSIP) {
+        const gs_msg *a = prev_msg, *b = msg;
+        size_t len = a->gossip.content.len;
+        return a->gossip.scope == b->gossip.scope &&
+               (a->gossip.scope != GS_SCOPE_SWARM || a->gossip.round == b->gossip.round) &&
+               len == b->gossip.content.len &&
+               memcmp(a->gossip.id.b, b->gossip.id.b, sizeof(a->gossip.id.b)) == 0 &&
+               (len == 0 || memcmp(a->gossip.content.base, b->gossip.content.base, len) == 0);
+    }
+    sim_blob *cur = encode(sim, msg);
+    bool same =
+        cur != NULL && cur->len == prev->len && memcmp(cur->data, prev->data, prev->len) == 0;
+    blob_unref(cur);
+    return same;
+}
+
+/* drain acts on every command node |i| produced, then re-arms its timer.  A SEND flagged
+ * GS_NODE_OUT_FLAG_SAME_MSG whose message differs from the previous SEND's is an encode-once
+ * violation: it is reported on stderr and fails the run (GS_ERR_INTERNAL), since reusing the
+ * encoding would deliver the wrong message. */
 static void drain(gs_sim *sim, uint32_t i)
 {
     gs_node *node = sim->nodes[i].node;
     sim_blob *last = NULL;
+    gs_msg last_msg;
     gs_node_out out;
     uint32_t peer;
 
@@ -623,6 +654,16 @@ static void drain(gs_sim *sim, uint32_t i)
         case GS_NODE_OUT_SEND:
             /* Encode first, even for a bad destination: a following SAME_MSG entry refers to
              * this message, not to whatever was encoded before it. */
+            if ((out.flags & GS_NODE_OUT_FLAG_SAME_MSG) && last != NULL &&
+                !same_encoding(sim, &last_msg, last, &out.msg)) {
+                fprintf(stderr,
+                        "gossip-sim: encode-once violation: node %u flagged a SEND (type %d) as "
+                        "the same message as the previous SEND (type %d) at t=%" PRIu64 " ns\n",
+                        i, (int)out.msg.type, (int)last_msg.type, sim->now);
+                set_err(sim, GS_ERR_INTERNAL);
+                blob_unref(last);
+                last = NULL;
+            }
             if (!(out.flags & GS_NODE_OUT_FLAG_SAME_MSG) || last == NULL) {
                 blob_unref(last);
                 last = encode(sim, &out.msg);
@@ -630,6 +671,7 @@ static void drain(gs_sim *sim, uint32_t i)
                     break;
                 }
             }
+            last_msg = out.msg;
             if (!lookup_key(sim, &out.peer, &peer) || peer == i) {
                 ++sim->stats.bad_dest;
                 break;

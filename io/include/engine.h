@@ -3,11 +3,24 @@
  * engine.h: one shard's I/O loop = one io_uring UDP engine (uring.h) + one QUIC endpoint
  * (quic.h), for the server's shard threads and for gossip-bench.
  *
- * A turn (gs_engine_run_once): one submit-and-wait bounded by the endpoint's expiry, one clock
- * read, one pass over the completions (every datagram goes to gs_quic_ep_on_datagram), the
- * endpoint's timers if due, then gs_quic_ep_write is drained straight into io_uring send slots
- * (one GSO sendmsg per run of equal-size packets to one destination) until it returns 0 or the
- * send pool is exhausted (the rest goes out next turn, when completions have freed slots).
+ * A turn (gs_engine_run_once): one submit-and-wait, one clock read, one pass over the completions
+ * (every datagram goes to gs_quic_ep_on_datagram), the endpoint's timers if due, the layer
+ * above's before_flush hook (a shard drains its mailboxes and drives its node there), then
+ * gs_quic_ep_write is drained straight into io_uring send slots (one GSO sendmsg per run of
+ * equal-size packets to one destination) until it returns 0 or the send pool is exhausted (the
+ * rest goes out next turn, when completions have freed slots).
+ *
+ * The wait is bounded by max_wait, the endpoint's expiry and the deadline before_flush returned;
+ * it is zero when the endpoint already has something to write (frames queued between turns,
+ * e.g. by gs_engine_send_frame or gs_engine_inject_datagram from outside a turn), unless every
+ * send slot is in flight (a send completion then ends the wait).  So queued data never waits
+ * for the next wake-up.
+ *
+ * Strays: with connection-id steering (steer_nshards >= 2) a datagram whose destination id
+ * names another shard (first byte, DESIGN.md) that still reaches this engine is reported through
+ * on_stray with the owner's index; the owner's thread hands it to its own engine with
+ * gs_engine_inject_datagram.  Without on_stray, or for an index out of range, it is dropped and
+ * counted (strays_dropped).
  *
  * Events (connected, frame, closed, writable) are the endpoint's gs_quic_callbacks, passed
  * through unchanged; they run on the engine's thread, inside gs_engine_run_once.
@@ -30,6 +43,8 @@
 #include "udp.h"
 #include "uring.h"
 
+typedef struct gs_engine gs_engine;
+
 /* gs_engine_cfg: start from gs_engine_cfg_default and fill |listen| and the callbacks. */
 typedef struct gs_engine_cfg {
     gs_udp_addr listen[GS_URING_MAX_SOCKS]; /* addresses to bind (SO_REUSEPORT); port 0 = any */
@@ -45,6 +60,17 @@ typedef struct gs_engine_cfg {
      * the sockets' SO_REUSEPORT groups; shard i must bind its sockets i-th and set quic.shard = i.
      * 0 or 1: no program (the kernel hashes the 4-tuple). */
     unsigned steer_nshards;
+    /* before_flush: once per turn, after completions and QUIC timers, before the flush.  The shard
+     * drains its mailboxes, drives its node and queues frames here.  Returns the shard's next
+     * deadline (GS_TSTAMP_NEVER for none); the engine's next wait never goes past it.  |now| is
+     * gs_engine_now.  NULL: no hook. */
+    gs_tstamp (*before_flush)(void *user_data, gs_engine *e, gs_tstamp now);
+    void *turn_user_data; /* passed to before_flush and on_stray */
+    /* on_stray: a datagram whose destination connection id names another shard |owner|
+     * (< steer_nshards, never this engine's quic.shard) was received here; the addresses and
+     * |data| are borrowed for the call (copy them to forward).  NULL = drop and count. */
+    void (*on_stray)(void *user_data, unsigned owner, const gs_udp_addr *local,
+                     const gs_udp_addr *remote, const uint8_t *data, size_t len, uint8_t ecn);
 } gs_engine_cfg;
 
 /* gs_engine_stats: the engine's own counters (the ring's and the endpoint's have their own). */
@@ -57,9 +83,11 @@ typedef struct gs_engine_stats {
     uint64_t write_errors; /* gs_quic_ep_write failures */
     uint64_t no_socket;    /* runs whose local address matched no socket (sent from socket 0) */
     uint64_t untracked;    /* connections not tracked for shutdown (set full; never expected) */
+    uint64_t busy_turns;   /* turns that did not sleep because data was waiting to be written */
+    uint64_t strays_forwarded; /* datagrams for another shard given to on_stray */
+    uint64_t strays_dropped;   /* datagrams for another shard dropped (no on_stray, bad index) */
+    uint64_t injected;         /* datagrams given to gs_engine_inject_datagram */
 } gs_engine_stats;
-
-typedef struct gs_engine gs_engine;
 
 /* gs_engine_cfg_default clears |cfg| and sets the endpoint defaults (gs_quic_cfg_default). */
 void gs_engine_cfg_default(gs_engine_cfg *cfg);
@@ -101,6 +129,31 @@ int gs_engine_connect_str(gs_engine *e, const char *spec, gs_quic_conn_id *pconn
  */
 int gs_engine_send_frame(gs_engine *e, const uint8_t peer[GS_ID_LEN],
                          const uint8_t topic[GS_QUIC_TOPIC_LEN], const uint8_t *frame, size_t len);
+
+/* gs_engine_send_frame_cls is gs_quic_ep_send_frame_cls on the engine's endpoint. */
+int gs_engine_send_frame_cls(gs_engine *e, const uint8_t peer[GS_ID_LEN],
+                             const uint8_t topic[GS_QUIC_TOPIC_LEN], const uint8_t *frame,
+                             size_t len, gs_quic_send_class cls);
+
+/* gs_engine_send_frame_ref is gs_quic_ep_send_frame_ref on the engine's endpoint: |release|(|arg|)
+ * runs exactly once on the engine's thread (inside a turn, gs_engine_shutdown or gs_engine_del)
+ * after a 0 return, never after an error return. */
+int gs_engine_send_frame_ref(gs_engine *e, const uint8_t peer[GS_ID_LEN],
+                             const uint8_t topic[GS_QUIC_TOPIC_LEN], const uint8_t *frame,
+                             size_t len, gs_quic_send_class cls, void (*release)(void *arg),
+                             void *arg);
+
+/* gs_engine_peer_behind_since is gs_quic_ep_peer_behind_since on the engine's endpoint. */
+gs_tstamp gs_engine_peer_behind_since(const gs_engine *e, const uint8_t peer[GS_ID_LEN]);
+
+/*
+ * gs_engine_inject_datagram hands a datagram that another shard received for this one (its
+ * on_stray) to this engine's endpoint, as if it had arrived at |local| from |remote|; on the
+ * owner's thread only.  Anything it queues goes out with this or the next turn's flush (the next
+ * wait is zero).  Returns 0 or GS_ERR_INVAL (NULL arguments, an address of another family).
+ */
+int gs_engine_inject_datagram(gs_engine *e, const gs_udp_addr *local, const gs_udp_addr *remote,
+                              const uint8_t *data, size_t len, uint8_t ecn);
 
 /* gs_engine_close closes |conn| (gs_quic_ep_close; same returns). */
 int gs_engine_close(gs_engine *e, gs_quic_conn_id conn, uint64_t app_error, const char *reason);

@@ -97,17 +97,24 @@ typedef struct gs_quic_cfg {
     size_t max_conns_per_addr;  /* connections per remote IP address, both directions (64) */
     size_t max_topics_per_conn; /* outgoing topic streams queued per connection (1024) */
     size_t send_queue_max;      /* unacked queued bytes per connection before sends fail (8 MiB) */
+    size_t send_queue_low;      /* low watermark: GS_QUIC_SEND_DATA frames are refused while a
+                                   connection has more than this queued, and the peer counts as
+                                   behind (gs_quic_ep_peer_behind_since); values above
+                                   send_queue_max act as send_queue_max (1 MiB) */
     gs_quic_retry_mode retry_mode; /* GS_QUIC_RETRY_AUTO */
     uint32_t retry_auto_rate;    /* new handshakes per second above which AUTO sends Retry (2000) */
     gs_duration retry_token_ttl; /* lifetime of a Retry token (10 s) */
-    uint32_t reset_rate;    /* stateless resets per second (token bucket, burst = rate) (100) */
-    size_t max_packet_size; /* UDP payload bytes per packet we write, <= GS_QUIC_MAX_PACKET
-                               (1452) */
-    uint8_t shard;          /* byte 0 of every connection id we issue (DESIGN.md steering) */
-    bool send_sni;          /* client sends the iroh TLS name as SNI (false: no SNI) */
-    size_t rx_buffer_max;   /* bytes of partial-frame buffers (max_message_size each, one per
-                               incoming stream with a frame spanning packets), all connections;
-                               past it such streams are stopped (64 MiB) */
+    uint32_t reset_rate;       /* stateless resets per second (token bucket, burst = rate) (100) */
+    size_t max_packet_size;    /* UDP payload bytes per packet we write, <= GS_QUIC_MAX_PACKET
+                                  (1452) */
+    uint8_t shard;             /* byte 0 of every connection id we issue (DESIGN.md steering) */
+    bool send_sni;             /* client sends the iroh TLS name as SNI (false: no SNI) */
+    size_t rx_buffer_max;      /* bytes of partial-frame buffers (max_message_size each, one per
+                                  incoming stream with a frame spanning packets), all connections
+                                  (64 MiB); see rx_buffer_conn_max for who gives way when full */
+    size_t rx_buffer_conn_max; /* one connection's share of rx_buffer_max: a connection at its
+                                  share reuses its own oldest buffer (that stream is stopped);
+                                  0 = rx_buffer_max / 64; at least max_message_size (0) */
 } gs_quic_cfg;
 
 /* gs_quic_cfg_default fills |cfg| with the defaults shown above (ALPN "/iroh-gossip/1"). */
@@ -144,9 +151,33 @@ typedef struct gs_quic_callbacks {
     void (*on_closed)(void *user_data, gs_quic_conn_id conn, const uint8_t peer[GS_ID_LEN], int rv,
                       uint64_t app_error, const char *reason, bool was_send_path);
     /* on_writable: |conn|'s send queue, which refused a frame with GS_ERR_AGAIN, has drained
-     * below half of send_queue_max. */
+     * below half of the limit that refused it (send_queue_low for GS_QUIC_SEND_DATA frames,
+     * send_queue_max otherwise). */
     void (*on_writable)(void *user_data, gs_quic_conn_id conn, const uint8_t peer[GS_ID_LEN]);
+    /*
+     * on_stray: a datagram that no connection here matched arrived, and its 16-byte destination
+     * connection id starts with |owner| (the steering byte, DESIGN.md) != cfg.shard: it may
+     * belong to another shard's endpoint.  |data| (|len| bytes) and the addresses are borrowed
+     * for the call.  Return true when the datagram was taken (the layer above hands a copy to the
+     * owner's gs_quic_ep_on_datagram; counted in datagrams_stray), false to let this endpoint
+     * handle it as before: a client's Initial is accepted here (its id is the client's choice),
+     * anything else is dropped (datagrams_dropped).  NULL: always false.
+     */
+    bool (*on_stray)(void *user_data, unsigned owner, const gs_quic_addr *local,
+                     const gs_quic_addr *remote, const uint8_t *data, size_t len, uint8_t ecn);
 } gs_quic_callbacks;
+
+/*
+ * gs_quic_send_class: how a frame is treated under back-pressure.  Control frames (HyParView,
+ * Prune, Graft, IHave) keep the protocol's state consistent and are never refused for
+ * back-pressure, only by the hard cap send_queue_max (counted in send_queue_drops).  Data frames
+ * (Gossip) are refused first, once the connection has more than send_queue_low bytes queued
+ * (counted in data_refused): PlumTree repairs a lost Gossip through IHave and Graft.
+ */
+typedef enum gs_quic_send_class {
+    GS_QUIC_SEND_CONTROL = 0,
+    GS_QUIC_SEND_DATA = 1,
+} gs_quic_send_class;
 
 /*
  * gs_quic_stats: monotonically increasing counters (single writer: the owning shard), plus a few
@@ -184,12 +215,19 @@ typedef struct gs_quic_stats {
     uint64_t frames_oversize;       /* received length prefixes above max_message_size */
     uint64_t frames_refused;        /* sends refused: body >= max_message_size or malformed */
     uint64_t send_queue_drops;      /* sends refused because the connection queue was full */
+    uint64_t data_refused;          /* GS_QUIC_SEND_DATA sends refused above send_queue_low */
+    uint64_t frames_ref;            /* frames queued without copying (gs_quic_ep_send_frame_ref) */
+    uint64_t frames_released;       /* of which: release callbacks made */
+    uint64_t datagrams_stray;       /* datagrams for another shard taken by on_stray */
     uint64_t stream_errors;         /* incoming streams stopped (oversize, bad header, reset) */
     uint64_t streams_opened;        /* outgoing uni streams opened */
     uint64_t streams_in;            /* incoming uni streams seen */
     uint64_t bidi_refused;          /* peer-opened bidirectional streams stopped */
     uint64_t conns_active;          /* gauge: connections currently allocated */
-    uint64_t rx_buffer_refused;     /* incoming streams stopped because rx_buffer_max was reached */
+    uint64_t rx_buffer_refused;     /* incoming streams stopped because rx_buffer_max was reached
+                                       and no bigger user could give way */
+    uint64_t rx_buffer_evicted;     /* partial frames dropped (stream stopped) to make room for
+                                       another stream's: its connection's share, or a bigger user */
     uint64_t rx_buffered;           /* gauge: bytes of partial-frame buffers allocated */
 } gs_quic_stats;
 
@@ -278,6 +316,40 @@ int gs_quic_ep_send_frame(gs_quic_ep *ep, const uint8_t peer[GS_ID_LEN],
                           const uint8_t topic[GS_QUIC_TOPIC_LEN], const uint8_t *frame, size_t len);
 
 /*
+ * gs_quic_ep_send_frame_cls is gs_quic_ep_send_frame with a send class (gs_quic_send_class):
+ * GS_QUIC_SEND_CONTROL behaves exactly as gs_quic_ep_send_frame; GS_QUIC_SEND_DATA is also
+ * refused with GS_ERR_AGAIN (counted in data_refused, on_writable follows once the queue is
+ * below half of send_queue_low) while the connection has more than send_queue_low bytes queued.
+ * Same returns otherwise; GS_ERR_INVAL for an unknown class.
+ */
+int gs_quic_ep_send_frame_cls(gs_quic_ep *ep, const uint8_t peer[GS_ID_LEN],
+                              const uint8_t topic[GS_QUIC_TOPIC_LEN], const uint8_t *frame,
+                              size_t len, gs_quic_send_class cls);
+
+/*
+ * gs_quic_ep_send_frame_ref is gs_quic_ep_send_frame_cls without the copy: the endpoint keeps
+ * pointing at |frame| (which must stay valid and unchanged) and calls |release|(|arg|) exactly
+ * once, on the endpoint's thread, when it no longer needs the bytes: when the peer acknowledged
+ * them, when the stream was reset or stopped, or when the connection is freed (also by
+ * gs_quic_ep_del).  release never runs inside this call.  On an error return release is NOT
+ * called and the caller keeps ownership.  The same buffer may be queued to many peers (one
+ * reference, one release per successful call).  Same returns as gs_quic_ep_send_frame_cls;
+ * GS_ERR_INVAL for a NULL |release|.
+ */
+int gs_quic_ep_send_frame_ref(gs_quic_ep *ep, const uint8_t peer[GS_ID_LEN],
+                              const uint8_t topic[GS_QUIC_TOPIC_LEN], const uint8_t *frame,
+                              size_t len, gs_quic_send_class cls, void (*release)(void *arg),
+                              void *arg);
+
+/*
+ * gs_quic_ep_peer_behind_since returns the time since which the send path to |peer| has had
+ * more than send_queue_low bytes queued (the endpoint's time: the |now| of the latest
+ * on_datagram, handle_expiry or write call when the queue grew past it), or GS_TSTAMP_NEVER
+ * when it is not behind or |peer| has no send path.
+ */
+gs_tstamp gs_quic_ep_peer_behind_since(const gs_quic_ep *ep, const uint8_t peer[GS_ID_LEN]);
+
+/*
  * gs_quic_ep_send_frame_conn is gs_quic_ep_send_frame on the given connection |conn| (which may
  * still be handshaking: queued frames go out once it is established).  Same returns, with
  * GS_ERR_NOTFOUND for an unknown handle and GS_ERR_CLOSED for a closing connection.
@@ -315,6 +387,13 @@ int gs_quic_ep_close(gs_quic_ep *ep, gs_quic_conn_id conn, uint64_t app_error, c
  */
 gs_ssize gs_quic_ep_write(gs_quic_ep *ep, gs_tstamp now, gs_quic_txbuf *tx);
 
+/*
+ * gs_quic_ep_want_write tells whether gs_quic_ep_write has something to send now (queued frames,
+ * closes, stateless replies, a stashed packet) without waiting for a timer.  A loop that queued
+ * frames outside its write pass uses it so that it does not sleep with data pending.
+ */
+bool gs_quic_ep_want_write(const gs_quic_ep *ep);
+
 /* gs_quic_ep_get_expiry returns the earliest time gs_quic_ep_handle_expiry must be called
  * (GS_TSTAMP_NEVER if none). */
 gs_tstamp gs_quic_ep_get_expiry(const gs_quic_ep *ep);
@@ -326,8 +405,8 @@ gs_tstamp gs_quic_ep_get_expiry(const gs_quic_ep *ep);
  */
 int gs_quic_ep_handle_expiry(gs_quic_ep *ep, gs_tstamp now);
 
-/* gs_quic_ep_stats returns the endpoint's counters (valid while |ep| lives). */
-const gs_quic_stats *gs_quic_ep_stats(const gs_quic_ep *ep);
+/* gs_quic_ep_stats_get returns the endpoint's counters (valid while |ep| lives). */
+const gs_quic_stats *gs_quic_ep_stats_get(const gs_quic_ep *ep);
 
 /* gs_quic_ep_num_conns returns the number of connections currently allocated (all states). */
 size_t gs_quic_ep_num_conns(const gs_quic_ep *ep);
