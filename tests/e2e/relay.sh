@@ -43,7 +43,7 @@ check "a and b exchange 1,000 messages each way through the relay, exactly once"
 
 # the denied topic: a asks r to join it; r refuses (not listed, counted)
 status_json r
-refused0=$(py ctlq.py sum 'refus|denied|reject' <"$E2E_DIR/r.status.json")
+refused0=$(py ctlq.py sum '(^|\.)relay_refused$' <"$E2E_DIR/r.status.json")
 DH=$(ctl a join "$DENIED" "$(node_peer r)" | cut -d' ' -f1) || fail "a: join $DENIED"
 [[ $DH =~ ^[0-9a-f]{64}$ ]] || fatal "join printed no topic id: '$DH'"
 sleep 2
@@ -58,7 +58,7 @@ e2e_log "r relays $relayed topics (cap $CAP)"
 check "r relays at most $CAP topics (relays $relayed)" test "$relayed" -le "$CAP"
 check "r relays up to its cap ($relayed of $CAP)" test "$relayed" -eq "$CAP"
 status_json r
-refused1=$(py ctlq.py sum 'refus|denied|reject' <"$E2E_DIR/r.status.json")
+refused1=$(py ctlq.py sum '(^|\.)relay_refused$' <"$E2E_DIR/r.status.json")
 e2e_log "r refused-join counters: before $refused0, after $refused1"
 check "r counts the refused Joins (denied topic and over the cap: $refused0 -> $refused1)" \
     test "$refused1" -ge $((refused0 + 2))
