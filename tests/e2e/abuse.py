@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""abuse.py SOCK PID TOPIC: hostile control-socket clients against a running gossipd.
+"""abuse.py SOCK PID TOPIC [MAX_CLIENTS]: hostile control-socket clients against a running gossipd.
 
 Each step prints `ok ...` or `FAIL ...`; exit 1 when any step failed.
   1. malformed requests on one connection get error replies in order, then a good request works
   2. a 100 MB line: a too_large error and/or the connection closed, without the daemon buffering
      it (its RSS grows by less than 64 MiB)
   3. 1,000 clients at once, each asking `topics`: every one is answered (ok, or the `limit`
-     error when over control.max_clients), none hangs
+     error when over control.max_clients), none hangs; with MAX_CLIENTS given, some are told
+     `limit` and no more than MAX_CLIENTS are served
   4. clients vanishing mid-request: half lines, subscribe then close, publish then close,
      requests left unread
   5. afterwards a new client is served and the daemon still runs
@@ -20,6 +21,7 @@ import sys
 import time
 
 SOCK, PID, TOPIC = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+LIMIT = int(sys.argv[4]) if len(sys.argv) > 4 else 0  # the daemon's control.max_clients, if set
 fails = 0
 
 
@@ -29,11 +31,21 @@ def report(ok, what):
     fails += 0 if ok else 1
 
 
-def connect():
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(20)
-    s.connect(SOCK)
-    return s
+def connect(timeout=20):
+    """A connected client.  A full listen backlog makes a non-blocking AF_UNIX connect fail with
+    EAGAIN (a blocking client would wait): retry for up to 10 s, as a blocking client waits."""
+    end = time.monotonic() + 10
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        try:
+            s.connect(SOCK)
+            return s
+        except BlockingIOError:
+            s.close()
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.01)
 
 
 def rss_kib():
@@ -123,10 +135,7 @@ def step3():
     t0 = time.monotonic()
     for i in range(1000):
         try:
-            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            c.settimeout(30)
-            c.connect(SOCK)
-            socks.append(c)
+            socks.append(connect(30))
         except OSError as e:
             report(False, "client %d cannot connect: %s" % (i, e))
             break
@@ -153,6 +162,8 @@ def step3():
     report(nother == 0 and nok + nlimit == 1000,
            "1,000 clients: %d served, %d told limit, %d other/no answer in %.1f s" % (nok, nlimit, nother, time.monotonic() - t0))
     report(nok > 0, "1,000 clients: some were served")
+    if LIMIT:
+        report(nlimit > 0 and nok <= LIMIT, "1,000 clients over control.max_clients=%d: %d told limit" % (LIMIT, nlimit))
     report(alive(), "daemon alive after 1,000 clients")
 
 
