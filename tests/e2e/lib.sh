@@ -145,7 +145,7 @@ bg() {
     E2E_PIDS+=("$BG_PID")
 }
 
-# wait_for SECONDS CMD...: polls CMD every 0.1 s until it succeeds; false on timeout.
+# wait_for SECONDS CMD...: polls CMD every 0.2 s until it succeeds; false on timeout.
 wait_for() {
     local limit=$1
     shift
@@ -153,7 +153,7 @@ wait_for() {
     end=$(($(date +%s%N) + limit * 1000000000))
     while ! "$@"; do
         [ "$(date +%s%N)" -lt "$end" ] || return 1
-        sleep 0.1
+        sleep 0.2
     done
 }
 
@@ -166,6 +166,10 @@ node_start() {
     NODE_PID[$name]=$BG_PID
     if ! wait_for 20 node_ready_line "$name"; then
         kill -0 "${NODE_PID[$name]}" 2>/dev/null || e2e_log "$name exited: $(tail -n 5 "$E2E_DIR/$name.log")"
+        # io_uring pins its buffers against RLIMIT_MEMLOCK, counted per user over all processes
+        # (8 MiB here: about 44 shards machine-wide when not privileged); say so when it shows
+        grep -q 'cannot allocate memory' "$E2E_DIR/$name.log" &&
+            e2e_log "$name: out of locked memory? RLIMIT_MEMLOCK $(ulimit -l) KiB is shared by every io_uring of this user"
         fatal "$name: no ready line within 20 s (gossipd $*)"
     fi
     local line
