@@ -282,17 +282,22 @@ static void conn_lost(const gc_conn *c, int err)
 }
 
 /*
- * conn_io waits up to |timeout_ms| (-1: forever) for the socket, then writes what it can of the
- * pending requests and reads what has arrived.  Returns false on timeout (nothing happened).
- * Exits on a broken connection.
+ * conn_io_with waits up to |timeout_ms| (-1: forever) for the socket and, when |xfd| >= 0, for
+ * |xfd| to be readable (*|xready| tells), then writes what it can of the pending requests and
+ * reads what has arrived.  Returns false on timeout (nothing happened).  Exits on a broken
+ * connection.
  */
-static bool conn_io(gc_conn *c, int timeout_ms)
+static bool conn_io_with(gc_conn *c, int xfd, bool *xready, int timeout_ms)
 {
-    struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+    struct pollfd pfds[2] = {{.fd = c->fd, .events = POLLIN}, {.fd = xfd, .events = POLLIN}};
+    struct pollfd *pfd = &pfds[0];
     if (conn_pending(c) > 0) {
-        pfd.events |= POLLOUT;
+        pfd->events |= POLLOUT;
     }
-    int n = poll(&pfd, 1, timeout_ms);
+    int n = poll(pfds, xfd >= 0 ? 2 : 1, timeout_ms);
+    if (xready != NULL) {
+        *xready = n > 0 && xfd >= 0 && pfds[1].revents != 0;
+    }
     if (n < 0) {
         if (errno == EINTR) {
             return true;
@@ -302,7 +307,10 @@ static bool conn_io(gc_conn *c, int timeout_ms)
     if (n == 0) {
         return false;
     }
-    if ((pfd.revents & POLLOUT) != 0) {
+    if (pfd->revents == 0) {
+        return true; /* only |xfd| is ready */
+    }
+    if ((pfd->revents & POLLOUT) != 0) {
         ssize_t w = send(c->fd, c->wbuf + c->woff, conn_pending(c), MSG_NOSIGNAL);
         if (w < 0 && errno != EAGAIN && errno != EINTR) {
             conn_lost(c, errno);
@@ -314,7 +322,7 @@ static bool conn_io(gc_conn *c, int timeout_ms)
             }
         }
     }
-    if ((pfd.revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+    if ((pfd->revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
         if (c->rcap - c->rlen < 65536) {
             size_t cap = c->rcap == 0 ? 131072 : 2 * c->rcap;
             if (cap > GC_MAX_LINE + 65536) {
@@ -340,6 +348,12 @@ static bool conn_io(gc_conn *c, int timeout_ms)
         }
     }
     return true;
+}
+
+/* conn_io is conn_io_with without another descriptor. */
+static bool conn_io(gc_conn *c, int timeout_ms)
+{
+    return conn_io_with(c, -1, NULL, timeout_ms);
 }
 
 /* conn_take returns the next complete line as a JSON object, or NULL when none is complete. */
@@ -656,6 +670,70 @@ static int cmd_join_leave(const gc_opts *o, const char *op, int argc, char **arg
     return GC_EXIT_OK;
 }
 
+/*
+ * gc_input: standard input read as it comes (read(2) when poll says so, never blocking while
+ * requests wait to be sent), split into lines.  A slow producer's lines are published at once.
+ */
+typedef struct gc_input {
+    char *buf;
+    size_t len; /* bytes held */
+    size_t off; /* start of the first line not yet taken */
+    size_t cap;
+    bool eof;
+} gc_input;
+
+/* input_read reads what standard input has (one read); false on a read error. */
+static bool input_read(gc_input *in)
+{
+    if (in->off > 0) {
+        memmove(in->buf, in->buf + in->off, in->len - in->off);
+        in->len -= in->off;
+        in->off = 0;
+    }
+    if (in->cap - in->len < 65536) {
+        size_t cap = in->cap == 0 ? 131072 : 2 * in->cap;
+        if (cap > GC_MAX_LINE + 131072) {
+            fprintf(stderr, "gossipctl: a line of standard input is longer than %u bytes\n",
+                    GC_MAX_LINE);
+            exit(GC_EXIT_USAGE);
+        }
+        char *p = realloc(in->buf, cap);
+        if (p == NULL) {
+            oom();
+        }
+        in->buf = p;
+        in->cap = cap;
+    }
+    ssize_t n = read(STDIN_FILENO, in->buf + in->len, in->cap - in->len);
+    if (n < 0) {
+        return errno == EINTR || errno == EAGAIN;
+    }
+    if (n == 0) {
+        in->eof = true;
+    }
+    in->len += (size_t)n;
+    return true;
+}
+
+/*
+ * input_line takes the next line (without its newline) into |*pline|/|*plen|: a complete one,
+ * or at end of input the unterminated rest.  Returns false when no line is available yet.
+ */
+static bool input_line(gc_input *in, const char **pline, size_t *plen)
+{
+    const char *start = in->buf + in->off;
+    size_t avail = in->len - in->off;
+    const char *nl = avail > 0 ? memchr(start, '\n', avail) : NULL;
+    if (nl == NULL && !(in->eof && avail > 0)) {
+        return false;
+    }
+    size_t n = nl != NULL ? (size_t)(nl - start) : avail;
+    *pline = start;
+    *plen = n;
+    in->off += n + (nl != NULL ? 1 : 0);
+    return true;
+}
+
 /* publish_req builds one publish request for |len| bytes at |msg|. */
 static json_t *publish_req(const char *topic, bool neighbors, const char *msg, size_t len)
 {
@@ -725,46 +803,43 @@ static int cmd_publish(const gc_opts *o, int argc, char **argv)
     }
     gc_conn c;
     conn_open(&c, o->control);
+    gc_input in = {.eof = false};
     bool refused = false;
     bool input_done = false;
     uint64_t sent = 0;
     uint64_t answered = 0;
     int next_arg = first_msg;
-    char *line = NULL;
-    size_t linecap = 0;
+    int rc = GC_EXIT_OK;
     int64_t deadline = now_ms() + o->timeout_ms;
-    while (!input_done || answered < sent) {
-        /* queue more while the window and the write buffer have room and nothing was refused */
+    for (;;) {
+        /* queue what the input has while the window and the write buffer have room */
         while (!input_done && !refused && sent - answered < GC_WINDOW &&
                conn_pending(&c) < GC_WBUF_HIGH) {
+            const char *m;
+            size_t mlen;
             if (!from_stdin) {
                 if (next_arg >= argc) {
                     input_done = true;
                     break;
                 }
-                const char *m = argv[next_arg++];
-                conn_queue(&c, publish_req(topic, neighbors, m, strlen(m)));
-                ++sent;
-                continue;
-            }
-            ssize_t n = getline(&line, &linecap, stdin);
-            if (n < 0) {
-                input_done = true;
+                m = argv[next_arg++];
+                mlen = strlen(m);
+            } else if (!input_line(&in, &m, &mlen)) {
+                input_done = in.eof;
                 break;
-            }
-            if (n > 0 && line[n - 1] == '\n') {
-                --n;
-            }
-            if (n == 0) {
+            } else if (mlen == 0) {
                 continue;
             }
-            conn_queue(&c, publish_req(topic, neighbors, line, (size_t)n));
+            if (sent == answered) {
+                deadline = now_ms() + o->timeout_ms; /* the wait for replies starts now */
+            }
+            conn_queue(&c, publish_req(topic, neighbors, m, mlen));
             ++sent;
         }
         if (refused) {
             input_done = true;
         }
-        /* take every complete reply, then wait for the socket */
+        /* take every complete reply */
         json_t *v;
         while ((v = conn_take(&c)) != NULL) {
             if (publish_reply(&c, v, answered + 1, &refused)) {
@@ -778,26 +853,33 @@ static int cmd_publish(const gc_opts *o, int argc, char **argv)
         if (c.eof) {
             conn_lost(&c, 0);
         }
-        if (answered < sent || conn_pending(&c) > 0) {
-            int64_t left = deadline - now_ms();
-            if (left <= 0 || !conn_io(&c, (int)(left > INT_MAX ? INT_MAX : left))) {
-                if (now_ms() >= deadline) {
-                    fprintf(stderr,
-                            "gossipctl: publish: no reply within %.1f s (%llu of %llu "
-                            "answered)\n",
-                            (double)o->timeout_ms / 1000.0, (unsigned long long)answered,
-                            (unsigned long long)sent);
-                    free(line);
-                    conn_close(&c);
-                    return GC_EXIT_TIMEOUT;
-                }
-            }
+        /* wait for the socket, and for standard input while more may be queued */
+        bool want_input = from_stdin && !input_done && !refused && sent - answered < GC_WINDOW &&
+                          conn_pending(&c) < GC_WBUF_HIGH;
+        int64_t left = answered < sent ? deadline - now_ms() : -1;
+        if (answered < sent && left <= 0) {
+            fprintf(stderr, "gossipctl: publish: no reply within %.1f s (%llu of %llu answered)\n",
+                    (double)o->timeout_ms / 1000.0, (unsigned long long)answered,
+                    (unsigned long long)sent);
+            rc = GC_EXIT_TIMEOUT;
+            break;
+        }
+        bool input_ready = false;
+        conn_io_with(&c, want_input ? STDIN_FILENO : -1, &input_ready,
+                     left < 0 ? -1 : (int)(left > INT_MAX ? INT_MAX : left));
+        if (input_ready && !input_read(&in)) {
+            fputs("gossipctl: cannot read standard input\n", stderr);
+            refused = true;
+            rc = GC_EXIT_USAGE;
         }
     }
-    free(line);
+    free(in.buf);
     conn_close(&c);
     if (fflush(stdout) != 0) {
         return GC_EXIT_USAGE;
+    }
+    if (rc != GC_EXIT_OK) {
+        return rc;
     }
     return refused ? GC_EXIT_REFUSED : GC_EXIT_OK;
 }

@@ -121,6 +121,18 @@ for e in rec:
 EOF
 expect 4 "0 of 5 messages received in time" "${g[@]}" subscribe chat --count 5 --timeout 0.5
 
+# a slow producer on standard input: each line is published when it is written, not when the
+# window fills or the input ends (the subscriber must see "first" while "second" is 6 s away)
+"${g[@]}" subscribe chat --count 1 --timeout 4 >"$tmp/slow.txt" 2>&1 &
+sub=$!
+for _ in $(seq 100); do grep -q neighbor_up "$tmp/slow.txt" 2>/dev/null && break; sleep 0.1; done
+(echo "slow first"; sleep 6; echo "slow second") | "${g[@]}" publish chat --stdin >/dev/null 2>&1 &
+producer=$!
+wait $sub
+rc=$?
+[ $rc -eq 0 ] && grep -q 'slow first$' "$tmp/slow.txt" && ok || bad "slow producer: line not published as written (exit $rc): $(cat "$tmp/slow.txt")"
+wait $producer
+
 # pipelined publish from standard input: 2,000 lines, every reply checked, ids printed in order
 seq -f 'message %g' 1 2000 >"$tmp/lines"
 printf '\n\n' >>"$tmp/lines" # empty lines are skipped
