@@ -30,9 +30,9 @@
 /* Sanitizer builds run 5-15x slower: their stop gets more time before the last-resort exit
  * (which would also skip their leak and thread checks). */
 #ifdef GS_SANITIZED
-#define GS_STOP_SLACK 10
+#    define GS_STOP_SLACK 10
 #else
-#define GS_STOP_SLACK 1
+#    define GS_STOP_SLACK 1
 #endif
 
 static void usage(FILE *f)
