@@ -223,7 +223,12 @@ static void release_rec(const gs_mbox_rec *r)
 
 static void mbox_send(gs_shard *sh, unsigned dst, gs_mbox_rec *r)
 {
-    if (gs_mesh_send(sh->srv->mesh, sh->index, dst, r) < 0) {
+    bool data = r->type == GS_MBOX_FRAME_IN || r->type == GS_MBOX_SEND ||
+                r->type == GS_MBOX_EVENT || r->type == GS_MBOX_DATAGRAM;
+    int rv = data ? gs_mesh_send(sh->srv->mesh, sh->index, dst, r)
+                  : gs_mesh_send_ctl(sh->srv->mesh, sh->index, dst, r);
+
+    if (rv < 0) {
         sh->c.mbox_refused++;
         GS_LOG_RL(GS_LOG_WARN, "shard=%u evt=mailbox_full dst=%u type=%u", sh->index, dst,
                   (unsigned)r->type);
@@ -1248,8 +1253,8 @@ static void handle_rec(gs_shard *sh, const gs_mbox_rec *r)
         gs_mbox_rec back = {.type = GS_MBOX_CTL_DONE, .ptr = q};
 
         ctl_exec(sh, q);
-        /* The control thread's endpoint: a refused record would lose the request, so the
-         * backlog bound applies only to shards' records; control's are never refused here. */
+        /* a control-plane record (gs_mesh_send_ctl): the pending-request bound of each
+         * client bounds them */
         mbox_send(sh, sh->ctl_ep, &back);
         break;
     }
