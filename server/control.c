@@ -67,6 +67,7 @@ struct client {
     bool closing;          /* write what is queued, then close */
     bool want_out;         /* EPOLLOUT armed */
     bool paused;           /* reading paused: too many pending */
+    bool resume;           /* paused ended: parse the lines already buffered */
     pending *head;
     pending *tail;
     size_t npending;
@@ -427,6 +428,7 @@ static void write_ready(gs_control *c, client *cl)
     }
     if (cl->paused && cl->npending < MAX_PENDING / 2) {
         cl->paused = false;
+        cl->resume = true; /* lines read while paused wait in the input buffer */
     }
 }
 
@@ -1343,10 +1345,11 @@ int gs_control_run(gs_control *c)
         for (size_t i = 0; i < c->nclients; ++i) {
             client *cl = c->clients[i];
 
-            if (!cl->paused && !cl->closing && cl->inlen > 0 && cl->npending < MAX_PENDING / 2) {
+            if (cl->resume && !cl->paused && !cl->closing) {
                 /* resume parsing lines buffered while paused */
                 size_t start = 0;
 
+                cl->resume = false;
                 for (size_t k = 0; k < cl->inlen && !cl->paused; ++k) {
                     if (cl->in[k] == '\n') {
                         if (k > start) {
