@@ -23,6 +23,7 @@
 #include "frames.h"
 #include "kmap.h"
 #include "log.h"
+#include "metrics.h"
 #include "shard.h"
 
 #define MAX_PENDING   64   /* requests in flight per client; beyond, reading pauses */
@@ -1209,6 +1210,23 @@ static void drain_mesh(gs_control *c)
     }
 }
 
+/* metrics_publish: our counters and sizes into the metrics' control slot. */
+static void metrics_publish(gs_control *c)
+{
+    gs_metrics_control m = {
+        .requests = c->requests,
+        .errors = c->errors,
+        .refused_clients = c->refused_clients,
+        .events_dropped = c->events_dropped,
+        .clients = c->nclients,
+    };
+
+    for (size_t i = 0; i < c->nclients; ++i) {
+        m.lagged_subscribers += c->clients[i]->lagged > 0;
+    }
+    gs_metrics_publish_control(c->srv->metrics, &m);
+}
+
 int gs_control_run(gs_control *c)
 {
     struct epoll_event evs[EPOLL_BATCH];
@@ -1274,6 +1292,9 @@ int gs_control_run(gs_control *c)
             }
         }
         (void)gs_mesh_flush(mesh, c->ep);
+        if (c->srv->metrics != NULL) {
+            metrics_publish(c);
+        }
     }
     return 0;
 }
