@@ -1,0 +1,8 @@
+/* SPDX-License-Identifier: MIT */
+#include "ops.h"
+int gs_bench_nats(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    return 2;
+}
