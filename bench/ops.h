@@ -19,6 +19,10 @@ int gs_bench_swarm(int argc, char **argv);
 int gs_bench_relay(int argc, char **argv);
 int gs_bench_nats(int argc, char **argv);
 
+/* gs_bench_default_gossipd: ../server/gossipd or ./gossipd next to this executable (a build tree
+ * or an install prefix's bin/), else "gossipd" from PATH. */
+const char *gs_bench_default_gossipd(void);
+
 /* gs_ops_now_ns: CLOCK_MONOTONIC nanoseconds (the same clock in every process of the host). */
 uint64_t gs_ops_now_ns(void);
 

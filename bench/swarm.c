@@ -654,7 +654,7 @@ static void sw_plot(const sw_opts *o, const sw_report *reps, unsigned nrep)
                     "swarm-delivered-vs-offered.png)\n", o->plot);
 }
 
-static const char *default_gossipd(void)
+const char *gs_bench_default_gossipd(void)
 {
     static char path[4200];
     char self[4096];
@@ -698,7 +698,7 @@ int gs_bench_swarm(int argc, char **argv)
     int c;
     const char *iroh_node = NULL;
 
-    o.gossipd = default_gossipd();
+    o.gossipd = gs_bench_default_gossipd();
     optind = 1;
     while ((c = getopt_long(argc + 1, argv - 1, "", lo, NULL)) != -1) {
         switch (c) {
