@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bench_blake3: BLAKE3 throughput (64 B, 1 KiB, 4 KiB, 1 MiB inputs, every SIMD level the CPU
- * has), a same-run comparison with Debian's b3sum on one file, and the codec's decode / encode
- * rate for a Gossip message with a 64-byte payload.  Prints a human table and, last, one JSON
- * line with every figure.
+ * has, and every single-block compression at 64 B, 1 KiB and 4 KiB with the calibrated choice), a
+ * same-run comparison with Debian's b3sum on one file, and the codec's decode / encode rate for a
+ * Gossip message with a 64-byte payload.  Prints a human table and, last, one JSON line with every
+ * figure.
  *
  *   bench_blake3 [--file-mb N] [--seconds S] [--no-b3sum]
  *
@@ -308,6 +309,31 @@ int main(int argc, char **argv)
     gs_blake3_set_simd_level(-1);
     printf("(64B: %.0f ns per hash with %s)\n", 64.0 / rates[best_level][0] * 1e9,
            level_names[best_level]);
+
+    /* The single-block compression (every message of at most one chunk) per implementation,
+     * at the best SIMD level, and the one the load-time calibration picked. */
+    static const char *const single_names[] = {"portable", "sse41-rows", "avx2-rows",
+                                               "avx512-rows"};
+    double srates[GS_BLAKE3_NSINGLE][3];
+    bool shave[GS_BLAKE3_NSINGLE];
+    int sdefault = gs_blake3_set_single_impl(-1);
+    printf("\nSingle-block compression (messages up to 1 KiB), GB/s; calibrated choice: %s\n",
+           single_names[sdefault]);
+    printf("%-12s %10s %10s %10s\n", "single", size_names[0], size_names[1], size_names[2]);
+    for (int k = 0; k < GS_BLAKE3_NSINGLE; ++k) {
+        shave[k] = gs_blake3_set_single_impl(k) == k;
+        if (!shave[k]) {
+            continue;
+        }
+        printf("%-12s", single_names[k]);
+        for (int sz = 0; sz < 3; ++sz) {
+            srates[k][sz] = hash_rate(buf, sizes[sz], secs);
+            printf(" %10.3f", srates[k][sz] / 1e9);
+            fflush(stdout);
+        }
+        printf("%s\n", k == sdefault ? "  (default)" : "");
+    }
+    gs_blake3_set_single_impl(sdefault);
     double many64 = many_rate(buf, 64, secs);
     double many1k = many_rate(buf, 1024, secs);
     printf("gs_blake3_hash_many, batches of 64 inputs: 64B %.3f GB/s (%.0f ns per hash), "
@@ -395,6 +421,15 @@ int main(int argc, char **argv)
         }
     }
     printf(",\"hash_many_gbps\":{\"64B\":%.3f,\"1KiB\":%.3f}", many64 / 1e9, many1k / 1e9);
+    printf(",\"single_default\":\"%s\",\"single_gbps\":{", single_names[sdefault]);
+    for (int k = 0, first = 1; k < GS_BLAKE3_NSINGLE; ++k) {
+        if (shave[k]) {
+            printf("%s\"%s\":{\"64B\":%.3f,\"1KiB\":%.3f,\"4KiB\":%.3f}", first ? "" : ",",
+                   single_names[k], srates[k][0] / 1e9, srates[k][1] / 1e9, srates[k][2] / 1e9);
+            first = 0;
+        }
+    }
+    printf("}");
     printf(",\"codec_gossip64\":{\"body_len\":%zu,\"decode_mps\":%.3f,\"encode_mps\":%.3f,"
            "\"decode_id_check_mps\":%.3f,\"key_check_mps\":%.4f}}\n",
            cr.body_len, cr.decode_per_s / 1e6, cr.encode_per_s / 1e6, cr.decode_verify_per_s / 1e6,

@@ -12,12 +12,18 @@
  * message.  Frame generation (the senders' BLAKE3 and encoding) happens in batches outside the
  * timed sections.
  *
+ * Input paths, both measured for every payload size: "single" hands the frames over one at a time
+ * (gs_node_on_frame, outbox drained after each); "batch" hands them over a turn at a time
+ * (gs_node_on_frames with --turn frames, default 64, the outbox drained after the turn), which
+ * verifies the turn's Gossip ids in one batched BLAKE3 pass.  Virtual time advances 1 us per
+ * message on both.
+ *
  * Encoding modes: by default a SEND flagged GS_NODE_OUT_FLAG_SAME_MSG reuses the previous
  * encoding (what the server does: one encoding per distinct message); --encode-all encodes every
  * SEND separately.
  *
- * Usage: bench_proto [--messages N] [--only PAYLOAD] [--encode-all]
- * Prints a table and, last, one JSON line.
+ * Usage: bench_proto [--messages N] [--only PAYLOAD] [--encode-all] [--turn N] [--path P]
+ * (--path single|batch|both, default both).  Prints a table and, last, one JSON line.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -57,6 +63,7 @@ static gs_key peer_key(unsigned i)
 
 typedef struct result {
     size_t size;
+    size_t turn; /* frames per gs_node_on_frames call, 0 for the single path */
     uint64_t messages;
     double seconds;     /* wall time of the timed sections */
     double cpu_seconds; /* this thread's CPU time in them (robust on a shared machine) */
@@ -133,8 +140,34 @@ static void make_batch(uint8_t *buf, size_t stride, size_t *lens, size_t n, size
     }
 }
 
-static int run_size(size_t size, uint64_t total, bool encode_all, result *res)
+/* drain_out empties the outbox, encoding SENDs into |sendbuf| as the server would. */
+static int drain_out(gs_node *node, bool encode_all, uint8_t *sendbuf, gs_ssize *plast, result *res)
 {
+    gs_node_out o;
+
+    while (gs_node_next_out(node, &o)) {
+        if (o.type != GS_NODE_OUT_SEND) {
+            ++res->events;
+            continue;
+        }
+        ++res->sends;
+        if (encode_all || !(o.flags & GS_NODE_OUT_FLAG_SAME_MSG)) {
+            *plast = gs_codec_encode_frame(sendbuf, GS_MAX_MESSAGE_SIZE_DEFAULT + 8, &o.msg,
+                                           GS_MAX_MESSAGE_SIZE_DEFAULT);
+            if (*plast < 0) {
+                fprintf(stderr, "encode: %s\n", gs_strerror((int)*plast));
+                return (int)*plast;
+            }
+            ++res->encodes;
+        }
+        res->out_bytes += (uint64_t)*plast;
+    }
+    return 0;
+}
+
+static int run_size(size_t size, uint64_t total, bool encode_all, size_t turn, result *res)
+{
+    gs_node_frame tf[BATCH];
     gs_topic_id topic;
     gs_node *node = NULL;
     size_t stride = size + 64;
@@ -150,6 +183,7 @@ static int run_size(size_t size, uint64_t total, bool encode_all, result *res)
     memset(&topic, 0x77, sizeof(topic));
     memset(res, 0, sizeof(*res));
     res->size = size;
+    res->turn = turn;
     if (frames == NULL || lens == NULL || content == NULL || sendbuf == NULL) {
         rv = GS_ERR_NOMEM;
         goto out;
@@ -164,7 +198,7 @@ static int run_size(size_t size, uint64_t total, bool encode_all, result *res)
         make_batch(frames, stride, lens, n, size, &seq, content);
         double t0 = clock_s(CLOCK_MONOTONIC);
         double c0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
-        for (size_t i = 0; i < n; ++i) {
+        for (size_t i = 0; i < n && turn == 0; ++i) {
             rv = gs_node_on_frame(node, &from, &topic, frames + i * stride, lens[i], now);
             if (rv != 0) {
                 fprintf(stderr, "on_frame: %s\n", gs_strerror(rv));
@@ -174,24 +208,34 @@ static int run_size(size_t size, uint64_t total, bool encode_all, result *res)
             if (gs_node_get_expiry(node) <= now) {
                 gs_node_handle_expiry(node, now);
             }
-            gs_node_out o;
-            while (gs_node_next_out(node, &o)) {
-                if (o.type != GS_NODE_OUT_SEND) {
-                    ++res->events;
-                    continue;
+            rv = drain_out(node, encode_all, sendbuf, &last_len, res);
+            if (rv != 0) {
+                goto out;
+            }
+        }
+        for (size_t i = 0; i < n && turn > 0; i += turn) {
+            size_t k = n - i < turn ? n - i : turn;
+            for (size_t j = 0; j < k; ++j) {
+                tf[j].from = &from;
+                tf[j].topic = &topic;
+                tf[j].body = frames + (i + j) * stride;
+                tf[j].len = lens[i + j];
+            }
+            gs_node_on_frames(node, tf, k, now);
+            for (size_t j = 0; j < k; ++j) {
+                if (tf[j].rv != 0) {
+                    fprintf(stderr, "on_frames: %s\n", gs_strerror(tf[j].rv));
+                    rv = tf[j].rv;
+                    goto out;
                 }
-                ++res->sends;
-                if (encode_all || !(o.flags & GS_NODE_OUT_FLAG_SAME_MSG)) {
-                    last_len = gs_codec_encode_frame(sendbuf, GS_MAX_MESSAGE_SIZE_DEFAULT + 8,
-                                                     &o.msg, GS_MAX_MESSAGE_SIZE_DEFAULT);
-                    if (last_len < 0) {
-                        fprintf(stderr, "encode: %s\n", gs_strerror((int)last_len));
-                        rv = (int)last_len;
-                        goto out;
-                    }
-                    ++res->encodes;
-                }
-                res->out_bytes += (uint64_t)last_len;
+            }
+            now += (gs_duration)k * GS_MICROSECONDS;
+            if (gs_node_get_expiry(node) <= now) {
+                gs_node_handle_expiry(node, now);
+            }
+            rv = drain_out(node, encode_all, sendbuf, &last_len, res);
+            if (rv != 0) {
+                goto out;
             }
         }
         res->seconds += clock_s(CLOCK_MONOTONIC) - t0;
@@ -220,7 +264,10 @@ int main(int argc, char **argv)
     bool encode_all = false;
     size_t sizes[] = {64, 1024, 4096 - 40};
     size_t nsizes = 3;
-    result res[3];
+    size_t turn = 64;
+    int paths = 3; /* bit 0: single, bit 1: batch */
+    result res[6];
+    size_t nres = 0;
 
     for (int i = 1; i < argc; ++i) {
         if (strcmp(argv[i], "--messages") == 0 && i + 1 < argc) {
@@ -234,40 +281,68 @@ int main(int argc, char **argv)
             }
         } else if (strcmp(argv[i], "--encode-all") == 0) {
             encode_all = true;
+        } else if (strcmp(argv[i], "--turn") == 0 && i + 1 < argc) {
+            turn = (size_t)strtoull(argv[++i], NULL, 10);
+            if (turn == 0 || turn > BATCH) {
+                fprintf(stderr, "--turn: 1 .. %d frames\n", BATCH);
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--path") == 0 && i + 1 < argc) {
+            ++i;
+            paths = strcmp(argv[i], "single") == 0  ? 1
+                    : strcmp(argv[i], "batch") == 0 ? 2
+                    : strcmp(argv[i], "both") == 0  ? 3
+                                                    : 0;
+            if (paths == 0) {
+                fprintf(stderr, "--path: single, batch or both\n");
+                return 2;
+            }
         } else {
-            fprintf(stderr, "usage: %s [--messages N] [--only PAYLOAD] [--encode-all]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s [--messages N] [--only PAYLOAD] [--encode-all] [--turn N] "
+                    "[--path single|batch|both]\n",
+                    argv[0]);
             return 2;
         }
     }
     printf("bench_proto: %u eager + %u lazy neighbours, %llu messages per size, encode %s\n",
            NEAGER, NLAZY, (unsigned long long)total,
            encode_all ? "every SEND" : "once per distinct message");
-    printf("%8s %10s %9s %12s %12s %10s %10s %10s\n", "payload", "messages", "wall s", "msgs/s",
-           "msgs/cpu-s", "cpu ns/msg", "MB/s in", "sends/msg");
+    printf("%8s %6s %10s %9s %12s %12s %10s %10s %10s\n", "payload", "path", "messages", "wall s",
+           "msgs/s", "msgs/cpu-s", "cpu ns/msg", "MB/s in", "sends/msg");
     for (size_t k = 0; k < nsizes; ++k) {
-        int rv = run_size(sizes[k], total, encode_all, &res[k]);
-        if (rv != 0) {
-            fprintf(stderr, "size %zu failed: %s\n", sizes[k], gs_strerror(rv));
-            return 1;
+        for (int p = 0; p < 2; ++p) {
+            if (!(paths & (1 << p))) {
+                continue;
+            }
+            result *r = &res[nres++];
+            int rv = run_size(sizes[k], total, encode_all, p == 0 ? 0 : turn, r);
+            if (rv != 0) {
+                fprintf(stderr, "size %zu failed: %s\n", sizes[k], gs_strerror(rv));
+                return 1;
+            }
+            double rate = (double)r->messages / r->seconds;
+            double crate = (double)r->messages / r->cpu_seconds;
+            printf("%8zu %6s %10llu %9.3f %12.0f %12.0f %10.1f %10.1f %10.2f\n", r->size,
+                   r->turn == 0 ? "single" : "batch", (unsigned long long)r->messages, r->seconds,
+                   rate, crate, 1e9 / crate, crate * (double)r->size / 1e6,
+                   (double)r->sends / (double)r->messages);
         }
-        const result *r = &res[k];
-        double rate = (double)r->messages / r->seconds;
-        double crate = (double)r->messages / r->cpu_seconds;
-        printf("%8zu %10llu %9.3f %12.0f %12.0f %10.1f %10.1f %10.2f\n", r->size,
-               (unsigned long long)r->messages, r->seconds, rate, crate, 1e9 / crate,
-               crate * (double)r->size / 1e6, (double)r->sends / (double)r->messages);
     }
-    printf("{\"bench\":\"bench_proto\",\"eager\":%u,\"lazy\":%u,\"encode_all\":%s,\"results\":[",
-           NEAGER, NLAZY, encode_all ? "true" : "false");
-    for (size_t k = 0; k < nsizes; ++k) {
+    printf("{\"bench\":\"bench_proto\",\"eager\":%u,\"lazy\":%u,\"encode_all\":%s,"
+           "\"blake3_single_impl\":%d,\"results\":[",
+           NEAGER, NLAZY, encode_all ? "true" : "false", gs_blake3_single_impl());
+    for (size_t k = 0; k < nres; ++k) {
         const result *r = &res[k];
-        printf("%s{\"payload\":%zu,\"messages\":%llu,\"seconds\":%.6f,\"cpu_seconds\":%.6f,"
+        printf("%s{\"payload\":%zu,\"path\":\"%s\",\"turn\":%zu,\"messages\":%llu,"
+               "\"seconds\":%.6f,\"cpu_seconds\":%.6f,"
                "\"msgs_per_s\":%.0f,\"msgs_per_cpu_s\":%.0f,"
                "\"sends\":%llu,\"encodes\":%llu,\"out_bytes\":%llu}",
-               k == 0 ? "" : ",", r->size, (unsigned long long)r->messages, r->seconds,
-               r->cpu_seconds, (double)r->messages / r->seconds,
-               (double)r->messages / r->cpu_seconds, (unsigned long long)r->sends,
-               (unsigned long long)r->encodes, (unsigned long long)r->out_bytes);
+               k == 0 ? "" : ",", r->size, r->turn == 0 ? "single" : "batch", r->turn,
+               (unsigned long long)r->messages, r->seconds, r->cpu_seconds,
+               (double)r->messages / r->seconds, (double)r->messages / r->cpu_seconds,
+               (unsigned long long)r->sends, (unsigned long long)r->encodes,
+               (unsigned long long)r->out_bytes);
     }
     printf("]}\n");
     return 0;

@@ -209,7 +209,7 @@ static int bench_tput(double seconds, size_t body)
     double acpu = (double)a.ns / 1e9 * share;
     double bcpu = (double)b.ns / 1e9 * share;
     double bits = (double)b.frame_bytes * 8.0;
-    const gs_quic_stats *sa = gs_quic_ep_stats(a.ep);
+    const gs_quic_stats *sa = gs_quic_ep_stats_get(a.ep);
     printf("tput: body=%zu bytes, wall %.2f s, frames sent %llu, received %llu\n", body, wall,
            (unsigned long long)sent, (unsigned long long)b.nframes);
     printf("  goodput (wall, both endpoints on one core): %.2f Gbit/s\n", bits / wall / 1e9);
@@ -276,8 +276,8 @@ static int bench_hs(size_t count)
     printf("  virtual time from dial to both connected (timers waited for): %.3f ms\n",
            (double)vconnect / 1e6 / (double)count);
     printf("  packets per handshake: server %.1f, client %.1f\n",
-           (double)gs_quic_ep_stats(srv.ep)->packets_out / (double)count,
-           (double)gs_quic_ep_stats(cli.ep)->packets_out / (double)count);
+           (double)gs_quic_ep_stats_get(srv.ep)->packets_out / (double)count,
+           (double)gs_quic_ep_stats_get(cli.ep)->packets_out / (double)count);
     printf("  thread CPU share of the wall time: %.2f\n", share);
     printf("  server side: %.3f CPU s in calls -> %.0f handshakes/s per core\n", scpu,
            (double)count / scpu);

@@ -13,7 +13,7 @@
  *   does; one-way = publish -> consumer awake and holding the record.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE
+#    define _GNU_SOURCE
 #endif
 #include <poll.h>
 #include <pthread.h>
@@ -173,10 +173,10 @@ int main(int argc, char **argv)
         }
         if (i == 0) {
             t1 = s;
-            printf("throughput             %.1f M records/s (%zu records of %zu bytes, publish every "
-                   "%zu)\n",
-                   (double)nrecs / ((double)(t1 - t0) / 1e9) / 1e6, nrecs, sizeof(gs_mbox_rec),
-                   batch);
+            printf(
+                "throughput             %.1f M records/s (%zu records of %zu bytes, publish every "
+                "%zu)\n",
+                (double)nrecs / ((double)(t1 - t0) / 1e9) / 1e6, nrecs, sizeof(gs_mbox_rec), batch);
         }
         busy[i] = (now_ns() - s) / 2;
     }

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 /* --- shared --- */
 
 static gs_engine *g_sig_engine;
+static volatile sig_atomic_t g_stats_wanted;
 
 static void on_signal(int sig)
 {
@@ -25,6 +27,16 @@ static void on_signal(int sig)
     /* gs_engine_stop is an atomic store plus an eventfd write: async-signal-safe. */
     if (g_sig_engine != NULL) {
         gs_engine_stop(g_sig_engine);
+    }
+}
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    g_stats_wanted = 1;
+    /* gs_engine_wake is an atomic exchange plus an eventfd write: async-signal-safe */
+    if (g_sig_engine != NULL) {
+        (void)gs_engine_wake(g_sig_engine);
     }
 }
 
@@ -38,6 +50,111 @@ static void install_signals(gs_engine *e)
     (void)sigemptyset(&sa.sa_mask);
     (void)sigaction(SIGINT, &sa, NULL);
     (void)sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_usr1;
+    (void)sigaction(SIGUSR1, &sa, NULL);
+}
+
+/* Counter tables: name and offset of every uint64_t field, printed in declaration order. */
+typedef struct counter {
+    const char *name;
+    size_t off;
+} counter;
+
+#define QC(f)                                                                                      \
+    {                                                                                              \
+#        f, offsetof(gs_quic_stats, f)                                                             \
+    }
+static const counter quic_counters[] = {
+    QC(datagrams_in),
+    QC(bytes_in),
+    QC(packets_out),
+    QC(bytes_out),
+    QC(datagrams_invalid),
+    QC(datagrams_dropped),
+    QC(disco_dropped),
+    QC(version_negotiations),
+    QC(handshakes_started),
+    QC(handshakes_ok),
+    QC(handshakes_failed),
+    QC(handshake_timeouts),
+    QC(peer_mismatch),
+    QC(tls_alerts),
+    QC(retries_sent),
+    QC(tokens_ok),
+    QC(tokens_rejected),
+    QC(resets_sent),
+    QC(resets_ratelimited),
+    QC(resets_received),
+    QC(amplification_limited),
+    QC(conns_refused),
+    QC(conns_closed),
+    QC(idle_timeouts),
+    QC(frames_in),
+    QC(frames_out),
+    QC(frame_bytes_in),
+    QC(frame_bytes_out),
+    QC(frames_oversize),
+    QC(frames_refused),
+    QC(send_queue_drops),
+    QC(data_refused),
+    QC(frames_ref),
+    QC(frames_released),
+    QC(datagrams_stray),
+    QC(stream_errors),
+    QC(streams_opened),
+    QC(streams_in),
+    QC(bidi_refused),
+    QC(conns_active),
+    QC(rx_buffer_refused),
+    QC(rx_buffer_evicted),
+    QC(rx_buffered),
+};
+#define EC(f)                                                                                      \
+    {                                                                                              \
+#        f, offsetof(gs_engine_stats, f)                                                           \
+    }
+static const counter engine_counters[] = {
+    EC(turns),      EC(expiries),         EC(writes),         EC(tx_blocked),
+    EC(tx_errors),  EC(write_errors),     EC(no_socket),      EC(untracked),
+    EC(busy_turns), EC(strays_forwarded), EC(strays_dropped), EC(injected),
+};
+#define UC(f)                                                                                      \
+    {                                                                                              \
+#        f, offsetof(gs_uring_stats, f)                                                            \
+    }
+static const counter uring_counters[] = {
+    UC(turns),          UC(cqes),         UC(rx_dgrams), UC(rx_bytes),      UC(rx_bufs),
+    UC(rx_gro_batches), UC(rx_rearms),    UC(rx_nobufs), UC(rx_trunc),      UC(rx_errors),
+    UC(tx_sends),       UC(tx_dgrams),    UC(tx_bytes),  UC(tx_retries),    UC(tx_dropped),
+    UC(tx_errors),      UC(tx_pool_full), UC(wakes),     UC(doorbell_cqes),
+};
+
+static void print_counters(const char *name, const void *st, const counter *c, size_t n)
+{
+    printf("\"%s\":{", name);
+    for (size_t i = 0; i < n; ++i) {
+        uint64_t v;
+
+        memcpy(&v, (const uint8_t *)st + c[i].off, sizeof(v));
+        printf("%s\"%s\":%llu", i > 0 ? "," : "", c[i].name, (unsigned long long)v);
+    }
+    printf("}");
+}
+
+/* print_stats writes one line {"event":"stats","why":..,"quic":{..},"engine":{..},"uring":{..}}
+ * with every counter of the server's endpoint, engine and ring (attacks become visible). */
+static void print_stats(gs_engine *e, const char *why)
+{
+    printf("{\"event\":\"stats\",\"why\":\"%s\",", why);
+    print_counters("quic", gs_quic_ep_stats_get(gs_engine_quic(e)), quic_counters,
+                   sizeof(quic_counters) / sizeof(quic_counters[0]));
+    printf(",");
+    print_counters("engine", gs_engine_stats_get(e), engine_counters,
+                   sizeof(engine_counters) / sizeof(engine_counters[0]));
+    printf(",");
+    print_counters("uring", gs_uring_stats_get(gs_engine_uring(e)), uring_counters,
+                   sizeof(uring_counters) / sizeof(uring_counters[0]));
+    printf("}\n");
 }
 
 /* json_str prints |s| as a JSON string literal. */
@@ -91,7 +208,7 @@ static int load_key(const char *path, gs_identity *id)
     int rv = gs_identity_load_or_create(id, path, &created);
 
     if (rv != 0) {
-        fprintf(stderr, "gossip-bench: key file %s: %s\n", path, gs_strerror(rv));
+        fprintf(stderr, "gossip-bench: %s: %s\n", path, gs_identity_strerror(rv));
         return -1;
     }
     if (created) {
@@ -199,6 +316,10 @@ int gs_bench_transport_server(int argc, char **argv)
     rv = 0;
     while (!gs_engine_stopping(e)) {
         rv = gs_engine_run_once(e, GS_SECONDS);
+        if (g_stats_wanted) {
+            g_stats_wanted = 0;
+            print_stats(e, "SIGUSR1");
+        }
         if (fflush(stdout) != 0 || rv != 0) {
             break;
         }
@@ -206,8 +327,9 @@ int gs_bench_transport_server(int argc, char **argv)
     if (rv == 0) {
         /* SIGINT/SIGTERM: close every connection (code 0) and let the closes leave, bounded. */
         (void)gs_engine_shutdown(e, 0, "server shutdown", GS_SECONDS);
-        (void)fflush(stdout);
     }
+    print_stats(e, "exit");
+    (void)fflush(stdout);
     g_sig_engine = NULL;
     gs_engine_del(e);
     if (rv != 0) {

@@ -188,15 +188,29 @@ int gs_identity_load(gs_identity *id, const char *path)
     if (id == NULL || path == NULL) {
         return GS_ERR_INVAL;
     }
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    /* O_NONBLOCK: opening a FIFO for reading must not wait for a writer (it is refused below);
+     * it has no effect on a regular file's reads. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0) {
-        return -errno;
+        return -errno; /* a symbolic link gives -ELOOP (O_NOFOLLOW) */
     }
     if (fstat(fd, &st) != 0) {
         rv = -errno;
         goto out;
     }
-    if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
+    if (S_ISDIR(st.st_mode)) {
+        rv = -EISDIR;
+        goto out;
+    }
+    if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+        rv = -ENODEV;
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rv = -ESPIPE; /* FIFO or socket */
+        goto out;
+    }
+    if ((st.st_mode & 077) != 0) {
         rv = GS_ERR_KEY_PERM;
         goto out;
     }
@@ -227,6 +241,33 @@ out:
     sodium_memzero(seed, sizeof(seed));
     (void)close(fd);
     return rv;
+}
+
+const char *gs_identity_strerror(int rv)
+{
+    switch (rv) {
+    case GS_ERR_KEY_PERM:
+        return "key file is readable or writable by group or others (chmod 600 it)";
+    case GS_ERR_KEY_FORMAT:
+        return "key file is malformed (expected one line of 64 hex digits, # comments, at most "
+               "4 KiB)";
+    case -ELOOP:
+        return "key file is a symbolic link (refused: give the path of the file itself)";
+    case -EISDIR:
+        return "key file is a directory, not a regular file";
+    case -ENODEV:
+        return "key file is a device (such as /dev/null), not a regular file";
+    case -ESPIPE:
+        return "key file is a FIFO or socket, not a regular file";
+    case -ENOENT:
+        return "key file does not exist";
+    case -EACCES:
+        return "key file cannot be read: permission denied";
+    case -EEXIST:
+        return "key file already exists (never overwritten)";
+    default:
+        return gs_strerror(rv);
+    }
 }
 
 int gs_identity_load_or_create(gs_identity *id, const char *path, bool *pcreated)

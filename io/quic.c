@@ -55,6 +55,7 @@ void gs_quic_cfg_default(gs_quic_cfg *cfg)
     cfg->shard = 0;
     cfg->send_sni = false;
     cfg->rx_buffer_max = (size_t)64 << 20;
+    cfg->rx_buffer_conn_max = 0;
 }
 
 int gs_quic_addr_set(gs_quic_addr *addr, const struct sockaddr *sa, socklen_t len)
@@ -206,6 +207,12 @@ int gs_quic_ep_new(gs_quic_ep **pep, const gs_quic_cfg *cfg, const gs_identity *
         rv = GS_ERR_NOMEM;
         goto fail_ctrl;
     }
+    ep->stops_cap = (cfg->max_uni_streams < 4096 ? (size_t)cfg->max_uni_streams : 4096) + 8;
+    ep->stops = gs_mem_calloc(mem, ep->stops_cap, sizeof(ep->stops[0]));
+    if (ep->stops == NULL) {
+        rv = GS_ERR_NOMEM;
+        goto fail_stops;
+    }
     rv = gs_quic_tls_init(ep);
     if (rv != 0) {
         goto fail_tls;
@@ -214,6 +221,8 @@ int gs_quic_ep_new(gs_quic_ep **pep, const gs_quic_cfg *cfg, const gs_identity *
     return 0;
 
 fail_tls:
+    gs_mem_free(mem, ep->stops);
+fail_stops:
     gs_mem_free(mem, ep->ctrl);
 fail_ctrl:
     gs_quic_map_free(&ep->tokens, mem);
@@ -259,6 +268,7 @@ void gs_quic_ep_del(gs_quic_ep *ep)
         gs_mem_free(mem, ch);
     }
     gs_quic_tls_free(ep);
+    gs_mem_free(mem, ep->stops);
     gs_mem_free(mem, ep->ctrl);
     gs_quic_map_free(&ep->tokens, mem);
     gs_quic_map_free(&ep->addrs, mem);
@@ -272,7 +282,7 @@ void gs_quic_ep_del(gs_quic_ep *ep)
     gs_mem_free(mem, ep);
 }
 
-const gs_quic_stats *gs_quic_ep_stats(const gs_quic_ep *ep)
+const gs_quic_stats *gs_quic_ep_stats_get(const gs_quic_ep *ep)
 {
     return &ep->stats;
 }

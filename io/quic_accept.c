@@ -293,7 +293,7 @@ void gs_quic_server_accept(gs_quic_ep *ep, const gs_quic_addr *local, const gs_q
         ngtcp2_conn_set_keep_alive_timeout(c->nc, ep->cfg.keep_alive);
     }
     ++ep->rate_count;
-    c->nstops = 0;
+    ep->nstops = 0; /* a first Initial carries no stream data: nothing to stop after it */
     gs_quic_path_of(&path, local, remote);
     ngtcp2_pkt_info pi;
     memset(&pi, 0, sizeof(pi));

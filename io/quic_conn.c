@@ -483,26 +483,37 @@ static int cb_recv_stream_data(ngtcp2_conn *nc, uint32_t flags, int64_t id, uint
     int64_t stop = -1;
 
     if (gs_quic_stream_on_data(c->ep, c, id, flags, data, len, sud, &stop) == 1 && sud != NULL) {
-        gs_quic_stream_recv_done(c->ep, c, id, sud);
-        ngtcp2_conn_extend_max_streams_uni(nc, 1);
-        if (++c->nrecv_done >= QRECV_DONE_MAX && !c->close_req) {
-            c->close_req = true;
-            c->close_app_error = 0;
-            gs_quic_conn_set_reason(c, "too many streams on one connection");
-            gs_quic_conn_mark_dirty(c->ep, c);
-        }
+        gs_quic_conn_recv_finished(c->ep, c, id, sud);
     }
     if (stop >= 0) {
-        if (c->nstops < sizeof(c->stops) / sizeof(c->stops[0])) {
-            c->stops[c->nstops++] = stop;
-        } else {
-            return NGTCP2_ERR_CALLBACK_FAILURE; /* too many bad streams in one packet */
+        gs_quic_ep *ep = c->ep;
+        if (ep->nstops < ep->stops_cap) {
+            ep->stops[ep->nstops++] = stop;
+        } else if (!c->close_req) {
+            /* More bad streams in one packet than the peer may even have open: a protocol
+             * violation, closed with that reason (the stream's bytes are discarded anyway). */
+            c->close_req = true;
+            c->close_app_error = 0;
+            gs_quic_conn_set_reason(c, "too many bad streams in one packet");
+            gs_quic_conn_mark_dirty(ep, c);
         }
     }
     /* Bytes are consumed (delivered or discarded) at once: return the credit. */
     ngtcp2_conn_extend_max_stream_offset(nc, id, len);
     ngtcp2_conn_extend_max_offset(nc, len);
     return 0;
+}
+
+void gs_quic_conn_recv_finished(gs_quic_ep *ep, qconn *c, int64_t id, void *sud)
+{
+    gs_quic_stream_recv_done(ep, c, id, sud);
+    ngtcp2_conn_extend_max_streams_uni(c->nc, 1);
+    if (++c->nrecv_done >= QRECV_DONE_MAX && !c->close_req) {
+        c->close_req = true;
+        c->close_app_error = 0;
+        gs_quic_conn_set_reason(c, "too many streams on one connection");
+        gs_quic_conn_mark_dirty(ep, c);
+    }
 }
 
 static int cb_acked(ngtcp2_conn *nc, int64_t id, uint64_t off, uint64_t len, void *ud, void *sud)
@@ -722,15 +733,15 @@ bool gs_quic_conn_read(gs_quic_ep *ep, qconn *c, const gs_quic_addr *local,
     gs_quic_path_of(&path, local, remote);
     memset(&pi, 0, sizeof(pi));
     pi.ecn = ecn & NGTCP2_ECN_MASK;
-    c->nstops = 0;
+    ep->nstops = 0;
     c->rx_bytes += len;
     ++ep->in_ngtcp2;
     int rv = ngtcp2_conn_read_pkt(c->nc, &path, &pi, data, len, now);
     --ep->in_ngtcp2;
-    for (size_t i = 0; i < c->nstops; ++i) {
-        (void)ngtcp2_conn_shutdown_stream_read(c->nc, c->stops[i], 0);
+    for (size_t i = 0; i < ep->nstops; ++i) {
+        (void)ngtcp2_conn_shutdown_stream_read(c->nc, ep->stops[i], 0);
     }
-    c->nstops = 0;
+    ep->nstops = 0;
     if (rv != 0) {
         if (rv == NGTCP2_ERR_DISCARD_PKT) {
             ++ep->stats.datagrams_dropped;

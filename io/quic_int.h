@@ -135,6 +135,11 @@ typedef struct qrecv {
     uint8_t *body; /* max_message_size bytes, allocated when a body spans packets */
     struct qrecv *prev;
     struct qrecv *next;
+    /* while |body| is allocated: the endpoint's list of buffers, oldest first */
+    struct qconn *conn;
+    struct qrecv *buf_prev;
+    struct qrecv *buf_next;
+    uint64_t buf_seq; /* allocation order */
 } qrecv;
 
 /* --- connections --- */
@@ -191,11 +196,10 @@ typedef struct qconn {
     uint64_t rx_bytes; /* UDP payload bytes received / sent (amplification accounting) */
     uint64_t tx_bytes;
     size_t queued;          /* bytes queued and not acknowledged, all streams */
+    size_t rx_buffered;     /* bytes of this connection's partial-frame buffers */
     size_t writable_at;     /* on_writable fires once |queued| drops below this (want_writable) */
     gs_tstamp behind_since; /* since when queued > send_queue_low (GS_TSTAMP_NEVER: not behind) */
     struct qconn *dirty_next;
-    int64_t stops[8]; /* incoming streams to stop after the current read */
-    size_t nstops;
     uint64_t nrecv_done; /* incoming streams finished or stopped (see QRECV_DONE_MAX) */
 } qconn;
 
@@ -261,6 +265,17 @@ struct gs_quic_ep {
     /* ngtcp2 calls in progress (read_pkt, writev_stream, handle_expiry): connections are never
      * freed while it is non-zero (asserted) */
     int in_ngtcp2;
+    /* incoming streams to stop once the current ngtcp2_conn_read_pkt returns (stopping from
+     * inside its callback could free the stream under it): one connection reads at a time, and
+     * a packet can name at most the streams the peer may have open (max_uni_streams), so
+     * stops_cap = min(max_uni_streams, 4096) + 8 never runs out in practice */
+    int64_t *stops;
+    size_t nstops;
+    size_t stops_cap;
+    /* partial-frame buffers of all connections, oldest first (eviction, quic_stream.c) */
+    qrecv *buf_head;
+    qrecv *buf_tail;
+    uint64_t buf_seq;
     /* the GSO run packer and its one-packet stash (quic_pack.h) */
     gs_quic_pack pack;
 };
@@ -304,6 +319,9 @@ int gs_quic_stream_on_open(struct gs_quic_ep *ep, qconn *c, int64_t id);
 int gs_quic_stream_on_data(struct gs_quic_ep *ep, qconn *c, int64_t id, uint32_t flags,
                            const uint8_t *data, size_t len, void *sud, int64_t *pstop);
 void gs_quic_stream_recv_done(struct gs_quic_ep *ep, qconn *c, int64_t id, void *sud);
+/* gs_quic_conn_recv_finished ends an incoming stream we are done with (FIN delivered, stopped,
+ * evicted): frees our state and returns the stream's credit (see QRECV_DONE_MAX). */
+void gs_quic_conn_recv_finished(struct gs_quic_ep *ep, qconn *c, int64_t id, void *sud);
 int gs_quic_stream_on_acked(struct gs_quic_ep *ep, qconn *c, int64_t id, uint64_t off, uint64_t len,
                             void *sud);
 void gs_quic_stream_on_close(struct gs_quic_ep *ep, qconn *c, int64_t id, void *sud);

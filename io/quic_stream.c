@@ -13,6 +13,16 @@
  * frame that lies wholly inside one STREAM chunk is handed up without copying, otherwise the body
  * is gathered in a per-stream buffer of max_message_size bytes.  Flow control credit is returned as
  * soon as bytes are consumed (delivered or discarded).
+ *
+ * Partial-frame buffers are bounded per connection (cfg.rx_buffer_conn_max) and in total
+ * (cfg.rx_buffer_max), so that streams holding half a frame cannot starve other connections:
+ *  - a connection at its share takes its own oldest buffer back (that stream is stopped);
+ *  - when the total is reached, the oldest buffer (among the 64 oldest) of a connection that
+ *    holds at least as many buffer bytes as the requester will after allocating is taken back:
+ *    a connection only ever loses a buffer to one that uses no more than it does, so a peer with
+ *    a few frames in flight always gets through a flood of half-sent frames from others;
+ *  - if no connection qualifies, the new stream is stopped (rx_buffer_refused).
+ * A stream that loses its buffer is stopped (STOP_SENDING) and counted in rx_buffer_evicted.
  */
 #include "quic_int.h"
 
@@ -158,6 +168,30 @@ static void send_free(struct gs_quic_ep *ep, qconn *c, qsend *s)
     gs_mem_free(ep->mem, s);
 }
 
+/* body_free releases |r|'s partial-frame buffer, if any. */
+static void body_free(struct gs_quic_ep *ep, qrecv *r)
+{
+    if (r->body == NULL) {
+        return;
+    }
+    if (r->buf_prev != NULL) {
+        r->buf_prev->buf_next = r->buf_next;
+    } else {
+        ep->buf_head = r->buf_next;
+    }
+    if (r->buf_next != NULL) {
+        r->buf_next->buf_prev = r->buf_prev;
+    } else {
+        ep->buf_tail = r->buf_prev;
+    }
+    r->buf_prev = NULL;
+    r->buf_next = NULL;
+    gs_mem_free(ep->mem, r->body);
+    r->body = NULL;
+    ep->stats.rx_buffered -= ep->cfg.max_message_size;
+    r->conn->rx_buffered -= ep->cfg.max_message_size;
+}
+
 static void recv_free(struct gs_quic_ep *ep, qconn *c, qrecv *r)
 {
     if (r->prev != NULL) {
@@ -168,10 +202,7 @@ static void recv_free(struct gs_quic_ep *ep, qconn *c, qrecv *r)
     if (r->next != NULL) {
         r->next->prev = r->prev;
     }
-    if (r->body != NULL) {
-        gs_mem_free(ep->mem, r->body);
-        ep->stats.rx_buffered -= ep->cfg.max_message_size;
-    }
+    body_free(ep, r);
     gs_mem_free(ep->mem, r);
 }
 
@@ -530,6 +561,7 @@ int gs_quic_stream_on_open(struct gs_quic_ep *ep, qconn *c, int64_t id)
     }
     r->kind = QSTREAM_RECV;
     r->id = id;
+    r->conn = c;
     r->next = c->recvs;
     if (c->recvs != NULL) {
         c->recvs->prev = r;
@@ -561,6 +593,99 @@ static void deliver(struct gs_quic_ep *ep, qconn *c, qrecv *r, const uint8_t *bo
     if (ep->cb.on_frame != NULL) {
         ep->cb.on_frame(ep->cb.user_data, c->handle, c->peer, r->topic, body, len);
     }
+}
+
+/* evict takes |v|'s buffer back: |v|'s stream (of connection v->conn) is stopped and finished.
+ * |cur| is the connection being read: its streams are stopped once the read returns. */
+static bool evict(struct gs_quic_ep *ep, qconn *cur, qrecv *v)
+{
+    qconn *vc = v->conn;
+    int64_t id = v->id;
+
+    if (vc == cur && ep->nstops >= ep->stops_cap) {
+        return false;
+    }
+    ++ep->stats.rx_buffer_evicted;
+    ++ep->stats.stream_errors;
+    /* First detach and free our state (the stream's user data becomes NULL), so that nothing
+     * ngtcp2 calls back while stopping the stream can reach it. */
+    gs_quic_conn_recv_finished(ep, vc, id, v);
+    if (vc == cur) {
+        ep->stops[ep->nstops++] = id;
+    } else {
+        (void)ngtcp2_conn_shutdown_stream_read(vc->nc, id, 0);
+        gs_quic_conn_mark_dirty(ep, vc);
+    }
+    return true;
+}
+
+/* conn_oldest returns |c|'s oldest partial-frame buffer other than |r|'s, or NULL. */
+static qrecv *conn_oldest(qconn *c, const qrecv *r)
+{
+    qrecv *best = NULL;
+
+    for (qrecv *it = c->recvs; it != NULL; it = it->next) {
+        if (it != r && it->body != NULL && (best == NULL || it->buf_seq < best->buf_seq)) {
+            best = it;
+        }
+    }
+    return best;
+}
+
+/* Buffers looked at, oldest first, when the total is reached (bounds the work per packet). */
+#define EVICT_SCAN 64
+
+/*
+ * body_alloc gives |r| (a stream of |c|) a partial-frame buffer within the per-connection share
+ * and the total, taking one back from a connection that may give way (see the file comment).
+ * Returns 0 or GS_ERR_LIMIT / GS_ERR_NOMEM (counted; the caller stops |r|).
+ */
+static int body_alloc(struct gs_quic_ep *ep, qconn *c, qrecv *r)
+{
+    size_t m = ep->cfg.max_message_size;
+    size_t share =
+        ep->cfg.rx_buffer_conn_max != 0 ? ep->cfg.rx_buffer_conn_max : ep->cfg.rx_buffer_max / 64;
+
+    if (share < m) {
+        share = m;
+    }
+    if (c->rx_buffered + m > share) {
+        qrecv *own = conn_oldest(c, r);
+        if (own == NULL || !evict(ep, c, own)) {
+            ++ep->stats.rx_buffer_refused;
+            return GS_ERR_LIMIT;
+        }
+    }
+    if (ep->stats.rx_buffered + m > ep->cfg.rx_buffer_max) {
+        qrecv *victim = NULL;
+        size_t n = 0;
+        for (qrecv *it = ep->buf_head; it != NULL && n < EVICT_SCAN; it = it->buf_next, ++n) {
+            if (it != r && it->conn->rx_buffered >= c->rx_buffered + m) {
+                victim = it;
+                break;
+            }
+        }
+        if (victim == NULL || !evict(ep, c, victim)) {
+            ++ep->stats.rx_buffer_refused;
+            return GS_ERR_LIMIT;
+        }
+    }
+    r->body = gs_mem_malloc(ep->mem, m);
+    if (r->body == NULL) {
+        return GS_ERR_NOMEM;
+    }
+    r->buf_seq = ++ep->buf_seq;
+    r->buf_next = NULL;
+    r->buf_prev = ep->buf_tail;
+    if (ep->buf_tail != NULL) {
+        ep->buf_tail->buf_next = r;
+    } else {
+        ep->buf_head = r;
+    }
+    ep->buf_tail = r;
+    ep->stats.rx_buffered += m;
+    c->rx_buffered += m;
+    return 0;
 }
 
 int gs_quic_stream_on_data(struct gs_quic_ep *ep, qconn *c, int64_t id, uint32_t flags,
@@ -614,24 +739,11 @@ int gs_quic_stream_on_data(struct gs_quic_ep *ep, qconn *c, int64_t id, uint32_t
             left -= k;
             continue;
         }
-        if (r->body == NULL) {
-            /* Bounded across all connections: a peer holding many streams mid-frame cannot make
-             * us buffer max_message_size bytes for each of them without limit. */
-            if (ep->stats.rx_buffered + ep->cfg.max_message_size > ep->cfg.rx_buffer_max) {
-                ++ep->stats.rx_buffer_refused;
-                ++ep->stats.stream_errors;
-                r->stopped = true;
-                *pstop = id;
-                break;
-            }
-            r->body = gs_mem_malloc(ep->mem, ep->cfg.max_message_size);
-            if (r->body == NULL) {
-                ++ep->stats.stream_errors;
-                r->stopped = true;
-                *pstop = id;
-                break;
-            }
-            ep->stats.rx_buffered += ep->cfg.max_message_size;
+        if (r->body == NULL && body_alloc(ep, c, r) != 0) {
+            ++ep->stats.stream_errors;
+            r->stopped = true;
+            *pstop = id;
+            break;
         }
         size_t k = r->need - r->nbody;
         if (k > left) {

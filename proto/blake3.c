@@ -14,7 +14,9 @@
  *
  * Speed: whole chunks that are known not to be the last are hashed in batches through
  * b3_hash_chunks, which has a portable path and (x86-64) SSE4.1 / AVX2 / AVX-512 paths hashing
- * 4 / 8 / 16 chunks in parallel, selected once at load time from CPUID.
+ * 4 / 8 / 16 chunks in parallel, selected once at load time from CPUID.  Single compressions
+ * (messages of one chunk or less: every Gossip id check) use the implementation that a timing
+ * at load found fastest (b3_calibrate), portable or SIMD rows.
  */
 #include "blake3.h"
 
@@ -26,6 +28,7 @@
 #    define BLAKE3_X86 1
 #    include <cpuid.h>
 #    include <immintrin.h>
+#    include <x86intrin.h>
 #else
 #    define BLAKE3_X86 0
 #endif
@@ -827,8 +830,287 @@ B3_TARGET_AVX2 static void avx_hash_small8(const uint8_t *const in[8], const siz
     }
 }
 
+/*
+ * z_hash_small16 is avx_hash_small8 with 16 lanes (AVX-512): finished lanes keep their chaining
+ * value through a mask instead of a blend.
+ */
+B3_TARGET_AVX512 static void z_hash_small16(const uint8_t *const in[16], const size_t len[16],
+                                            uint8_t (*out)[GS_BLAKE3_OUT_LEN])
+{
+    uint8_t last[16][GS_BLAKE3_BLOCK_LEN];
+    size_t nblocks[16];
+    size_t maxb = 1;
+    for (int j = 0; j < 16; ++j) {
+        nblocks[j] = len[j] == 0 ? 1 : (len[j] + GS_BLAKE3_BLOCK_LEN - 1) / GS_BLAKE3_BLOCK_LEN;
+        size_t tail = len[j] - (nblocks[j] - 1) * GS_BLAKE3_BLOCK_LEN;
+        memset(last[j], 0, sizeof(last[j]));
+        if (tail > 0) {
+            memcpy(last[j], in[j] + (nblocks[j] - 1) * GS_BLAKE3_BLOCK_LEN, tail);
+        }
+        if (nblocks[j] > maxb) {
+            maxb = nblocks[j];
+        }
+    }
+    __m512i h[16];
+    for (int i = 0; i < 8; ++i) {
+        h[i] = _mm512_set1_epi32((int)b3_iv[i]);
+    }
+    for (size_t b = 0; b < maxb; ++b) {
+        uint32_t blen[16];
+        uint32_t flags[16];
+        __mmask16 active = 0;
+        __m512i m[16];
+        for (int j = 0; j < 16; ++j) {
+            bool is_last = b + 1 == nblocks[j];
+            if (b < nblocks[j]) {
+                active |= (__mmask16)(1u << j);
+            }
+            m[j] = z_loadu(b + 1 < nblocks[j] ? in[j] + b * GS_BLAKE3_BLOCK_LEN : last[j]);
+            blen[j] = is_last ? (uint32_t)(len[j] - b * GS_BLAKE3_BLOCK_LEN) : GS_BLAKE3_BLOCK_LEN;
+            flags[j] = (b == 0 ? B3_CHUNK_START : 0) | (is_last ? B3_CHUNK_END | B3_ROOT : 0);
+        }
+        z_transpose16(m);
+        __m512i v[16];
+        for (int i = 0; i < 8; ++i) {
+            v[i] = h[i];
+        }
+        v[8] = _mm512_set1_epi32((int)b3_iv[0]);
+        v[9] = _mm512_set1_epi32((int)b3_iv[1]);
+        v[10] = _mm512_set1_epi32((int)b3_iv[2]);
+        v[11] = _mm512_set1_epi32((int)b3_iv[3]);
+        v[12] = _mm512_setzero_si512();
+        v[13] = _mm512_setzero_si512();
+        v[14] = z_loadu(blen);
+        v[15] = z_loadu(flags);
+#    pragma GCC unroll 7
+        for (int r = 0; r < 7; ++r) {
+            const uint8_t *s = b3_sched[r];
+            Z_G(0, 4, 8, 12, m[s[0]], m[s[1]]);
+            Z_G(1, 5, 9, 13, m[s[2]], m[s[3]]);
+            Z_G(2, 6, 10, 14, m[s[4]], m[s[5]]);
+            Z_G(3, 7, 11, 15, m[s[6]], m[s[7]]);
+            Z_G(0, 5, 10, 15, m[s[8]], m[s[9]]);
+            Z_G(1, 6, 11, 12, m[s[10]], m[s[11]]);
+            Z_G(2, 7, 8, 13, m[s[12]], m[s[13]]);
+            Z_G(3, 4, 9, 14, m[s[14]], m[s[15]]);
+        }
+        for (int i = 0; i < 8; ++i) {
+            h[i] = _mm512_mask_xor_epi32(h[i], active, v[i], v[i + 8]);
+        }
+    }
+    for (int i = 8; i < 16; ++i) {
+        h[i] = _mm512_setzero_si512();
+    }
+    z_transpose16(h);
+    for (int j = 0; j < 16; ++j) {
+        avx_storeu(out[j], _mm512_castsi512_si256(h[j]));
+    }
+}
+
+/*
+ * Row-vector single compressions for AVX2 and AVX-512VL: the state is 4 rows of 4 words as in
+ * sse_compress, but each round's message vectors come from a permute of the whole block held in
+ * registers (b3_rowidx gives, per round, the words of the column step's x and y, then the
+ * diagonal step's x and y), so no scalar word is moved on the way.  The message permutes do not
+ * depend on the state: the core computes them ahead while the rounds' dependency chain runs.
+ * AVX-512VL rotates with one instruction (vprord); AVX2 uses byte shuffles for 16 and 8.
+ */
+static const uint32_t b3_rowidx[7][16] = {
+    {0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15},
+    {2, 3, 7, 4, 6, 10, 0, 13, 1, 12, 9, 15, 11, 5, 14, 8},
+    {3, 10, 13, 7, 4, 12, 2, 14, 6, 9, 11, 8, 5, 0, 15, 1},
+    {10, 12, 14, 13, 7, 9, 3, 15, 4, 11, 5, 1, 0, 2, 8, 6},
+    {12, 9, 15, 14, 13, 11, 10, 8, 7, 5, 0, 6, 2, 3, 1, 4},
+    {9, 11, 8, 15, 14, 5, 12, 1, 13, 0, 2, 4, 3, 10, 6, 7},
+    {11, 5, 1, 8, 15, 0, 9, 6, 14, 2, 3, 7, 10, 12, 4, 13},
+};
+
+/* B3_ROWS_G: one G on all four columns (or diagonals) of the rows r0..r3 with message x, y. */
+#    define B3_ROWS_G(ROT16, ROT12, ROT8, ROT7, x, y)                                              \
+        do {                                                                                       \
+            r0 = _mm_add_epi32(_mm_add_epi32(r0, r1), (x));                                        \
+            r3 = ROT16(_mm_xor_si128(r3, r0));                                                     \
+            r2 = _mm_add_epi32(r2, r3);                                                            \
+            r1 = ROT12(_mm_xor_si128(r1, r2));                                                     \
+            r0 = _mm_add_epi32(_mm_add_epi32(r0, r1), (y));                                        \
+            r3 = ROT8(_mm_xor_si128(r3, r0));                                                      \
+            r2 = _mm_add_epi32(r2, r3);                                                            \
+            r1 = ROT7(_mm_xor_si128(r1, r2));                                                      \
+        } while (0)
+
+/* B3_ROWS_ROUND: column step, rotate rows 1..3 into diagonals, diagonal step, rotate back. */
+#    define B3_ROWS_ROUND(ROT16, ROT12, ROT8, ROT7, xc, yc, xd, yd)                                \
+        do {                                                                                       \
+            B3_ROWS_G(ROT16, ROT12, ROT8, ROT7, xc, yc);                                           \
+            r1 = _mm_shuffle_epi32(r1, _MM_SHUFFLE(0, 3, 2, 1));                                   \
+            r2 = _mm_shuffle_epi32(r2, _MM_SHUFFLE(1, 0, 3, 2));                                   \
+            r3 = _mm_shuffle_epi32(r3, _MM_SHUFFLE(2, 1, 0, 3));                                   \
+            B3_ROWS_G(ROT16, ROT12, ROT8, ROT7, xd, yd);                                           \
+            r1 = _mm_shuffle_epi32(r1, _MM_SHUFFLE(2, 1, 0, 3));                                   \
+            r2 = _mm_shuffle_epi32(r2, _MM_SHUFFLE(1, 0, 3, 2));                                   \
+            r3 = _mm_shuffle_epi32(r3, _MM_SHUFFLE(0, 3, 2, 1));                                   \
+        } while (0)
+
+#    define B3_TARGET_AVX512VL __attribute__((target("avx512f,avx512vl")))
+
+B3_TARGET_AVX512VL static inline __m128i zr_rot16(__m128i x)
+{
+    return _mm_ror_epi32(x, 16);
+}
+
+B3_TARGET_AVX512VL static inline __m128i zr_rot12(__m128i x)
+{
+    return _mm_ror_epi32(x, 12);
+}
+
+B3_TARGET_AVX512VL static inline __m128i zr_rot8(__m128i x)
+{
+    return _mm_ror_epi32(x, 8);
+}
+
+B3_TARGET_AVX512VL static inline __m128i zr_rot7(__m128i x)
+{
+    return _mm_ror_epi32(x, 7);
+}
+
+/* zr_compress: one compression, AVX-512VL; |rows| receives the final state v0..v15. */
+B3_TARGET_AVX512VL static inline void zr_compress(__m128i rows[4], const uint32_t cv[8],
+                                                  const uint8_t block[GS_BLAKE3_BLOCK_LEN],
+                                                  uint32_t block_len, uint64_t counter,
+                                                  uint32_t flags)
+{
+    __m512i m = _mm512_loadu_si512(block);
+    __m128i r0 = _mm_loadu_si128((const __m128i *)(const void *)cv);
+    __m128i r1 = _mm_loadu_si128((const __m128i *)(const void *)(cv + 4));
+    __m128i r2 = _mm_set_epi32((int)b3_iv[3], (int)b3_iv[2], (int)b3_iv[1], (int)b3_iv[0]);
+    __m128i r3 = _mm_set_epi32((int)flags, (int)block_len, (int)(uint32_t)(counter >> 32),
+                               (int)(uint32_t)counter);
+#    pragma GCC unroll 7
+    for (int r = 0; r < 7; ++r) {
+        __m512i w = _mm512_permutexvar_epi32(_mm512_loadu_si512(b3_rowidx[r]), m);
+        B3_ROWS_ROUND(zr_rot16, zr_rot12, zr_rot8, zr_rot7, _mm512_castsi512_si128(w),
+                      _mm512_extracti32x4_epi32(w, 1), _mm512_extracti32x4_epi32(w, 2),
+                      _mm512_extracti32x4_epi32(w, 3));
+    }
+    rows[0] = r0;
+    rows[1] = r1;
+    rows[2] = r2;
+    rows[3] = r3;
+}
+
+B3_TARGET_AVX512VL static void zr_compress_cv(uint32_t cv[8],
+                                              const uint8_t block[GS_BLAKE3_BLOCK_LEN],
+                                              uint32_t block_len, uint64_t counter, uint32_t flags)
+{
+    __m128i rows[4];
+    zr_compress(rows, cv, block, block_len, counter, flags);
+    _mm_storeu_si128((__m128i *)(void *)cv, _mm_xor_si128(rows[0], rows[2]));
+    _mm_storeu_si128((__m128i *)(void *)(cv + 4), _mm_xor_si128(rows[1], rows[3]));
+}
+
+B3_TARGET_AVX512VL static void zr_compress_xof(const uint32_t cv[8],
+                                               const uint8_t block[GS_BLAKE3_BLOCK_LEN],
+                                               uint32_t block_len, uint64_t counter, uint32_t flags,
+                                               uint8_t out[GS_BLAKE3_BLOCK_LEN])
+{
+    __m128i rows[4];
+    zr_compress(rows, cv, block, block_len, counter, flags);
+    __m128i c0 = _mm_loadu_si128((const __m128i *)(const void *)cv);
+    __m128i c1 = _mm_loadu_si128((const __m128i *)(const void *)(cv + 4));
+    _mm_storeu_si128((__m128i *)(void *)out, _mm_xor_si128(rows[0], rows[2]));
+    _mm_storeu_si128((__m128i *)(void *)(out + 16), _mm_xor_si128(rows[1], rows[3]));
+    _mm_storeu_si128((__m128i *)(void *)(out + 32), _mm_xor_si128(rows[2], c0));
+    _mm_storeu_si128((__m128i *)(void *)(out + 48), _mm_xor_si128(rows[3], c1));
+}
+
+B3_TARGET_AVX2 static inline __m128i ar_rot16(__m128i x)
+{
+    return _mm_shuffle_epi8(x, _mm_set_epi8(13, 12, 15, 14, 9, 8, 11, 10, 5, 4, 7, 6, 1, 0, 3, 2));
+}
+
+B3_TARGET_AVX2 static inline __m128i ar_rot12(__m128i x)
+{
+    return _mm_or_si128(_mm_srli_epi32(x, 12), _mm_slli_epi32(x, 20));
+}
+
+B3_TARGET_AVX2 static inline __m128i ar_rot8(__m128i x)
+{
+    return _mm_shuffle_epi8(x, _mm_set_epi8(12, 15, 14, 13, 8, 11, 10, 9, 4, 7, 6, 5, 0, 3, 2, 1));
+}
+
+B3_TARGET_AVX2 static inline __m128i ar_rot7(__m128i x)
+{
+    return _mm_or_si128(_mm_srli_epi32(x, 7), _mm_slli_epi32(x, 25));
+}
+
+/*
+ * ar_gather8 returns the 8 message words |idx| (0..15) names, from the block's halves |lo|
+ * (words 0..7) and |hi| (8..15): both halves are permuted by idx mod 8 (permutevar8x32 reads only
+ * the low 3 bits of each index) and blended on idx >= 8.
+ */
+B3_TARGET_AVX2 static inline __m256i ar_gather8(__m256i lo, __m256i hi, const uint32_t *idx)
+{
+    __m256i i = _mm256_loadu_si256((const __m256i *)(const void *)idx);
+    __m256i sel = _mm256_cmpgt_epi32(i, _mm256_set1_epi32(7));
+    return _mm256_blendv_epi8(_mm256_permutevar8x32_epi32(lo, i),
+                              _mm256_permutevar8x32_epi32(hi, i), sel);
+}
+
+/* ar_compress: one compression, AVX2; |rows| receives the final state v0..v15. */
+B3_TARGET_AVX2 static inline void ar_compress(__m128i rows[4], const uint32_t cv[8],
+                                              const uint8_t block[GS_BLAKE3_BLOCK_LEN],
+                                              uint32_t block_len, uint64_t counter, uint32_t flags)
+{
+    __m256i lo = _mm256_loadu_si256((const __m256i *)(const void *)block);
+    __m256i hi = _mm256_loadu_si256((const __m256i *)(const void *)(block + 32));
+    __m128i r0 = _mm_loadu_si128((const __m128i *)(const void *)cv);
+    __m128i r1 = _mm_loadu_si128((const __m128i *)(const void *)(cv + 4));
+    __m128i r2 = _mm_set_epi32((int)b3_iv[3], (int)b3_iv[2], (int)b3_iv[1], (int)b3_iv[0]);
+    __m128i r3 = _mm_set_epi32((int)flags, (int)block_len, (int)(uint32_t)(counter >> 32),
+                               (int)(uint32_t)counter);
+#    pragma GCC unroll 7
+    for (int r = 0; r < 7; ++r) {
+        __m256i wc = ar_gather8(lo, hi, b3_rowidx[r]);
+        __m256i wd = ar_gather8(lo, hi, b3_rowidx[r] + 8);
+        B3_ROWS_ROUND(ar_rot16, ar_rot12, ar_rot8, ar_rot7, _mm256_castsi256_si128(wc),
+                      _mm256_extracti128_si256(wc, 1), _mm256_castsi256_si128(wd),
+                      _mm256_extracti128_si256(wd, 1));
+    }
+    rows[0] = r0;
+    rows[1] = r1;
+    rows[2] = r2;
+    rows[3] = r3;
+}
+
+B3_TARGET_AVX2 static void ar_compress_cv(uint32_t cv[8], const uint8_t block[GS_BLAKE3_BLOCK_LEN],
+                                          uint32_t block_len, uint64_t counter, uint32_t flags)
+{
+    __m128i rows[4];
+    ar_compress(rows, cv, block, block_len, counter, flags);
+    _mm_storeu_si128((__m128i *)(void *)cv, _mm_xor_si128(rows[0], rows[2]));
+    _mm_storeu_si128((__m128i *)(void *)(cv + 4), _mm_xor_si128(rows[1], rows[3]));
+}
+
+B3_TARGET_AVX2 static void ar_compress_xof(const uint32_t cv[8],
+                                           const uint8_t block[GS_BLAKE3_BLOCK_LEN],
+                                           uint32_t block_len, uint64_t counter, uint32_t flags,
+                                           uint8_t out[GS_BLAKE3_BLOCK_LEN])
+{
+    __m128i rows[4];
+    ar_compress(rows, cv, block, block_len, counter, flags);
+    __m128i c0 = _mm_loadu_si128((const __m128i *)(const void *)cv);
+    __m128i c1 = _mm_loadu_si128((const __m128i *)(const void *)(cv + 4));
+    _mm_storeu_si128((__m128i *)(void *)out, _mm_xor_si128(rows[0], rows[2]));
+    _mm_storeu_si128((__m128i *)(void *)(out + 16), _mm_xor_si128(rows[1], rows[3]));
+    _mm_storeu_si128((__m128i *)(void *)(out + 32), _mm_xor_si128(rows[2], c0));
+    _mm_storeu_si128((__m128i *)(void *)(out + 48), _mm_xor_si128(rows[3], c1));
+}
+#    undef B3_ROWS_ROUND
+#    undef B3_ROWS_G
+
 /* CPU features, read once before main() (no lazy init: proto must not need atomics). */
 static int b3_cpu_level = -1; /* -1 unknown, 0 portable, 1 SSE4.1, 2 AVX2, 3 AVX-512 */
+static bool b3_cpu_vl;        /* AVX-512VL (128-bit AVX-512 forms), with level 3 */
 
 static int b3_detect(void)
 {
@@ -854,15 +1136,105 @@ static int b3_detect(void)
             /* AVX-512F also needs opmask and ZMM state enabled (XCR0 bits 5, 6, 7). */
             if ((b & bit_AVX512F) && (xlo & 0xe6u) == 0xe6u) {
                 level = 3;
+                b3_cpu_vl = (b & bit_AVX512VL) != 0;
             }
         }
     }
     return level;
 }
+#endif /* BLAKE3_X86 */
+
+/*
+ * The single-block compression (every compression outside the multi-chunk paths: messages of
+ * one chunk, partial chunks, parents, output blocks) is chosen by measurement, not by feature:
+ * on some CPUs a SIMD row compression is slower than the portable code (the SSE4.1 one was, at
+ * 0.42 vs 0.67 GB/s, on the machine this was tuned on).  b3_calibrate times each candidate the
+ * CPU and the SIMD level allow (a few dozen compressions each, interleaved, best of several
+ * rounds, with the time-stamp counter: about 0.1 ms once at load) and keeps the fastest.
+ * Measured on an AMD EPYC with AVX-512 whose vector integer operations take 2 cycles: the
+ * portable code wins there (about 80 ns per block against 110 for AVX-512 rows), since one
+ * compression is a chain of dependent operations; with 1-cycle vector latency the rows win.  Every
+ * candidate computes the same function; only speed depends on the choice.
+ */
+typedef void (*b3_one_cv_fn)(uint32_t cv[8], const uint8_t block[GS_BLAKE3_BLOCK_LEN],
+                             uint32_t block_len, uint64_t counter, uint32_t flags);
+typedef void (*b3_one_xof_fn)(const uint32_t cv[8], const uint8_t block[GS_BLAKE3_BLOCK_LEN],
+                              uint32_t block_len, uint64_t counter, uint32_t flags,
+                              uint8_t out[GS_BLAKE3_BLOCK_LEN]);
+
+static const struct b3_one {
+    b3_one_cv_fn cv;
+    b3_one_xof_fn xof;
+} b3_ones[GS_BLAKE3_NSINGLE] = {
+    {b3_compress_cv_portable, b3_compress_xof_portable},
+#if BLAKE3_X86
+    {sse_compress_cv, sse_compress_xof},
+    {ar_compress_cv, ar_compress_xof},
+    {zr_compress_cv, zr_compress_xof},
+#endif
+};
+
+static int b3_one_impl; /* index into b3_ones */
+
+/* b3_one_max returns the highest single-block implementation usable at SIMD |level|. */
+static int b3_one_max(int level)
+{
+#if BLAKE3_X86
+    if (level >= 3 && b3_cpu_vl) {
+        return GS_BLAKE3_SINGLE_AVX512;
+    }
+    return level >= 2 ? GS_BLAKE3_SINGLE_AVX2 : level;
+#else
+    (void)level;
+    return GS_BLAKE3_SINGLE_PORTABLE;
+#endif
+}
+
+#if BLAKE3_X86
+static volatile uint32_t b3_calib_sink;
+
+static int b3_calibrate(int max)
+{
+    uint64_t best[GS_BLAKE3_NSINGLE];
+    uint8_t block[GS_BLAKE3_BLOCK_LEN];
+
+    for (size_t i = 0; i < sizeof(block); ++i) {
+        block[i] = (uint8_t)(i * 7 + 1);
+    }
+    for (int k = 0; k <= max; ++k) {
+        best[k] = UINT64_MAX;
+    }
+    /* round 0 warms up (code and data into the caches) and is not counted */
+    for (int round = 0; round < 8; ++round) {
+        for (int k = 0; k <= max; ++k) {
+            uint32_t cv[8];
+            memcpy(cv, b3_iv, sizeof(cv));
+            uint64_t t0 = __rdtsc();
+            for (uint64_t i = 0; i < 32; ++i) {
+                b3_ones[k].cv(cv, block, GS_BLAKE3_BLOCK_LEN, i, B3_CHUNK_START);
+            }
+            uint64_t dt = __rdtsc() - t0;
+            b3_calib_sink ^= cv[0];
+            if (round > 0 && dt < best[k]) {
+                best[k] = dt;
+            }
+        }
+    }
+    /* A later candidate must beat the pick by 1/8: near-ties stay with the simpler code, so that
+     * timing noise cannot flip the choice on a CPU where the two are about equal. */
+    int pick = 0;
+    for (int k = 1; k <= max; ++k) {
+        if (best[k] + best[k] / 8 < best[pick]) {
+            pick = k;
+        }
+    }
+    return pick;
+}
 
 __attribute__((constructor)) static void b3_cpu_init(void)
 {
     b3_cpu_level = b3_detect();
+    b3_one_impl = b3_calibrate(b3_one_max(b3_cpu_level));
 }
 #endif /* BLAKE3_X86 */
 
@@ -875,6 +1247,7 @@ int gs_blake3_set_simd_level(int level)
         level = max;
     }
     b3_cpu_level = level;
+    b3_one_impl = b3_calibrate(b3_one_max(level));
     return level;
 #else
     (void)level;
@@ -882,30 +1255,40 @@ int gs_blake3_set_simd_level(int level)
 #endif
 }
 
+/* gs_blake3_set_single_impl: see blake3.h. */
+int gs_blake3_set_single_impl(int impl)
+{
+#if BLAKE3_X86
+    int max = b3_one_max(b3_cpu_level);
+    if (impl < 0 || impl > max) {
+        impl = b3_calibrate(max);
+    }
+    b3_one_impl = impl;
+    return impl;
+#else
+    (void)impl;
+    return GS_BLAKE3_SINGLE_PORTABLE;
+#endif
+}
+
+/* gs_blake3_single_impl: see blake3.h. */
+int gs_blake3_single_impl(void)
+{
+    return b3_one_impl;
+}
+
 /* The single-block compressions used everywhere outside the multi-chunk paths. */
 static void b3_compress_cv(uint32_t cv[8], const uint8_t block[GS_BLAKE3_BLOCK_LEN],
                            uint32_t block_len, uint64_t counter, uint32_t flags)
 {
-#if BLAKE3_X86
-    if (b3_cpu_level >= 1) {
-        sse_compress_cv(cv, block, block_len, counter, flags);
-        return;
-    }
-#endif
-    b3_compress_cv_portable(cv, block, block_len, counter, flags);
+    b3_ones[b3_one_impl].cv(cv, block, block_len, counter, flags);
 }
 
 static void b3_compress_xof(const uint32_t cv[8], const uint8_t block[GS_BLAKE3_BLOCK_LEN],
                             uint32_t block_len, uint64_t counter, uint32_t flags,
                             uint8_t out[GS_BLAKE3_BLOCK_LEN])
 {
-#if BLAKE3_X86
-    if (b3_cpu_level >= 1) {
-        sse_compress_xof(cv, block, block_len, counter, flags, out);
-        return;
-    }
-#endif
-    b3_compress_xof_portable(cv, block, block_len, counter, flags, out);
+    b3_ones[b3_one_impl].xof(cv, block, block_len, counter, flags, out);
 }
 
 /*
@@ -1345,14 +1728,72 @@ void gs_blake3_hash(const void *data, size_t len, uint8_t out[GS_BLAKE3_OUT_LEN]
 }
 
 /*
- * gs_blake3_hash_many: inputs of at most one chunk are gathered in groups of 8 and hashed one per
- * AVX2 lane; a group that is not full repeats its first input in the spare lanes (results
- * dropped).  Everything else, and everything without AVX2, goes through gs_blake3_hash.
+ * gs_blake3_hash_many: inputs of at most one chunk are gathered in groups of 16 (AVX-512) or 8
+ * (AVX2) and hashed one per lane; a group that is not full repeats its first input in the spare
+ * lanes (results dropped).  Everything else, and everything without AVX2, goes through
+ * gs_blake3_hash.
  */
 void gs_blake3_hash_many(const uint8_t *const *inputs, const size_t *lens, size_t n,
                          uint8_t (*out)[GS_BLAKE3_OUT_LEN])
 {
 #if BLAKE3_X86
+    if (b3_cpu_level >= 3) {
+        /* 16 lanes; a short last group (2..8 inputs) takes the 8-lane path below instead */
+        const uint8_t *in[16];
+        size_t len[16];
+        size_t idx[16];
+        size_t k = 0;
+        size_t i = 0;
+        for (; i < n; ++i) {
+            if (lens[i] > GS_BLAKE3_CHUNK_LEN) {
+                gs_blake3_hash(inputs[i], lens[i], out[i]);
+                continue;
+            }
+            in[k] = inputs[i];
+            len[k] = lens[i];
+            idx[k] = i;
+            if (++k == 16) {
+                uint8_t res[16][GS_BLAKE3_OUT_LEN];
+                z_hash_small16(in, len, res);
+                for (size_t j = 0; j < 16; ++j) {
+                    memcpy(out[idx[j]], res[j], GS_BLAKE3_OUT_LEN);
+                }
+                k = 0;
+            }
+        }
+        if (k > 8) {
+            uint8_t res[16][GS_BLAKE3_OUT_LEN];
+            for (size_t j = k; j < 16; ++j) {
+                in[j] = in[0];
+                len[j] = len[0];
+            }
+            z_hash_small16(in, len, res);
+            for (size_t j = 0; j < k; ++j) {
+                memcpy(out[idx[j]], res[j], GS_BLAKE3_OUT_LEN);
+            }
+            return;
+        }
+        if (k == 0) {
+            return;
+        }
+        if (k == 1) {
+            gs_blake3_hash(in[0], len[0], out[idx[0]]);
+            return;
+        }
+        /* 2..8 inputs left: the 8-lane path (spare lanes repeat the first input) */
+        uint8_t res8[8][GS_BLAKE3_OUT_LEN];
+        const uint8_t *in8[8];
+        size_t len8[8];
+        for (size_t j = 0; j < 8; ++j) {
+            in8[j] = in[j < k ? j : 0];
+            len8[j] = len[j < k ? j : 0];
+        }
+        avx_hash_small8(in8, len8, res8);
+        for (size_t j = 0; j < k; ++j) {
+            memcpy(out[idx[j]], res8[j], GS_BLAKE3_OUT_LEN);
+        }
+        return;
+    }
     if (b3_cpu_level >= 2) {
         const uint8_t *in[8];
         size_t len[8];

@@ -50,9 +50,10 @@ void gs_blake3_hash(const void *data, size_t len, uint8_t out[GS_BLAKE3_OUT_LEN]
 
 /*
  * gs_blake3_hash_many writes BLAKE3-256 of each of the |n| inputs (|inputs[i]|, |lens[i]| bytes)
- * to |out[i]|: the same digests as |n| gs_blake3_hash calls, but with AVX2 inputs of at most
- * GS_BLAKE3_CHUNK_LEN bytes are hashed 8 at a time (one per SIMD lane), which is what makes a
- * batch of small messages (e.g. the Gossip ids of one receive turn) cheaper to verify.
+ * to |out[i]|: the same digests as |n| gs_blake3_hash calls, but inputs of at most
+ * GS_BLAKE3_CHUNK_LEN bytes are hashed 16 (AVX-512) or 8 (AVX2) at a time, one per SIMD lane,
+ * which is what makes a batch of small messages (e.g. the Gossip ids of one receive turn)
+ * cheaper to verify.
  */
 void gs_blake3_hash_many(const uint8_t *const *inputs, const size_t *lens, size_t n,
                          uint8_t (*out)[GS_BLAKE3_OUT_LEN]);
@@ -65,5 +66,26 @@ void gs_blake3_hash_many(const uint8_t *const *inputs, const size_t *lens, size_
  * hash.  Returns the level now in effect (always 0 on non-x86-64 builds).
  */
 int gs_blake3_set_simd_level(int level);
+
+/* Single-block compression implementations (gs_blake3_set_single_impl). */
+#define GS_BLAKE3_SINGLE_PORTABLE 0 /* portable C */
+#define GS_BLAKE3_SINGLE_SSE41    1 /* SSE4.1 rows, message words inserted one by one */
+#define GS_BLAKE3_SINGLE_AVX2     2 /* rows, message permuted in YMM registers */
+#define GS_BLAKE3_SINGLE_AVX512   3 /* rows, message permuted in a ZMM register, vprord */
+#define GS_BLAKE3_NSINGLE         4
+
+/*
+ * gs_blake3_set_single_impl selects the compression used for single blocks: every compression
+ * of a message of at most one chunk (the Gossip sizes), of a partial chunk, of parents and of
+ * output blocks.  By default (and for a negative |impl|, or one the CPU or the current SIMD level
+ * lacks) the fastest is chosen by timing each candidate once (at load, and again on every
+ * gs_blake3_set_simd_level call), since feature flags alone do not say which is faster.  Meant
+ * for tests and benchmarks, like gs_blake3_set_simd_level.  Returns the GS_BLAKE3_SINGLE_*
+ * implementation now in effect.
+ */
+int gs_blake3_set_single_impl(int impl);
+
+/* gs_blake3_single_impl returns the GS_BLAKE3_SINGLE_* implementation in effect. */
+int gs_blake3_single_impl(void);
 
 #endif /* GS_PROTO_BLAKE3_H */

@@ -10,6 +10,8 @@
  */
 #include "plumtree.h"
 
+#include <assert.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "blake3.h"
@@ -45,6 +47,77 @@ static const uint8_t *missing_key(const void *ctx, uint32_t val)
     return t->missing[val].id.b;
 }
 
+/* --- outbox pins ---
+ * Outbox entries borrow ring payloads (forwarded Gossip, Graft replies, RECEIVED events), and
+ * node.h promises them valid until the first input call after the outbox was drained (the node's
+ * out_epoch changes then).  Within one epoch -- several calls with an undrained outbox, or one
+ * gs_node_on_frames call over many frames -- a later insert must therefore neither overwrite
+ * borrowed bytes (ring_alloc refuses to cache instead, and the message is copied to scratch) nor
+ * free the buffer holding them (ring_grow retires the old ring until the epoch ends).  Positions
+ * only grow, so one low-water mark per topic covers every borrowed payload.
+ */
+
+static bool pin_live(const gs_topic *t)
+{
+    return t->pin_epoch == t->node->out_epoch;
+}
+
+/* ring_pin records that the outbox now borrows the payload at ring position |pos|. */
+static void ring_pin(gs_topic *t, uint64_t pos)
+{
+    if (!pin_live(t)) {
+        t->pin_epoch = t->node->out_epoch;
+        t->pin_pos = pos;
+    } else if (pos < t->pin_pos) {
+        t->pin_pos = pos;
+    }
+}
+
+/* Every ring buffer carries a small header in front, which links retired rings together. */
+typedef struct pt_ring_hdr {
+    uint8_t *next; /* next retired ring (its data), NULL at the end */
+    size_t cap;
+    _Alignas(16) uint8_t data[];
+} pt_ring_hdr;
+
+static pt_ring_hdr *ring_hdr(uint8_t *ring)
+{
+    return (pt_ring_hdr *)(void *)(ring - offsetof(pt_ring_hdr, data));
+}
+
+/* ring_new allocates a ring of |cap| bytes (header included in the accounting); NULL on OOM. */
+static uint8_t *ring_new(gs_node *node, size_t cap)
+{
+    pt_ring_hdr *h = gs_topic_alloc(node, sizeof(*h) + cap);
+
+    if (h == NULL) {
+        return NULL;
+    }
+    h->next = NULL;
+    h->cap = cap;
+    return h->data;
+}
+
+static void ring_del(gs_node *node, uint8_t *ring)
+{
+    pt_ring_hdr *h = ring_hdr(ring);
+
+    gs_topic_free(node, h, sizeof(*h) + h->cap);
+}
+
+/* retired_release frees the rings retired in an epoch that has ended (all of them if |all|). */
+static void retired_release(gs_topic *t, bool all)
+{
+    if (t->retired == NULL || (!all && t->retired_epoch == t->node->out_epoch)) {
+        return;
+    }
+    while (t->retired != NULL) {
+        uint8_t *next = ring_hdr(t->retired)->next;
+        ring_del(t->node, t->retired);
+        t->retired = next;
+    }
+}
+
 #define PT_RECS_INITIAL    256u
 #define PT_MISSING_INITIAL 16u
 #define PT_RING_INITIAL    ((size_t)64 * 1024)
@@ -74,7 +147,7 @@ int gs_plumtree_init(gs_topic *t)
         ring = cfg->cache_bytes;
     }
     t->ring_cap = ring;
-    t->ring = gs_topic_alloc(node, t->ring_cap);
+    t->ring = ring_new(node, t->ring_cap);
     if (t->ring == NULL) {
         rv = GS_ERR_NOMEM;
         goto fail_ring;
@@ -113,7 +186,7 @@ fail_free:
 fail_ann:
     gs_topic_free(node, t->missing, t->missing_cap * sizeof(t->missing[0]));
 fail_missing:
-    gs_topic_free(node, t->ring, t->ring_cap);
+    ring_del(node, t->ring);
 fail_ring:
     gs_idmap_free(&t->recmap);
 fail_recmap:
@@ -127,11 +200,12 @@ void gs_plumtree_free(gs_topic *t)
     gs_node *node = t->node;
     const gs_node_cfg *cfg = &node->cfg;
 
+    retired_release(t, true);
     gs_idmap_free(&t->missmap);
     gs_topic_free(node, t->missing_free, t->missing_cap * sizeof(t->missing_free[0]));
     gs_topic_free(node, t->ann, t->missing_cap * cfg->max_announcers * sizeof(t->ann[0]));
     gs_topic_free(node, t->missing, t->missing_cap * sizeof(t->missing[0]));
-    gs_topic_free(node, t->ring, t->ring_cap);
+    ring_del(node, t->ring);
     gs_idmap_free(&t->recmap);
     gs_topic_free(node, t->recs, t->recs_cap * sizeof(t->recs[0]));
 }
@@ -209,7 +283,7 @@ static int ring_grow(gs_topic *t)
     if (ncap > t->node->cfg.cache_bytes) {
         ncap = t->node->cfg.cache_bytes;
     }
-    uint8_t *nring = gs_topic_alloc(t->node, ncap);
+    uint8_t *nring = ring_new(t->node, ncap);
     if (nring == NULL) {
         return GS_ERR_NOMEM;
     }
@@ -223,7 +297,17 @@ static int ring_grow(gs_topic *t)
         r->pos = w;
         w += r->len;
     }
-    gs_topic_free(t->node, t->ring, t->ring_cap);
+    if (pin_live(t)) {
+        /* The outbox borrows bytes of the old ring: keep it until the epoch ends (retired
+         * rings of an earlier epoch were released by ring_alloc before this growth). */
+        assert(t->retired == NULL || t->retired_epoch == t->node->out_epoch);
+        ring_hdr(t->ring)->next = t->retired;
+        t->retired = t->ring;
+        t->retired_epoch = t->node->out_epoch;
+        t->pin_epoch = 0; /* nothing borrows from the new ring yet */
+    } else {
+        ring_del(t->node, t->ring);
+    }
     t->ring = nring;
     t->ring_cap = ncap;
     t->ring_rpos = 0;
@@ -231,17 +315,30 @@ static int ring_grow(gs_topic *t)
     return 0;
 }
 
-/* ring_alloc reserves |len| contiguous bytes, dropping the oldest payloads at the bound. */
+/*
+ * ring_alloc reserves |len| contiguous bytes, dropping the oldest payloads at the bound.  Returns
+ * false (nothing reserved) when |len| exceeds the ring, or when the only room left would overwrite
+ * bytes the outbox borrows (counted in cache_evicted: the message is not cached).
+ */
 static bool ring_alloc(gs_topic *t, size_t len, uint64_t *ppos)
 {
+    retired_release(t, false);
     for (;;) {
         size_t off = (size_t)(t->ring_wpos % t->ring_cap);
         size_t pad = off + len > t->ring_cap ? t->ring_cap - off : 0;
         if ((t->ring_wpos - t->ring_rpos) + pad + len <= t->ring_cap) {
-            t->ring_wpos += pad;
-            *ppos = t->ring_wpos;
-            t->ring_wpos += len;
-            return true;
+            /* writing position p overwrites the byte of position p - ring_cap */
+            if (!pin_live(t) || t->ring_wpos + pad + len <= t->pin_pos + t->ring_cap) {
+                t->ring_wpos += pad;
+                *ppos = t->ring_wpos;
+                t->ring_wpos += len;
+                return true;
+            }
+            if (t->ring_cap < t->node->cfg.cache_bytes && ring_grow(t) == 0) {
+                continue;
+            }
+            ++t->node->c.cache_evicted;
+            return false;
         }
         if (t->ring_cap < t->node->cfg.cache_bytes && ring_grow(t) == 0) {
             continue;
@@ -300,6 +397,7 @@ static gs_pt_rec *log_insert(gs_topic *t, const gs_msg_id *id, uint16_t round,
     }
     if (cache) {
         memcpy(t->ring + (size_t)(pos % t->ring_cap), content, len);
+        ring_pin(t, pos); /* every caller hands the cached copy to the outbox */
         ++t->ncached;
     } else if (t->rcached == t->rtail) {
         ++t->rcached; /* keep [rcached, rtail) starting at a cached record when possible */
@@ -583,14 +681,18 @@ static void optimize(gs_topic *t, const gs_key *s, uint16_t R, uint32_t slot)
     }
 }
 
-static int on_gossip(gs_topic *t, const gs_key *s, const gs_msg *msg)
+static int on_gossip(gs_topic *t, const gs_key *s, const gs_msg *msg, const gs_msg_id *hashed)
 {
     const gs_node_cfg *cfg = &t->node->cfg;
     gs_msg_id id;
     gs_pt_rec *r;
 
     ++t->stats.payload_recv;
-    gs_blake3_hash(msg->gossip.content.base, msg->gossip.content.len, id.b);
+    if (hashed != NULL) {
+        id = *hashed;
+    } else {
+        gs_blake3_hash(msg->gossip.content.base, msg->gossip.content.len, id.b);
+    }
     if (memcmp(id.b, msg->gossip.id.b, sizeof(id.b)) != 0) {
         ++t->node->c.bad_id;
         return GS_ERR_BAD_ID;
@@ -733,14 +835,16 @@ static void on_graft(gs_topic *t, const gs_key *s, const gs_msg *msg)
     g.gossip.content.len = r->len;
     g.gossip.scope = GS_SCOPE_SWARM;
     g.gossip.round = r->round;
+    ring_pin(t, r->pos);
     gs_topic_send_gossip(t, s, &g, gs_plumtree_gossip_body_len(r->len, GS_SCOPE_SWARM, r->round));
 }
 
-int gs_plumtree_on_message(gs_topic *t, const gs_key *from, const gs_msg *msg)
+int gs_plumtree_on_message(gs_topic *t, const gs_key *from, const gs_msg *msg,
+                           const gs_msg_id *hashed)
 {
     switch (msg->type) {
     case GS_MSG_GOSSIP:
-        return on_gossip(t, from, msg);
+        return on_gossip(t, from, msg, hashed);
     case GS_MSG_PRUNE:
         ++t->stats.control_recv;
         set_eager(t, from, false, &t->node->c.prune_non_neighbor);

@@ -26,10 +26,13 @@ int gs_plumtree_init(gs_topic *t);
 void gs_plumtree_free(gs_topic *t);
 
 /*
- * gs_plumtree_on_message handles a PlumTree message (types 6..9) from |from|.  Returns 0 or
- * GS_ERR_BAD_ID (Gossip id is not BLAKE3(content); dropped and counted).
+ * gs_plumtree_on_message handles a PlumTree message (types 6..9) from |from|.  For a Gossip,
+ * |hashed| is BLAKE3 of its content when the caller already computed it (a batch verified many
+ * at once), or NULL to hash it here.  Returns 0 or GS_ERR_BAD_ID (Gossip id is not
+ * BLAKE3(content); dropped and counted).
  */
-int gs_plumtree_on_message(gs_topic *t, const gs_key *from, const gs_msg *msg);
+int gs_plumtree_on_message(gs_topic *t, const gs_key *from, const gs_msg *msg,
+                           const gs_msg_id *hashed);
 
 /*
  * gs_plumtree_broadcast publishes |content| with |scope| (6.3, D5, D6).  Stores the id in |*pid|

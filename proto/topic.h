@@ -116,6 +116,13 @@ typedef struct gs_topic {
     size_t ring_cap;
     uint64_t ring_rpos, ring_wpos;
     size_t ncached;
+    /* Outbox pins (plumtree.c): while the node's out_epoch equals pin_epoch, ring bytes at
+     * positions >= pin_pos are borrowed by outbox entries and must not be overwritten; rings
+     * replaced by a growth in that epoch wait in the |retired| list until the epoch ends. */
+    uint64_t pin_epoch;
+    uint64_t pin_pos;
+    uint8_t *retired;
+    uint64_t retired_epoch;
     /* PlumTree: missing */
     gs_pt_missing *missing;
     gs_pt_ann *ann;
@@ -144,6 +151,9 @@ struct gs_node {
     gs_timerq timers;
     gs_node_out *outbox;
     size_t nout, outcap, outpos;
+    /* out_epoch: bumped whenever the drained outbox is reset (begin_call), i.e. when nothing
+     * may borrow memory from earlier input calls any more (starts at 1) */
+    uint64_t out_epoch;
     /* last_send: 1 + index of the newest SEND in the outbox, 0 when it holds none (decides
      * GS_NODE_OUT_FLAG_SAME_MSG; reset with the outbox) */
     size_t last_send;

@@ -39,19 +39,21 @@ typedef struct key_def {
     const char *help;
 } key_def;
 
-#define OFF(f)   offsetof(gs_server_cfg, f)
-#define NODE(f)  (offsetof(gs_server_cfg, node) + offsetof(gs_node_cfg, f))
-#define NOLIST   0
-#define KIB      1024ULL
-#define MIB      (1024ULL * 1024ULL)
+#define OFF(f)  offsetof(gs_server_cfg, f)
+#define NODE(f) (offsetof(gs_server_cfg, node) + offsetof(gs_node_cfg, f))
+#define NOLIST  0
+#define KIB     1024ULL
+#define MIB     (1024ULL * 1024ULL)
 
 static const key_def keys[] = {
     {"node.key", K_PATH, OFF(key_path), NOLIST, 0, 0,
-     "secret key file (created 0600 when missing; refused when group/world-readable)"},
+     "secret key file (created 0600 when missing; refused when group/world-readable; "
+     "empty: a new identity every start)"},
     {"node.listen", K_LISTEN, OFF(listen), OFF(nlisten), 0, 0,
      "UDP addresses to listen on (ADDR:PORT, IPv4 or [IPv6]; port 0 = any free port)"},
     {"node.advertise", K_ADDRS, OFF(advertise), OFF(nadvertise), 0, 0,
-     "addresses put into our PeerData (default: the bound non-wildcard addresses)"},
+     "addresses put into our PeerData (empty: the bound addresses, a wildcard one "
+     "expanded to the interfaces' addresses)"},
     {"node.shards", K_UINT, OFF(shards), NOLIST, 0, 256, "shard threads (0 = online CPUs)"},
     {"node.pin", K_BOOL, OFF(pin), NOLIST, 0, 0,
      "pin shard i to CPU i (only when there are at least as many CPUs as shards)"},
@@ -87,8 +89,7 @@ static const key_def keys[] = {
      "records per cross-shard ring"},
     {"limits.ring_backlog", K_UINT, OFF(ring_backlog), NOLIST, 0, 1 << 24,
      "records a sender keeps per full ring (beyond: refused, counted)"},
-    {"limits.max_peers", K_UINT, OFF(max_peers), NOLIST, 16, 1 << 22,
-     "peer records per shard"},
+    {"limits.max_peers", K_UINT, OFF(max_peers), NOLIST, 16, 1 << 22, "peer records per shard"},
     {"limits.addrbook", K_UINT, OFF(addrbook_max), NOLIST, 16, 1 << 22,
      "address book entries per shard (oldest learned entry evicted)"},
     {"limits.addr_ttl_ms", K_MS, OFF(addr_ttl), NOLIST, 1000, 86400000,
@@ -189,8 +190,8 @@ void gs_server_cfg_default(gs_server_cfg *cfg)
     cfg->node.max_topics = 4096;
 }
 
-static void add_err(gs_cfg_errors *errs, const char *source, const char *key, const char *fmt,
-                    ...) __attribute__((format(printf, 4, 5)));
+static void add_err(gs_cfg_errors *errs, const char *source, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static void add_err(gs_cfg_errors *errs, const char *source, const char *key, const char *fmt, ...)
 {

@@ -26,10 +26,10 @@
 #include "udp.h"
 #include "uring.h"
 
-#define GS_CFG_MAX_LIST    64   /* entries per list key */
-#define GS_CFG_MAX_PATH    256  /* bytes in a path, NUL included */
-#define GS_CFG_MAX_NAME    128  /* bytes in a topic name, NUL included */
-#define GS_CFG_MAX_ERRORS  32   /* errors kept */
+#define GS_CFG_MAX_LIST     64  /* entries per list key */
+#define GS_CFG_MAX_PATH     256 /* bytes in a path, NUL included */
+#define GS_CFG_MAX_NAME     128 /* bytes in a topic name, NUL included */
+#define GS_CFG_MAX_ERRORS   32  /* errors kept */
 #define GS_CFG_DEFAULT_PORT 4919
 
 typedef enum gs_log_level {
@@ -134,7 +134,8 @@ int gs_server_cfg_validate(gs_server_cfg *cfg, gs_cfg_errors *errs);
 void gs_server_cfg_print(const gs_server_cfg *cfg, FILE *f);
 
 /* gs_cfg_parse_topic parses a TOPIC (64 hex digits, or any other non-empty string meaning
- * BLAKE3(string)) into |t|.  Returns 0 or GS_ERR_INVAL (empty, or longer than GS_CFG_MAX_NAME-1). */
+ * BLAKE3(string)) into |t|.  Returns 0 or GS_ERR_INVAL (empty, or longer than GS_CFG_MAX_NAME-1).
+ */
 int gs_cfg_parse_topic(gs_cfg_topic *t, const char *s);
 
 /* gs_cfg_parse_peer parses "ID" or "ID@ADDR:PORT" (ID hex or base32).  Returns 0 or

@@ -26,23 +26,23 @@
 #include "metrics.h"
 #include "shard.h"
 
-#define MAX_PENDING   64   /* requests in flight per client; beyond, reading pauses */
-#define READ_CHUNK    65536
-#define EPOLL_BATCH   64
-#define TAG_LISTEN    ((uint64_t)1 << 62)
-#define TAG_EVENTFD   ((uint64_t)1 << 61)
+#define MAX_PENDING 64 /* requests in flight per client; beyond, reading pauses */
+#define READ_CHUNK  65536
+#define EPOLL_BATCH 64
+#define TAG_LISTEN  ((uint64_t)1 << 62)
+#define TAG_EVENTFD ((uint64_t)1 << 61)
 
 typedef struct client client;
 
 /* pending: one request in flight (or answered and waiting for earlier ones). */
 typedef struct pending {
     struct pending *next;
-    client *cl;      /* NULL once the client is gone */
-    json_t *id;      /* the request's "id" (NULL: none) */
+    client *cl; /* NULL once the client is gone */
+    json_t *id; /* the request's "id" (NULL: none) */
     gs_ctl_op op;
-    unsigned nwait;  /* shard answers still expected */
-    json_t *reply;   /* built when complete */
-    json_t *parts;   /* STATUS/PEERS/TOPICS: array of shard results */
+    unsigned nwait; /* shard answers still expected */
+    json_t *reply;  /* built when complete */
+    json_t *parts;  /* STATUS/PEERS/TOPICS: array of shard results */
     gs_cfg_topic topic;
     gs_key view[64]; /* SUBSCRIBE: neighbours to report after the reply */
     size_t nview;
@@ -63,10 +63,11 @@ struct client {
     char *out;
     size_t outlen;
     size_t outoff;
-    uint64_t lagged;
-    bool closing;   /* write what is queued, then close */
-    bool want_out;  /* EPOLLOUT armed */
-    bool paused;    /* reading paused: too many pending */
+    uint64_t lagged;       /* events dropped since the last `lagged` event */
+    gs_topic_id lag_topic; /* the topic of the first of them */
+    bool closing;          /* write what is queued, then close */
+    bool want_out;         /* EPOLLOUT armed */
+    bool paused;           /* reading paused: too many pending */
     pending *head;
     pending *tail;
     size_t npending;
@@ -98,6 +99,7 @@ struct gs_control {
     uint64_t errors;
     uint64_t refused_clients;
     uint64_t events_dropped;
+    bool accept_paused; /* out of descriptors: the listening socket is not polled */
 };
 
 /* ---- base64 ---- */
@@ -487,7 +489,8 @@ static const char *check_members(json_t *req, const char *const *allowed)
     const char *key;
     json_t *v;
 
-    json_object_foreach(req, key, v) {
+    json_object_foreach(req, key, v)
+    {
         bool ok = strcmp(key, "op") == 0 || strcmp(key, "id") == 0 || strcmp(key, "ext") == 0;
 
         for (size_t i = 0; !ok && allowed[i] != NULL; ++i) {
@@ -603,7 +606,8 @@ static void handle_request(gs_control *c, client *cl, const char *line, size_t l
             reply_error(c, cl, id, "bad_request", "\"peers\" must be an array of strings");
             goto out;
         }
-        json_array_foreach(peers, i, v) {
+        json_array_foreach(peers, i, v)
+        {
             if (i >= GS_CTL_MAX_PEERS || !json_is_string(v) ||
                 gs_cfg_parse_peer(&q->peers[i], json_string_value(v)) < 0) {
                 free(q);
@@ -622,9 +626,9 @@ static void handle_request(gs_control *c, client *cl, const char *line, size_t l
         gs_ssize n;
 
         if (!json_is_string(content) ||
-            (scope != NULL && (!json_is_string(scope) ||
-                               (strcmp(json_string_value(scope), "swarm") != 0 &&
-                                strcmp(json_string_value(scope), "neighbors") != 0)))) {
+            (scope != NULL &&
+             (!json_is_string(scope) || (strcmp(json_string_value(scope), "swarm") != 0 &&
+                                         strcmp(json_string_value(scope), "neighbors") != 0)))) {
             free(q);
             reply_error(c, cl, id, "bad_request",
                         "publish needs \"content\" (base64) and an optional \"scope\" "
@@ -695,6 +699,52 @@ out:
     json_decref(req);
 }
 
+/* merge_peers joins the shards' `peers` parts by id (topics and addresses are unions) and keeps
+ * the peers with a send path (an entry carrying "shard"). */
+static json_t *merge_peers(json_t *parts)
+{
+    json_t *by_id = json_object();
+    json_t *out = json_array();
+    json_t *part;
+    json_t *e;
+    const char *id;
+    size_t i;
+
+    json_array_foreach(parts, i, part)
+    {
+        size_t j;
+
+        json_array_foreach(part, j, e)
+        {
+            const char *pid = json_string_value(json_object_get(e, "id"));
+            json_t *m;
+
+            if (pid == NULL) {
+                continue;
+            }
+            m = json_object_get(by_id, pid);
+            if (m == NULL) {
+                json_object_set(by_id, pid, e);
+                continue;
+            }
+            json_array_extend(json_object_get(m, "topics"), json_object_get(e, "topics"));
+            json_array_extend(json_object_get(m, "addrs"), json_object_get(e, "addrs"));
+            if (json_object_get(e, "shard") != NULL) {
+                json_object_set(m, "shard", json_object_get(e, "shard"));
+                json_object_set(m, "version", json_object_get(e, "version"));
+            }
+        }
+    }
+    json_object_foreach(by_id, id, e)
+    {
+        if (json_object_get(e, "shard") != NULL) {
+            json_array_append(out, e);
+        }
+    }
+    json_decref(by_id);
+    return out;
+}
+
 /* complete handles a shard's answer |q|. */
 static void complete(gs_control *c, gs_ctl_req *q)
 {
@@ -712,8 +762,7 @@ static void complete(gs_control *c, gs_ctl_req *q)
             json_array_append_new(p->parts, q->result);
         }
     } else if (q->rv < 0) {
-        p->reply = error_reply(p->id, q->err_code ? q->err_code : "internal",
-                               gs_strerror(q->rv));
+        p->reply = error_reply(p->id, q->err_code ? q->err_code : "internal", gs_strerror(q->rv));
     } else {
         o = json_object();
         json_object_set(o, "id", p->id ? p->id : json_null());
@@ -763,11 +812,13 @@ static void complete(gs_control *c, gs_ctl_req *q)
                     json_array_append_new(addrs, json_string(buf));
                 }
             }
-            json_array_foreach(p->parts, i, part) {
+            json_array_foreach(p->parts, i, part)
+            {
                 const char *k;
                 json_t *v;
 
-                json_object_foreach(json_object_get(part, "counters"), k, v) {
+                json_object_foreach(json_object_get(part, "counters"), k, v)
+                {
                     json_int_t old = json_integer_value(json_object_get(totals, k));
 
                     json_object_set_new(totals, k, json_integer(old + json_integer_value(v)));
@@ -794,9 +845,9 @@ static void complete(gs_control *c, gs_ctl_req *q)
             json_object_set_new(totals, "control_events_dropped",
                                 json_integer((json_int_t)c->events_dropped));
             json_object_set_new(totals, "frames_live", json_integer((json_int_t)gs_frames_live()));
-            json_object_set_new(o, "uptime_s",
-                                json_integer((json_int_t)((gs_uring_now() - srv->started) /
-                                                          GS_SECONDS)));
+            json_object_set_new(
+                o, "uptime_s",
+                json_integer((json_int_t)((gs_uring_now() - srv->started) / GS_SECONDS)));
             json_object_set_new(o, "addrs", addrs);
             json_object_set_new(o, "nshards", json_integer(srv->nshards));
             json_object_set(o, "shards", p->parts);
@@ -813,15 +864,18 @@ static void complete(gs_control *c, gs_ctl_req *q)
                     json_object_set_new(o, "id", json_string(hex));
                 }
             }
+        } else if (p->op == GS_CTL_PEERS) {
+            json_object_set_new(o, "peers", merge_peers(p->parts));
         } else {
             json_t *all = json_array();
             size_t i;
             json_t *part;
 
-            json_array_foreach(p->parts, i, part) {
+            json_array_foreach(p->parts, i, part)
+            {
                 json_array_extend(all, part);
             }
-            json_object_set_new(o, p->op == GS_CTL_PEERS ? "peers" : "topics", all);
+            json_object_set_new(o, "topics", all);
         }
         p->reply = o;
     }
@@ -842,6 +896,24 @@ static void complete(gs_control *c, gs_ctl_req *q)
 
 /* ---- events ---- */
 
+/* emit_lagged queues the `lagged` event for the events |cl| lost, once it fits again. */
+static void emit_lagged(gs_control *c, client *cl)
+{
+    char th[65];
+    char lag[160];
+    int n;
+
+    if (cl->lagged == 0) {
+        return;
+    }
+    gs_cfg_hex(cl->lag_topic.b, 32, th);
+    n = snprintf(lag, sizeof(lag), "{\"event\":\"lagged\",\"topic\":\"%s\",\"dropped\":%llu}", th,
+                 (unsigned long long)cl->lagged);
+    if (n > 0 && queue_line(c, cl, lag, (size_t)n, false)) {
+        cl->lagged = 0;
+    }
+}
+
 static const char *const reasons[] = {"evicted", "peer_left", "peer_quit", "connection_lost"};
 
 static void deliver_event(gs_control *c, const gs_event *ev)
@@ -850,7 +922,6 @@ static void deliver_event(gs_control *c, const gs_event *ev)
     json_t *o;
     char *line;
     size_t len;
-    char lag[160];
 
     if (ts == NULL || ts->n == 0) {
         return;
@@ -906,18 +977,11 @@ static void deliver_event(gs_control *c, const gs_event *ev)
     for (size_t i = 0; i < ts->n; ++i) {
         client *cl = ts->cl[i];
 
-        if (cl->lagged > 0) {
-            char th[65];
-            int n;
-
-            gs_cfg_hex(ev->topic.b, 32, th);
-            n = snprintf(lag, sizeof(lag), "{\"event\":\"lagged\",\"topic\":\"%s\",\"dropped\":%llu}",
-                         th, (unsigned long long)cl->lagged);
-            if (n > 0 && queue_line(c, cl, lag, (size_t)n, false)) {
-                cl->lagged = 0;
-            }
-        }
+        emit_lagged(c, cl);
         if (cl->lagged > 0 || !queue_line(c, cl, line, len, false)) {
+            if (cl->lagged == 0) {
+                cl->lag_topic = ev->topic;
+            }
             cl->lagged++;
             c->events_dropped++;
         }
@@ -964,6 +1028,12 @@ static void client_close(gs_control *c, client *cl)
     free(cl->out);
     free(cl->subs);
     free(cl);
+    if (c->accept_paused) {
+        struct epoll_event lev = {.events = EPOLLIN, .data.u64 = TAG_LISTEN};
+
+        (void)epoll_ctl(c->epfd, EPOLL_CTL_MOD, c->lfd, &lev);
+        c->accept_paused = false;
+    }
 }
 
 static void client_accept(gs_control *c)
@@ -974,6 +1044,16 @@ static void client_accept(gs_control *c)
         client *cl;
 
         if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE) {
+                /* out of descriptors: stop accepting until a client leaves (the listening
+                 * socket is level-triggered and would otherwise spin) */
+                struct epoll_event lev = {.events = 0, .data.u64 = TAG_LISTEN};
+
+                (void)epoll_ctl(c->epfd, EPOLL_CTL_MOD, c->lfd, &lev);
+                c->accept_paused = true;
+                GS_LOG_RL(GS_LOG_WARN, "evt=control_accept_paused clients=%zu err=\"%s\"",
+                          c->nclients, gs_strerror(-errno));
+            }
             return;
         }
         if (c->nclients >= c->srv->cfg.control_max_clients) {
@@ -1070,17 +1150,16 @@ static bool client_read(gs_control *c, client *cl)
             return true;
         }
     }
-too_long:
-    {
-        json_t *o = error_reply(NULL, "too_large", "request line longer than control.max_line");
+too_long : {
+    json_t *o = error_reply(NULL, "too_large", "request line longer than control.max_line");
 
-        c->errors++;
-        queue_json(c, cl, o, true);
-        json_decref(o);
-        cl->inlen = 0;
-        cl->closing = true;
-        return true;
-    }
+    c->errors++;
+    queue_json(c, cl, o, true);
+    json_decref(o);
+    cl->inlen = 0;
+    cl->closing = true;
+    return true;
+}
 }
 
 /* ---- thread ---- */
@@ -1252,6 +1331,8 @@ int gs_control_run(gs_control *c)
                     alive = !(evs[i].events & EPOLLERR) && client_read(c, cl);
                 }
                 if (alive) {
+                    client_flush(cl);
+                    emit_lagged(c, cl);
                     client_flush(cl);
                     if (cl->closing && cl->outlen == cl->outoff) {
                         alive = false;

@@ -29,7 +29,10 @@ void gs_log_write(int level, const char *fmt, ...)
 
     (void)clock_gettime(CLOCK_REALTIME, &ts);
     n = snprintf(buf, sizeof(buf), "ts=%lld.%03ld lvl=%s ", (long long)ts.tv_sec,
-                 ts.tv_nsec / 1000000, names[level < 0 ? 0 : level > 3 ? 3 : level]);
+                 ts.tv_nsec / 1000000,
+                 names[level < 0   ? 0
+                       : level > 3 ? 3
+                                   : level]);
     if (n < 0) {
         return;
     }

@@ -4,7 +4,7 @@
  * signals and the orderly stop (docs/server.md).
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE
+#    define _GNU_SOURCE
 #endif
 #include <errno.h>
 #include <getopt.h>
@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,14 +160,14 @@ static void *control_main(void *arg)
 static int parse_args(gs_server_cfg *cfg, int argc, char **argv, bool *check, gs_cfg_errors *errs)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},   {"key", required_argument, NULL, 'k'},
-        {"listen", required_argument, NULL, 'l'},   {"advertise", required_argument, NULL, 'a'},
-        {"shards", required_argument, NULL, 's'},   {"bootstrap", required_argument, NULL, 'b'},
-        {"join", required_argument, NULL, 'j'},     {"relay", no_argument, NULL, 'r'},
-        {"backbone", required_argument, NULL, 'B'}, {"control", required_argument, NULL, 'C'},
+        {"config", required_argument, NULL, 'c'},    {"key", required_argument, NULL, 'k'},
+        {"listen", required_argument, NULL, 'l'},    {"advertise", required_argument, NULL, 'a'},
+        {"shards", required_argument, NULL, 's'},    {"bootstrap", required_argument, NULL, 'b'},
+        {"join", required_argument, NULL, 'j'},      {"relay", no_argument, NULL, 'r'},
+        {"backbone", required_argument, NULL, 'B'},  {"control", required_argument, NULL, 'C'},
         {"log-level", required_argument, NULL, 'L'}, {"set", required_argument, NULL, 'S'},
-        {"check-config", no_argument, NULL, 'K'},   {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},        {"metrics", required_argument, NULL, 'M'},
+        {"check-config", no_argument, NULL, 'K'},    {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},         {"metrics", required_argument, NULL, 'M'},
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL;
@@ -201,16 +202,36 @@ static int parse_args(gs_server_cfg *cfg, int argc, char **argv, bool *check, gs
         case 'h':
         case 'V':
             continue;
-        case 'k': key = "node.key"; break;
-        case 'l': key = "node.listen"; break;
-        case 'a': key = "node.advertise"; break;
-        case 's': key = "node.shards"; break;
-        case 'b': key = "node.bootstrap"; break;
-        case 'j': key = "node.join"; break;
-        case 'B': key = "relay.backbone"; break;
-        case 'C': key = "control.path"; break;
-        case 'L': key = "node.log_level"; break;
-        case 'M': key = "metrics.listen"; break;
+        case 'k':
+            key = "node.key";
+            break;
+        case 'l':
+            key = "node.listen";
+            break;
+        case 'a':
+            key = "node.advertise";
+            break;
+        case 's':
+            key = "node.shards";
+            break;
+        case 'b':
+            key = "node.bootstrap";
+            break;
+        case 'j':
+            key = "node.join";
+            break;
+        case 'B':
+            key = "relay.backbone";
+            break;
+        case 'C':
+            key = "control.path";
+            break;
+        case 'L':
+            key = "node.log_level";
+            break;
+        case 'M':
+            key = "metrics.listen";
+            break;
         case 'r':
             r = gs_server_cfg_set(cfg, "relay.enabled", "true", "--relay", -2, errs);
             break;
@@ -288,6 +309,15 @@ int main(int argc, char **argv)
         return 0;
     }
     gs_log_level_set(srv.cfg.log_level);
+    {
+        /* control clients are file descriptors: allow what control.max_clients promises */
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            (void)setrlimit(RLIMIT_NOFILE, &rl);
+        }
+    }
     if (srv.cfg.key_path[0] != '\0') {
         rv = gs_identity_load_or_create(&srv.id, srv.cfg.key_path, &created);
         if (rv < 0) {
@@ -310,8 +340,7 @@ int main(int argc, char **argv)
     srv.started = gs_uring_now();
     atomic_init(&srv.phase, GS_PHASE_RUN);
     atomic_init(&srv.conn_seq, 0);
-    rv = gs_mesh_new(&srv.mesh, srv.nshards + 1, srv.cfg.ring_size, srv.cfg.ring_backlog,
-                     drop_rec);
+    rv = gs_mesh_new(&srv.mesh, srv.nshards + 1, srv.cfg.ring_size, srv.cfg.ring_backlog, drop_rec);
     if (rv < 0) {
         fprintf(stderr, "gossipd: mailboxes: %s\n", gs_strerror(rv));
         return 2;
@@ -447,10 +476,12 @@ int main(int argc, char **argv)
     for (unsigned i = 0; i < srv.nshards; ++i) {
         (void)pthread_join(threads[i], NULL);
     }
+    GS_LOG(GS_LOG_DEBUG, "evt=shards_stopped");
     if (srv.ctl != NULL) {
         gs_control_stop(srv.ctl);
         (void)pthread_join(ctl_thread, NULL);
     }
+    GS_LOG(GS_LOG_DEBUG, "evt=control_stopped");
     rv = 0;
 out:
     gs_metrics_del(srv.metrics); /* its thread reads the mesh */

@@ -40,8 +40,8 @@ typedef struct gs_server {
     gs_shard **shards;
     gs_mesh *mesh; /* endpoints 0..nshards-1: shards; nshards: control */
     gs_control *ctl;
-    gs_metrics *metrics; /* NULL without --metrics; set before the threads start */
-    _Atomic int phase;        /* gs_phase */
+    gs_metrics *metrics;       /* NULL without --metrics; set before the threads start */
+    _Atomic int phase;         /* gs_phase */
     _Atomic uint64_t conn_seq; /* process-wide order of established connections */
     gs_tstamp started;
     uint8_t peer_data[GS_MAX_PEER_DATA]; /* our AddrInfo */
@@ -80,7 +80,7 @@ typedef struct gs_ctl_req {
     uint8_t *content; /* PUBLISH (owned by the request) */
     size_t len;
     gs_scope scope;
-    void *owner;  /* control's pending entry */
+    void *owner; /* control's pending entry */
     unsigned shard;
     /* filled by the shard */
     int rv;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addrbook.h"
 #include "blake3.h"
 #include "engine.h"
 #include "frames.h"
@@ -16,38 +17,32 @@
 #include "log.h"
 #include "metrics.h"
 #include "node.h"
+#include "relay.h"
 
-#define MBOX_BATCH     256                       /* records handled per receive call */
-#define MBOX_PER_TURN  4096                      /* records handled per turn at most */
-#define SWEEP_PERIOD   (100 * GS_MILLISECONDS)   /* housekeeping period */
-#define UNUSED_GRACE   (10 * GS_SECONDS)         /* a new connection nobody uses is closed then */
-#define DIAL_BACKOFF   (1 * GS_SECONDS)          /* no new dial to a peer this soon after a failure */
-#define PEER_ADDRS     4                         /* addresses kept per peer */
-#define USER_WORDS     4                         /* bitmap words: up to 256 shards */
-#define MAX_WAIT       GS_SECONDS                /* longest sleep of one turn */
-
-typedef struct peer_addr {
-    gs_udp_addr addr;
-    gs_tstamp expires; /* GS_TSTAMP_NEVER: configured */
-} peer_addr;
+#define MBOX_BATCH    256                     /* records handled per receive call */
+#define MBOX_PER_TURN 4096                    /* records handled per turn at most */
+#define SWEEP_PERIOD  (100 * GS_MILLISECONDS) /* housekeeping period */
+#define UNUSED_GRACE  (10 * GS_SECONDS)       /* a new connection nobody uses is closed then */
+#define DIAL_BACKOFF  (1 * GS_SECONDS)        /* no new dial to a peer this soon after a failure */
+#define EXPIRE_BUDGET 1024                    /* address book slots swept per sweep */
+#define USER_WORDS    4                       /* bitmap words: up to 256 shards */
+#define MAX_WAIT      GS_SECONDS              /* longest sleep of one turn */
 
 /* peer_ent: this shard's view of one peer (see shard.h). */
 typedef struct peer_ent {
     uint8_t id[32];
-    int owner;          /* shard holding the newest send path, -1: none known */
-    uint64_t seq;       /* its sequence number (newest wins) */
-    bool local_use;     /* our node may use the peer (sent to it or received from it) */
+    int owner;      /* shard holding the newest send path, -1: none known */
+    uint64_t seq;   /* its sequence number (newest wins) */
+    bool local_use; /* our node may use the peer (sent to it or received from it) */
     /* our own newest established connection to the peer */
     gs_quic_conn_id conn;
     uint64_t conn_seq;
     uint64_t users[USER_WORDS]; /* shards whose topics use the peer (meaningful when owner) */
     gs_tstamp drain_at;         /* close |conn| then unless used again */
-    /* home shard only: the dial and the address book entry */
+    /* home shard only: the dial (addresses: the shard's address book) */
     gs_quic_conn_id dial;
     size_t dial_queued;
     gs_tstamp dial_after;
-    peer_addr addrs[PEER_ADDRS];
-    size_t naddrs;
 } peer_ent;
 
 /* stray_hdr: the head of a forwarded datagram's frame; the datagram follows. */
@@ -76,6 +71,7 @@ struct gs_shard {
     gs_kmap peers;
     gs_kmap topics;
     gs_kmap refused_once; /* (peer, topic) pairs whose refused relay Join was logged */
+    gs_addrbook book;     /* addresses of the peers whose home we are */
     gs_tstamp now;
     gs_tstamp next_sweep;
     bool dirty;    /* work was queued this turn: run the next engine turn without sleeping */
@@ -192,7 +188,7 @@ static void topic_drop(gs_shard *sh, const gs_topic_id *t)
     topic_ent *te = gs_kmap_del(&sh->topics, t->b);
 
     if (te != NULL && te->relayed) {
-        atomic_fetch_sub(&relayed_topics, 1);
+        gs_relay_release(&relayed_topics);
     }
     free(te);
 }
@@ -237,31 +233,6 @@ static void bcast(gs_shard *sh, gs_mbox_rec *r)
 
 /* ---- addresses (home shard) ---- */
 
-static void addr_add(gs_shard *sh, peer_ent *pe, const gs_udp_addr *a, bool perm)
-{
-    gs_tstamp exp = perm ? GS_TSTAMP_NEVER : gs_tstamp_add(sh->now, sh->cfg->addr_ttl);
-    size_t oldest = 0;
-
-    for (size_t i = 0; i < pe->naddrs; ++i) {
-        if (pe->addrs[i].addr.len == a->len && memcmp(&pe->addrs[i].addr.u, &a->u, a->len) == 0) {
-            if (pe->addrs[i].expires != GS_TSTAMP_NEVER) {
-                pe->addrs[i].expires = exp;
-            }
-            return;
-        }
-        if (pe->addrs[i].expires < pe->addrs[oldest].expires) {
-            oldest = i;
-        }
-    }
-    if (pe->naddrs < PEER_ADDRS) {
-        oldest = pe->naddrs++;
-    } else if (pe->addrs[oldest].expires == GS_TSTAMP_NEVER) {
-        return; /* all configured: keep them */
-    }
-    pe->addrs[oldest].addr = *a;
-    pe->addrs[oldest].expires = exp;
-}
-
 /* addr_to_home hands an address of |peer| to its home shard. */
 static void addr_to_home(gs_shard *sh, const uint8_t peer[32], const gs_udp_addr *a, bool perm)
 {
@@ -272,11 +243,7 @@ static void addr_to_home(gs_shard *sh, const uint8_t peer[32], const gs_udp_addr
         return;
     }
     if (home == sh->index) {
-        peer_ent *pe = peer_get(sh, peer, true);
-
-        if (pe != NULL) {
-            addr_add(sh, pe, a, perm);
-        }
+        (void)gs_addrbook_add(&sh->book, peer, a, perm, sh->now);
         return;
     }
     memcpy(r.peer, peer, 32);
@@ -292,7 +259,7 @@ static void learn_peer_data(gs_shard *sh, const gs_key *peer, const uint8_t *dat
         GS_LOG_RL(GS_LOG_DEBUG, "shard=%u evt=bad_peer_data len=%zu", sh->index, len);
         return;
     }
-    for (size_t i = 0; i < ai.naddrs && i < PEER_ADDRS; ++i) {
+    for (size_t i = 0; i < ai.naddrs && i < GS_ADDRBOOK_PER_PEER; ++i) {
         gs_udp_addr a;
 
         memset(&a, 0, sizeof(a));
@@ -337,25 +304,29 @@ static void home_send(gs_shard *sh, peer_ent *pe, const uint8_t topic[32], gs_fr
     int rv;
 
     if (pe->dial == 0) {
+        gs_udp_addr addrs[GS_ADDRBOOK_PER_PEER];
+        size_t naddrs;
         size_t i;
 
         if (sh->now < pe->dial_after) {
             sh->c.send_no_path++;
             return;
         }
-        for (i = 0; i < pe->naddrs; ++i) {
-            rv = gs_engine_connect(sh->eng, pe->id, &pe->addrs[i].addr, &pe->dial);
+        /* one dial, to the first address that can be dialed (configured ones first) */
+        naddrs = gs_addrbook_get(&sh->book, pe->id, addrs, GS_ADDRBOOK_PER_PEER, sh->now);
+        for (i = 0; i < naddrs; ++i) {
+            rv = gs_engine_connect(sh->eng, pe->id, &addrs[i], &pe->dial);
             if (rv == 0) {
                 break;
             }
         }
-        if (i == pe->naddrs) {
+        if (i == naddrs) {
             char hex[65];
 
             hex32(pe->id, hex);
             sh->c.dial_no_addr++;
             GS_LOG_RL(GS_LOG_INFO, "shard=%u evt=dial_impossible peer=%.16s naddrs=%zu", sh->index,
-                      hex, pe->naddrs);
+                      hex, naddrs);
             dial_failed(sh, pe);
             return;
         }
@@ -587,16 +558,6 @@ static void drain_outbox(gs_shard *sh)
     sh->last_frame = NULL;
 }
 
-static bool topic_listed(const gs_cfg_topic *list, size_t n, const uint8_t topic[32])
-{
-    for (size_t i = 0; i < n; ++i) {
-        if (memcmp(list[i].id.b, topic, 32) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
 /* join_topic joins |t| with |peers| plus the configured bootstrap and backbone peers. */
 static int join_topic(gs_shard *sh, const gs_topic_id *t, const gs_cfg_peer *peers, size_t npeers)
 {
@@ -621,65 +582,43 @@ static int join_topic(gs_shard *sh, const gs_topic_id *t, const gs_cfg_peer *pee
     return rv;
 }
 
-/* relay_admit decides whether a Join for the unjoined |topic| makes us relay it. */
+/* relay_admit decides whether a Join for the unjoined |topic| makes us relay it (relay.h). */
 static bool relay_admit(gs_shard *sh, const uint8_t from[32], const uint8_t topic[32],
                         const uint8_t *body, size_t len)
 {
-    const gs_server_cfg *cfg = sh->cfg;
+    gs_relay_verdict v;
     gs_msg msg;
-    const char *why = NULL;
     topic_ent *te;
     gs_topic_id t;
+    char th[65];
 
-    if (!cfg->relay || gs_codec_decode(&msg, body, len, NULL) < 0 || msg.type != GS_MSG_JOIN) {
+    if (!sh->cfg->relay || gs_codec_decode(&msg, body, len, NULL) < 0 || msg.type != GS_MSG_JOIN) {
         return false;
     }
-    if (topic_listed(cfg->relay_deny, cfg->nrelay_deny, topic)) {
-        why = "denied";
-    } else if (cfg->nrelay_allow > 0 && !topic_listed(cfg->relay_allow, cfg->nrelay_allow, topic)) {
-        why = "not_allowed";
-    } else if (atomic_fetch_add(&relayed_topics, 1) >= cfg->relay_max_topics) {
-        atomic_fetch_sub(&relayed_topics, 1);
-        why = "cap";
-    }
     memcpy(t.b, topic, 32);
-    if (why == NULL) {
+    hex32(topic, th);
+    v = gs_relay_admit(sh->cfg, &relayed_topics, topic);
+    if (v == GS_RELAY_OK) {
         te = topic_get(sh, &t, NULL, true);
-        if (te == NULL || join_topic(sh, &t, NULL, 0) < 0) {
-            atomic_fetch_sub(&relayed_topics, 1);
-            if (te != NULL && !gs_node_is_joined(sh->node, &t)) {
-                gs_kmap_del(&sh->topics, t.b);
-                free(te);
-            }
-            why = "limit";
-        } else {
-            char th[65];
-
+        if (te != NULL && join_topic(sh, &t, NULL, 0) == 0) {
             te->relayed = true;
             sh->c.relay_joins++;
-            hex32(topic, th);
             GS_LOG(GS_LOG_INFO, "shard=%u evt=relay_join topic=%s", sh->index, th);
             return true;
         }
+        gs_relay_release(&relayed_topics);
+        if (te != NULL && !gs_node_is_joined(sh->node, &t)) {
+            topic_drop(sh, &t);
+        }
+        v = GS_RELAY_CAP; /* the node's own topic limit */
     }
     sh->c.relay_refused++;
-    {
-        uint8_t key[32];
-        uint8_t both[64];
+    if (gs_relay_first_refusal(&sh->refused_once, from, topic)) {
+        char ph[65];
 
-        memcpy(both, from, 32);
-        memcpy(both + 32, topic, 32);
-        gs_blake3_hash(both, 64, key);
-        if (gs_kmap_get(&sh->refused_once, key) == NULL &&
-            gs_kmap_put(&sh->refused_once, key, (void *)1) == 0) {
-            char ph[65];
-            char th[65];
-
-            hex32(from, ph);
-            hex32(topic, th);
-            GS_LOG(GS_LOG_WARN, "shard=%u evt=relay_refused reason=%s peer=%s topic=%s",
-                   sh->index, why, ph, th);
-        }
+        hex32(from, ph);
+        GS_LOG(GS_LOG_WARN, "shard=%u evt=relay_refused reason=%s peer=%s topic=%s", sh->index,
+               gs_relay_verdict_str(v), ph, th);
     }
     return false;
 }
@@ -939,6 +878,10 @@ static void ctl_status(gs_shard *sh, gs_ctl_req *q)
     C("relay_idle_quits", sh->c.relay_idle_quits);
     C("peers_full", sh->c.peers_full);
     C("addrs_learned", sh->c.addrs_learned);
+    C("addrbook_peers", gs_addrbook_size(&sh->book));
+    C("addrbook_evicted", sh->book.st.evicted);
+    C("addrbook_expired", sh->book.st.expired);
+    C("addrbook_refused", sh->book.st.refused);
     C("mbox_refused", sh->c.mbox_refused);
     C("events", sh->c.events);
     C("strays_forwarded", sh->c.strays);
@@ -967,8 +910,8 @@ static void ctl_status(gs_shard *sh, gs_ctl_req *q)
     json_object_set_new(o, "index", json_integer(sh->index));
     json_object_set_new(o, "topics", topics);
     json_object_set_new(o, "peers", json_integer((json_int_t)npeers));
-    json_object_set_new(o, "conns", json_integer((json_int_t)gs_quic_ep_num_conns(
-                                         gs_engine_quic(sh->eng))));
+    json_object_set_new(o, "conns",
+                        json_integer((json_int_t)gs_quic_ep_num_conns(gs_engine_quic(sh->eng))));
     json_object_set_new(o, "counters", c);
     q->result = o;
 }
@@ -1000,12 +943,13 @@ static void ctl_topics(gs_shard *sh, gs_ctl_req *q)
         }
         json_object_set_new(o, "shard", json_integer(sh->index));
         json_object_set_new(o, "active", keys_json(view, n < 64 ? n : 64));
-        json_object_set_new(o, "passive", json_integer((json_int_t)gs_node_passive_view(
-                                              sh->node, &te->id, NULL, 0)));
-        json_object_set_new(o, "eager", json_integer((json_int_t)gs_node_eager_peers(
-                                            sh->node, &te->id, NULL, 0)));
-        json_object_set_new(o, "lazy", json_integer((json_int_t)gs_node_lazy_peers(
-                                           sh->node, &te->id, NULL, 0)));
+        json_object_set_new(
+            o, "passive",
+            json_integer((json_int_t)gs_node_passive_view(sh->node, &te->id, NULL, 0)));
+        json_object_set_new(
+            o, "eager", json_integer((json_int_t)gs_node_eager_peers(sh->node, &te->id, NULL, 0)));
+        json_object_set_new(
+            o, "lazy", json_integer((json_int_t)gs_node_lazy_peers(sh->node, &te->id, NULL, 0)));
         json_object_set_new(o, "relayed", json_boolean(te->relayed));
         json_object_set_new(o, "subscribers", json_integer(te->nsubs));
         json_array_append_new(a, o);
@@ -1013,6 +957,12 @@ static void ctl_topics(gs_shard *sh, gs_ctl_req *q)
     q->result = a;
 }
 
+/*
+ * ctl_peers: this shard's part of `peers`, one entry per peer it knows something about: the
+ * connection (|shard|, when the send path is ours), the topics of ours whose active view holds it,
+ * the addresses in our book.  The control thread merges the parts by id and lists the peers that
+ * have a send path.
+ */
 static void ctl_peers(gs_shard *sh, gs_ctl_req *q)
 {
     json_t *a = json_array();
@@ -1020,22 +970,18 @@ static void ctl_peers(gs_shard *sh, gs_ctl_req *q)
     peer_ent *pe;
 
     while ((pe = gs_kmap_next(&sh->peers, &it, NULL)) != NULL) {
+        gs_udp_addr pa[GS_ADDRBOOK_PER_PEER];
+        size_t na = gs_addrbook_get(&sh->book, pe->id, pa, GS_ADDRBOOK_PER_PEER, sh->now);
         json_t *o;
-        json_t *addrs;
-        json_t *topics;
+        json_t *addrs = json_array();
+        json_t *topics = json_array();
         size_t ti = 0;
         topic_ent *te;
 
-        if (pe->owner != (int)sh->index) {
-            continue;
-        }
-        o = json_object();
-        addrs = json_array();
-        topics = json_array();
-        for (size_t i = 0; i < pe->naddrs; ++i) {
+        for (size_t i = 0; i < na; ++i) {
             char buf[GS_UDP_ADDR_STRLEN];
 
-            if (gs_udp_addr_format(&pe->addrs[i].addr, buf, sizeof(buf)) > 0) {
+            if (gs_udp_addr_format(&pa[i], buf, sizeof(buf)) > 0) {
                 json_array_append_new(addrs, json_string(buf));
             }
         }
@@ -1049,11 +995,20 @@ static void ctl_peers(gs_shard *sh, gs_ctl_req *q)
                 }
             }
         }
+        if (pe->owner != (int)sh->index && json_array_size(topics) == 0 &&
+            json_array_size(addrs) == 0) {
+            json_decref(addrs);
+            json_decref(topics);
+            continue;
+        }
+        o = json_object();
         json_object_set_new(o, "id", hex_json(pe->id));
-        json_object_set_new(o, "shard", json_integer(sh->index));
+        if (pe->owner == (int)sh->index) {
+            json_object_set_new(o, "shard", json_integer(sh->index));
+            json_object_set_new(o, "version", json_string(GS_QUIC_ALPN_GOSSIP));
+        }
         json_object_set_new(o, "addrs", addrs);
         json_object_set_new(o, "topics", topics);
-        json_object_set_new(o, "version", json_string(GS_QUIC_ALPN_GOSSIP));
         json_array_append_new(a, o);
     }
     q->result = a;
@@ -1082,7 +1037,7 @@ static void ctl_exec(gs_shard *sh, gs_ctl_req *q)
             q->err_code = rv == GS_ERR_LIMIT ? "limit" : "internal";
         } else if (te->relayed) {
             te->relayed = false; /* explicitly joined now */
-            atomic_fetch_sub(&relayed_topics, 1);
+            gs_relay_release(&relayed_topics);
         }
         break;
     case GS_CTL_LEAVE:
@@ -1100,7 +1055,7 @@ static void ctl_exec(gs_shard *sh, gs_ctl_req *q)
         drain_outbox(sh);
         if (rv < 0) {
             q->rv = rv;
-            q->err_code = rv == GS_ERR_NOT_JOINED     ? "not_joined"
+            q->err_code = rv == GS_ERR_NOT_JOINED      ? "not_joined"
                           : rv == GS_ERR_MSG_TOO_LARGE ? "too_large"
                                                        : "internal";
         }
@@ -1189,10 +1144,7 @@ static void handle_rec(gs_shard *sh, const gs_mbox_rec *r)
         }
         break;
     case GS_MBOX_ADDR:
-        pe = peer_get(sh, r->peer, true);
-        if (pe != NULL) {
-            addr_add(sh, pe, &r->addr, r->a != 0);
-        }
+        (void)gs_addrbook_add(&sh->book, r->peer, &r->addr, r->a != 0, sh->now);
         break;
     case GS_MBOX_CTL: {
         gs_ctl_req *q = r->ptr;
@@ -1256,19 +1208,13 @@ static void sweep(gs_shard *sh)
                 sh->dirty = true;
             }
         }
-        for (size_t i = 0; i < pe->naddrs;) {
-            if (pe->addrs[i].expires <= sh->now) {
-                pe->addrs[i] = pe->addrs[--pe->naddrs];
-            } else {
-                ++i;
-            }
-        }
         if (pe->owner < 0 && !pe->local_use && pe->conn == 0 && pe->dial == 0 &&
-            pe->naddrs == 0 && pe->dial_after <= sh->now) {
+            pe->dial_after <= sh->now) {
             gs_kmap_del_at(&sh->peers, &it);
             free(pe);
         }
     }
+    gs_addrbook_expire(&sh->book, sh->now, EXPIRE_BUDGET);
     it = 0;
     while ((te = gs_kmap_next(&sh->topics, &it, NULL)) != NULL) {
         if (!te->relayed || te->nsubs > 0) {
@@ -1287,7 +1233,7 @@ static void sweep(gs_shard *sh)
             sh->c.relay_idle_quits++;
             (void)gs_node_quit(sh->node, &t, sh->now);
             drain_outbox(sh);
-            atomic_fetch_sub(&relayed_topics, 1);
+            gs_relay_release(&relayed_topics);
             gs_kmap_del_at(&sh->topics, &it);
             free(te);
         }
@@ -1420,9 +1366,15 @@ int gs_shard_new(gs_shard **psh, gs_server *srv, unsigned index)
     if (rv < 0) {
         goto fail_refused;
     }
+    rv = gs_addrbook_init(&sh->book, cfg->addrbook_max, cfg->addr_ttl);
+    if (rv < 0) {
+        goto fail_book;
+    }
     *psh = sh;
     return 0;
 
+fail_book:
+    gs_kmap_free(&sh->refused_once);
 fail_refused:
     gs_kmap_free(&sh->topics);
 fail_topics:
@@ -1454,6 +1406,7 @@ void gs_shard_del(gs_shard *sh)
     gs_kmap_free(&sh->peers);
     gs_kmap_free(&sh->topics);
     gs_kmap_free(&sh->refused_once);
+    gs_addrbook_free(&sh->book);
     gs_node_del(sh->node);
     gs_engine_del(sh->eng);
     free(sh);
@@ -1466,11 +1419,7 @@ gs_engine *gs_shard_engine(gs_shard *sh)
 
 void gs_shard_add_addr(gs_shard *sh, const uint8_t peer[32], const gs_udp_addr *addr, bool perm)
 {
-    peer_ent *pe = peer_get(sh, peer, true);
-
-    if (pe != NULL) {
-        addr_add(sh, pe, addr, perm);
-    }
+    (void)gs_addrbook_add(&sh->book, peer, addr, perm, gs_uring_now());
 }
 
 int gs_shard_join(gs_shard *sh, const gs_cfg_topic *t)
@@ -1554,6 +1503,7 @@ int gs_shard_run(gs_shard *sh)
         }
     }
     gs_mesh_sleep_end(srv->mesh, sh->index);
+    GS_LOG(GS_LOG_DEBUG, "shard=%u evt=closing conns=%zu", sh->index, gs_engine_num_conns(sh->eng));
     close_by = gs_tstamp_add(gs_uring_now(), sh->cfg->shutdown_timeout / 2);
     rv = gs_engine_shutdown(sh->eng, 0, "shutdown", close_by - gs_uring_now());
     return rv == GS_ERR_TIMEOUT ? 0 : rv;

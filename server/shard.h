@@ -28,34 +28,34 @@
 
 /* gs_shard_counters: a shard's own counters (single writer, relaxed reads elsewhere). */
 typedef struct gs_shard_counters {
-    uint64_t frames_local;       /* frames handed to our node from our own connections */
-    uint64_t frames_forwarded;   /* frames forwarded to the topic's shard */
-    uint64_t frames_remote;      /* frames received from other shards */
-    uint64_t sends_local;        /* frames queued on our own connections */
-    uint64_t sends_forwarded;    /* frames sent through another shard */
-    uint64_t sends_remote;       /* frames other shards asked us to send */
-    uint64_t encodes;            /* frames encoded */
-    uint64_t encode_reuses;      /* SENDs that reused the previous encoding (encode once) */
-    uint64_t gossip_dropped;     /* Gossip not queued: peer over send_queue_low */
-    uint64_t send_errors;        /* frames refused by the transport */
-    uint64_t send_no_path;       /* frames for a peer with no path (dropped) */
+    uint64_t frames_local;        /* frames handed to our node from our own connections */
+    uint64_t frames_forwarded;    /* frames forwarded to the topic's shard */
+    uint64_t frames_remote;       /* frames received from other shards */
+    uint64_t sends_local;         /* frames queued on our own connections */
+    uint64_t sends_forwarded;     /* frames sent through another shard */
+    uint64_t sends_remote;        /* frames other shards asked us to send */
+    uint64_t encodes;             /* frames encoded */
+    uint64_t encode_reuses;       /* SENDs that reused the previous encoding (encode once) */
+    uint64_t gossip_dropped;      /* Gossip not queued: peer over send_queue_low */
+    uint64_t send_errors;         /* frames refused by the transport */
+    uint64_t send_no_path;        /* frames for a peer with no path (dropped) */
     uint64_t peers_behind_closed; /* connections closed: peer behind longer than allowed */
-    uint64_t dials;              /* dials started */
-    uint64_t dial_failures;      /* dials that failed */
-    uint64_t dial_no_addr;       /* sends for a peer with no known address */
-    uint64_t dial_queue_drops;   /* frames dropped: dial queue full */
-    uint64_t conns_up;           /* connections established */
-    uint64_t conns_down;         /* send paths closed */
-    uint64_t drain_closes;       /* unused connections closed after the drain period */
-    uint64_t relay_joins;        /* topics joined because a peer sent Join (relay) */
-    uint64_t relay_refused;      /* Joins refused: denied, not allowed or cap reached */
-    uint64_t relay_idle_quits;   /* relayed topics quit after being idle */
-    uint64_t peers_full;         /* peer records refused: limits.max_peers */
-    uint64_t addrs_learned;      /* addresses learned from PeerData */
-    uint64_t mbox_refused;       /* records we could not send (backlog full) */
-    uint64_t events;             /* events sent to the control thread */
-    uint64_t strays;             /* stray datagrams forwarded to their shard */
-    uint64_t strays_injected;    /* stray datagrams other shards forwarded to us */
+    uint64_t dials;               /* dials started */
+    uint64_t dial_failures;       /* dials that failed */
+    uint64_t dial_no_addr;        /* sends for a peer with no known address */
+    uint64_t dial_queue_drops;    /* frames dropped: dial queue full */
+    uint64_t conns_up;            /* connections established */
+    uint64_t conns_down;          /* send paths closed */
+    uint64_t drain_closes;        /* unused connections closed after the drain period */
+    uint64_t relay_joins;         /* topics joined because a peer sent Join (relay) */
+    uint64_t relay_refused;       /* Joins refused: denied, not allowed or cap reached */
+    uint64_t relay_idle_quits;    /* relayed topics quit after being idle */
+    uint64_t peers_full;          /* peer records refused: limits.max_peers */
+    uint64_t addrs_learned;       /* addresses learned from PeerData */
+    uint64_t mbox_refused;        /* records we could not send (backlog full) */
+    uint64_t events;              /* events sent to the control thread */
+    uint64_t strays;              /* stray datagrams forwarded to their shard */
+    uint64_t strays_injected;     /* stray datagrams other shards forwarded to us */
 } gs_shard_counters;
 
 /*
@@ -82,7 +82,6 @@ int gs_shard_join(gs_shard *sh, const gs_cfg_topic *t);
 /* gs_shard_run is the shard thread's body: turns until the phase reaches GS_PHASE_CLOSE, then a
  * bounded shutdown.  Returns 0 or a fatal engine error. */
 int gs_shard_run(gs_shard *sh);
-
 
 /* gs_shard_wake rings the shard's doorbell (any thread). */
 void gs_shard_wake(void *sh);

@@ -11,7 +11,9 @@
  * Prune, Graft, IHave), advancing virtual time, a lost connection, a broadcast, join_peers,
  * quit + re-join, or set_peer_data.  The outbox is drained after every call and the invariants
  * below are checked after every step; a violation aborts (a finding):
- *   - gs_node_on_frame returns the documented code (decode error, SELF, NOT_JOINED, BAD_ID, 0);
+ *   - gs_node_on_frame returns the documented code (decode error, SELF, NOT_JOINED, BAD_ID, 0),
+ *     and so does gs_node_on_frames for every frame of a batch (an op byte whose op / 13 is odd
+ *     hands the frame over that way, in 1 to 4 copies);
  *   - no SEND or DISCONNECT is addressed to our own id; every SEND encodes, below M;
  *   - encode-once: a SEND flagged GS_NODE_OUT_FLAG_SAME_MSG encodes to exactly the bytes of the
  *     previous SEND of the outbox (what a consumer reusing that encoding sends), and the first
@@ -453,7 +455,7 @@ static void fz_build(fz_in *in, gs_msg *m, gs_peer_info *infos, gs_ihave_entry *
  * Gossip whose id is not BLAKE3(content), else 0.
  */
 static void fz_frame(fz_run *r, const gs_key *peer, const gs_topic_id *topic, const uint8_t *p,
-                     size_t len)
+                     size_t len, unsigned copies)
 {
     uint8_t *copy = malloc(len > 0 ? len : 1);
     fz_check(copy != NULL, "malloc");
@@ -474,9 +476,22 @@ static void fz_frame(fz_run *r, const gs_key *peer, const gs_topic_id *topic, co
         gs_blake3_hash(dm.gossip.content.base, dm.gossip.content.len, id.b);
         expect = memcmp(id.b, dm.gossip.id.b, 32) == 0 ? 0 : GS_ERR_BAD_ID;
     }
-    int rv = gs_node_on_frame(r->node, peer, topic, copy, len, r->now);
+    if (copies == 0) {
+        int rv = gs_node_on_frame(r->node, peer, topic, copy, len, r->now);
+        fz_check(rv == expect, "on_frame returns the documented code for the input");
+    } else {
+        /* the batched entry point, with the frame |copies| times (later copies of a Gossip are
+         * duplicates): every copy gets the same documented code */
+        gs_node_frame fr[4];
+        for (unsigned i = 0; i < copies; ++i) {
+            fr[i] = (gs_node_frame){peer, topic, copy, len, 1};
+        }
+        gs_node_on_frames(r->node, fr, copies, r->now);
+        for (unsigned i = 0; i < copies; ++i) {
+            fz_check(fr[i].rv == expect, "on_frames returns the documented code per frame");
+        }
+    }
     free(copy);
-    fz_check(rv == expect, "on_frame returns the documented code for the input");
 }
 
 static void fz_step(fz_run *r, fz_in *in)
@@ -492,10 +507,12 @@ static void fz_step(fz_run *r, fz_in *in)
     gs_msg m;
     uint8_t body[1024];
 
+    /* op / 13 odd: frames go through gs_node_on_frames, 1 + (op / 26) % 4 copies */
+    unsigned copies = ((op / 13) & 1) != 0 ? 1 + (unsigned)(op / 26) % 4 : 0;
     switch (op % 13) {
     case 0: { /* raw body */
         size_t len = fz_take(in, fz_u8(in), &p);
-        fz_frame(r, peer, topic, p, len);
+        fz_frame(r, peer, topic, p, len, copies);
         break;
     }
     case 1:
@@ -506,7 +523,7 @@ static void fz_step(fz_run *r, fz_in *in)
         fz_build(in, &m, infos, ents);
         gs_ssize n = gs_codec_encode_body(body, sizeof(body), &m);
         if (n > 0) {
-            fz_frame(r, peer, topic, body, (size_t)n);
+            fz_frame(r, peer, topic, body, (size_t)n, copies);
         }
         break;
     }

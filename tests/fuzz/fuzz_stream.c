@@ -38,7 +38,7 @@
 
 #include "identity.h"
 #include "quic.h"
-#include "quic_int.h"
+#include "../../io/quic_int.h" /* internal: the endpoint's stream state */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -95,6 +95,10 @@ static void fz_setup(fz_profile *pr)
     gs_quic_cfg_default(&cfg);
     cfg.max_message_size = pr->max_message_size;
     cfg.rx_buffer_max = pr->rx_buffer_max;
+    /* one connection whose share is above the whole budget: only the total binds, and the
+     * shadow's rule (refuse past rx_buffer_max) is the endpoint's, since eviction needs another
+     * connection using more (none here) */
+    cfg.rx_buffer_conn_max = pr->rx_buffer_max + pr->max_message_size;
     cfg.max_conns = 4;
     memset(&cb, 0, sizeof(cb));
     cb.on_frame = fz_on_frame;
@@ -262,7 +266,7 @@ static void fz_close(fz_run *run, fz_shadow *s)
 static void fz_feed(fz_run *run, fz_shadow *s, const uint8_t *p, size_t n, bool fin)
 {
     gs_quic_ep *ep = run->pr->ep;
-    const gs_quic_stats *st = gs_quic_ep_stats(ep);
+    const gs_quic_stats *st = gs_quic_ep_stats_get(ep);
     uint64_t oversize0 = st->frames_oversize;
     uint64_t errors0 = st->stream_errors;
     uint64_t refused0 = st->rx_buffer_refused;
@@ -352,7 +356,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(run, 0, sizeof(*run));
     run->pr = pr;
     run->next_id = 3; /* server-initiated unidirectional: the peer's streams on our client conn */
-    fz_check(gs_quic_ep_stats(pr->ep)->rx_buffered == 0 && pr->c->recvs == NULL,
+    fz_check(gs_quic_ep_stats_get(pr->ep)->rx_buffered == 0 && pr->c->recvs == NULL,
              "a clean connection at the start");
 
     for (size_t steps = 0; in.off < in.n && steps < 4096; ++steps) {
@@ -403,6 +407,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fz_check(!run->s[i].open, "FIN finishes a stream");
     }
     fz_check(pr->c->recvs == NULL, "no stream state left on the connection");
-    fz_check(gs_quic_ep_stats(pr->ep)->rx_buffered == 0, "no partial-frame buffer left");
+    fz_check(gs_quic_ep_stats_get(pr->ep)->rx_buffered == 0, "no partial-frame buffer left");
     return 0;
 }

@@ -421,7 +421,7 @@ Test(engine, random_datagrams_leave_no_state, .timeout = 120)
     while (gs_uring_now() < drain) {
         cr_assert(eq(int, gs_engine_run_once(b.e, 10 * GS_MILLISECONDS), 0));
     }
-    const gs_quic_stats *qs = gs_quic_ep_stats(gs_engine_quic(b.e));
+    const gs_quic_stats *qs = gs_quic_ep_stats_get(gs_engine_quic(b.e));
     const gs_uring_stats *us = gs_uring_stats_get(gs_engine_uring(b.e));
     cr_log_info("flood: sent %llu, received %llu, invalid %llu, dropped %llu",
                 (unsigned long long)f.sent, (unsigned long long)us->rx_dgrams,
@@ -548,8 +548,8 @@ Test(engine, two_shards_one_port_steered_by_connection_id, .timeout = 120)
     cr_assert(s0.nconnected > 0 && s1.nconnected > 0, "all on one shard: %zu / %zu", s0.nconnected,
               s1.nconnected);
     /* nothing reached the shard that does not own the connection */
-    const gs_quic_stats *q0 = gs_quic_ep_stats(gs_engine_quic(s0.e));
-    const gs_quic_stats *q1 = gs_quic_ep_stats(gs_engine_quic(s1.e));
+    const gs_quic_stats *q0 = gs_quic_ep_stats_get(gs_engine_quic(s0.e));
+    const gs_quic_stats *q1 = gs_quic_ep_stats_get(gs_engine_quic(s1.e));
     cr_assert(eq(u64, q0->datagrams_dropped + q1->datagrams_dropped, 0));
     p_del(&a);
     p_del(&s0);

@@ -213,3 +213,50 @@ Test(identity, malformed_key_files)
     cr_assert(eq(str, hex, (char *)a_hex));
     unlink(path);
 }
+
+Test(identity, key_files_that_are_not_regular_files_each_get_their_own_error, .timeout = 10)
+{
+    gs_identity got;
+    gs_identity a;
+    char path[128];
+    char target[128];
+
+    /* a FIFO: refused at once (opening it for reading must not wait for a writer) */
+    tmp_path(path, sizeof(path), "fifo");
+    cr_assert(eq(int, mkfifo(path, 0600), 0));
+    cr_assert(eq(int, gs_identity_load(&got, path), -ESPIPE));
+    cr_assert(not(eq(ptr, strstr(gs_identity_strerror(-ESPIPE), "FIFO"), NULL)));
+    bool created = true;
+    cr_assert(eq(int, gs_identity_load_or_create(&got, path, &created), -ESPIPE));
+    cr_assert(not(created));
+    unlink(path);
+    /* a directory */
+    tmp_path(path, sizeof(path), "dir");
+    cr_assert(eq(int, mkdir(path, 0700), 0));
+    cr_assert(eq(int, gs_identity_load(&got, path), -EISDIR));
+    cr_assert(not(eq(ptr, strstr(gs_identity_strerror(-EISDIR), "directory"), NULL)));
+    rmdir(path);
+    /* a device */
+    cr_assert(eq(int, gs_identity_load(&got, "/dev/null"), -ENODEV));
+    cr_assert(not(eq(ptr, strstr(gs_identity_strerror(-ENODEV), "device"), NULL)));
+    /* a symbolic link to a good key file */
+    cr_assert(eq(int, gs_identity_generate(&a), 0));
+    tmp_path(target, sizeof(target), "target");
+    cr_assert(eq(int, gs_identity_save(&a, target), 0));
+    tmp_path(path, sizeof(path), "link");
+    cr_assert(eq(int, symlink(target, path), 0));
+    cr_assert(eq(int, gs_identity_load(&got, path), -ELOOP));
+    cr_assert(not(eq(ptr, strstr(gs_identity_strerror(-ELOOP), "symbolic link"), NULL)));
+    cr_assert(eq(int, gs_identity_load(&got, target), 0)); /* the file itself is fine */
+    unlink(path);
+    unlink(target);
+    /* each message is distinct, and the permission one no longer covers the others */
+    const int codes[] = {-ESPIPE, -EISDIR, -ENODEV, -ELOOP, GS_ERR_KEY_PERM, GS_ERR_KEY_FORMAT};
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); ++i) {
+        for (size_t j = i + 1; j < sizeof(codes) / sizeof(codes[0]); ++j) {
+            cr_assert(not(eq(str, (char *)gs_identity_strerror(codes[i]),
+                             (char *)gs_identity_strerror(codes[j]))));
+        }
+    }
+    cr_assert(eq(str, (char *)gs_identity_strerror(-EIO), (char *)gs_strerror(-EIO)));
+}

@@ -336,3 +336,46 @@ Test(blake3, large_inputs_agree_across_levels)
     gs_blake3_set_simd_level(-1);
     free(in);
 }
+
+/* Every single-block implementation the CPU has gives the reference digests, one-shot and
+ * incremental (the single path covers messages up to a chunk, partial chunks, parents, XOF). */
+Test(blake3, vectors_every_single_block_implementation)
+{
+    static b3_vector v[B3_MAX_VECTORS];
+    size_t nv = load_vectors(v, B3_MAX_VECTORS);
+    uint8_t *in = pattern(B3_MAX_INPUT);
+    int best = gs_blake3_set_simd_level(-1);
+    size_t tested = 0;
+
+    for (int impl = 0; impl < GS_BLAKE3_NSINGLE; ++impl) {
+        for (int level = 0; level <= best; ++level) {
+            gs_blake3_set_simd_level(level);
+            if (gs_blake3_set_single_impl(impl) != impl) {
+                continue;
+            }
+            cr_assert(eq(int, gs_blake3_single_impl(), impl));
+            ++tested;
+            for (size_t i = 0; i < nv; ++i) {
+                uint8_t out[64];
+                gs_blake3_hash(in, v[i].len, out);
+                EXPECT_MEM(out, v[i].hash, 32, "impl %d level %d len %zu", impl, level, v[i].len);
+                hash_split(in, v[i].len, 1000, out, 64);
+                EXPECT_MEM(out, v[i].xof, 64, "xof impl %d level %d len %zu", impl, level,
+                           v[i].len);
+            }
+        }
+    }
+    cr_assert(ge(sz, tested, 1)); /* the portable one always */
+    gs_blake3_set_simd_level(-1);
+    cr_assert(le(int, gs_blake3_set_single_impl(-1), GS_BLAKE3_NSINGLE - 1));
+    free(in);
+}
+
+Test(blake3, single_impl_is_clamped_to_the_level)
+{
+    gs_blake3_set_simd_level(0);
+    cr_assert(eq(int, gs_blake3_set_single_impl(GS_BLAKE3_SINGLE_AVX512),
+                 GS_BLAKE3_SINGLE_PORTABLE)); /* level 0 allows only the portable code */
+    cr_assert(eq(int, gs_blake3_single_impl(), GS_BLAKE3_SINGLE_PORTABLE));
+    gs_blake3_set_simd_level(-1);
+}

@@ -26,16 +26,17 @@ static void test_file(void)
 {
     static gs_server_cfg cfg;
     gs_cfg_errors errs = {0};
-    const char *path = write_tmp("[node]\n"
-                                 "listen = 127.0.0.1:5000, [::1]:5001\n"
-                                 "shards = 3\n"
-                                 "join = 00000000000000000000000000000000000000000000000000000000000000ff\n"
-                                 "join = chat\n"
-                                 "[relay]\n"
-                                 "enabled = yes\n"
-                                 "max_topics = 7\n"
-                                 "[protocol]\n"
-                                 "shuffle_interval_ms = 1500\n");
+    const char *path =
+        write_tmp("[node]\n"
+                  "listen = 127.0.0.1:5000, [::1]:5001\n"
+                  "shards = 3\n"
+                  "join = 00000000000000000000000000000000000000000000000000000000000000ff\n"
+                  "join = chat\n"
+                  "[relay]\n"
+                  "enabled = yes\n"
+                  "max_topics = 7\n"
+                  "[protocol]\n"
+                  "shuffle_interval_ms = 1500\n");
 
     CHECK(path != NULL);
     gs_server_cfg_default(&cfg);
@@ -103,8 +104,8 @@ static void test_parse(void)
     CHECK(gs_cfg_parse_peer(&p, "0000000000000000000000000000000000000000000000000000000000000001"
                                 "@127.0.0.1:9") == 0);
     CHECK(p.id[31] == 1 && p.addr.len > 0);
-    CHECK(gs_cfg_parse_peer(&p, "0000000000000000000000000000000000000000000000000000000000000001") ==
-          0);
+    CHECK(gs_cfg_parse_peer(
+              &p, "0000000000000000000000000000000000000000000000000000000000000001") == 0);
     CHECK(p.addr.len == 0);
     CHECK(gs_cfg_parse_peer(&p, "xyz@127.0.0.1:9") < 0);
     CHECK(gs_cfg_parse_peer(&p, "0000000000000000000000000000000000000000000000000000000000000001"

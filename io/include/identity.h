@@ -58,12 +58,22 @@ void gs_identity_wipe(gs_identity *id);
 int gs_identity_save(const gs_identity *id, const char *path);
 
 /*
- * gs_identity_load reads the key file |path| into |id|.  Returns 0; GS_ERR_KEY_PERM if the file
- * is accessible by group or others (mode & 077), or is not a regular file; GS_ERR_KEY_FORMAT if
- * its contents are malformed (no seed line, two seed lines, bad hex, over 4 KiB); or a negated
- * errno from open/read (e.g. -ENOENT).  |id| is unchanged on error.
+ * gs_identity_load reads the key file |path| into |id|.  It never blocks on a FIFO.  Returns 0;
+ * GS_ERR_KEY_PERM if the file is accessible by group or others (mode & 077); -ELOOP if |path| is
+ * a symbolic link (refused: name the file itself); -EISDIR for a directory; -ENODEV for a device
+ * (e.g. /dev/null); -ESPIPE for a FIFO or socket; GS_ERR_KEY_FORMAT if its contents are
+ * malformed (no seed line, two seed lines, bad hex, over 4 KiB); or another negated errno from
+ * open/read (e.g. -ENOENT).  gs_identity_strerror words each of these for a key file.  |id| is
+ * unchanged on error.
  */
 int gs_identity_load(gs_identity *id, const char *path);
+
+/*
+ * gs_identity_strerror describes a gs_identity_load / _save / _load_or_create result for a key
+ * file ("is a symbolic link", "is a FIFO or socket", "is readable or writable by group or
+ * others", ...); other values get gs_strerror's text.  Static, never NULL.
+ */
+const char *gs_identity_strerror(int rv);
 
 /*
  * gs_identity_load_or_create loads |path| or, if it does not exist, generates a key and saves

@@ -104,14 +104,17 @@ typedef struct gs_quic_cfg {
     gs_quic_retry_mode retry_mode; /* GS_QUIC_RETRY_AUTO */
     uint32_t retry_auto_rate;    /* new handshakes per second above which AUTO sends Retry (2000) */
     gs_duration retry_token_ttl; /* lifetime of a Retry token (10 s) */
-    uint32_t reset_rate;    /* stateless resets per second (token bucket, burst = rate) (100) */
-    size_t max_packet_size; /* UDP payload bytes per packet we write, <= GS_QUIC_MAX_PACKET
-                               (1452) */
-    uint8_t shard;          /* byte 0 of every connection id we issue (DESIGN.md steering) */
-    bool send_sni;          /* client sends the iroh TLS name as SNI (false: no SNI) */
-    size_t rx_buffer_max;   /* bytes of partial-frame buffers (max_message_size each, one per
-                               incoming stream with a frame spanning packets), all connections;
-                               past it such streams are stopped (64 MiB) */
+    uint32_t reset_rate;       /* stateless resets per second (token bucket, burst = rate) (100) */
+    size_t max_packet_size;    /* UDP payload bytes per packet we write, <= GS_QUIC_MAX_PACKET
+                                  (1452) */
+    uint8_t shard;             /* byte 0 of every connection id we issue (DESIGN.md steering) */
+    bool send_sni;             /* client sends the iroh TLS name as SNI (false: no SNI) */
+    size_t rx_buffer_max;      /* bytes of partial-frame buffers (max_message_size each, one per
+                                  incoming stream with a frame spanning packets), all connections
+                                  (64 MiB); see rx_buffer_conn_max for who gives way when full */
+    size_t rx_buffer_conn_max; /* one connection's share of rx_buffer_max: a connection at its
+                                  share reuses its own oldest buffer (that stream is stopped);
+                                  0 = rx_buffer_max / 64; at least max_message_size (0) */
 } gs_quic_cfg;
 
 /* gs_quic_cfg_default fills |cfg| with the defaults shown above (ALPN "/iroh-gossip/1"). */
@@ -221,7 +224,10 @@ typedef struct gs_quic_stats {
     uint64_t streams_in;            /* incoming uni streams seen */
     uint64_t bidi_refused;          /* peer-opened bidirectional streams stopped */
     uint64_t conns_active;          /* gauge: connections currently allocated */
-    uint64_t rx_buffer_refused;     /* incoming streams stopped because rx_buffer_max was reached */
+    uint64_t rx_buffer_refused;     /* incoming streams stopped because rx_buffer_max was reached
+                                       and no bigger user could give way */
+    uint64_t rx_buffer_evicted;     /* partial frames dropped (stream stopped) to make room for
+                                       another stream's: its connection's share, or a bigger user */
     uint64_t rx_buffered;           /* gauge: bytes of partial-frame buffers allocated */
 } gs_quic_stats;
 
@@ -399,8 +405,8 @@ gs_tstamp gs_quic_ep_get_expiry(const gs_quic_ep *ep);
  */
 int gs_quic_ep_handle_expiry(gs_quic_ep *ep, gs_tstamp now);
 
-/* gs_quic_ep_stats returns the endpoint's counters (valid while |ep| lives). */
-const gs_quic_stats *gs_quic_ep_stats(const gs_quic_ep *ep);
+/* gs_quic_ep_stats_get returns the endpoint's counters (valid while |ep| lives). */
+const gs_quic_stats *gs_quic_ep_stats_get(const gs_quic_ep *ep);
 
 /* gs_quic_ep_num_conns returns the number of connections currently allocated (all states). */
 size_t gs_quic_ep_num_conns(const gs_quic_ep *ep);
