@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# e2e shards (issue 7 acceptance 2): a node with --shards 4 (also on a 2-CPU machine) in 64
+# topics, with peers in three other processes that join the same 64 topics through it.  Every
+# topic delivers 100 % (messages published on the sharded node and on a peer reach every node,
+# exactly once, counted per node), and the sharded node's status shows the topics spread over
+# its 4 shards, cross-shard ring traffic, and a stray-datagram counter.
+# Usage: shards.sh GOSSIPD GOSSIPCTL [LIMIT_S]
+. "$(dirname "$0")/lib.sh"
+e2e_init "$@"
+
+NT=64
+topics=()
+for t in $(seq -w 0 $((NT - 1))); do topics+=("e2e-shards-$E2E_RUN-$t"); done
+joins=()
+for t in "${topics[@]}"; do joins+=(--join "$t"); done
+
+node_start s --shards 4 "${joins[@]}"
+for p in p1 p2 p3; do
+    node_start "$p" --shards 1 --bootstrap "$(node_peer s)" "${joins[@]}"
+done
+e2e_log "sharded node and 3 peers ready"
+
+# one multi-topic subscriber per node (ctlclient.py: 64 subscriptions on one connection)
+for n in s p1 p2 p3; do
+    bg "sub-$n" python3 "$E2E_LIB_DIR/ctlclient.py" subscribe "$(sock "$n")" "$E2E_DIR/ev-$n.jsonl" \
+        "${topics[@]}" --ready "$E2E_DIR/ready-$n"
+done
+for n in s p1 p2 p3; do
+    wait_for 30 test -e "$E2E_DIR/ready-$n" || fatal "$n: subscriptions not acknowledged"
+done
+all_have_neighbors() {
+    local n t
+    for n in s p1 p2 p3; do
+        ctl "$n" topics --json >"$E2E_DIR/topics-$n.json" 2>/dev/null || return 1
+        for t in "${topics[@]}"; do
+            [ "$(py ctlq.py neighbors "$t" <"$E2E_DIR/topics-$n.json")" -ge 1 ] || return 1
+        done
+    done
+}
+wait_for 60 all_have_neighbors || fatal "not every node has a neighbour in all $NT topics after 60 s"
+pass "4 nodes x $NT topics joined, each with a neighbour"
+
+# 5 messages per topic from the sharded node and 5 per topic from p2
+for n in s p2; do
+    : >"$E2E_DIR/pub-$n.txt"
+    for t in "${topics[@]}"; do
+        seq -f "$t-from-$n-%g" 1 5 >"$E2E_DIR/pub-$n-$t.txt"
+        cat "$E2E_DIR/pub-$n-$t.txt" >>"$E2E_DIR/pub-$n.txt"
+        ctl "$n" publish "$t" --stdin <"$E2E_DIR/pub-$n-$t.txt" >/dev/null 2>>"$E2E_DIR/pub-$n.log" ||
+            fail "$n: publish on $t: $(tail -n 1 "$E2E_DIR/pub-$n.log")"
+    done
+done
+check "every topic delivers 100 % at every node (640 messages, exactly once)" \
+    py deliver.py --timeout 90 --prefix "e2e-shards-$E2E_RUN" --pub "s=$E2E_DIR/pub-s.txt" \
+    --pub "p2=$E2E_DIR/pub-p2.txt" --sub "s=$E2E_DIR/ev-s.jsonl" --sub "p1=$E2E_DIR/ev-p1.jsonl" \
+    --sub "p2=$E2E_DIR/ev-p2.jsonl" --sub "p3=$E2E_DIR/ev-p3.jsonl"
+
+status_json s || fatal "status of s failed"
+st=$E2E_DIR/s.status.json
+check "status: nshards is 4" test "$(py ctlq.py sum '^nshards$' <"$st")" -eq 4
+per_shard=$(py ctlq.py shards <"$st")
+e2e_log "topics per shard: $per_shard"
+spread_ok() {
+    local n total=0 k=0
+    for n in $per_shard; do
+        [ "$n" -ge 1 ] || return 1
+        total=$((total + n))
+        k=$((k + 1))
+    done
+    [ "$k" -eq 4 ] && [ "$total" -eq "$NT" ]
+}
+check "status: the $NT topics are spread over all 4 shards ($per_shard)" spread_ok
+ring_sent=$(py ctlq.py sum '^rings\.(.*\.)?sent' <"$st")
+ring_recv=$(py ctlq.py sum '^rings\.(.*\.)?received' <"$st")
+e2e_log "rings: sent $ring_sent received $ring_recv"
+check "status: cross-shard ring records sent ($ring_sent) and received ($ring_recv)" \
+    test "$ring_sent" -gt 0 -a "$ring_recv" -gt 0
+stray=$(py ctlq.py sum 'stray' <"$st")
+stray_rc=$?
+e2e_log "stray datagrams counted: $stray"
+check "status: a stray-datagram counter is reported" test "$stray_rc" -eq 0
+for n in s p1 p2 p3; do node_alive "$n" || fail "$n died"; done
+check "s stops cleanly with 4 shards" stop_node s
+check "s exit status 0 (got $STOP_RC after $STOP_MS ms)" test "$STOP_RC" = 0
