@@ -836,7 +836,7 @@ static json_t *hex_json(const uint8_t *b)
 static void ctl_status(gs_shard *sh, gs_ctl_req *q)
 {
     const gs_node_counters *nc = gs_node_counters_get(sh->node);
-    const gs_quic_stats *qs = gs_quic_ep_stats(gs_engine_quic(sh->eng));
+    const gs_quic_stats *qs = gs_quic_ep_stats_get(gs_engine_quic(sh->eng));
     json_t *o = json_object();
     json_t *topics = json_array();
     json_t *c = json_object();
@@ -1467,7 +1467,7 @@ static void metrics_publish(gs_shard *sh, gs_tstamp *next_gauges)
         *next_gauges = now + METRICS_GAUGE_PERIOD;
     }
     gs_metrics_publish_shard(sh->srv->metrics, sh->index, &sh->c, gs_node_counters_get(sh->node),
-                             gs_quic_ep_stats(gs_engine_quic(sh->eng)),
+                             gs_quic_ep_stats_get(gs_engine_quic(sh->eng)),
                              gs_engine_stats_get(sh->eng), pg);
 }
 
