@@ -900,6 +900,8 @@ static void ctl_status(gs_shard *sh, gs_ctl_req *q)
     C("bad_id", nc->bad_id);
     C("oversize_broadcast", nc->oversize_broadcast);
     C("datagrams_in", qs->datagrams_in);
+    C("bytes_in", qs->bytes_in);
+    C("bytes_out", qs->bytes_out);
     C("datagrams_dropped", qs->datagrams_dropped);
     C("packets_out", qs->packets_out);
     C("handshakes_ok", qs->handshakes_ok);
