@@ -7,7 +7,7 @@
  * duplicates, latency p50/p90/p99/max, CPU per delivery over all node processes and peak RSS per
  * node; --find-max searches the highest offered rate still delivered 100 %.
  *
- * The same driver runs iroh-gossip nodes for --compare iroh: bench/iroh-node.mjs speaks the same
+ * The same driver runs iroh-gossip nodes for --compare iroh: bench/iroh/iroh-node.mjs speaks the same
  * subset of the control protocol (subscribe, publish, received / neighbor events) on a Unix
  * socket, one Node.js process per node.
  */
@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #endif
 #include "ops.h"
+#include "transport.h"
 
 #include <getopt.h>
 #include <math.h>
@@ -26,6 +27,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "blake3.h"
+
 #define SW_MAX_NODES 128
 #define SW_WINDOW    512   /* outstanding publish requests per publisher connection */
 #define SW_HDR       16    /* send time (8), trial (4), index (4) */
@@ -34,7 +37,7 @@
 
 typedef struct sw_opts {
     const char *gossipd;
-    const char *node_js; /* --compare iroh: path of bench/iroh-node.mjs */
+    const char *node_js; /* --compare iroh: path of bench/iroh/iroh-node.mjs */
     const char *node_bin;
     unsigned nodes;
     unsigned shards;
@@ -85,7 +88,7 @@ static void sw_usage(void)
             "  --nodes 10 --shards 1 --publishers 1 --messages 5000 --size 1024 --rate 1000\n"
             "  --rate is messages/s offered over all publishers; --find-max searches the highest\n"
             "  rate delivered 100 %% (trials of --seconds, default 3).  --compare iroh runs the\n"
-            "  same scenario with iroh-gossip 0.35 nodes (bench/iroh-node.mjs, Node.js) too.\n"
+            "  same scenario with iroh-gossip 0.35 nodes (bench/iroh/iroh-node.mjs, Node.js) too.\n"
             "  Runs inside `unshare -rn` when possible (GS_BENCH_NO_NETNS=1 to stay outside).\n");
 }
 
@@ -99,18 +102,23 @@ static int sw_start_node(sw *s, unsigned i)
     char shards[16];
     char boot[2][200];
     char line[512];
+    char topic_hex[65];
     int fd = -1;
 
     (void)snprintf(nd->sock, sizeof(nd->sock), "%s/n%u.sock", s->dir, i);
     (void)snprintf(nd->log, sizeof(nd->log), "%s/n%u.log", s->dir, i);
     (void)snprintf(shards, sizeof(shards), "%u", s->o.shards);
     if (s->o.node_js != NULL) {
+        uint8_t tid[32];
+
+        gs_blake3_hash(SW_TOPIC, strlen(SW_TOPIC), tid);
+        gs_bench_hex(tid, 32, topic_hex);
         argv[a++] = s->o.node_bin;
         argv[a++] = s->o.node_js;
         argv[a++] = "--control";
         argv[a++] = nd->sock;
         argv[a++] = "--topic";
-        argv[a++] = SW_TOPIC;
+        argv[a++] = topic_hex;
     } else {
         argv[a++] = s->o.gossipd;
         argv[a++] = "--listen";
@@ -696,7 +704,11 @@ int gs_bench_swarm(int argc, char **argv)
     static sw_report reps[2];
     unsigned nrep = 0;
     int c;
+#ifdef GS_BENCH_IROH_NODE
+    const char *iroh_node = GS_BENCH_IROH_NODE;
+#else
     const char *iroh_node = NULL;
+#endif
 
     o.gossipd = gs_bench_default_gossipd();
     optind = 1;
@@ -743,10 +755,23 @@ int gs_bench_swarm(int argc, char **argv)
 
         io.node_js = iroh_node;
         io.node_bin = "node";
-        if (io.node_js == NULL) {
+        if (io.node_js == NULL || access(io.node_js, R_OK) != 0) {
             fprintf(stderr, "gossip-bench swarm: --compare iroh needs --iroh-node PATH "
-                            "(bench/iroh-node.mjs with its node_modules installed)\n");
-            return 1;
+                            "(bench/iroh/iroh-node.mjs)\n");
+            return 77;
+        }
+        {
+            char mod[4200];
+            const char *slash = strrchr(io.node_js, '/');
+
+            (void)snprintf(mod, sizeof(mod), "%.*s/node_modules/@number0/iroh",
+                           slash != NULL ? (int)(slash - io.node_js) : 1,
+                           slash != NULL ? io.node_js : ".");
+            if (access(mod, R_OK) != 0) {
+                fprintf(stderr, "gossip-bench swarm: %s is missing: run `npm ci` in the directory "
+                                "of %s (npm @number0/iroh@0.35.0, pinned)\n", mod, io.node_js);
+                return 77;
+            }
         }
         if (sw_run_impl(&io, "iroh", &reps[nrep]) < 0) {
             return 1;

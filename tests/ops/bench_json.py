@@ -73,6 +73,8 @@ def main():
                     errors.append(f"find_max missing or empty: {fm}")
     if not o.get("results"):
         errors.append("no results")
+    if "--compare" in args and [r.get("impl") for r in o.get("results", [])] != ["gossipd", "iroh"]:
+        errors.append("--compare iroh: expected results for gossipd and iroh")
     if errors:
         print("bench_json: FAILED\n  " + "\n  ".join(errors))
         return 1
