@@ -52,6 +52,7 @@ typedef struct sw_opts {
     const char *plot;
     const char *compare;
     bool quiet;
+    bool binary; /* --framing binary: the control socket's binary frames (docs/control.md) */
 } sw_opts;
 
 typedef struct sw_node {
@@ -77,6 +78,7 @@ typedef struct sw {
     uint32_t trial;
     uint64_t trial_msgs;
     const char *impl;
+    uint8_t topic_id[32];
 } sw;
 
 static void sw_usage(void)
@@ -85,6 +87,7 @@ static void sw_usage(void)
             "usage: gossip-bench swarm [--gossipd PATH] [--nodes N] [--shards S]\n"
             "         [--publishers 1|all] [--messages M] [--size B] [--rate R] [--drain S]\n"
             "         [--find-max [--seconds S]] [--json] [--plot DIR] [--compare iroh]\n"
+            "         [--framing json|binary]\n"
             "  --nodes 10 --shards 1 --publishers 1 --messages 5000 --size 1024 --rate 1000\n"
             "  --rate is messages/s offered over all publishers; --find-max searches the highest\n"
             "  rate delivered 100 %% (trials of --seconds, default 3).  --compare iroh runs the\n"
@@ -162,6 +165,68 @@ static int sw_start_node(sw *s, unsigned i)
     return 0;
 }
 
+/* sw_delivery counts one delivery of the message whose first bytes are |h| at node |nd|. */
+static void sw_delivery(sw *s, sw_node *nd, const uint8_t *h, uint64_t now, gs_ops_result *r)
+{
+    uint64_t sent;
+    uint32_t trial;
+    uint32_t idx;
+
+    memcpy(&sent, h, 8);
+    memcpy(&trial, h + 8, 4);
+    memcpy(&idx, h + 12, 4);
+    if (r == NULL || trial != s->trial || idx >= s->trial_msgs) {
+        return; /* warm-up or an earlier trial's straggler */
+    }
+    if (nd->seen[idx / 8] & (1u << (idx % 8))) {
+        r->duplicates++;
+        return;
+    }
+    nd->seen[idx / 8] |= (uint8_t)(1u << (idx % 8));
+    r->deliveries++;
+    gs_ops_hist_add(&r->lat, now > sent ? now - sent : 0);
+}
+
+/* sw_frames: the complete binary frames of |c|: deliveries (0x90), publish replies (0x81, 0x03
+ * with "ok"), neighbour events (0x03). */
+static void sw_frames(sw *s, sw_node *nd, gs_ops_conn *c, gs_ops_result *r)
+{
+    size_t off = 0;
+    uint64_t now = gs_ops_now_ns();
+
+    while (c->inlen - off >= 4) {
+        const uint8_t *f = (const uint8_t *)c->in + off;
+        size_t l = (size_t)f[0] << 24 | (size_t)f[1] << 16 | (size_t)f[2] << 8 | f[3];
+
+        if (c->inlen - off - 4 < l) {
+            break;
+        }
+        off += 4 + l;
+        if (l == 0) {
+            continue;
+        }
+        if (f[4] == 0x90 && l >= 1 + 99 + SW_HDR) {
+            sw_delivery(s, nd, f + 5 + 99, now, r);
+        } else if (f[4] == 0x81) {
+            nd->outstanding -= nd->outstanding > 0;
+        } else if (f[4] == 0x03) {
+            const char *j = (const char *)f + 5;
+
+            if (memmem(j, l - 1, "\"neighbor_up\"", 13) != NULL) {
+                nd->neighbors++;
+            } else if (memmem(j, l - 1, "\"neighbor_down\"", 15) != NULL) {
+                nd->neighbors -= nd->neighbors > 0;
+            } else if (c == &nd->pub && memmem(j, l - 1, "\"ok\":false", 10) != NULL) {
+                nd->outstanding -= nd->outstanding > 0;
+                if (r != NULL) {
+                    r->publish_errors++;
+                }
+            }
+        }
+    }
+    gs_ops_conn_consume(c, off);
+}
+
 /* sw_sub_lines: handle the complete event lines of node |i|'s subscriber connection. */
 static void sw_sub_lines(sw *s, unsigned i, gs_ops_result *r)
 {
@@ -170,6 +235,10 @@ static void sw_sub_lines(sw *s, unsigned i, gs_ops_result *r)
     size_t off = 0;
     uint64_t now = gs_ops_now_ns();
 
+    if (s->o.binary) {
+        sw_frames(s, nd, c, r);
+        return;
+    }
     for (;;) {
         char *line = c->in + off;
         char *nl = memchr(line, '\n', c->inlen - off);
@@ -183,27 +252,12 @@ static void sw_sub_lines(sw *s, unsigned i, gs_ops_result *r)
         if (len > 20 && memmem(line, len < 40 ? len : 40, "\"received\"", 10) != NULL) {
             const char *p = memmem(line, len, "\"content\":\"", 11);
             uint8_t h[SW_HDR + 2];
-            uint64_t sent;
-            uint32_t trial;
-            uint32_t idx;
 
             if (p == NULL || gs_ops_b64_decode_prefix(p + 11, len - (size_t)(p + 11 - line), h,
                                                       SW_HDR) < 0) {
                 continue;
             }
-            memcpy(&sent, h, 8);
-            memcpy(&trial, h + 8, 4);
-            memcpy(&idx, h + 12, 4);
-            if (r == NULL || trial != s->trial || idx >= s->trial_msgs) {
-                continue; /* warm-up or an earlier trial's straggler */
-            }
-            if (nd->seen[idx / 8] & (1u << (idx % 8))) {
-                r->duplicates++;
-                continue;
-            }
-            nd->seen[idx / 8] |= (uint8_t)(1u << (idx % 8));
-            r->deliveries++;
-            gs_ops_hist_add(&r->lat, now > sent ? now - sent : 0);
+            sw_delivery(s, nd, h, now, r);
         } else if (memmem(line, len, "\"neighbor_up\"", 13) != NULL) {
             nd->neighbors++;
         } else if (memmem(line, len, "\"neighbor_down\"", 15) != NULL) {
@@ -213,11 +267,15 @@ static void sw_sub_lines(sw *s, unsigned i, gs_ops_result *r)
     gs_ops_conn_consume(c, off);
 }
 
-static void sw_pub_lines(sw_node *nd, gs_ops_result *r)
+static void sw_pub_lines(sw *s, sw_node *nd, gs_ops_result *r)
 {
     gs_ops_conn *c = &nd->pub;
     size_t off = 0;
 
+    if (s->o.binary) {
+        sw_frames(s, nd, c, r);
+        return;
+    }
     for (;;) {
         char *line = c->in + off;
         char *nl = memchr(line, '\n', c->inlen - off);
@@ -270,7 +328,7 @@ static int sw_poll(sw *s, int ms, gs_ops_result *r)
                 fprintf(stderr, "gossip-bench: node %u closed its control socket\n", i);
                 return -1;
             }
-            sw_pub_lines(nd, r);
+            sw_pub_lines(s, nd, r);
         }
         if (gs_ops_conn_flush(&nd->pub) < 0) {
             return -1;
@@ -298,6 +356,27 @@ static int sw_connect(sw *s)
         if (ok < 0 || gs_ops_conn_unix(&nd->pub, nd->sock) < 0) {
             fprintf(stderr, "gossip-bench: cannot connect to %s\n", nd->sock);
             return -1;
+        }
+        if (s->o.binary) {
+            static const char fr[] = "{\"op\":\"framing\",\"mode\":\"binary\"}\n";
+            uint8_t h[5];
+            int n;
+
+            if (gs_ops_conn_request(&nd->sub, fr, reply, sizeof(reply), 10000) != 0 ||
+                gs_ops_conn_request(&nd->pub, fr, reply, sizeof(reply), 10000) != 0) {
+                fprintf(stderr, "gossip-bench: node %u: no binary framing: %s\n", i, reply);
+                return -1;
+            }
+            n = snprintf(req, sizeof(req), "{\"op\":\"subscribe\",\"topic\":\"%s\"}", SW_TOPIC);
+            h[0] = h[1] = 0;
+            h[2] = (uint8_t)((n + 1) >> 8);
+            h[3] = (uint8_t)(n + 1);
+            h[4] = 0x03;
+            if (gs_ops_conn_queue(&nd->sub, h, 5) < 0 ||
+                gs_ops_conn_queue(&nd->sub, req, (size_t)n) < 0 || gs_ops_conn_flush(&nd->sub) < 0) {
+                return -1;
+            }
+            continue;
         }
         (void)snprintf(req, sizeof(req), "{\"op\":\"subscribe\",\"topic\":\"%s\"}\n", SW_TOPIC);
         if (gs_ops_conn_request(&nd->sub, req, reply, sizeof(reply), 10000) != 0) {
@@ -337,6 +416,22 @@ static int sw_publish(sw *s, sw_node *nd, uint32_t idx, uint8_t *content, char *
     memcpy(content, &now, 8);
     memcpy(content + 8, &s->trial, 4);
     memcpy(content + 12, &idx, 4);
+    if (s->o.binary) {
+        uint8_t h[5 + 32];
+        uint32_t l = (uint32_t)(1 + 32 + s->o.size);
+
+        h[0] = (uint8_t)(l >> 24);
+        h[1] = (uint8_t)(l >> 16);
+        h[2] = (uint8_t)(l >> 8);
+        h[3] = (uint8_t)l;
+        h[4] = 0x01;
+        memcpy(h + 5, s->topic_id, 32);
+        nd->outstanding++;
+        if (gs_ops_conn_queue(&nd->pub, h, sizeof(h)) < 0) {
+            return -1;
+        }
+        return gs_ops_conn_queue(&nd->pub, content, s->o.size);
+    }
     n = snprintf(line, 64, "{\"op\":\"publish\",\"topic\":\"%s\",\"content\":\"", SW_TOPIC);
     gs_ops_b64_encode(content, s->o.size, line + n);
     n += (int)strlen(line + n);
@@ -504,6 +599,7 @@ static int sw_run_impl(sw_opts *o, const char *impl, sw_report *rep)
     s.o = *o;
     s.impl = impl;
     s.nn = o->nodes;
+    gs_blake3_hash(SW_TOPIC, strlen(SW_TOPIC), s.topic_id);
     rep->impl = impl;
     (void)snprintf(s.dir, sizeof(s.dir), "/tmp/gossip-bench-swarm.XXXXXX");
     if (mkdtemp(s.dir) == NULL) {
@@ -697,7 +793,8 @@ int gs_bench_swarm(int argc, char **argv)
         {"drain", required_argument, NULL, 'd'},   {"json", no_argument, NULL, 'j'},
         {"find-max", no_argument, NULL, 'f'},      {"plot", required_argument, NULL, 'P'},
         {"compare", required_argument, NULL, 'c'}, {"iroh-node", required_argument, NULL, 'I'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"framing", required_argument, NULL, 'F'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     sw_opts o = {.nodes = 10, .shards = 1, .messages = 5000, .size = 1024, .rate = 1000,
                  .seconds = 3, .drain = 1.0};
@@ -735,6 +832,14 @@ int gs_bench_swarm(int argc, char **argv)
         case 'P': o.plot = optarg; break;
         case 'c': o.compare = optarg; break;
         case 'I': iroh_node = optarg; break;
+        case 'F':
+            if (strcmp(optarg, "binary") == 0) {
+                o.binary = true;
+            } else if (strcmp(optarg, "json") != 0) {
+                sw_usage();
+                return 2;
+            }
+            break;
         case 'h': sw_usage(); return 0;
         default: sw_usage(); return 2;
         }
@@ -754,6 +859,7 @@ int gs_bench_swarm(int argc, char **argv)
         sw_opts io = o;
 
         io.node_js = iroh_node;
+        io.binary = false; /* bench/iroh/iroh-node.mjs speaks JSON lines only */
         io.node_bin = "node";
         if (io.node_js == NULL || access(io.node_js, R_OK) != 0) {
             fprintf(stderr, "gossip-bench swarm: --compare iroh needs --iroh-node PATH "
@@ -779,9 +885,9 @@ int gs_bench_swarm(int argc, char **argv)
         nrep++;
     }
     printf("\ngossip-bench swarm: %u nodes x %u shards, publishers %s, %zu B, %llu messages at "
-           "%.0f msg/s (load average %.2f)\n",
+           "%.0f msg/s, %s control framing (load average %.2f)\n",
            o.nodes, o.shards, o.all_publish ? "all" : "1", o.size,
-           (unsigned long long)o.messages, o.rate, gs_ops_loadavg());
+           (unsigned long long)o.messages, o.rate, o.binary ? "binary" : "JSON", gs_ops_loadavg());
     gs_ops_result_header(stdout);
     for (unsigned i = 0; i < nrep; ++i) {
         gs_ops_result_row(stdout, reps[i].impl, &reps[i].main);
@@ -803,10 +909,11 @@ int gs_bench_swarm(int argc, char **argv)
         sw_plot(&o, reps, nrep);
     }
     if (o.json) {
-        printf("{\"mode\":\"swarm\",\"nodes\":%u,\"shards\":%u,\"publishers\":\"%s\",\"size\":%zu,"
+        printf("{\"mode\":\"swarm\",\"framing\":\"%s\",\"nodes\":%u,\"shards\":%u,"
+               "\"publishers\":\"%s\",\"size\":%zu,"
                "\"messages\":%llu,\"rate\":%.1f,\"load_avg\":%.2f,\"results\":[",
-               o.nodes, o.shards, o.all_publish ? "all" : "1", o.size,
-               (unsigned long long)o.messages, o.rate, gs_ops_loadavg());
+               o.binary ? "binary" : "json", o.nodes, o.shards, o.all_publish ? "all" : "1",
+               o.size, (unsigned long long)o.messages, o.rate, gs_ops_loadavg());
         for (unsigned i = 0; i < nrep; ++i) {
             printf("%s{\"impl\":\"%s\",\"run\":", i ? "," : "", reps[i].impl);
             gs_ops_result_json(stdout, &reps[i].main);
