@@ -703,13 +703,18 @@ void gs_ops_result_json(FILE *f, const gs_ops_result *r)
             r->cpu_us_per_delivery, r->gen_cpu_s);
 }
 
-int gs_ops_plot(const char *dir, const char *name, const char *script)
+int gs_ops_plot(const char *reldir, const char *name, const char *script)
 {
-    char path[4096];
+    char dir[4096];
+    char path[4096 + 300];
     FILE *f;
     int rc;
-    char cmd[4400];
+    char cmd[13000];
 
+    if (realpath(reldir, dir) == NULL) {
+        fprintf(stderr, "gossip-bench: plot directory %s: %s\n", reldir, strerror(errno));
+        return -1;
+    }
     (void)snprintf(path, sizeof(path), "%s/%s.gp", dir, name);
     f = fopen(path, "w");
     if (f == NULL) {
