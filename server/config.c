@@ -105,6 +105,11 @@ static const key_def keys[] = {
     {"limits.max_conns", K_UINT, OFF(max_conns), NOLIST, 2, 1 << 20, "connections per shard"},
     {"limits.dial_queue", K_UINT, OFF(dial_queue_max), NOLIST, 1, 1 << 20,
      "frames queued per peer while it is being dialed"},
+    {"limits.idle_timeout_ms", K_MS, OFF(idle_timeout), NOLIST, 1000, 600000,
+     "QUIC max_idle_timeout we advertise: a silent peer (killed, unplugged) is declared gone "
+     "after this"},
+    {"limits.keep_alive_ms", K_MS, OFF(keep_alive), NOLIST, 100, 600000,
+     "QUIC PING after this long without sending (below idle_timeout_ms / 2)"},
     {"limits.shutdown_ms", K_MS, OFF(shutdown_timeout), NOLIST, 100, 60000,
      "SIGTERM: time allowed to quit topics and close connections"},
     {"protocol.max_message_size", K_SIZE, NODE(max_message_size), NOLIST, GS_MAX_MESSAGE_SIZE_MIN,
@@ -185,6 +190,8 @@ void gs_server_cfg_default(gs_server_cfg *cfg)
     cfg->peer_behind_max = 10 * GS_SECONDS;
     cfg->max_conns = 16384;
     cfg->dial_queue_max = 1024;
+    cfg->idle_timeout = 6 * GS_SECONDS;
+    cfg->keep_alive = 2 * GS_SECONDS;
     cfg->shutdown_timeout = 1500 * GS_MILLISECONDS;
     gs_node_cfg_default(&cfg->node);
     cfg->node.max_topics = 4096;
@@ -494,6 +501,11 @@ int gs_server_cfg_validate(gs_server_cfg *cfg, gs_cfg_errors *errs)
     }
     if (cfg->send_queue_low >= cfg->send_queue_max) {
         add_err(errs, "config", "limits.send_queue_low", "must be below limits.send_queue_max");
+        rv = GS_ERR_INVAL;
+    }
+    if (cfg->keep_alive * 2 > cfg->idle_timeout) {
+        add_err(errs, "config", "limits.keep_alive_ms",
+                "must be at most limits.idle_timeout_ms / 2");
         rv = GS_ERR_INVAL;
     }
     if (cfg->node.cache_bytes < 2 * cfg->node.max_message_size) {

@@ -97,6 +97,8 @@ typedef struct gs_server_cfg {
     gs_duration peer_behind_max;
     uint64_t max_conns;
     uint64_t dial_queue_max;
+    gs_duration idle_timeout;
+    gs_duration keep_alive;
     gs_duration shutdown_timeout;
     /* [protocol] */
     gs_node_cfg node;

@@ -423,7 +423,7 @@ static void send_req(gs_control *c, gs_ctl_req *q, unsigned shard)
     gs_mbox_rec r = {.type = GS_MBOX_CTL, .ptr = q};
 
     q->shard = shard;
-    if (gs_mesh_send(c->srv->mesh, c->ep, shard, &r) < 0) {
+    if (gs_mesh_send_ctl(c->srv->mesh, c->ep, shard, &r) < 0) {
         /* cannot happen with a sane backlog: answer it ourselves as busy */
         q->rv = GS_ERR_AGAIN;
         q->err_code = "busy";
@@ -1412,6 +1412,7 @@ int gs_control_new(gs_control **pc, gs_server *srv)
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     struct epoll_event ev = {.events = EPOLLIN};
     gs_control *c;
+    int backlog;
     int rv;
 
     if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -1459,7 +1460,12 @@ int gs_control_new(gs_control **pc, gs_server *srv)
             goto fail;
         }
     }
-    if (chmod(path, (mode_t)srv->cfg.control_mode) < 0 || listen(c->lfd, 128) < 0) {
+    /* a backlog for every client we may serve: clients connecting in a burst (non-blocking
+     * ones get EAGAIN from a full backlog) are all accepted, or told `limit` (the kernel caps
+     * it at net.core.somaxconn) */
+    backlog = srv->cfg.control_max_clients > 65535 ? 65535 : (int)srv->cfg.control_max_clients;
+    if (chmod(path, (mode_t)srv->cfg.control_mode) < 0 ||
+        listen(c->lfd, backlog < 128 ? 128 : backlog) < 0) {
         rv = -errno;
         (void)unlink(path);
         goto fail;

@@ -144,13 +144,13 @@ unsigned gs_mesh_size(const gs_mesh *m)
 
 static bool backlog_push(backlog *b, size_t max, const gs_mbox_rec *rec)
 {
+    if (b->n >= max) {
+        return false;
+    }
     if (b->n == b->cap) {
         size_t ncap = b->cap ? b->cap * 2 : 64;
         gs_mbox_rec *nr;
 
-        if (b->n >= max) {
-            return false;
-        }
         if (ncap > max) {
             ncap = max;
         }
@@ -171,7 +171,7 @@ static bool backlog_push(backlog *b, size_t max, const gs_mbox_rec *rec)
     return true;
 }
 
-int gs_mesh_send(gs_mesh *m, unsigned src, unsigned dst, const gs_mbox_rec *rec)
+static int mesh_send(gs_mesh *m, unsigned src, unsigned dst, const gs_mbox_rec *rec, size_t max)
 {
     port *p = &m->ports[src];
     backlog *b = &p->backlogs[dst];
@@ -182,13 +182,23 @@ int gs_mesh_send(gs_mesh *m, unsigned src, unsigned dst, const gs_mbox_rec *rec)
         p->staged[dst] = true;
         return 0;
     }
-    if (!backlog_push(b, m->backlog_max, &r)) {
+    if (!backlog_push(b, max, &r)) {
         relaxed_add(&p->refused, 1);
         return GS_ERR_LIMIT;
     }
     relaxed_add(&p->backlogged, 1);
     relaxed_add(&p->backlog_now, 1);
     return 0;
+}
+
+int gs_mesh_send(gs_mesh *m, unsigned src, unsigned dst, const gs_mbox_rec *rec)
+{
+    return mesh_send(m, src, dst, rec, m->backlog_max);
+}
+
+int gs_mesh_send_ctl(gs_mesh *m, unsigned src, unsigned dst, const gs_mbox_rec *rec)
+{
+    return mesh_send(m, src, dst, rec, GS_MESH_CTL_FACTOR * m->backlog_max + 1024);
 }
 
 bool gs_mesh_flush(gs_mesh *m, unsigned src)

@@ -78,6 +78,8 @@ typedef struct gs_mbox_rec {
     };
 } gs_mbox_rec;
 
+#define GS_MESH_CTL_FACTOR 4 /* control records' backlog bound, in units of backlog_max */
+
 /* gs_mesh_wake_fn rings endpoint |arg|'s doorbell (called from the sender's thread). */
 typedef void gs_mesh_wake_fn(void *arg);
 
@@ -118,6 +120,14 @@ unsigned gs_mesh_size(const gs_mesh *m);
  * GS_ERR_LIMIT (backlog full: refused and counted; the caller still owns what |rec| references).
  */
 int gs_mesh_send(gs_mesh *m, unsigned src, unsigned dst, const gs_mbox_rec *rec);
+
+/*
+ * gs_mesh_send_ctl is gs_mesh_send for control-plane records (peer facts, address records, control
+ * requests and their answers), whose number is bounded by what causes them (connections,
+ * clients' pending requests): their backlog bound is GS_MESH_CTL_FACTOR times larger (plus 1024),
+ * so a burst of data records cannot make a peer fact or a control answer get lost.
+ */
+int gs_mesh_send_ctl(gs_mesh *m, unsigned src, unsigned dst, const gs_mbox_rec *rec);
 
 /* gs_mesh_flush publishes everything |src| staged and rings the doorbells of sleeping receivers.
  * Returns true if records remain in a backlog (call again next turn). */

@@ -289,6 +289,7 @@ int main(int argc, char **argv)
     int rv;
     int sig = 0;
     unsigned made = 0;
+    gs_tstamp stop_started;
 
     gs_server_cfg_default(&srv.cfg);
     rv = parse_args(&srv.cfg, argc, argv, &check, &errs);
@@ -460,6 +461,7 @@ int main(int argc, char **argv)
         }
     } while (sig != SIGTERM && sig != SIGINT);
     GS_LOG(GS_LOG_INFO, "evt=stopping signal=%s", sig == SIGTERM ? "TERM" : "INT");
+    stop_started = gs_uring_now();
     atomic_store(&srv.phase, GS_PHASE_QUIT);
     for (unsigned i = 0; i < srv.nshards; ++i) {
         gs_shard_wake(srv.shards[i]);
@@ -474,7 +476,27 @@ int main(int argc, char **argv)
         gs_shard_wake(srv.shards[i]);
     }
     for (unsigned i = 0; i < srv.nshards; ++i) {
-        (void)pthread_join(threads[i], NULL);
+        /* the stop is bounded: a shard still busy after limits.shutdown_ms (a stuck peer cannot
+         * hold it: the engine's shutdown is bounded too, so this is a last resort) ends the
+         * process without the orderly teardown */
+        struct timespec dl;
+        gs_tstamp by = gs_tstamp_add(stop_started, srv.cfg.shutdown_timeout);
+
+        (void)clock_gettime(CLOCK_REALTIME, &dl);
+        if (by > gs_uring_now()) {
+            gs_duration left = by - gs_uring_now();
+
+            dl.tv_sec += (time_t)(left / GS_SECONDS);
+            dl.tv_nsec += (long)(left % GS_SECONDS);
+            if (dl.tv_nsec >= 1000000000L) {
+                dl.tv_sec++;
+                dl.tv_nsec -= 1000000000L;
+            }
+        }
+        if (pthread_timedjoin_np(threads[i], NULL, &dl) != 0) {
+            GS_LOG(GS_LOG_WARN, "evt=stop_timeout shard=%u note=\"exiting without teardown\"", i);
+            _exit(0);
+        }
     }
     GS_LOG(GS_LOG_DEBUG, "evt=shards_stopped");
     if (srv.ctl != NULL) {

@@ -27,6 +27,8 @@
 #define EXPIRE_BUDGET 1024                    /* address book slots swept per sweep */
 #define USER_WORDS    4                       /* bitmap words: up to 256 shards */
 #define MAX_WAIT      GS_SECONDS              /* longest sleep of one turn */
+#define BATCH_FRAMES  1024                    /* frames handed to the node in one call */
+#define BATCH_ARENA   (512 * 1024)            /* bytes of copied bodies per batch */
 
 /* peer_ent: this shard's view of one peer (see shard.h). */
 typedef struct peer_ent {
@@ -60,6 +62,13 @@ typedef struct topic_ent {
     gs_tstamp idle_since;
 } topic_ent;
 
+/* in_frame: one received frame waiting for the turn's batch (gs_node_on_frames). */
+typedef struct in_frame {
+    gs_key from;
+    gs_topic_id topic;
+    gs_frame *ref; /* the body's frame when it came from another shard, else NULL (arena) */
+} in_frame;
+
 struct gs_shard {
     gs_server *srv;
     const gs_server_cfg *cfg;
@@ -80,6 +89,12 @@ struct gs_shard {
     gs_frame *last_frame;
     gs_shard_counters c;
     gs_mbox_rec rbuf[MBOX_BATCH];
+    /* the turn's received frames, handed to the node together (ids verified in one pass) */
+    in_frame in[BATCH_FRAMES];
+    gs_node_frame nf[BATCH_FRAMES];
+    size_t nin;
+    uint8_t *arena; /* bodies copied out of the engine's buffers */
+    size_t arena_used;
 };
 
 static _Atomic uint64_t relayed_topics; /* process-wide, against relay.max_topics */
@@ -209,7 +224,12 @@ static void release_rec(const gs_mbox_rec *r)
 
 static void mbox_send(gs_shard *sh, unsigned dst, gs_mbox_rec *r)
 {
-    if (gs_mesh_send(sh->srv->mesh, sh->index, dst, r) < 0) {
+    bool data = r->type == GS_MBOX_FRAME_IN || r->type == GS_MBOX_SEND ||
+                r->type == GS_MBOX_EVENT || r->type == GS_MBOX_DATAGRAM;
+    int rv = data ? gs_mesh_send(sh->srv->mesh, sh->index, dst, r)
+                  : gs_mesh_send_ctl(sh->srv->mesh, sh->index, dst, r);
+
+    if (rv < 0) {
         sh->c.mbox_refused++;
         GS_LOG_RL(GS_LOG_WARN, "shard=%u evt=mailbox_full dst=%u type=%u", sh->index, dst,
                   (unsigned)r->type);
@@ -623,35 +643,90 @@ static bool relay_admit(gs_shard *sh, const uint8_t from[32], const uint8_t topi
     return false;
 }
 
-/* deliver hands a frame |from| sent on |topic| (one of ours) to the node. */
-static void deliver(gs_shard *sh, const uint8_t from[32], const uint8_t topic[32],
-                    const uint8_t *body, size_t len)
+/* mark_used: our node is about to get a frame from |from|: it may use the peer from now on. */
+static void mark_used(gs_shard *sh, const uint8_t from[32])
 {
-    gs_key k;
-    gs_topic_id t;
-    peer_ent *pe;
+    peer_ent *pe = peer_get(sh, from, true);
 
-    memcpy(t.b, topic, 32);
-    if (!gs_node_is_joined(sh->node, &t) && !relay_admit(sh, from, topic, body, len)) {
-        (void)gs_node_on_frame(sh->node, (const gs_key *)(const void *)from, &t, body, len,
-                               sh->now); /* counted as unknown_topic */
+    if (pe == NULL || pe->local_use) {
         return;
     }
-    pe = peer_get(sh, from, true);
-    if (pe != NULL && !pe->local_use) {
-        pe->local_use = true;
-        if (pe->owner >= 0 && pe->owner != (int)sh->index) {
-            gs_mbox_rec r = {.type = GS_MBOX_USE, .a = 1};
+    pe->local_use = true;
+    if (pe->owner >= 0 && pe->owner != (int)sh->index) {
+        gs_mbox_rec r = {.type = GS_MBOX_USE, .a = 1};
 
-            memcpy(r.peer, from, 32);
-            mbox_send(sh, (unsigned)pe->owner, &r);
-        } else if (pe->owner == (int)sh->index) {
-            users_set(pe, sh->index, true);
-        }
+        memcpy(r.peer, from, 32);
+        mbox_send(sh, (unsigned)pe->owner, &r);
+    } else if (pe->owner == (int)sh->index) {
+        users_set(pe, sh->index, true);
     }
-    memcpy(k.b, from, 32);
-    (void)gs_node_on_frame(sh->node, &k, &t, body, len, sh->now);
+}
+
+/*
+ * batch_flush hands the frames collected this turn to the node in one gs_node_on_frames call
+ * (decoded first, every Gossip id verified in one batched BLAKE3 pass, then processed in order),
+ * after relay admission for Joins to topics we have not joined.
+ */
+static void batch_flush(gs_shard *sh)
+{
+    size_t n = sh->nin;
+
+    if (n == 0) {
+        return;
+    }
+    for (size_t i = 0; i < n; ++i) {
+        gs_node_frame *nf = &sh->nf[i];
+
+        if (!gs_node_is_joined(sh->node, &sh->in[i].topic) &&
+            !relay_admit(sh, sh->in[i].from.b, sh->in[i].topic.b, nf->body, nf->len)) {
+            continue; /* the node drops and counts it (unknown_topic) */
+        }
+        mark_used(sh, sh->in[i].from.b);
+    }
+    gs_node_on_frames(sh->node, sh->nf, n, sh->now);
     drain_outbox(sh);
+    for (size_t i = 0; i < n; ++i) {
+        gs_frame_unref(sh->in[i].ref);
+    }
+    sh->nin = 0;
+    sh->arena_used = 0;
+    sh->c.batches++;
+}
+
+/* batch_add queues a frame |from| sent on |topic| (one of ours) for the turn's batch.  |ref| holds
+ * the body (a reference is taken over) or is NULL: the body is copied into the arena. */
+static void batch_add(gs_shard *sh, const uint8_t from[32], const uint8_t topic[32],
+                      const uint8_t *body, size_t len, gs_frame *ref)
+{
+    in_frame *in;
+    gs_node_frame *nf;
+
+    if (sh->nin == BATCH_FRAMES || (ref == NULL && sh->arena_used + len > BATCH_ARENA)) {
+        batch_flush(sh);
+    }
+    if (ref == NULL && len > BATCH_ARENA) {
+        ref = gs_frame_new(len); /* larger than the whole arena: its own buffer */
+        if (ref == NULL) {
+            return;
+        }
+        memcpy(ref->data, body, len);
+        body = ref->data;
+    } else if (ref == NULL) {
+        memcpy(sh->arena + sh->arena_used, body, len);
+        body = sh->arena + sh->arena_used;
+        sh->arena_used += len;
+    }
+    in = &sh->in[sh->nin];
+    nf = &sh->nf[sh->nin];
+    memcpy(in->from.b, from, 32);
+    memcpy(in->topic.b, topic, 32);
+    in->ref = ref;
+    nf->from = &in->from;
+    nf->topic = &in->topic;
+    nf->body = body;
+    nf->len = len;
+    nf->rv = 0;
+    sh->nin++;
 }
 
 /* ---- peer facts ---- */
@@ -784,7 +859,7 @@ static void on_frame(void *ud, gs_quic_conn_id conn, const uint8_t peer[GS_ID_LE
     }
     if (owner == sh->index) {
         sh->c.frames_local++;
-        deliver(sh, peer, topic, body, len);
+        batch_add(sh, peer, topic, body, len, NULL);
         return;
     }
     f = gs_frame_new(len);
@@ -847,7 +922,9 @@ static void ctl_status(gs_shard *sh, gs_ctl_req *q)
     topic_ent *te;
 
     while ((te = gs_kmap_next(&sh->topics, &it, &key)) != NULL) {
-        json_array_append_new(topics, hex_json(key));
+        if (gs_node_is_joined(sh->node, &te->id)) {
+            json_array_append_new(topics, hex_json(key));
+        }
     }
     it = 0;
     while ((pe = gs_kmap_next(&sh->peers, &it, NULL)) != NULL) {
@@ -886,6 +963,15 @@ static void ctl_status(gs_shard *sh, gs_ctl_req *q)
     C("events", sh->c.events);
     C("strays_forwarded", sh->c.strays);
     C("strays_injected", sh->c.strays_injected);
+    C("frame_batches", sh->c.batches);
+    {
+        const gs_engine_stats *es = gs_engine_stats_get(sh->eng);
+
+        C("engine_turns", es->turns);
+        C("engine_strays_forwarded", es->strays_forwarded);
+        C("engine_strays_dropped", es->strays_dropped);
+        C("engine_injected", es->injected);
+    }
     C("data_refused", qs->data_refused);
     C("frames_ref", qs->frames_ref);
     C("msgs_data_recv", nc->msgs_data_recv);
@@ -936,8 +1022,14 @@ static void ctl_topics(gs_shard *sh, gs_ctl_req *q)
     gs_key view[64];
 
     while ((te = gs_kmap_next(&sh->topics, &it, NULL)) != NULL) {
-        json_t *o = json_object();
-        size_t n = gs_node_active_view(sh->node, &te->id, view, 64);
+        json_t *o;
+        size_t n;
+
+        if (!gs_node_is_joined(sh->node, &te->id)) {
+            continue; /* left, kept for its subscribers */
+        }
+        o = json_object();
+        n = gs_node_active_view(sh->node, &te->id, view, 64);
 
         json_object_set_new(o, "topic", hex_json(te->id.b));
         if (te->name[0] != '\0') {
@@ -1049,7 +1141,16 @@ static void ctl_exec(gs_shard *sh, gs_ctl_req *q)
             q->rv = rv;
             q->err_code = "not_joined";
         }
-        topic_drop(sh, &q->topic.id);
+        te = topic_get(sh, &q->topic.id, NULL, false);
+        if (te != NULL && te->nsubs > 0) {
+            /* subscribers stay: a later join delivers to them again */
+            if (te->relayed) {
+                te->relayed = false;
+                gs_relay_release(&relayed_topics);
+            }
+        } else {
+            topic_drop(sh, &q->topic.id);
+        }
         break;
     case GS_CTL_PUBLISH:
         rv = gs_node_broadcast(sh->node, &q->topic.id, q->content, q->len, q->scope, sh->now,
@@ -1089,6 +1190,9 @@ static void ctl_exec(gs_shard *sh, gs_ctl_req *q)
         if (te != NULL && te->nsubs > 0) {
             te->nsubs--;
         }
+        if (te != NULL && te->nsubs == 0 && !gs_node_is_joined(sh->node, &q->topic.id)) {
+            topic_drop(sh, &q->topic.id); /* left earlier, kept only for its subscribers */
+        }
         break;
     case GS_CTL_STATUS:
         ctl_status(sh, q);
@@ -1112,8 +1216,7 @@ static void handle_rec(gs_shard *sh, const gs_mbox_rec *r)
     switch ((gs_mbox_type)r->type) {
     case GS_MBOX_FRAME_IN:
         sh->c.frames_remote++;
-        deliver(sh, r->peer, r->topic, f->data, f->len);
-        gs_frame_unref(f);
+        batch_add(sh, r->peer, r->topic, f->data, f->len, f);
         break;
     case GS_MBOX_SEND:
         sh->c.sends_remote++;
@@ -1153,8 +1256,8 @@ static void handle_rec(gs_shard *sh, const gs_mbox_rec *r)
         gs_mbox_rec back = {.type = GS_MBOX_CTL_DONE, .ptr = q};
 
         ctl_exec(sh, q);
-        /* The control thread's endpoint: a refused record would lose the request, so the
-         * backlog bound applies only to shards' records; control's are never refused here. */
+        /* a control-plane record (gs_mesh_send_ctl): the pending-request bound of each
+         * client bounds them */
         mbox_send(sh, sh->ctl_ep, &back);
         break;
     }
@@ -1280,6 +1383,7 @@ static gs_tstamp turn(void *ud, gs_engine *e, gs_tstamp now)
     if (total >= MBOX_PER_TURN) {
         sh->dirty = true;
     }
+    batch_flush(sh);
     if (gs_node_get_expiry(sh->node) <= sh->now) {
         gs_node_handle_expiry(sh->node, sh->now);
         drain_outbox(sh);
@@ -1335,6 +1439,8 @@ int gs_shard_new(gs_shard **psh, gs_server *srv, unsigned index)
     }
     ec.quic.max_message_size = (uint32_t)cfg->node.max_message_size;
     ec.quic.send_queue_max = cfg->send_queue_max;
+    ec.quic.idle_timeout = cfg->idle_timeout;
+    ec.quic.keep_alive = cfg->keep_alive;
     ec.quic.max_conns = cfg->max_conns;
     ec.quic.shard = (uint8_t)index;
     ec.steer_nshards = srv->nshards >= 2 ? srv->nshards : 0;
@@ -1370,6 +1476,12 @@ int gs_shard_new(gs_shard **psh, gs_server *srv, unsigned index)
     }
     rv = gs_addrbook_init(&sh->book, cfg->addrbook_max, cfg->addr_ttl);
     if (rv < 0) {
+        goto fail_book;
+    }
+    sh->arena = malloc(BATCH_ARENA);
+    if (sh->arena == NULL) {
+        rv = GS_ERR_NOMEM;
+        gs_addrbook_free(&sh->book);
         goto fail_book;
     }
     *psh = sh;
@@ -1409,6 +1521,10 @@ void gs_shard_del(gs_shard *sh)
     gs_kmap_free(&sh->topics);
     gs_kmap_free(&sh->refused_once);
     gs_addrbook_free(&sh->book);
+    for (size_t i = 0; i < sh->nin; ++i) { /* frames that arrived during the shutdown */
+        gs_frame_unref(sh->in[i].ref);
+    }
+    free(sh->arena);
     gs_node_del(sh->node);
     gs_engine_del(sh->eng);
     free(sh);

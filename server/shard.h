@@ -56,6 +56,7 @@ typedef struct gs_shard_counters {
     uint64_t events;              /* events sent to the control thread */
     uint64_t strays;              /* stray datagrams forwarded to their shard */
     uint64_t strays_injected;     /* stray datagrams other shards forwarded to us */
+    uint64_t batches;             /* gs_node_on_frames calls (frames received per turn, batched) */
 } gs_shard_counters;
 
 /*

@@ -110,6 +110,38 @@ static void test_mesh(void)
     CHECK(gs_frames_live() == 0);
 }
 
+/* control-plane records get through when data records are refused (larger backlog bound) */
+static void test_mesh_ctl(void)
+{
+    gs_mesh *m;
+    gs_mbox_rec r;
+    gs_mbox_rec out[16];
+    int ok = 0;
+
+    CHECK(gs_mesh_new(&m, 2, 2, 2, NULL) == 0);
+    memset(&r, 0, sizeof(r));
+    r.type = GS_MBOX_SEND;
+    for (int i = 0; i < 4; ++i) {
+        CHECK(gs_mesh_send(m, 0, 1, &r) == 0); /* 2 in the ring, 2 in the backlog */
+    }
+    CHECK(gs_mesh_send(m, 0, 1, &r) == GS_ERR_LIMIT);
+    r.type = GS_MBOX_PEER_UP;
+    for (int i = 0; i < 100; ++i) {
+        ok += gs_mesh_send_ctl(m, 0, 1, &r) == 0;
+    }
+    CHECK(ok == 100);
+    CHECK(gs_mesh_send(m, 0, 1, &r) == GS_ERR_LIMIT); /* data still refused */
+    /* order is kept: the 4 data records first, then the control ones */
+    for (int round = 0; round < 60 && gs_mesh_flush(m, 0); ++round) {
+        size_t n = gs_mesh_recv(m, 1, out, 16);
+
+        for (size_t i = 0; i < n; ++i) {
+            CHECK((out[i].type == GS_MBOX_SEND) == (round == 0 || (round == 1 && i < 2)));
+        }
+    }
+    gs_mesh_del(m);
+}
+
 static void test_kmap(void)
 {
     gs_kmap m;
@@ -155,6 +187,7 @@ int main(void)
 {
     test_ring_basic();
     test_mesh();
+    test_mesh_ctl();
     test_kmap();
     CHECK_DONE();
 }
