@@ -305,7 +305,8 @@ static json_t *j_of_msg(const gs_msg *m)
              jset(o, "content", jhex(m->gossip.content.base, m->gossip.content.len));
         if (m->gossip.scope == GS_SCOPE_SWARM) {
             json_t *scope = json_object();
-            ok = ok && jset(o, "scope", scope) && jset(scope, "Swarm", json_integer(m->gossip.round));
+            ok = ok && jset(o, "scope", scope) &&
+                 jset(scope, "Swarm", json_integer(m->gossip.round));
         } else {
             ok = ok && jset(o, "scope", json_string("Neighbors"));
         }
@@ -314,7 +315,8 @@ static json_t *j_of_msg(const gs_msg *m)
         break;
     case GS_MSG_GRAFT:
         ok = ok &&
-             jset(o, "id", m->graft.has_id ? jhex(m->graft.id.b, sizeof(m->graft.id.b)) : json_null()) &&
+             jset(o, "id",
+                  m->graft.has_id ? jhex(m->graft.id.b, sizeof(m->graft.id.b)) : json_null()) &&
              jset(o, "round", json_integer(m->graft.round));
         break;
     case GS_MSG_IHAVE:
@@ -519,7 +521,8 @@ static bool jcheck_keys(enc *e, const json_t *obj, const char *path, const char 
 {
     const char *key;
     const json_t *v;
-    json_object_foreach ((json_t *)obj, key, v) {
+    json_object_foreach((json_t *)obj, key, v)
+    {
         bool ok = false;
         for (const char *const *a = allowed; *a != NULL; ++a) {
             ok = ok || strcmp(*a, key) == 0;
@@ -533,8 +536,7 @@ static bool jcheck_keys(enc *e, const json_t *obj, const char *path, const char 
     return true;
 }
 
-static const json_t *jreq(enc *e, const json_t *obj, const char *path, const char *key,
-                          json_type t)
+static const json_t *jreq(enc *e, const json_t *obj, const char *path, const char *key, json_type t)
 {
     const json_t *v = json_object_get(obj, key);
     char msg[128];
@@ -659,7 +661,8 @@ static bool j_addrinfo(enc *e, const json_t *obj, const char *path, gs_addrinfo 
     }
     size_t i;
     const json_t *a;
-    json_array_foreach (addrs, i, a) {
+    json_array_foreach(addrs, i, a)
+    {
         if (ai->naddrs == GS_ADDRINFO_MAX_ADDRS) {
             return enc_fail(e, path, "more than 16 addresses");
         }
@@ -765,7 +768,8 @@ static bool j_peer_list(enc *e, const json_t *obj, const char *path, gs_peer_lis
     }
     size_t i;
     const json_t *a;
-    json_array_foreach (arr, i, a) {
+    json_array_foreach(arr, i, a)
+    {
         char sub[64];
         snprintf(sub, sizeof(sub), "%s.nodes[%zu]", path, i);
         if (!j_peer(e, a, sub, &items[i])) {
@@ -796,7 +800,8 @@ static bool j_ihave(enc *e, const json_t *o, gs_msg *m)
     }
     size_t i;
     const json_t *a;
-    json_array_foreach (arr, i, a) {
+    json_array_foreach(arr, i, a)
+    {
         char sub[64];
         snprintf(sub, sizeof(sub), "IHave.entries[%zu]", i);
         if (!json_is_object(a)) {
@@ -823,8 +828,7 @@ static bool j_msg(enc *e, const json_t *o, const char *type, gs_msg *m)
         static const char *const keys[] = {"type", "data", NULL};
         m->type = GS_MSG_JOIN;
         return jcheck_keys(e, o, path, keys) &&
-               j_peer_data(e, json_object_get(o, "data"), path, &m->join.has_data,
-                           &m->join.data);
+               j_peer_data(e, json_object_get(o, "data"), path, &m->join.has_data, &m->join.data);
     }
     if (strcmp(type, "ForwardJoin") == 0) {
         static const char *const keys[] = {"type", "peer", "ttl", NULL};
@@ -1001,8 +1005,8 @@ static json_t *parse_json(const char *text, size_t len)
         what = "JSON syntax error";
         break;
     }
-    fprintf(stderr, "gossip-wire: JSON: %s at line %d column %d (offset %d): %s\n", what,
-            err.line, err.column, err.position, err.text);
+    fprintf(stderr, "gossip-wire: JSON: %s at line %d column %d (offset %d): %s\n", what, err.line,
+            err.column, err.position, err.text);
     return NULL;
 }
 

@@ -264,6 +264,16 @@ static void conn_queue(gc_conn *c, json_t *req)
     json_decref(req);
 }
 
+/* conn_close closes the connection and releases its buffers. */
+static void conn_close(gc_conn *c)
+{
+    close(c->fd);
+    free(c->rbuf);
+    free(c->wbuf);
+    c->fd = -1;
+    c->rbuf = c->wbuf = NULL;
+}
+
 static size_t conn_pending(const gc_conn *c)
 {
     return c->wlen - c->woff;
@@ -393,12 +403,11 @@ static bool check_reply(gc_conn *c, const json_t *v, const char *what)
     const json_t *ok = json_object_get(v, "ok");
     const json_t *id = json_object_get(v, "id");
     /* a reply to a request the daemon could not parse may carry no id; ours always parse */
-    if (!json_is_boolean(ok) ||
-        (!c->anon && id != NULL && !json_is_null(id) &&
-         (!json_is_integer(id) || json_integer_value(id) != c->reply_id))) {
+    if (!json_is_boolean(ok) || (!c->anon && id != NULL && !json_is_null(id) &&
+                                 (!json_is_integer(id) || json_integer_value(id) != c->reply_id))) {
         char *s = json_dumps(v, JSON_COMPACT);
-        fprintf(stderr, "gossipctl: unexpected reply (want id %lld): %s\n",
-                (long long)c->reply_id, s != NULL ? s : "?");
+        fprintf(stderr, "gossipctl: unexpected reply (want id %lld): %s\n", (long long)c->reply_id,
+                s != NULL ? s : "?");
         free(s);
         exit(GC_EXIT_PROTOCOL);
     }
@@ -471,7 +480,8 @@ static void put_flat(const char *prefix, const json_t *v)
     if (json_is_object(v)) {
         const char *k;
         const json_t *m;
-        json_object_foreach ((json_t *)v, k, m) {
+        json_object_foreach((json_t *)v, k, m)
+        {
             if (prefix[0] == '\0' && strcmp(k, "ok") == 0) {
                 continue;
             }
@@ -484,19 +494,22 @@ static void put_flat(const char *prefix, const json_t *v)
         size_t i;
         const json_t *m;
         bool scalars = true;
-        json_array_foreach (v, i, m) {
+        json_array_foreach(v, i, m)
+        {
             scalars = scalars && !json_is_object(m) && !json_is_array(m);
         }
         if (scalars) {
             fputs(prefix, stdout);
-            json_array_foreach (v, i, m) {
+            json_array_foreach(v, i, m)
+            {
                 putchar(' ');
                 put_scalar(m);
             }
             putchar('\n');
             return;
         }
-        json_array_foreach (v, i, m) {
+        json_array_foreach(v, i, m)
+        {
             snprintf(key, sizeof(key), "%s.%zu", prefix, i);
             put_flat(key, m);
         }
@@ -520,7 +533,8 @@ static void put_row(const json_t *obj, const char *first)
     }
     const char *k;
     const json_t *m;
-    json_object_foreach ((json_t *)obj, k, m) {
+    json_object_foreach((json_t *)obj, k, m)
+    {
         if (strcmp(k, first) == 0 || m == name) {
             continue;
         }
@@ -528,7 +542,8 @@ static void put_row(const json_t *obj, const char *first)
         if (json_is_array(m)) {
             size_t i;
             const json_t *e;
-            json_array_foreach (m, i, e) {
+            json_array_foreach(m, i, e)
+            {
                 if (i > 0) {
                     putchar(',');
                 }
@@ -600,15 +615,19 @@ static int cmd_list(const gc_opts *o, const char *op, int argc, char **argv)
         const json_t *e;
         if (!json_is_array(arr)) {
             fprintf(stderr, "gossipctl: %s: the reply has no \"%s\" array\n", op, list);
+            json_decref(r);
+            conn_close(&c);
             return GC_EXIT_PROTOCOL;
         }
-        json_array_foreach (arr, i, e) {
+        json_array_foreach(arr, i, e)
+        {
             if (json_is_object(e)) {
                 put_row(e, first);
             }
         }
     }
     json_decref(r);
+    conn_close(&c);
     return GC_EXIT_OK;
 }
 
@@ -642,6 +661,7 @@ static int cmd_join_leave(const gc_opts *o, const char *op, int argc, char **arg
     json_t *r = request(&c, req, op, o->timeout_ms);
     put_topic(r);
     json_decref(r);
+    conn_close(&c);
     return GC_EXIT_OK;
 }
 
@@ -653,8 +673,7 @@ static json_t *publish_req(const char *topic, bool neighbors, const char *msg, s
     if (b64 == NULL) {
         oom();
     }
-    sodium_bin2base64(b64, b64len, (const unsigned char *)msg, len,
-                      sodium_base64_VARIANT_ORIGINAL);
+    sodium_bin2base64(b64, b64len, (const unsigned char *)msg, len, sodium_base64_VARIANT_ORIGINAL);
     json_t *req = op_request("publish");
     set_str(req, "topic", topic);
     set_str(req, "content", b64);
@@ -772,17 +791,20 @@ static int cmd_publish(const gc_opts *o, int argc, char **argv)
             int64_t left = deadline - now_ms();
             if (left <= 0 || !conn_io(&c, (int)(left > INT_MAX ? INT_MAX : left))) {
                 if (now_ms() >= deadline) {
-                    fprintf(stderr, "gossipctl: publish: no reply within %.1f s (%llu of %llu "
-                                    "answered)\n",
+                    fprintf(stderr,
+                            "gossipctl: publish: no reply within %.1f s (%llu of %llu "
+                            "answered)\n",
                             (double)o->timeout_ms / 1000.0, (unsigned long long)answered,
                             (unsigned long long)sent);
                     free(line);
+                    conn_close(&c);
                     return GC_EXIT_TIMEOUT;
                 }
             }
         }
     }
     free(line);
+    conn_close(&c);
     if (fflush(stdout) != 0) {
         return GC_EXIT_USAGE;
     }
@@ -798,8 +820,8 @@ static void put_content(const char *b64)
     if (bin == NULL) {
         oom();
     }
-    if (sodium_base642bin(bin, blen, b64, blen, NULL, &n, NULL,
-                          sodium_base64_VARIANT_ORIGINAL) != 0) {
+    if (sodium_base642bin(bin, blen, b64, blen, NULL, &n, NULL, sodium_base64_VARIANT_ORIGINAL) !=
+        0) {
         printf("base64:%s", b64);
         free(bin);
         return;
@@ -851,6 +873,52 @@ static void put_event(const json_t *ev)
     }
 }
 
+/* subscribe_loop prints events until --count or --timeout; returns the exit status. */
+static int subscribe_loop(const gc_opts *o, gc_conn *c, int64_t end, uint64_t count, bool as_json)
+{
+    bool subscribed = false;
+    uint64_t received = 0;
+    int64_t reply_deadline = now_ms() + o->timeout_ms;
+    for (;;) {
+        json_t *v = conn_next(c, subscribed ? end : (end < reply_deadline ? end : reply_deadline));
+        if (v == NULL) {
+            if (!subscribed && now_ms() >= reply_deadline) {
+                fprintf(stderr, "gossipctl: subscribe: no reply within %.1f s\n",
+                        (double)o->timeout_ms / 1000.0);
+                return GC_EXIT_TIMEOUT;
+            }
+            if (count > 0) {
+                fprintf(stderr, "gossipctl: subscribe: %llu of %llu messages received in time\n",
+                        (unsigned long long)received, (unsigned long long)count);
+                return GC_EXIT_TIMEOUT;
+            }
+            return GC_EXIT_OK;
+        }
+        if (!is_event(v)) {
+            if (!check_reply(c, v, "subscribe")) {
+                json_decref(v);
+                return GC_EXIT_REFUSED;
+            }
+            subscribed = true;
+            json_decref(v);
+            continue;
+        }
+        if (as_json) {
+            put_json_line(v);
+        } else {
+            put_event(v);
+        }
+        fflush(stdout);
+        if (strcmp(str_or(v, "event", ""), "received") == 0) {
+            ++received;
+        }
+        json_decref(v);
+        if (count > 0 && received >= count) {
+            return GC_EXIT_OK;
+        }
+    }
+}
+
 static int cmd_subscribe(const gc_opts *o, int argc, char **argv)
 {
     const char *topic = NULL;
@@ -887,46 +955,9 @@ static int cmd_subscribe(const gc_opts *o, int argc, char **argv)
     json_t *req = op_request("subscribe");
     set_str(req, "topic", topic);
     conn_queue(&c, req);
-    bool subscribed = false;
-    uint64_t received = 0;
-    int64_t reply_deadline = now_ms() + o->timeout_ms;
-    for (;;) {
-        json_t *v = conn_next(&c, subscribed ? end : (end < reply_deadline ? end : reply_deadline));
-        if (v == NULL) {
-            if (!subscribed && now_ms() >= reply_deadline) {
-                fprintf(stderr, "gossipctl: subscribe: no reply within %.1f s\n",
-                        (double)o->timeout_ms / 1000.0);
-                return GC_EXIT_TIMEOUT;
-            }
-            if (count > 0) {
-                fprintf(stderr, "gossipctl: subscribe: %llu of %llu messages received in time\n",
-                        (unsigned long long)received, (unsigned long long)count);
-                return GC_EXIT_TIMEOUT;
-            }
-            return GC_EXIT_OK;
-        }
-        if (!is_event(v)) {
-            if (!check_reply(&c, v, "subscribe")) {
-                return GC_EXIT_REFUSED;
-            }
-            subscribed = true;
-            json_decref(v);
-            continue;
-        }
-        if (as_json) {
-            put_json_line(v);
-        } else {
-            put_event(v);
-        }
-        fflush(stdout);
-        if (strcmp(str_or(v, "event", ""), "received") == 0) {
-            ++received;
-        }
-        json_decref(v);
-        if (count > 0 && received >= count) {
-            return GC_EXIT_OK;
-        }
-    }
+    int rc = subscribe_loop(o, &c, end, count, as_json);
+    conn_close(&c);
+    return rc;
 }
 
 int main(int argc, char **argv)

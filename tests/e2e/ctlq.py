@@ -3,6 +3,7 @@
 """ctlq.py: small queries on gossipctl --json replies (read from standard input).
 
   ctlq.py neighbors TOPIC    active neighbours of TOPIC (topic id or name) in a `topics` reply
+  ctlq.py min-neighbors TOPIC...  the fewest active neighbours over the TOPICs (0 if one is missing)
   ctlq.py subscribers TOPIC  local subscribers of TOPIC in a `topics` reply
   ctlq.py relayed            topics marked relayed in a `topics` reply
   ctlq.py has TOPIC          exit 0 when a `topics` reply lists TOPIC, 1 otherwise
@@ -53,6 +54,8 @@ def main():
     if cmd in ("neighbors", "subscribers"):
         t = topic_entry(d, sys.argv[2])
         print(count(t.get("active" if cmd == "neighbors" else "subscribers")) if t else 0)
+    elif cmd == "min-neighbors":
+        print(min(count(t.get("active")) if t else 0 for t in (topic_entry(d, x) for x in sys.argv[2:])))
     elif cmd == "has":
         sys.exit(0 if topic_entry(d, sys.argv[2]) else 1)
     elif cmd == "relayed":

@@ -9,7 +9,8 @@ its bootstrap peers for their neighbours and connects to those as well.
 Supported: --listen (127.0.0.1:0), --control, --key, --log-level, --bootstrap, --join, --relay,
 --backbone (used as bootstrap for every topic), --shards (topics hashed over N pseudo-shards in
 status), --set control.client_queue / control.max_clients / control.max_line / relay.deny /
-relay.max_topics; SIGTERM sends a quit to every neighbour (neighbor_down peer_quit) and exits 0.
+relay.max_topics, and fake.drop_every=N (drop every Nth message: the harness's own negative
+test); SIGTERM sends a quit to every neighbour (neighbor_down peer_quit) and exits 0.
 """
 import argparse
 import base64
@@ -49,6 +50,9 @@ def topic_id(t):
 
 DENY = {topic_id(t) for t in conf.get("relay.deny", "").split(",") if t}
 RELAY_MAX = int(conf.get("relay.max_topics", 1000))
+# harness self-test: forward only N-1 of every N messages (the checks must then fail)
+DROP_EVERY = int(conf.get("fake.drop_every", 0))
+nforwarded = 0
 if args.key and not os.path.exists(args.key):
     with open(args.key, "wb") as f:
         f.write(os.urandom(32))
@@ -181,6 +185,10 @@ def ensure_topic(t, name, relay=False):
 
 
 def flood(t, m, except_peer=None):
+    global nforwarded
+    nforwarded += 1
+    if DROP_EVERY and nforwarded % DROP_EVERY == 0:
+        return
     for p, l in list(topics[t]["nbrs"].items()):
         if p != except_peer:
             l.send_line(dict(m, round=m["round"]))
@@ -255,10 +263,15 @@ class Client(Stream):
                            for x, v in topics.items()]
         elif op == "join":
             ensure_topic(t, name)
-            for p in req.get("peers", []):
-                if "@" not in p:
+            peers = req.get("peers", [])
+            for p in peers:
+                if not isinstance(p, str) or "@" not in p or len(p.split("@")[0]) != 64:
                     return err("bad_peer", "need ID@ADDR")
-                dial(p.split("@", 1)[1], t)
+            for p in peers:
+                try:
+                    dial(p.split("@", 1)[1], t)
+                except OSError as e:
+                    log("cannot dial %s: %s" % (p, e))
         elif op == "leave":
             if t not in topics:
                 return err("not_joined", "not joined")

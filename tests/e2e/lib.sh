@@ -13,6 +13,7 @@
 # Nodes: `node_start NAME [gossipd args...]` starts gossipd with --listen 127.0.0.1:0, a control
 # socket $E2E_DIR/NAME.sock and a key file, waits for its `ready` line and records
 # NODE_ID[NAME], NODE_ADDR[NAME], NODE_PID[NAME]; `node_peer NAME` prints ID@ADDR for --bootstrap.
+# $E2E_NODE_ARGS (word-split) is appended to every node's arguments.
 # Clients: `ctl NAME ARGS...` runs gossipctl on NAME's socket; `bg NAME CMD...` runs a
 # background process that cleanup will stop.  Assertions: `check COND_CMD... ` / `fail MSG`.
 
@@ -161,7 +162,7 @@ node_start() {
     local name=$1
     shift
     bg "$name" "$E2E_GOSSIPD" --listen 127.0.0.1:0 --control "$E2E_DIR/$name.sock" \
-        --key "$E2E_DIR/$name.key" --log-level "${E2E_LOG_LEVEL:-info}" "$@"
+        --key "$E2E_DIR/$name.key" --log-level "${E2E_LOG_LEVEL:-info}" "$@" ${E2E_NODE_ARGS:-}
     NODE_PID[$name]=$BG_PID
     if ! wait_for 20 node_ready_line "$name"; then
         kill -0 "${NODE_PID[$name]}" 2>/dev/null || e2e_log "$name exited: $(tail -n 5 "$E2E_DIR/$name.log")"

@@ -17,12 +17,14 @@ node_start r --relay --set "relay.deny=$DENIED" --set "relay.max_topics=$CAP"
 node_start a --bootstrap "$(node_peer r)"
 node_start b --bootstrap "$(node_peer r)"
 
+# a and b join T through r; r joins it as a relay.  r knows T only by its id (hex), which the
+# join prints.
+TH=$(ctl a join "$T" "$(node_peer r)" | cut -d' ' -f1) || fail "a: join $T via r"
+ctl b join "$T" "$(node_peer r)" >/dev/null || fail "b: join $T via r"
+[[ $TH =~ ^[0-9a-f]{64}$ ]] || fatal "join printed no topic id: '$TH'"
 bg sub-a "$E2E_GOSSIPCTL" --control "$(sock a)" subscribe "$T" --json
 bg sub-b "$E2E_GOSSIPCTL" --control "$(sock b)" subscribe "$T" --json
-# subscribe joins T on a and b (bootstrap peers from --bootstrap); r joins it as a relay
-ctl a join "$T" "$(node_peer r)" >/dev/null || fail "a: join $T via r"
-ctl b join "$T" "$(node_peer r)" >/dev/null || fail "b: join $T via r"
-wait_for 30 has_neighbors r "$T" 2 || fail "r does not relay $T with both a and b as neighbours"
+wait_for 30 has_neighbors r "$TH" 2 || fail "r does not relay $T with both a and b as neighbours"
 check "r relays $T (it never joined it)" test "$(ctl r topics --json | py ctlq.py relayed)" -ge 1
 wait_for 30 has_subscribers a "$T" 1 || fatal "a: subscriber not registered"
 wait_for 30 has_subscribers b "$T" 1 || fatal "b: subscriber not registered"
@@ -41,10 +43,11 @@ check "a and b exchange 1,000 messages each way through the relay, exactly once"
 
 # the denied topic: a asks r to join it; r refuses (not listed, counted)
 status_json r
-refused0=$(py ctlq.py sum 'refus|denied|reject' <"$E2E_DIR/r.status.json")
-ctl a join "$DENIED" "$(node_peer r)" >/dev/null || fail "a: join $DENIED"
+refused0=$(py ctlq.py sum '(^|\.)relay_refused$' <"$E2E_DIR/r.status.json")
+DH=$(ctl a join "$DENIED" "$(node_peer r)" | cut -d' ' -f1) || fail "a: join $DENIED"
+[[ $DH =~ ^[0-9a-f]{64}$ ]] || fatal "join printed no topic id: '$DH'"
 sleep 2
-check "r does not relay the denied topic" lacks_topic r "$DENIED"
+check "r does not relay the denied topic" lacks_topic r "$DH"
 # the cap: a asks for CAP more topics; r relays at most CAP in total
 for k in $(seq 1 "$CAP"); do
     ctl a join "e2e-relay-cap-$E2E_RUN-$k" "$(node_peer r)" >/dev/null || fail "a: join cap topic $k"
@@ -55,7 +58,7 @@ e2e_log "r relays $relayed topics (cap $CAP)"
 check "r relays at most $CAP topics (relays $relayed)" test "$relayed" -le "$CAP"
 check "r relays up to its cap ($relayed of $CAP)" test "$relayed" -eq "$CAP"
 status_json r
-refused1=$(py ctlq.py sum 'refus|denied|reject' <"$E2E_DIR/r.status.json")
+refused1=$(py ctlq.py sum '(^|\.)relay_refused$' <"$E2E_DIR/r.status.json")
 e2e_log "r refused-join counters: before $refused0, after $refused1"
 check "r counts the refused Joins (denied topic and over the cap: $refused0 -> $refused1)" \
     test "$refused1" -ge $((refused0 + 2))

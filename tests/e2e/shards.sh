@@ -30,12 +30,9 @@ for n in s p1 p2 p3; do
     wait_for 30 test -e "$E2E_DIR/ready-$n" || fatal "$n: subscriptions not acknowledged"
 done
 all_have_neighbors() {
-    local n t
+    local n
     for n in s p1 p2 p3; do
-        ctl "$n" topics --json >"$E2E_DIR/topics-$n.json" 2>/dev/null || return 1
-        for t in "${topics[@]}"; do
-            [ "$(py ctlq.py neighbors "$t" <"$E2E_DIR/topics-$n.json")" -ge 1 ] || return 1
-        done
+        [ "$(ctl "$n" topics --json 2>/dev/null | py ctlq.py min-neighbors "${topics[@]}")" -ge 1 ] || return 1
     done
 }
 wait_for 60 all_have_neighbors || fatal "not every node has a neighbour in all $NT topics after 60 s"
