@@ -9,6 +9,7 @@
  *   gossip-bench transport throughput [--connections N] [--seconds S] [--json]
  */
 #include "transport.h"
+#include "ops.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -156,11 +157,27 @@ static void usage(void)
             "  gossip-bench transport server --listen ADDR:PORT --key FILE\n"
             "  gossip-bench transport client --connect ID@ADDR:PORT --key FILE --topic HEX\n"
             "                                --frames N --size BYTES\n"
-            "  gossip-bench transport throughput [--connections N] [--seconds S] [--json]\n");
+            "  gossip-bench transport throughput [--connections N] [--seconds S] [--json]\n"
+            "  gossip-bench swarm|relay|nats ... (load generators: gossip-bench MODE --help)\n");
 }
 
 int main(int argc, char **argv)
 {
+    /* the load generators (bench/ops.h): bounded runs that clean up their processes */
+    if (argc >= 2 && (strcmp(argv[1], "swarm") == 0 || strcmp(argv[1], "relay") == 0 ||
+                      strcmp(argv[1], "nats") == 0)) {
+        gs_ops_install_signals();
+        if (argc < 3 || (strcmp(argv[2], "--help") != 0 && strcmp(argv[2], "-h") != 0)) {
+            (void)gs_ops_netns(argc, argv);
+        }
+        if (strcmp(argv[1], "swarm") == 0) {
+            return gs_bench_swarm(argc - 2, argv + 2);
+        }
+        if (strcmp(argv[1], "relay") == 0) {
+            return gs_bench_relay(argc - 2, argv + 2);
+        }
+        return gs_bench_nats(argc - 2, argv + 2);
+    }
     if (argc >= 3 && strcmp(argv[1], "transport") == 0) {
         if (strcmp(argv[2], "server") == 0) {
             return gs_bench_transport_server(argc - 3, argv + 3);

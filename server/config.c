@@ -83,6 +83,8 @@ static const key_def keys[] = {
      "bytes queued to one client (events beyond are dropped and reported as `lagged`)"},
     {"control.max_subs", K_UINT, OFF(control_max_subs), NOLIST, 1, 100000,
      "subscriptions per client"},
+    {"metrics.listen", K_PATH, OFF(metrics_listen), NOLIST, 0, 0,
+     "serve Prometheus /metrics over HTTP on ADDR:PORT (empty: none; port 0 = any free port)"},
     {"limits.ring_size", K_UINT, OFF(ring_size), NOLIST, 16, 1 << 20,
      "records per cross-shard ring"},
     {"limits.ring_backlog", K_UINT, OFF(ring_backlog), NOLIST, 0, 1 << 24,
@@ -511,6 +513,14 @@ int gs_server_cfg_validate(gs_server_cfg *cfg, gs_cfg_errors *errs)
     if (cfg->node.cache_bytes < 2 * cfg->node.max_message_size) {
         add_err(errs, "config", "protocol.cache_bytes", "must be at least 2 * max_message_size");
         rv = GS_ERR_INVAL;
+    }
+    if (cfg->metrics_listen[0] != '\0') {
+        gs_udp_addr a;
+
+        if (gs_udp_addr_parse(&a, cfg->metrics_listen) < 0) {
+            add_err(errs, "config", "metrics.listen", "not ADDR:PORT (IPv4 or [IPv6])");
+            rv = GS_ERR_INVAL;
+        }
     }
     if (rv == 0 && gs_node_cfg_validate(&cfg->node) < 0) {
         add_err(errs, "config", "protocol", "parameters rejected by the protocol node");

@@ -83,6 +83,8 @@ typedef struct gs_server_cfg {
     uint64_t control_max_line;
     uint64_t control_client_queue;
     uint64_t control_max_subs;
+    /* [metrics] */
+    char metrics_listen[GS_CFG_MAX_PATH]; /* "" = no /metrics (ADDR:PORT) */
     /* [limits] */
     uint64_t ring_size;
     uint64_t ring_backlog;

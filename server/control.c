@@ -23,9 +23,19 @@
 #include "frames.h"
 #include "kmap.h"
 #include "log.h"
+#include "metrics.h"
 #include "shard.h"
 
 #define MAX_PENDING 64 /* requests in flight per client; beyond, reading pauses */
+
+/* Binary framing (docs/control.md, "Binary framing"): after {"op":"framing","mode":"binary"}
+ * both directions carry frames: u32 big-endian length L, then L bytes: a type byte and its body. */
+#define BIN_PUBLISH           0x01 /* client: topic id (32) + content; scope swarm */
+#define BIN_PUBLISH_NEIGHBORS 0x02 /* client: topic id (32) + content; scope neighbors */
+#define BIN_JSON              0x03 /* both: one JSON request / reply / event (no newline) */
+#define BIN_PUBLISHED         0x81 /* server: a publish succeeded: msg id (32) */
+#define BIN_RECEIVED          0x90 /* server: topic (32) msg id (32) from (32) scope (1) round (2) content */
+#define BIN_HDR               5    /* length (4) + type (1) */
 #define READ_CHUNK  65536
 #define EPOLL_BATCH 64
 #define TAG_LISTEN  ((uint64_t)1 << 62)
@@ -46,6 +56,8 @@ typedef struct pending {
     gs_key view[64]; /* SUBSCRIBE: neighbours to report after the reply */
     size_t nview;
     bool done;
+    bool bin_publish; /* a BIN_PUBLISH*: answer BIN_PUBLISHED when it succeeds */
+    bool bin_switch;  /* the framing request: output turns binary after this reply */
 } pending;
 
 typedef struct sub {
@@ -67,7 +79,9 @@ struct client {
     bool closing;          /* write what is queued, then close */
     bool want_out;         /* EPOLLOUT armed */
     bool paused;           /* reading paused: too many pending */
-    bool resume;           /* paused ended: parse the lines already buffered */
+    bool resume;           /* paused ended: parse the input already buffered */
+    bool bin_in;           /* input is binary frames (after a framing request) */
+    bool bin_out;          /* output is binary frames (after the framing reply) */
     pending *head;
     pending *tail;
     size_t npending;
@@ -216,11 +230,12 @@ static void client_flush(client *cl)
     }
 }
 
-/* queue_line appends |s| + '\n'.  |force| ignores the bound (replies: they are bounded by the
- * pending limit).  Returns false when the line did not fit. */
-static bool queue_line(gs_control *c, client *cl, const char *s, size_t len, bool force)
+/* queue_raw appends |h| (|hlen| bytes) then |s| (|len| bytes).  |force| ignores the bound
+ * (replies: they are bounded by the pending limit).  Returns false when it did not fit. */
+static bool queue_raw(gs_control *c, client *cl, const void *h, size_t hlen, const void *s,
+                      size_t len, bool force)
 {
-    size_t need = cl->outlen + len + 1;
+    size_t need = cl->outlen + hlen + len;
 
     if (!force && need - cl->outoff > c->srv->cfg.control_client_queue) {
         return false;
@@ -232,7 +247,7 @@ static bool queue_line(gs_control *c, client *cl, const char *s, size_t len, boo
         memmove(cl->out, cl->out + cl->outoff, cl->outlen - cl->outoff);
         cl->outlen -= cl->outoff;
         cl->outoff = 0;
-        need = cl->outlen + len + 1;
+        need = cl->outlen + hlen + len;
     }
     if (need > 0) {
         size_t cap = 4096;
@@ -247,10 +262,45 @@ static bool queue_line(gs_control *c, client *cl, const char *s, size_t len, boo
         }
         cl->out = nb;
     }
-    memcpy(cl->out + cl->outlen, s, len);
-    cl->out[cl->outlen + len] = '\n';
-    cl->outlen += len + 1;
+    if (hlen > 0) {
+        memcpy(cl->out + cl->outlen, h, hlen);
+    }
+    if (len > 0) {
+        memcpy(cl->out + cl->outlen + hlen, s, len);
+    }
+    cl->outlen += hlen + len;
     return true;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/* queue_frame appends a binary frame of |type| whose body is |s|. */
+static bool queue_frame(gs_control *c, client *cl, uint8_t type, const void *s, size_t len,
+                        bool force)
+{
+    uint8_t h[BIN_HDR];
+
+    if (len >= UINT32_MAX) {
+        return false;
+    }
+    put_be32(h, (uint32_t)len + 1);
+    h[4] = type;
+    return queue_raw(c, cl, h, sizeof(h), s, len, force);
+}
+
+/* queue_line appends one JSON text: |s| + '\n', or a BIN_JSON frame on a binary connection. */
+static bool queue_line(gs_control *c, client *cl, const char *s, size_t len, bool force)
+{
+    if (cl->bin_out) {
+        return queue_frame(c, cl, BIN_JSON, s, len, force);
+    }
+    return queue_raw(c, cl, s, len, "\n", 1, force);
 }
 
 static void queue_json(gs_control *c, client *cl, json_t *o, bool force)
@@ -409,7 +459,24 @@ static void write_ready(gs_control *c, client *cl)
             cl->tail = NULL;
         }
         cl->npending--;
-        queue_json(c, cl, p->reply, true);
+        if (p->bin_publish && cl->bin_out && json_is_true(json_object_get(p->reply, "ok"))) {
+            uint8_t mid[32];
+            const char *hx = json_string_value(json_object_get(p->reply, "msg_id"));
+
+            memset(mid, 0, sizeof(mid));
+            for (size_t i = 0; hx != NULL && i < 32 && hx[2 * i] && hx[2 * i + 1]; ++i) {
+                unsigned v = 0;
+
+                (void)sscanf(hx + 2 * i, "%2x", &v);
+                mid[i] = (uint8_t)v;
+            }
+            (void)queue_frame(c, cl, BIN_PUBLISHED, mid, sizeof(mid), true);
+        } else {
+            queue_json(c, cl, p->reply, true);
+        }
+        if (p->bin_switch) {
+            cl->bin_out = true;
+        }
         if (p->op == GS_CTL_SUBSCRIBE && json_is_true(json_object_get(p->reply, "ok"))) {
             for (size_t i = 0; i < p->nview; ++i) {
                 json_t *ev = json_object();
@@ -550,6 +617,32 @@ static void handle_request(gs_control *c, client *cl, const char *line, size_t l
         op = GS_CTL_SUBSCRIBE, members = m_topic;
     } else if (strcmp(opname, "unsubscribe") == 0) {
         op = GS_CTL_UNSUBSCRIBE, members = m_topic;
+    } else if (strcmp(opname, "framing") == 0) {
+        const char *mode = json_string_value(json_object_get(req, "mode"));
+        static const char *const m_framing[] = {"mode", NULL};
+        json_t *o;
+
+        bad = check_members(req, m_framing);
+        if (bad != NULL || mode == NULL || strcmp(mode, "binary") != 0 || cl->bin_in) {
+            reply_error(c, cl, id, "bad_request",
+                        "framing needs \"mode\": \"binary\" (once per connection)");
+            goto out;
+        }
+        o = json_object();
+        json_object_set(o, "id", id ? id : json_null());
+        json_object_set_new(o, "ok", json_true());
+        json_object_set_new(o, "framing", json_string("binary"));
+        p = pending_new(cl, id, GS_CTL_STATUS);
+        if (p == NULL) {
+            json_decref(o);
+            goto out;
+        }
+        p->reply = o;
+        p->done = true;
+        p->bin_switch = true;
+        cl->bin_in = true; /* the bytes after this line are frames */
+        write_ready(c, cl);
+        goto out;
     } else {
         (void)snprintf(msg, sizeof(msg), "unknown op \"%.64s\"", opname);
         reply_error(c, cl, id, "unknown_op", msg);
@@ -698,6 +791,126 @@ static void handle_request(gs_control *c, client *cl, const char *line, size_t l
     write_ready(c, cl);
 out:
     json_decref(req);
+}
+
+/* handle_bin_publish: a BIN_PUBLISH* frame, the same as a JSON publish with the topic's id. */
+static void handle_bin_publish(gs_control *c, client *cl, const uint8_t *b, size_t len,
+                               gs_scope scope)
+{
+    gs_ctl_req *q;
+    pending *p;
+
+    c->requests++;
+    if (len < 32) {
+        reply_error(c, cl, NULL, "bad_request", "binary publish shorter than a topic id");
+        return;
+    }
+    if (len - 32 > c->srv->cfg.node.max_message_size) {
+        reply_error(c, cl, NULL, "too_large", "content does not fit the message size limit");
+        return;
+    }
+    q = calloc(1, sizeof(*q));
+    if (q != NULL) {
+        q->content = malloc(len - 32 + 1);
+    }
+    if (q == NULL || q->content == NULL) {
+        if (q != NULL) {
+            free(q);
+        }
+        reply_error(c, cl, NULL, "internal", "out of memory");
+        return;
+    }
+    q->op = GS_CTL_PUBLISH;
+    memcpy(q->topic.id.b, b, 32);
+    memcpy(q->content, b + 32, len - 32);
+    q->len = len - 32;
+    q->scope = scope;
+    p = pending_new(cl, NULL, GS_CTL_PUBLISH);
+    if (p == NULL) {
+        free(q->content);
+        free(q);
+        return;
+    }
+    p->bin_publish = true;
+    p->topic = q->topic;
+    p->nwait = 1;
+    q->owner = p;
+    send_req(c, q, gs_server_topic_shard(c->srv, q->topic.id.b));
+    write_ready(c, cl);
+}
+
+/* handle_frame: one binary frame (type byte + body). */
+static void handle_frame(gs_control *c, client *cl, const uint8_t *f, size_t len)
+{
+    switch (f[0]) {
+    case BIN_PUBLISH:
+        handle_bin_publish(c, cl, f + 1, len - 1, GS_SCOPE_SWARM);
+        break;
+    case BIN_PUBLISH_NEIGHBORS:
+        handle_bin_publish(c, cl, f + 1, len - 1, GS_SCOPE_NEIGHBORS);
+        break;
+    case BIN_JSON:
+        handle_request(c, cl, (const char *)f + 1, len - 1);
+        break;
+    default:
+        c->requests++;
+        reply_error(c, cl, NULL, "bad_request", "unknown binary frame type");
+        break;
+    }
+}
+
+/* parse_input handles every complete request in |cl|'s input (lines, or frames once binary)
+ * until reading pauses.  Returns false when a request is longer than control.max_line. */
+static bool parse_input(gs_control *c, client *cl)
+{
+    size_t max_line = c->srv->cfg.control_max_line;
+    size_t start = 0;
+    bool ok = true;
+
+    while (start < cl->inlen && !cl->paused && !cl->closing) {
+        if (cl->bin_in) {
+            const uint8_t *h = (const uint8_t *)cl->in + start;
+            size_t l;
+
+            if (cl->inlen - start < 4) {
+                break;
+            }
+            l = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+            if (l == 0 || l > max_line) {
+                ok = false;
+                break;
+            }
+            if (cl->inlen - start - 4 < l) {
+                break;
+            }
+            handle_frame(c, cl, h + 4, l);
+            start += 4 + l;
+        } else {
+            char *nl = memchr(cl->in + start, '\n', cl->inlen - start);
+            size_t i;
+
+            if (nl == NULL) {
+                break;
+            }
+            i = (size_t)(nl - cl->in);
+            if (i - start > max_line) {
+                ok = false;
+                break;
+            }
+            if (i > start) {
+                handle_request(c, cl, cl->in + start, i - start);
+            }
+            start = i + 1;
+        }
+    }
+    if (start > 0) {
+        memmove(cl->in, cl->in + start, cl->inlen - start);
+        cl->inlen -= start;
+    }
+    if (ok && !cl->bin_in && cl->inlen > max_line && memchr(cl->in, '\n', cl->inlen) == NULL) {
+        ok = false;
+    }
+    return ok;
 }
 
 /* merge_peers joins the shards' `peers` parts by id (topics and addresses are unions) and keeps
@@ -921,11 +1134,36 @@ static void deliver_event(gs_control *c, const gs_event *ev)
 {
     topic_subs *ts = gs_kmap_get(&c->subs, ev->topic.b);
     json_t *o;
-    char *line;
-    size_t len;
+    char *line = NULL;
+    size_t len = 0;
+    uint8_t *bin = NULL; /* the BIN_RECEIVED body, for binary subscribers */
+    size_t binlen = 0;
+    bool need_json = ev->type != GS_EVENT_RECEIVED;
+    bool need_bin = false;
 
     if (ts == NULL || ts->n == 0) {
         return;
+    }
+    for (size_t i = 0; i < ts->n; ++i) {
+        need_json = need_json || !ts->cl[i]->bin_out;
+        need_bin = need_bin || ts->cl[i]->bin_out;
+    }
+    if (need_bin && ev->type == GS_EVENT_RECEIVED) {
+        binlen = 32 + 32 + 32 + 1 + 2 + ev->len;
+        bin = malloc(binlen);
+        if (bin == NULL) {
+            return;
+        }
+        memcpy(bin, ev->topic.b, 32);
+        memcpy(bin + 32, ev->id.b, 32);
+        memcpy(bin + 64, ev->peer.b, 32);
+        bin[96] = ev->scope == GS_SCOPE_SWARM ? 0 : 1;
+        bin[97] = (uint8_t)(ev->round >> 8);
+        bin[98] = (uint8_t)ev->round;
+        memcpy(bin + 99, ev->content, ev->len);
+    }
+    if (!need_json) {
+        goto queue;
     }
     o = json_object();
     if (ev->type == GS_EVENT_NEIGHBOR_UP) {
@@ -972,14 +1210,24 @@ static void deliver_event(gs_control *c, const gs_event *ev)
     line = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (line == NULL) {
+        free(bin);
         return;
     }
     len = strlen(line);
+queue:
     for (size_t i = 0; i < ts->n; ++i) {
         client *cl = ts->cl[i];
+        bool queued;
 
         emit_lagged(c, cl);
-        if (cl->lagged > 0 || !queue_line(c, cl, line, len, false)) {
+        if (cl->lagged > 0) {
+            queued = false;
+        } else if (bin != NULL && cl->bin_out) {
+            queued = queue_frame(c, cl, BIN_RECEIVED, bin, binlen, false);
+        } else {
+            queued = queue_line(c, cl, line, len, false);
+        }
+        if (!queued) {
             if (cl->lagged == 0) {
                 cl->lag_topic = ev->topic;
             }
@@ -992,6 +1240,7 @@ static void deliver_event(gs_control *c, const gs_event *ev)
         }
     }
     free(line);
+    free(bin);
 }
 
 /* ---- clients ---- */
@@ -1098,7 +1347,6 @@ static bool client_read(gs_control *c, client *cl)
 
     for (;;) {
         ssize_t n;
-        size_t start = 0;
 
         if (cl->paused) {
             return true;
@@ -1125,29 +1373,10 @@ static bool client_read(gs_control *c, client *cl)
             return errno == EAGAIN || errno == EINTR;
         }
         cl->inlen += (size_t)n;
-        for (size_t i = cl->inlen - (size_t)n; i < cl->inlen; ++i) {
-            if (cl->in[i] != '\n') {
-                continue;
-            }
-            if (i - start > max_line) {
-                goto too_long;
-            }
-            if (i > start) {
-                handle_request(c, cl, cl->in + start, i - start);
-            }
-            start = i + 1;
-            if (cl->paused) {
-                break;
-            }
-        }
-        if (start > 0) {
-            memmove(cl->in, cl->in + start, cl->inlen - start);
-            cl->inlen -= start;
-        }
-        if (cl->inlen > max_line) {
+        if (!parse_input(c, cl)) {
             goto too_long;
         }
-        if (cl->paused) {
+        if (cl->paused || cl->closing) {
             return true;
         }
     }
@@ -1296,6 +1525,23 @@ static void drain_mesh(gs_control *c)
     }
 }
 
+/* metrics_publish: our counters and sizes into the metrics' control slot. */
+static void metrics_publish(gs_control *c)
+{
+    gs_metrics_control m = {
+        .requests = c->requests,
+        .errors = c->errors,
+        .refused_clients = c->refused_clients,
+        .events_dropped = c->events_dropped,
+        .clients = c->nclients,
+    };
+
+    for (size_t i = 0; i < c->nclients; ++i) {
+        m.lagged_subscribers += c->clients[i]->lagged > 0;
+    }
+    gs_metrics_publish_control(c->srv->metrics, &m);
+}
+
 int gs_control_run(gs_control *c)
 {
     struct epoll_event evs[EPOLL_BATCH];
@@ -1346,24 +1592,24 @@ int gs_control_run(gs_control *c)
             client *cl = c->clients[i];
 
             if (cl->resume && !cl->paused && !cl->closing) {
-                /* resume parsing lines buffered while paused */
-                size_t start = 0;
-
+                /* resume parsing requests buffered while paused */
                 cl->resume = false;
-                for (size_t k = 0; k < cl->inlen && !cl->paused; ++k) {
-                    if (cl->in[k] == '\n') {
-                        if (k > start) {
-                            handle_request(c, cl, cl->in + start, k - start);
-                        }
-                        start = k + 1;
-                    }
+                if (!parse_input(c, cl)) {
+                    json_t *o = error_reply(NULL, "too_large", "request longer than control.max_line");
+
+                    c->errors++;
+                    queue_json(c, cl, o, true);
+                    json_decref(o);
+                    cl->inlen = 0;
+                    cl->closing = true;
                 }
-                memmove(cl->in, cl->in + start, cl->inlen - start);
-                cl->inlen -= start;
                 client_arm(c, cl);
             }
         }
         (void)gs_mesh_flush(mesh, c->ep);
+        if (c->srv->metrics != NULL) {
+            metrics_publish(c);
+        }
     }
     return 0;
 }

@@ -23,6 +23,7 @@
 #include "engine.h"
 #include "frames.h"
 #include "log.h"
+#include "metrics.h"
 #include "shard.h"
 
 #define GS_VERSION "0.1.0"
@@ -41,6 +42,7 @@ static void usage(FILE *f)
             "usage: gossipd [--config FILE] [--key FILE] [--listen ADDR:PORT]...\n"
             "               [--advertise ADDR:PORT]... [--shards N] [--bootstrap PEER]...\n"
             "               [--join TOPIC]... [--relay] [--backbone PEER]... [--control PATH]\n"
+            "               [--metrics ADDR:PORT]\n"
             "               [--log-level error|warn|info|debug] [--set KEY=VALUE]...\n"
             "               [--check-config] [--help] [--version]\n"
             "PEER is ID@ADDR:PORT (ID: 64 hex digits or 52 base32 characters).\n"
@@ -172,7 +174,8 @@ static int parse_args(gs_server_cfg *cfg, int argc, char **argv, bool *check, gs
         {"backbone", required_argument, NULL, 'B'},  {"control", required_argument, NULL, 'C'},
         {"log-level", required_argument, NULL, 'L'}, {"set", required_argument, NULL, 'S'},
         {"check-config", no_argument, NULL, 'K'},    {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0},
+        {"version", no_argument, NULL, 'V'},         {"metrics", required_argument, NULL, 'M'},
+        {NULL, 0, NULL, 0},
     };
     const char *config = NULL;
     int o;
@@ -232,6 +235,9 @@ static int parse_args(gs_server_cfg *cfg, int argc, char **argv, bool *check, gs
             break;
         case 'L':
             key = "node.log_level";
+            break;
+        case 'M':
+            key = "metrics.listen";
             break;
         case 'r':
             r = gs_server_cfg_set(cfg, "relay.enabled", "true", "--relay", -2, errs);
@@ -401,6 +407,22 @@ int main(int argc, char **argv)
         }
         gs_mesh_set_wake(srv.mesh, srv.nshards, gs_control_wake, srv.ctl);
     }
+    if (srv.cfg.metrics_listen[0] != '\0') {
+        char hex[65];
+        char bound[GS_UDP_ADDR_STRLEN];
+
+        gs_cfg_hex(srv.id.pk, 32, hex);
+        rv = gs_metrics_new(&srv.metrics, srv.nshards, srv.mesh, hex, GS_VERSION);
+        if (rv == 0) {
+            rv = gs_metrics_listen(srv.metrics, srv.cfg.metrics_listen, bound, sizeof(bound));
+        }
+        if (rv < 0) {
+            fprintf(stderr, "gossipd: metrics on %s: %s\n", srv.cfg.metrics_listen,
+                    gs_strerror(rv));
+            goto out;
+        }
+        GS_LOG(GS_LOG_INFO, "evt=metrics addr=%s path=/metrics", bound);
+    }
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
@@ -491,6 +513,7 @@ int main(int argc, char **argv)
     GS_LOG(GS_LOG_DEBUG, "evt=control_stopped");
     rv = 0;
 out:
+    gs_metrics_del(srv.metrics); /* its thread reads the mesh */
     gs_control_del(srv.ctl);
     gs_mesh_del(srv.mesh); /* before the shards: undelivered records hold frames */
     for (unsigned i = 0; i < made; ++i) {

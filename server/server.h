@@ -22,6 +22,7 @@
 
 typedef struct gs_shard gs_shard;
 typedef struct gs_control gs_control;
+typedef struct gs_metrics gs_metrics;
 
 /* Phases of the process (gs_server.phase). */
 typedef enum gs_phase {
@@ -39,6 +40,7 @@ typedef struct gs_server {
     gs_shard **shards;
     gs_mesh *mesh; /* endpoints 0..nshards-1: shards; nshards: control */
     gs_control *ctl;
+    gs_metrics *metrics;       /* NULL without --metrics; set before the threads start */
     _Atomic int phase;         /* gs_phase */
     _Atomic uint64_t conn_seq; /* process-wide order of established connections */
     gs_tstamp started;

@@ -16,6 +16,7 @@
 #include "frames.h"
 #include "kmap.h"
 #include "log.h"
+#include "metrics.h"
 #include "node.h"
 #include "relay.h"
 #include "v0.h"
@@ -1070,6 +1071,8 @@ static void ctl_status(gs_shard *sh, gs_ctl_req *q)
     C("bad_id", nc->bad_id);
     C("oversize_broadcast", nc->oversize_broadcast);
     C("datagrams_in", qs->datagrams_in);
+    C("bytes_in", qs->bytes_in);
+    C("bytes_out", qs->bytes_out);
     C("datagrams_dropped", qs->datagrams_dropped);
     C("packets_out", qs->packets_out);
     C("handshakes_ok", qs->handshakes_ok);
@@ -1647,14 +1650,55 @@ int gs_shard_join(gs_shard *sh, const gs_cfg_topic *t)
     return rv;
 }
 
+/* metrics_publish: copy our counters into our metrics slot (after each engine turn; the sizes,
+ * which need a walk over the topics, at most every METRICS_GAUGE_PERIOD). */
+#define METRICS_GAUGE_PERIOD (100 * GS_MILLISECONDS)
+static void metrics_publish(gs_shard *sh, gs_tstamp *next_gauges)
+{
+    gs_metrics_gauges g;
+    const gs_metrics_gauges *pg = NULL;
+    gs_tstamp now = gs_uring_now();
+
+    if (now >= *next_gauges) {
+        size_t it = 0;
+        peer_ent *pe;
+        topic_ent *te;
+
+        memset(&g, 0, sizeof(g));
+        while ((pe = gs_kmap_next(&sh->peers, &it, NULL)) != NULL) {
+            g.peers += pe->owner == (int)sh->index;
+        }
+        it = 0;
+        while ((te = gs_kmap_next(&sh->topics, &it, NULL)) != NULL) {
+            g.topics++;
+            g.relayed_topics += te->relayed;
+            g.subscribers += te->nsubs;
+        }
+        g.conns = gs_quic_ep_num_conns(gs_engine_quic(sh->eng));
+        pg = &g;
+        *next_gauges = now + METRICS_GAUGE_PERIOD;
+    }
+    gs_metrics_publish_shard(sh->srv->metrics, sh->index, &sh->c, gs_node_counters_get(sh->node),
+                             gs_quic_ep_stats_get(gs_engine_quic(sh->eng)),
+                             gs_engine_stats_get(sh->eng), pg);
+}
+
 int gs_shard_run(gs_shard *sh)
 {
     gs_server *srv = sh->srv;
     gs_tstamp close_by;
+    gs_tstamp next_gauges = 0;
     int rv;
 
     sh->now = gs_uring_now();
     (void)gs_node_set_peer_data(sh->node, srv->peer_data, srv->peer_data_len, sh->now);
+    if (srv->metrics != NULL) {
+        clockid_t cpu;
+
+        if (pthread_getcpuclockid(pthread_self(), &cpu) == 0) {
+            gs_metrics_set_cpu_clock(srv->metrics, sh->index, cpu);
+        }
+    }
     while (atomic_load(&srv->phase) < GS_PHASE_CLOSE) {
         /* "I may sleep": a sender that publishes after this rings the doorbell; records that
          * arrived before it make this turn's wait zero.  The hook clears the mark. */
@@ -1665,6 +1709,9 @@ int gs_shard_run(gs_shard *sh)
             GS_LOG(GS_LOG_ERROR, "shard=%u evt=engine_failed rv=%d err=\"%s\"", sh->index, rv,
                    gs_strerror(rv));
             return rv;
+        }
+        if (srv->metrics != NULL) {
+            metrics_publish(sh, &next_gauges);
         }
     }
     gs_mesh_sleep_end(srv->mesh, sh->index);

@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gossipctl_top.h"
+
 /* Exit statuses (documented in --help and docs/gossipctl.md). */
 enum {
     GC_EXIT_OK = 0,       /* done */
@@ -57,6 +59,7 @@ static const char *const help_text =
     "    gossipctl leave TOPIC\n"
     "    gossipctl publish TOPIC [--neighbors] (MESSAGE... | --stdin)\n"
     "    gossipctl subscribe TOPIC [--json] [--count N] [--timeout S]\n"
+    "    gossipctl top [--interval S] [--iterations N] [--plain] [SOCKET...]\n"
     "\n"
     "DESCRIPTION\n"
     "    gossipctl sends requests to gossipd's control socket (JSON lines, docs/control.md) and\n"
@@ -88,6 +91,12 @@ static const char *const help_text =
     "                event, topic and, for received: content (base64), msg_id,\n"
     "                delivered_from, scope, round).  --count N exits after N received events;\n"
     "                --timeout S exits after S seconds.\n"
+    "    top         A live view (every --interval seconds, default 1) of the node, or of every\n"
+    "                SOCKET given: messages and KiB per second in and out, deliveries and drops\n"
+    "                per second, peers, connections and topics, per shard and in total.  q or\n"
+    "                Ctrl-C quits.  When stdout is not a terminal (or with --plain) it prints\n"
+    "                one 't=N node=ID KEY=VALUE...' line per node per interval instead.\n"
+    "                --iterations N stops after N refreshes.\n"
     "\n"
     "OPTIONS\n"
     "    --control PATH  The control socket (default: $GOSSIPD_CONTROL, else\n"
@@ -1079,6 +1088,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "subscribe") == 0) {
         return cmd_subscribe(&o, n, args);
+    }
+    if (strcmp(cmd, "top") == 0) {
+        return gc_top_main(o.control, n, args); /* tools/gossipctl_top.c */
     }
     usage_error("unknown command '%s'", cmd);
     return GC_EXIT_USAGE;

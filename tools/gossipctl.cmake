@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # gossipctl: the control-socket client (tools/gossipctl.c, docs/gossipctl.md), tested against a
 # fake daemon that speaks docs/control.md (tests/tools/gossipctl_test.sh, fake_gossipd.py).
-add_executable(gossipctl ${CMAKE_CURRENT_LIST_DIR}/gossipctl.c)
+add_executable(gossipctl ${CMAKE_CURRENT_LIST_DIR}/gossipctl.c ${CMAKE_CURRENT_LIST_DIR}/gossipctl_top.c)
 target_link_libraries(gossipctl PRIVATE PkgConfig::JANSSON PkgConfig::SODIUM gs_warnings gs_alloc)
 
 find_program(GS_PYTHON3 python3)
