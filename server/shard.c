@@ -99,6 +99,8 @@ struct gs_shard {
     in_frame in[BATCH_FRAMES];
     gs_node_frame nf[BATCH_FRAMES];
     size_t nin;
+    gs_node_out *outs; /* the outbox of one call (drain_outbox) */
+    size_t outs_cap;
     uint8_t *arena; /* bodies copied out of the engine's buffers */
     size_t arena_used;
 };
@@ -587,11 +589,56 @@ static bool v0_policy(gs_shard *sh, gs_node_out *o, gs_peer_info *scratch, size_
     return true;
 }
 
+/*
+ * drain_outbox acts on every outbox command.  PeerData events go first: a SEND to a peer learned
+ * in the same call (ForwardJoin, Shuffle) may need a dial, and the dial needs the address that
+ * PeerData brings to the peer's home shard's book (ADDR records and the SEND travel in order on
+ * the same ring).  The commands borrow node memory valid until the next input call, so they are
+ * kept in |sh->outs| and processed after that first pass.
+ */
+static bool grow_outs(gs_shard *sh)
+{
+    size_t ncap = sh->outs_cap ? sh->outs_cap * 2 : 256;
+    gs_node_out *no;
+
+    if (ncap > sh->cfg->node.max_outbox + 1) {
+        ncap = sh->cfg->node.max_outbox + 1;
+    }
+    if (ncap <= sh->outs_cap) {
+        return false;
+    }
+    no = realloc(sh->outs, ncap * sizeof(*no));
+    if (no == NULL) {
+        return false;
+    }
+    sh->outs = no;
+    sh->outs_cap = ncap;
+    return true;
+}
+
 static void drain_outbox(gs_shard *sh)
 {
-    gs_node_out o;
+    size_t n = 0;
 
-    while (gs_node_next_out(sh->node, &o)) {
+    while (n < sh->outs_cap || grow_outs(sh)) {
+        if (!gs_node_next_out(sh->node, &sh->outs[n])) {
+            break;
+        }
+        n++;
+    }
+    if (n == sh->outs_cap) { /* no memory to keep more: the rest in order, after these */
+        sh->c.send_errors++;
+    }
+    for (size_t i = 0; i < n; ++i) {
+        const gs_node_out *po = &sh->outs[i];
+
+        if (po->type == GS_NODE_OUT_EVENT && po->event == GS_NODE_EVENT_PEER_DATA) {
+            learn_peer_data(sh, &po->peer, po->data.base, po->data.len);
+        }
+    }
+    for (size_t i = 0; i < n; ++i) {
+        gs_node_out o = sh->outs[i];
+
         switch (o.type) {
         case GS_NODE_OUT_SEND: {
             gs_peer_info scratch[64];
@@ -624,12 +671,21 @@ static void drain_outbox(gs_shard *sh)
             unuse_peer(sh, &o.peer);
             break;
         case GS_NODE_OUT_EVENT:
-            if (o.event == GS_NODE_EVENT_PEER_DATA) {
-                learn_peer_data(sh, &o.peer, o.data.base, o.data.len);
-            } else {
+            if (o.event != GS_NODE_EVENT_PEER_DATA) {
                 send_event(sh, &o);
             }
             break;
+        }
+    }
+    if (n == sh->outs_cap) {
+        gs_node_out o;
+
+        while (gs_node_next_out(sh->node, &o)) { /* only after an allocation failure */
+            if (o.type == GS_NODE_OUT_EVENT && o.event == GS_NODE_EVENT_PEER_DATA) {
+                learn_peer_data(sh, &o.peer, o.data.base, o.data.len);
+            } else if (o.type == GS_NODE_OUT_DISCONNECT) {
+                unuse_peer(sh, &o.peer);
+            }
         }
     }
     gs_frame_unref(sh->last_frame);
@@ -1619,6 +1675,7 @@ void gs_shard_del(gs_shard *sh)
         gs_frame_unref(sh->in[i].ref);
     }
     free(sh->arena);
+    free(sh->outs);
     gs_node_del(sh->node);
     gs_engine_del(sh->eng);
     free(sh);
