@@ -377,6 +377,16 @@ int main(int argc, char **argv)
         gs_mesh_set_wake(srv.mesh, i, gs_shard_wake, srv.shards[i]);
     }
     build_peer_data(&srv);
+    /* before any Join goes out (--join below): a Join without PeerData would be forwarded
+     * without our addresses, and the peers its walk reaches could not dial us */
+    for (size_t i = 0; i < srv.nshards; ++i) {
+        rv = gs_shard_set_peer_data(srv.shards[i]);
+        if (rv < 0) {
+            fprintf(stderr, "gossipd: our PeerData (%zu bytes): %s\n", srv.peer_data_len,
+                    gs_strerror(rv));
+            goto out;
+        }
+    }
     for (size_t i = 0; i < srv.cfg.nbootstrap; ++i) {
         const gs_cfg_peer *p = &srv.cfg.bootstrap[i];
 

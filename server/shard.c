@@ -1691,6 +1691,14 @@ void gs_shard_add_addr(gs_shard *sh, const uint8_t peer[32], const gs_udp_addr *
     (void)gs_addrbook_add(&sh->book, peer, addr, perm, gs_uring_now());
 }
 
+int gs_shard_set_peer_data(gs_shard *sh)
+{
+    const gs_server *srv = sh->srv;
+
+    sh->now = gs_uring_now();
+    return gs_node_set_peer_data(sh->node, srv->peer_data, srv->peer_data_len, sh->now);
+}
+
 int gs_shard_join(gs_shard *sh, const gs_cfg_topic *t)
 {
     topic_ent *te = topic_get(sh, &t->id, t->name, true);
@@ -1748,7 +1756,6 @@ int gs_shard_run(gs_shard *sh)
     int rv;
 
     sh->now = gs_uring_now();
-    (void)gs_node_set_peer_data(sh->node, srv->peer_data, srv->peer_data_len, sh->now);
     if (srv->metrics != NULL) {
         clockid_t cpu;
 

@@ -82,6 +82,11 @@ struct gs_engine *gs_shard_engine(gs_shard *sh);
  * before the thread starts; |perm| keeps it for ever). */
 void gs_shard_add_addr(gs_shard *sh, const uint8_t peer[32], const gs_udp_addr *addr, bool perm);
 
+/* gs_shard_set_peer_data gives the shard's node our PeerData (the server's AddrInfo) so that
+ * every Join, including those of gs_shard_join, carries our addresses (main thread, before the
+ * thread starts).  Returns what gs_node_set_peer_data returns. */
+int gs_shard_set_peer_data(gs_shard *sh);
+
 /* gs_shard_join joins |t| at start with the configured bootstrap and backbone peers (main
  * thread, before the thread starts).  Returns what gs_node_join returns. */
 int gs_shard_join(gs_shard *sh, const gs_cfg_topic *t);

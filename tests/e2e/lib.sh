@@ -93,6 +93,18 @@ e2e_cleanup() {
     done
     for p in "${E2E_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
     wait 2>/dev/null
+    # a sanitizer build reports on stderr (the node's .log) and may go on running: any report
+    # fails the test, whatever the deliveries showed
+    local san f
+    san=$(grep -l -E 'ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer|runtime error:' \
+        "$E2E_DIR"/*.log 2>/dev/null)
+    if [ -n "$san" ]; then
+        for f in $san; do
+            echo "--- sanitizer report in $f:" >&2
+            grep -m1 -A 12 -E 'ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer|runtime error:' "$f" >&2
+        done
+        E2E_FAILS=$((E2E_FAILS + 1))
+    fi
     if [ $rc -ne 0 ] || [ "$E2E_FAILS" -ne 0 ]; then
         local f
         for f in "$E2E_DIR"/*.log; do
@@ -157,20 +169,21 @@ wait_for() {
     done
 }
 
-# node_start NAME [gossipd args...]: starts a node and waits (20 s at most) for its ready line.
+# node_start NAME [gossipd args...]: starts a node and waits (E2E_READY_S, default 20 s, at most)
+# for its ready line.
 node_start() {
     local name=$1
     shift
     bg "$name" "$E2E_GOSSIPD" --listen 127.0.0.1:0 --control "$E2E_DIR/$name.sock" \
         --key "$E2E_DIR/$name.key" --log-level "${E2E_LOG_LEVEL:-info}" "$@" ${E2E_NODE_ARGS:-}
     NODE_PID[$name]=$BG_PID
-    if ! wait_for 20 node_ready_line "$name"; then
+    if ! wait_for "${E2E_READY_S:-20}" node_ready_line "$name"; then
         kill -0 "${NODE_PID[$name]}" 2>/dev/null || e2e_log "$name exited: $(tail -n 5 "$E2E_DIR/$name.log")"
         # io_uring pins its buffers against RLIMIT_MEMLOCK, counted per user over all processes
         # (8 MiB here: about 44 shards machine-wide when not privileged); say so when it shows
         grep -q 'cannot allocate memory' "$E2E_DIR/$name.log" &&
             e2e_log "$name: out of locked memory? RLIMIT_MEMLOCK $(ulimit -l) KiB is shared by every io_uring of this user"
-        fatal "$name: no ready line within 20 s (gossipd $*)"
+        fatal "$name: no ready line within ${E2E_READY_S:-20} s (gossipd $*)"
     fi
     local line
     line=$(grep -m1 '^ready ' "$E2E_DIR/$name.out")
