@@ -47,17 +47,18 @@ static double wall_now(void)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: gossip-sim --peers N --seed S --scenario single|multi|burst|churn|partition|quiet\n"
-            "                  --rounds R [--latency-min-ms A --latency-max-ms B]\n"
-            "                  [--kill-fraction F] [--json] [--loss-ppm P] [--payload BYTES]\n"
-            "                  [--partition-s S] [--heal-wait-s S] [--warmup-s S]\n"
-            "                  [--bootstrap single|staggered] [--literal-close] [--trace]\n"
-            "                  [--dial-handshake] [--initial-loss-ppm P] [--quiet-s S]\n"
-            "                  [--policy default|reference|ours] [--ref-fraction F]\n"
-            "                  [--prune-dups K] [--eager-all N] [--graft-near-ms T]\n"
-            "                  [--dial-allowance-ms T] [--rtt-factor F] [--counters]\n"
-            "                  [--quiet]\n");
+    fprintf(
+        f,
+        "usage: gossip-sim --peers N --seed S --scenario single|multi|burst|churn|partition|quiet\n"
+        "                  --rounds R [--latency-min-ms A --latency-max-ms B]\n"
+        "                  [--kill-fraction F] [--json] [--loss-ppm P] [--payload BYTES]\n"
+        "                  [--partition-s S] [--heal-wait-s S] [--warmup-s S]\n"
+        "                  [--bootstrap single|staggered] [--literal-close] [--trace]\n"
+        "                  [--dial-handshake] [--initial-loss-ppm P] [--quiet-s S]\n"
+        "                  [--policy default|reference|ours] [--ref-fraction F]\n"
+        "                  [--prune-dups K] [--eager-all N] [--graft-near-ms T]\n"
+        "                  [--dial-allowance-ms T] [--rtt-factor F] [--counters]\n"
+        "                  [--quiet]\n");
 }
 
 static bool parse_u64(const char *s, uint64_t *out)
@@ -156,17 +157,47 @@ static bool apply_policy(gs_node_cfg *cfg, const char *policy)
  * stderr, so that --json keeps its last stdout line). */
 static void print_counters(const gs_sim *sim)
 {
-    static const char *const names[] = {
-        "msgs_ctrl_sent", "msgs_ctrl_recv", "msgs_data_sent", "msgs_data_recv",
-        "msgs_ctrl_sent_size", "msgs_ctrl_recv_size", "msgs_data_sent_size",
-        "msgs_data_recv_size", "neighbor_up", "neighbor_down", "actor_tick_rx",
-        "actor_tick_timers", "actor_tick_in_event_rx", "decode_errors", "unknown_topic",
-        "from_self", "bad_id", "duplicates", "oversize_broadcast", "unforwardable",
-        "round_saturated", "ttl_clamped", "self_refs", "ihave_non_neighbor", "missing_full",
-        "announcers_full", "graft_non_neighbor", "prune_non_neighbor", "gossip_non_neighbor",
-        "received_evicted", "cache_evicted", "pending_full", "peer_data_too_long",
-        "ctrl_truncated", "timers_full", "outbox_full", "nomem", "join_retries", "disconnects",
-        "neighbor_replies_suppressed", "neighbor_timeouts"};
+    static const char *const names[] = {"msgs_ctrl_sent",
+                                        "msgs_ctrl_recv",
+                                        "msgs_data_sent",
+                                        "msgs_data_recv",
+                                        "msgs_ctrl_sent_size",
+                                        "msgs_ctrl_recv_size",
+                                        "msgs_data_sent_size",
+                                        "msgs_data_recv_size",
+                                        "neighbor_up",
+                                        "neighbor_down",
+                                        "actor_tick_rx",
+                                        "actor_tick_timers",
+                                        "actor_tick_in_event_rx",
+                                        "decode_errors",
+                                        "unknown_topic",
+                                        "from_self",
+                                        "bad_id",
+                                        "duplicates",
+                                        "oversize_broadcast",
+                                        "unforwardable",
+                                        "round_saturated",
+                                        "ttl_clamped",
+                                        "self_refs",
+                                        "ihave_non_neighbor",
+                                        "missing_full",
+                                        "announcers_full",
+                                        "graft_non_neighbor",
+                                        "prune_non_neighbor",
+                                        "gossip_non_neighbor",
+                                        "received_evicted",
+                                        "cache_evicted",
+                                        "pending_full",
+                                        "peer_data_too_long",
+                                        "ctrl_truncated",
+                                        "timers_full",
+                                        "outbox_full",
+                                        "nomem",
+                                        "join_retries",
+                                        "disconnects",
+                                        "neighbor_replies_suppressed",
+                                        "neighbor_timeouts"};
     gs_node_counters sum;
     const gs_sim_stats *st = gs_sim_stats_get(sim);
 
@@ -432,8 +463,7 @@ int main(int argc, char **argv)
         printf("  graft path      %.3f %% of deliveries (%" PRIu64 ")\n", rep.graft_share * 100,
                rep.graft_deliveries);
         printf("  membership      bootstrap: %" PRIu64 " NeighborDown, %" PRIu64
-               " disconnects; afterwards: %" PRIu64 " NeighborDown, %" PRIu64
-               " disconnects\n",
+               " disconnects; afterwards: %" PRIu64 " NeighborDown, %" PRIu64 " disconnects\n",
                rep.boot_neighbor_down, rep.boot_disconnects, rep.after_neighbor_down,
                rep.after_disconnects);
         const gs_sim_views *vb = &rep.views_boot, *ve = &rep.views_end;
@@ -462,42 +492,41 @@ int main(int argc, char **argv)
         if (c.rc.sim.trace) {
             snprintf(trace_json, sizeof(trace_json), "\"%016" PRIx64 "\"", rep.trace_hash);
         }
-        printf("{\"peers\":%" PRIu64 ",\"seed\":%" PRIu64 ",\"scenario\":\"%s\",\"rounds\":%zu,"
-               "\"latency_min_ms\":%" PRIu64 ",\"latency_max_ms\":%" PRIu64
-               ",\"kill_fraction\":%.4f,"
-               "\"rmr\":%.6f,\"rmr_paper\":%.6f,\"ldh\":%.4f,\"missed\":%.4f,"
-               "\"missed_total\":%" PRIu64 ",\"delivery_ratio\":%.6f,"
-               "\"max_time_to_deliver_ms\":%.3f,\"isolated_nodes\":%zu,"
-               "\"isolated_at_end\":%zu,\"nodes_up\":%zu,\"crashed\":%zu,\"left\":%zu,"
-               "\"restarted\":%zu,\"split_delivery_ratio\":%.6f,\"sim_time_s\":%.3f,"
-               "\"frames\":%" PRIu64 ",\"frames_lost\":%" PRIu64 ",\"frames_rejected\":%" PRIu64
-               ",\"node_events\":%" PRIu64 ",\"wall_s\":%.3f,\"events_per_s\":%.0f,"
-               "\"components\":%zu,\"asymmetric_links\":%zu,\"dead_links\":%zu,"
-               "\"neighbors_avg\":%.3f,\"handshake_closes\":%" PRIu64 ","
-               "\"node_mem_avg_bytes\":%zu,\"node_mem_max_bytes\":%zu,"
-               "\"lat_p50_ms\":%.3f,\"lat_p99_ms\":%.3f,\"lat_max_ms\":%.3f,"
-               "\"stretch_p50\":%.4f,\"stretch_p99\":%.4f,\"stretch_max\":%.4f,"
-               "\"graft_share\":%.6f,\"graft_deliveries\":%" PRIu64 ","
-               "\"boot_neighbor_down\":%" PRIu64 ",\"boot_disconnects\":%" PRIu64 ","
-               "\"after_neighbor_down\":%" PRIu64 ",\"after_disconnects\":%" PRIu64 ","
-               "\"policy\":\"%s\",\"ref_fraction\":%.4f,\"dial_handshake\":%s,"
-               "\"trace_hash\":%s}\n",
-               peers, seed, gs_sim_scenario_name(sc), rep.rounds, lat_min, lat_max,
-               c.rc.kill_fraction, rep.rmr, rep.rmr_paper, rep.ldh, rep.missed, rep.missed_total,
-               rep.delivery_ratio, ttd_ms, rep.isolated_after_boot, rep.isolated_at_end,
-               rep.nup_at_end, rep.crashed, rep.left, rep.restarted, rep.split_delivery_ratio,
-               (double)rep.sim_time / 1e9, rep.stats.frames_sent, rep.stats.frames_lost,
-               rep.stats.frames_rejected, rep.stats.node_events, wall, eps,
-               rep.views_end.components, rep.views_end.asymmetric, rep.views_end.dead_links,
-               rep.views_end.nodes ? (double)rep.views_end.links / (double)rep.views_end.nodes
-                                   : 0.0,
-               rep.stats.handshake_closes,
-               rep.views_end.nodes ? rep.views_end.mem_total / rep.views_end.nodes : 0,
-               rep.views_end.mem_max, (double)rep.lat_p50 / 1e6, (double)rep.lat_p99 / 1e6,
-               ttd_ms, rep.stretch_p50, rep.stretch_p99, rep.stretch_max, rep.graft_share,
-               rep.graft_deliveries, rep.boot_neighbor_down, rep.boot_disconnects,
-               rep.after_neighbor_down, rep.after_disconnects, policy, ref_frac,
-               c.rc.sim.dial_handshake ? "true" : "false", trace_json);
+        printf(
+            "{\"peers\":%" PRIu64 ",\"seed\":%" PRIu64 ",\"scenario\":\"%s\",\"rounds\":%zu,"
+            "\"latency_min_ms\":%" PRIu64 ",\"latency_max_ms\":%" PRIu64 ",\"kill_fraction\":%.4f,"
+            "\"rmr\":%.6f,\"rmr_paper\":%.6f,\"ldh\":%.4f,\"missed\":%.4f,"
+            "\"missed_total\":%" PRIu64 ",\"delivery_ratio\":%.6f,"
+            "\"max_time_to_deliver_ms\":%.3f,\"isolated_nodes\":%zu,"
+            "\"isolated_at_end\":%zu,\"nodes_up\":%zu,\"crashed\":%zu,\"left\":%zu,"
+            "\"restarted\":%zu,\"split_delivery_ratio\":%.6f,\"sim_time_s\":%.3f,"
+            "\"frames\":%" PRIu64 ",\"frames_lost\":%" PRIu64 ",\"frames_rejected\":%" PRIu64
+            ",\"node_events\":%" PRIu64 ",\"wall_s\":%.3f,\"events_per_s\":%.0f,"
+            "\"components\":%zu,\"asymmetric_links\":%zu,\"dead_links\":%zu,"
+            "\"neighbors_avg\":%.3f,\"handshake_closes\":%" PRIu64 ","
+            "\"node_mem_avg_bytes\":%zu,\"node_mem_max_bytes\":%zu,"
+            "\"lat_p50_ms\":%.3f,\"lat_p99_ms\":%.3f,\"lat_max_ms\":%.3f,"
+            "\"stretch_p50\":%.4f,\"stretch_p99\":%.4f,\"stretch_max\":%.4f,"
+            "\"graft_share\":%.6f,\"graft_deliveries\":%" PRIu64 ","
+            "\"boot_neighbor_down\":%" PRIu64 ",\"boot_disconnects\":%" PRIu64 ","
+            "\"after_neighbor_down\":%" PRIu64 ",\"after_disconnects\":%" PRIu64 ","
+            "\"policy\":\"%s\",\"ref_fraction\":%.4f,\"dial_handshake\":%s,"
+            "\"trace_hash\":%s}\n",
+            peers, seed, gs_sim_scenario_name(sc), rep.rounds, lat_min, lat_max, c.rc.kill_fraction,
+            rep.rmr, rep.rmr_paper, rep.ldh, rep.missed, rep.missed_total, rep.delivery_ratio,
+            ttd_ms, rep.isolated_after_boot, rep.isolated_at_end, rep.nup_at_end, rep.crashed,
+            rep.left, rep.restarted, rep.split_delivery_ratio, (double)rep.sim_time / 1e9,
+            rep.stats.frames_sent, rep.stats.frames_lost, rep.stats.frames_rejected,
+            rep.stats.node_events, wall, eps, rep.views_end.components, rep.views_end.asymmetric,
+            rep.views_end.dead_links,
+            rep.views_end.nodes ? (double)rep.views_end.links / (double)rep.views_end.nodes : 0.0,
+            rep.stats.handshake_closes,
+            rep.views_end.nodes ? rep.views_end.mem_total / rep.views_end.nodes : 0,
+            rep.views_end.mem_max, (double)rep.lat_p50 / 1e6, (double)rep.lat_p99 / 1e6, ttd_ms,
+            rep.stretch_p50, rep.stretch_p99, rep.stretch_max, rep.graft_share,
+            rep.graft_deliveries, rep.boot_neighbor_down, rep.boot_disconnects,
+            rep.after_neighbor_down, rep.after_disconnects, policy, ref_frac,
+            c.rc.sim.dial_handshake ? "true" : "false", trace_json);
     }
     return 0;
 }

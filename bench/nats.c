@@ -7,7 +7,7 @@
  * reports deliveries/s, latency percentiles and nats-server's CPU per delivery.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE
+#    define _GNU_SOURCE
 #endif
 #include "ops.h"
 
@@ -329,8 +329,8 @@ static int nt_trial(nt *s, uint64_t msgs, double rate, gs_ops_result *r)
     }
 out:
     r->published = sent;
-    r->achieved = last_pub > t0 && sent > 1 ? (double)(sent - 1) / ((double)(last_pub - t0) / 1e9)
-                                            : rate;
+    r->achieved =
+        last_pub > t0 && sent > 1 ? (double)(sent - 1) / ((double)(last_pub - t0) / 1e9) : rate;
     r->seconds = tlast > t0 ? (double)(tlast - t0) / 1e9 : 0;
     r->deliveries_per_s = r->seconds > 0 ? (double)r->deliveries / r->seconds : 0;
     r->cpu_s = gs_ops_proc_cpu_s(s->server) - cpu0;
@@ -343,11 +343,16 @@ out:
 int gs_bench_nats(int argc, char **argv)
 {
     static const struct option lo[] = {
-        {"nats-server", required_argument, NULL, 'N'}, {"publishers", required_argument, NULL, 'p'},
-        {"subscribers", required_argument, NULL, 'k'}, {"messages", required_argument, NULL, 'm'},
-        {"size", required_argument, NULL, 'b'},        {"rate", required_argument, NULL, 'r'},
-        {"drain", required_argument, NULL, 'd'},       {"json", no_argument, NULL, 'j'},
-        {"plot", required_argument, NULL, 'P'},        {"help", no_argument, NULL, 'h'},
+        {"nats-server", required_argument, NULL, 'N'},
+        {"publishers", required_argument, NULL, 'p'},
+        {"subscribers", required_argument, NULL, 'k'},
+        {"messages", required_argument, NULL, 'm'},
+        {"size", required_argument, NULL, 'b'},
+        {"rate", required_argument, NULL, 'r'},
+        {"drain", required_argument, NULL, 'd'},
+        {"json", no_argument, NULL, 'j'},
+        {"plot", required_argument, NULL, 'P'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     static nt s;
@@ -359,22 +364,49 @@ int gs_bench_nats(int argc, char **argv)
     int rv = 1;
 
     memset(&s, 0, sizeof(s));
-    s.o = (nt_opts){.server = "nats-server", .publishers = 1, .subscribers = 9,
-                    .messages = 20000, .size = 1024, .rate = 5000, .drain = 1.0};
+    s.o = (nt_opts){.server = "nats-server",
+                    .publishers = 1,
+                    .subscribers = 9,
+                    .messages = 20000,
+                    .size = 1024,
+                    .rate = 5000,
+                    .drain = 1.0};
     optind = 1;
     while ((c = getopt_long(argc + 1, argv - 1, "", lo, NULL)) != -1) {
         switch (c) {
-        case 'N': s.o.server = optarg; break;
-        case 'p': s.o.publishers = (unsigned)atoi(optarg); break;
-        case 'k': s.o.subscribers = (unsigned)atoi(optarg); break;
-        case 'm': s.o.messages = strtoull(optarg, NULL, 10); break;
-        case 'b': s.o.size = (size_t)atol(optarg); break;
-        case 'r': s.o.rate = atof(optarg); break;
-        case 'd': s.o.drain = atof(optarg); break;
-        case 'j': s.o.json = true; break;
-        case 'P': s.o.plot = optarg; break;
-        case 'h': nt_usage(); return 0;
-        default: nt_usage(); return 2;
+        case 'N':
+            s.o.server = optarg;
+            break;
+        case 'p':
+            s.o.publishers = (unsigned)atoi(optarg);
+            break;
+        case 'k':
+            s.o.subscribers = (unsigned)atoi(optarg);
+            break;
+        case 'm':
+            s.o.messages = strtoull(optarg, NULL, 10);
+            break;
+        case 'b':
+            s.o.size = (size_t)atol(optarg);
+            break;
+        case 'r':
+            s.o.rate = atof(optarg);
+            break;
+        case 'd':
+            s.o.drain = atof(optarg);
+            break;
+        case 'j':
+            s.o.json = true;
+            break;
+        case 'P':
+            s.o.plot = optarg;
+            break;
+        case 'h':
+            nt_usage();
+            return 0;
+        default:
+            nt_usage();
+            return 2;
         }
     }
     if (s.o.publishers == 0 || s.o.publishers > NT_MAX_CONNS || s.o.subscribers == 0 ||
@@ -398,7 +430,8 @@ int gs_bench_nats(int argc, char **argv)
     if (s.server < 0) {
         return 77;
     }
-    fprintf(stderr, "gossip-bench nats: nats-server on 127.0.0.1:%u, %u publishers, %u subscribers\n",
+    fprintf(stderr,
+            "gossip-bench nats: nats-server on 127.0.0.1:%u, %u publishers, %u subscribers\n",
             s.port, s.o.publishers, s.o.subscribers);
     for (unsigned i = 0; i < s.o.publishers; ++i) {
         if (nt_connect_one(&s, &s.pub[i], false) < 0) {

@@ -89,8 +89,7 @@ void gs_ops_conn_consume(gs_ops_conn *c, size_t n);
 /* gs_ops_conn_request sends |line| (a JSON request with its "\n") and waits up to |timeout_ms|
  * for a reply line containing "\"ok\":" (event lines before it are dropped).  Copies the reply
  * into |reply|.  Returns 0 if it contains "\"ok\":true", 1 if "\"ok\":false", -1 on timeout. */
-int gs_ops_conn_request(gs_ops_conn *c, const char *line, char *reply, size_t cap,
-                        int timeout_ms);
+int gs_ops_conn_request(gs_ops_conn *c, const char *line, char *reply, size_t cap, int timeout_ms);
 
 /* ---- latency histogram ---- */
 

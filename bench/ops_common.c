@@ -3,7 +3,7 @@
  * ops_common.c: helpers shared by gossip-bench's swarm, relay and nats modes (see ops.h).
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE
+#    define _GNU_SOURCE
 #endif
 #include "ops.h"
 
@@ -476,8 +476,7 @@ void gs_ops_conn_consume(gs_ops_conn *c, size_t n)
     c->in[c->inlen] = '\0';
 }
 
-int gs_ops_conn_request(gs_ops_conn *c, const char *line, char *reply, size_t cap,
-                        int timeout_ms)
+int gs_ops_conn_request(gs_ops_conn *c, const char *line, char *reply, size_t cap, int timeout_ms)
 {
     uint64_t end = gs_ops_now_ns() + (uint64_t)timeout_ms * (uint64_t)1000000;
 
@@ -653,8 +652,8 @@ int gs_ops_b64_decode_prefix(const char *in, size_t inlen, uint8_t *out, size_t 
             }
         }
         {
-            uint32_t x = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
-                         (uint32_t)v[3];
+            uint32_t x =
+                (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
             uint8_t b[3] = {(uint8_t)(x >> 16), (uint8_t)(x >> 8), (uint8_t)x};
 
             for (int k = 0; k < 3 && o < n; ++k) {
@@ -681,8 +680,8 @@ void gs_ops_result_row(FILE *f, const char *impl, const gs_ops_result *r)
             (unsigned long long)r->deliveries,
             r->expected ? 100.0 * (double)r->deliveries / (double)r->expected : 0,
             (unsigned long long)r->duplicates, r->deliveries_per_s, gs_ops_hist_pct(&r->lat, 50),
-            gs_ops_hist_pct(&r->lat, 90), gs_ops_hist_pct(&r->lat, 99),
-            (double)r->lat.max_ns / 1e6, r->cpu_us_per_delivery);
+            gs_ops_hist_pct(&r->lat, 90), gs_ops_hist_pct(&r->lat, 99), (double)r->lat.max_ns / 1e6,
+            r->cpu_us_per_delivery);
 }
 
 void gs_ops_result_json(FILE *f, const gs_ops_result *r)
@@ -738,8 +737,8 @@ int gs_ops_plot(const char *reldir, const char *name, const char *script)
         rc = system(cmd);
     }
     if (rc != 0) {
-        fprintf(stderr, "gossip-bench: gnuplot failed for %s (see %s/%s.gnuplot.log)\n", name,
-                dir, name);
+        fprintf(stderr, "gossip-bench: gnuplot failed for %s (see %s/%s.gnuplot.log)\n", name, dir,
+                name);
         return -1;
     }
     return 0;

@@ -11,7 +11,7 @@
  * active view is raised above P + K (protocol.active_view_capacity) so every peer is a neighbour.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE
+#    define _GNU_SOURCE
 #endif
 #include "ops.h"
 
@@ -59,11 +59,11 @@ typedef struct rl_peer {
     gs_engine *eng;
     gs_node *node;
     pthread_t th;
-    _Atomic int connected;  /* QUIC connection to the relay up */
-    _Atomic int neighbor;   /* the relay is in our active view */
-    _Atomic int joined;     /* gs_node_join called */
+    _Atomic int connected; /* QUIC connection to the relay up */
+    _Atomic int neighbor;  /* the relay is in our active view */
+    _Atomic int joined;    /* gs_node_join called */
     /* publisher state (its own thread) */
-    uint64_t next_idx;      /* next message of its share */
+    uint64_t next_idx; /* next message of its share */
     uint64_t sent;
     _Atomic uint64_t sent_pub;
     uint64_t refused;
@@ -186,8 +186,7 @@ static void rl_drain(rl_peer *p)
 
     while (gs_node_next_out(p->node, &o)) {
         if (o.type == GS_NODE_OUT_SEND) {
-            size_t need = 64 + (o.msg.type == GS_MSG_GOSSIP ? o.msg.gossip.content.len : 0) +
-                          4096;
+            size_t need = 64 + (o.msg.type == GS_MSG_GOSSIP ? o.msg.gossip.content.len : 0) + 4096;
             gs_ssize n;
 
             if (need > p->frame_cap) {
@@ -208,8 +207,7 @@ static void rl_drain(rl_peer *p)
                 p->refused++;
             }
         } else if (o.type == GS_NODE_OUT_EVENT) {
-            if (o.event == GS_NODE_EVENT_NEIGHBOR_UP &&
-                memcmp(o.peer.b, p->r->relay_id, 32) == 0) {
+            if (o.event == GS_NODE_EVENT_NEIGHBOR_UP && memcmp(o.peer.b, p->r->relay_id, 32) == 0) {
                 atomic_store(&p->neighbor, 1);
             } else if (o.event == GS_NODE_EVENT_NEIGHBOR_DOWN &&
                        memcmp(o.peer.b, p->r->relay_id, 32) == 0) {
@@ -451,8 +449,8 @@ static int rl_start_relay(rl *r, char *log, size_t logcap)
     (void)snprintf(avc, sizeof(avc), "protocol.active_view_capacity=%u", r->npeers + 4);
     (void)snprintf(log, logcap, "/tmp/gossip-bench-relay.%d.log", (int)getpid());
     {
-        const char *av[] = {r->o.gossipd, "--relay", "--listen", "127.0.0.1:0", "--shards", shards,
-                            "--log-level", "warn", "--set", avc, NULL};
+        const char *av[] = {r->o.gossipd,  "--relay", "--listen", "127.0.0.1:0", "--shards", shards,
+                            "--log-level", "warn",    "--set",    avc,           NULL};
 
         r->relay = gs_ops_spawn(av, &fd, log);
     }
@@ -472,12 +470,18 @@ static int rl_start_relay(rl *r, char *log, size_t logcap)
 int gs_bench_relay(int argc, char **argv)
 {
     static const struct option lo[] = {
-        {"gossipd", required_argument, NULL, 'g'},     {"publishers", required_argument, NULL, 'p'},
-        {"subscribers", required_argument, NULL, 'k'}, {"shards", required_argument, NULL, 's'},
-        {"messages", required_argument, NULL, 'm'},    {"size", required_argument, NULL, 'b'},
-        {"rate", required_argument, NULL, 'r'},        {"drain", required_argument, NULL, 'd'},
-        {"json", no_argument, NULL, 'j'},              {"plot", required_argument, NULL, 'P'},
-        {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0},
+        {"gossipd", required_argument, NULL, 'g'},
+        {"publishers", required_argument, NULL, 'p'},
+        {"subscribers", required_argument, NULL, 'k'},
+        {"shards", required_argument, NULL, 's'},
+        {"messages", required_argument, NULL, 'm'},
+        {"size", required_argument, NULL, 'b'},
+        {"rate", required_argument, NULL, 'r'},
+        {"drain", required_argument, NULL, 'd'},
+        {"json", no_argument, NULL, 'j'},
+        {"plot", required_argument, NULL, 'P'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     static rl r;
     gs_ops_result res;
@@ -488,29 +492,58 @@ int gs_bench_relay(int argc, char **argv)
     double cpu0, gen0;
 
     memset(&r, 0, sizeof(r));
-    r.o = (rl_opts){.gossipd = gs_bench_default_gossipd(), .publishers = 1, .subscribers = 9,
-                    .shards = 1, .messages = 20000, .size = 1024, .rate = 5000, .drain = 1.0};
+    r.o = (rl_opts){.gossipd = gs_bench_default_gossipd(),
+                    .publishers = 1,
+                    .subscribers = 9,
+                    .shards = 1,
+                    .messages = 20000,
+                    .size = 1024,
+                    .rate = 5000,
+                    .drain = 1.0};
     optind = 1;
     while ((c = getopt_long(argc + 1, argv - 1, "", lo, NULL)) != -1) {
         switch (c) {
-        case 'g': r.o.gossipd = optarg; break;
-        case 'p': r.o.publishers = (unsigned)atoi(optarg); break;
-        case 'k': r.o.subscribers = (unsigned)atoi(optarg); break;
-        case 's': r.o.shards = (unsigned)atoi(optarg); break;
-        case 'm': r.o.messages = strtoull(optarg, NULL, 10); break;
-        case 'b': r.o.size = (size_t)atol(optarg); break;
-        case 'r': r.o.rate = atof(optarg); break;
-        case 'd': r.o.drain = atof(optarg); break;
-        case 'j': r.o.json = true; break;
-        case 'P': r.o.plot = optarg; break;
-        case 'h': rl_usage(); return 0;
-        default: rl_usage(); return 2;
+        case 'g':
+            r.o.gossipd = optarg;
+            break;
+        case 'p':
+            r.o.publishers = (unsigned)atoi(optarg);
+            break;
+        case 'k':
+            r.o.subscribers = (unsigned)atoi(optarg);
+            break;
+        case 's':
+            r.o.shards = (unsigned)atoi(optarg);
+            break;
+        case 'm':
+            r.o.messages = strtoull(optarg, NULL, 10);
+            break;
+        case 'b':
+            r.o.size = (size_t)atol(optarg);
+            break;
+        case 'r':
+            r.o.rate = atof(optarg);
+            break;
+        case 'd':
+            r.o.drain = atof(optarg);
+            break;
+        case 'j':
+            r.o.json = true;
+            break;
+        case 'P':
+            r.o.plot = optarg;
+            break;
+        case 'h':
+            rl_usage();
+            return 0;
+        default:
+            rl_usage();
+            return 2;
         }
     }
     if (r.o.publishers == 0 || r.o.subscribers == 0 ||
-        r.o.publishers + r.o.subscribers > RL_MAX_PEERS || r.o.size < RL_HDR ||
-        r.o.size > 3900 || r.o.messages == 0 || r.o.messages > 100000000 || r.o.rate <= 0 ||
-        r.o.shards == 0) {
+        r.o.publishers + r.o.subscribers > RL_MAX_PEERS || r.o.size < RL_HDR || r.o.size > 3900 ||
+        r.o.messages == 0 || r.o.messages > 100000000 || r.o.rate <= 0 || r.o.shards == 0) {
         rl_usage();
         return 2;
     }
@@ -521,8 +554,9 @@ int gs_bench_relay(int argc, char **argv)
         gs_ops_stop_all();
         return 1;
     }
-    fprintf(stderr, "gossip-bench relay: relay %s, %u publishers + %u subscribers (virtual peers)\n",
-            log, r.o.publishers, r.o.subscribers);
+    fprintf(stderr,
+            "gossip-bench relay: relay %s, %u publishers + %u subscribers (virtual peers)\n", log,
+            r.o.publishers, r.o.subscribers);
     atomic_store(&r.trial, 1);
     atomic_store(&r.trial_msgs, r.o.messages);
     for (unsigned i = 0; i < r.npeers; ++i) {
@@ -555,8 +589,10 @@ int gs_bench_relay(int argc, char **argv)
                 break;
             }
             if (gs_ops_now_ns() > end) {
-                fprintf(stderr, "gossip-bench relay: only %u of %u peers are the relay's "
-                                "neighbours after 30 s (log %s)\n", ok, r.npeers, log);
+                fprintf(stderr,
+                        "gossip-bench relay: only %u of %u peers are the relay's "
+                        "neighbours after 30 s (log %s)\n",
+                        ok, r.npeers, log);
                 goto out;
             }
             usleep(20000);
@@ -600,10 +636,11 @@ int gs_bench_relay(int argc, char **argv)
         gs_ops_hist_merge(&res.lat, &r.p[i].lat);
         res.duplicates += r.p[i].duplicates;
     }
-    printf("\ngossip-bench relay: %u publishers, %u subscribers (virtual QUIC peers), relay with %u "
-           "shards, %zu B, %llu messages at %.0f msg/s (load average %.2f)\n",
-           r.o.publishers, r.o.subscribers, r.o.shards, r.o.size,
-           (unsigned long long)r.o.messages, r.o.rate, gs_ops_loadavg());
+    printf(
+        "\ngossip-bench relay: %u publishers, %u subscribers (virtual QUIC peers), relay with %u "
+        "shards, %zu B, %llu messages at %.0f msg/s (load average %.2f)\n",
+        r.o.publishers, r.o.subscribers, r.o.shards, r.o.size, (unsigned long long)r.o.messages,
+        r.o.rate, gs_ops_loadavg());
     gs_ops_result_header(stdout);
     gs_ops_result_row(stdout, "gossipd", &res);
     printf("relay peak RSS %.1f MB; cpu us/d is the relay process's CPU per delivery\n",
@@ -620,12 +657,12 @@ int gs_bench_relay(int argc, char **argv)
                           "title 'gossipd relay'");
     }
     if (r.o.json) {
-        printf("{\"mode\":\"relay\",\"publishers\":%u,\"subscribers\":%u,\"shards\":%u,\"size\":%zu,"
-               "\"messages\":%llu,\"rate\":%.1f,\"load_avg\":%.2f,\"results\":[{\"impl\":"
-               "\"gossipd\",\"server_rss_peak_kb\":%llu,\"run\":",
-               r.o.publishers, r.o.subscribers, r.o.shards, r.o.size,
-               (unsigned long long)r.o.messages, r.o.rate, gs_ops_loadavg(),
-               (unsigned long long)gs_ops_proc_hwm_kb(r.relay));
+        printf(
+            "{\"mode\":\"relay\",\"publishers\":%u,\"subscribers\":%u,\"shards\":%u,\"size\":%zu,"
+            "\"messages\":%llu,\"rate\":%.1f,\"load_avg\":%.2f,\"results\":[{\"impl\":"
+            "\"gossipd\",\"server_rss_peak_kb\":%llu,\"run\":",
+            r.o.publishers, r.o.subscribers, r.o.shards, r.o.size, (unsigned long long)r.o.messages,
+            r.o.rate, gs_ops_loadavg(), (unsigned long long)gs_ops_proc_hwm_kb(r.relay));
         gs_ops_result_json(stdout, &res);
         printf("}]}\n");
     }

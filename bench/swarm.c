@@ -7,12 +7,12 @@
  * duplicates, latency p50/p90/p99/max, CPU per delivery over all node processes and peak RSS per
  * node; --find-max searches the highest offered rate still delivered 100 %.
  *
- * The same driver runs iroh-gossip nodes for --compare iroh: bench/iroh/iroh-node.mjs speaks the same
- * subset of the control protocol (subscribe, publish, received / neighbor events) on a Unix
+ * The same driver runs iroh-gossip nodes for --compare iroh: bench/iroh/iroh-node.mjs speaks the
+ * same subset of the control protocol (subscribe, publish, received / neighbor events) on a Unix
  * socket, one Node.js process per node.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE
+#    define _GNU_SOURCE
 #endif
 #include "ops.h"
 #include "transport.h"
@@ -29,10 +29,10 @@
 
 #include "blake3.h"
 
-#define SW_MAX_NODES 128
-#define SW_WINDOW    512   /* outstanding publish requests per publisher connection */
-#define SW_HDR       16    /* send time (8), trial (4), index (4) */
-#define SW_TOPIC     "gossip-bench-swarm"
+#define SW_MAX_NODES  128
+#define SW_WINDOW     512 /* outstanding publish requests per publisher connection */
+#define SW_HDR        16  /* send time (8), trial (4), index (4) */
+#define SW_TOPIC      "gossip-bench-swarm"
 #define SW_MAX_TRIALS 16
 
 typedef struct sw_opts {
@@ -68,7 +68,6 @@ typedef struct sw_node {
     uint8_t *seen; /* bitmap over the trial's message indices */
     double cpu0;
 } sw_node;
-
 
 typedef struct sw {
     sw_opts o;
@@ -253,8 +252,8 @@ static void sw_sub_lines(sw *s, unsigned i, gs_ops_result *r)
             const char *p = memmem(line, len, "\"content\":\"", 11);
             uint8_t h[SW_HDR + 2];
 
-            if (p == NULL || gs_ops_b64_decode_prefix(p + 11, len - (size_t)(p + 11 - line), h,
-                                                      SW_HDR) < 0) {
+            if (p == NULL ||
+                gs_ops_b64_decode_prefix(p + 11, len - (size_t)(p + 11 - line), h, SW_HDR) < 0) {
                 continue;
             }
             sw_delivery(s, nd, h, now, r);
@@ -373,7 +372,8 @@ static int sw_connect(sw *s)
             h[3] = (uint8_t)(n + 1);
             h[4] = 0x03;
             if (gs_ops_conn_queue(&nd->sub, h, 5) < 0 ||
-                gs_ops_conn_queue(&nd->sub, req, (size_t)n) < 0 || gs_ops_conn_flush(&nd->sub) < 0) {
+                gs_ops_conn_queue(&nd->sub, req, (size_t)n) < 0 ||
+                gs_ops_conn_flush(&nd->sub) < 0) {
                 return -1;
             }
             continue;
@@ -549,8 +549,9 @@ static int sw_trial(sw *s, uint64_t msgs, double rate, gs_ops_result *r)
     }
 out:
     r->published = sent;
-    r->achieved = last_pub_ns > t0 && sent > 1 ? (double)(sent - 1) / ((double)(last_pub_ns - t0) / 1e9)
-                                               : rate;
+    r->achieved = last_pub_ns > t0 && sent > 1
+                      ? (double)(sent - 1) / ((double)(last_pub_ns - t0) / 1e9)
+                      : rate;
     r->seconds = tlast > t0 ? (double)(tlast - t0) / 1e9 : 0;
     r->deliveries_per_s = r->seconds > 0 ? (double)r->deliveries / r->seconds : 0;
     r->cpu_s = sw_cpu_total(s) - cpu0;
@@ -754,8 +755,10 @@ static void sw_plot(const sw_opts *o, const sw_report *reps, unsigned nrep)
                       reps[i].impl, reps[i].impl);
     }
     (void)gs_ops_plot(o->plot, "swarm-delivered-vs-offered", script);
-    fprintf(stderr, "gossip-bench swarm: plots in %s (swarm-latency-cdf.png, "
-                    "swarm-delivered-vs-offered.png)\n", o->plot);
+    fprintf(stderr,
+            "gossip-bench swarm: plots in %s (swarm-latency-cdf.png, "
+            "swarm-delivered-vs-offered.png)\n",
+            o->plot);
 }
 
 const char *gs_bench_default_gossipd(void)
@@ -786,18 +789,31 @@ const char *gs_bench_default_gossipd(void)
 int gs_bench_swarm(int argc, char **argv)
 {
     static const struct option lo[] = {
-        {"gossipd", required_argument, NULL, 'g'}, {"nodes", required_argument, NULL, 'n'},
-        {"shards", required_argument, NULL, 's'},  {"publishers", required_argument, NULL, 'p'},
-        {"messages", required_argument, NULL, 'm'}, {"size", required_argument, NULL, 'b'},
-        {"rate", required_argument, NULL, 'r'},    {"seconds", required_argument, NULL, 'S'},
-        {"drain", required_argument, NULL, 'd'},   {"json", no_argument, NULL, 'j'},
-        {"find-max", no_argument, NULL, 'f'},      {"plot", required_argument, NULL, 'P'},
-        {"compare", required_argument, NULL, 'c'}, {"iroh-node", required_argument, NULL, 'I'},
-        {"framing", required_argument, NULL, 'F'}, {"help", no_argument, NULL, 'h'},
+        {"gossipd", required_argument, NULL, 'g'},
+        {"nodes", required_argument, NULL, 'n'},
+        {"shards", required_argument, NULL, 's'},
+        {"publishers", required_argument, NULL, 'p'},
+        {"messages", required_argument, NULL, 'm'},
+        {"size", required_argument, NULL, 'b'},
+        {"rate", required_argument, NULL, 'r'},
+        {"seconds", required_argument, NULL, 'S'},
+        {"drain", required_argument, NULL, 'd'},
+        {"json", no_argument, NULL, 'j'},
+        {"find-max", no_argument, NULL, 'f'},
+        {"plot", required_argument, NULL, 'P'},
+        {"compare", required_argument, NULL, 'c'},
+        {"iroh-node", required_argument, NULL, 'I'},
+        {"framing", required_argument, NULL, 'F'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    sw_opts o = {.nodes = 10, .shards = 1, .messages = 5000, .size = 1024, .rate = 1000,
-                 .seconds = 3, .drain = 1.0};
+    sw_opts o = {.nodes = 10,
+                 .shards = 1,
+                 .messages = 5000,
+                 .size = 1024,
+                 .rate = 1000,
+                 .seconds = 3,
+                 .drain = 1.0};
     static sw_report reps[2];
     unsigned nrep = 0;
     int c;
@@ -811,9 +827,15 @@ int gs_bench_swarm(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc + 1, argv - 1, "", lo, NULL)) != -1) {
         switch (c) {
-        case 'g': o.gossipd = optarg; break;
-        case 'n': o.nodes = (unsigned)atoi(optarg); break;
-        case 's': o.shards = (unsigned)atoi(optarg); break;
+        case 'g':
+            o.gossipd = optarg;
+            break;
+        case 'n':
+            o.nodes = (unsigned)atoi(optarg);
+            break;
+        case 's':
+            o.shards = (unsigned)atoi(optarg);
+            break;
         case 'p':
             if (strcmp(optarg, "all") == 0) {
                 o.all_publish = true;
@@ -822,16 +844,36 @@ int gs_bench_swarm(int argc, char **argv)
                 return 2;
             }
             break;
-        case 'm': o.messages = strtoull(optarg, NULL, 10); break;
-        case 'b': o.size = (size_t)atol(optarg); break;
-        case 'r': o.rate = atof(optarg); break;
-        case 'S': o.seconds = atof(optarg); break;
-        case 'd': o.drain = atof(optarg); break;
-        case 'j': o.json = true; break;
-        case 'f': o.find_max = true; break;
-        case 'P': o.plot = optarg; break;
-        case 'c': o.compare = optarg; break;
-        case 'I': iroh_node = optarg; break;
+        case 'm':
+            o.messages = strtoull(optarg, NULL, 10);
+            break;
+        case 'b':
+            o.size = (size_t)atol(optarg);
+            break;
+        case 'r':
+            o.rate = atof(optarg);
+            break;
+        case 'S':
+            o.seconds = atof(optarg);
+            break;
+        case 'd':
+            o.drain = atof(optarg);
+            break;
+        case 'j':
+            o.json = true;
+            break;
+        case 'f':
+            o.find_max = true;
+            break;
+        case 'P':
+            o.plot = optarg;
+            break;
+        case 'c':
+            o.compare = optarg;
+            break;
+        case 'I':
+            iroh_node = optarg;
+            break;
         case 'F':
             if (strcmp(optarg, "binary") == 0) {
                 o.binary = true;
@@ -840,8 +882,12 @@ int gs_bench_swarm(int argc, char **argv)
                 return 2;
             }
             break;
-        case 'h': sw_usage(); return 0;
-        default: sw_usage(); return 2;
+        case 'h':
+            sw_usage();
+            return 0;
+        default:
+            sw_usage();
+            return 2;
         }
     }
     if (o.nodes < 2 || o.nodes > SW_MAX_NODES || o.size < SW_HDR || o.size > 60000 ||
@@ -874,8 +920,10 @@ int gs_bench_swarm(int argc, char **argv)
                            slash != NULL ? (int)(slash - io.node_js) : 1,
                            slash != NULL ? io.node_js : ".");
             if (access(mod, R_OK) != 0) {
-                fprintf(stderr, "gossip-bench swarm: %s is missing: run `npm ci` in the directory "
-                                "of %s (npm @number0/iroh@0.35.0, pinned)\n", mod, io.node_js);
+                fprintf(stderr,
+                        "gossip-bench swarm: %s is missing: run `npm ci` in the directory "
+                        "of %s (npm @number0/iroh@0.35.0, pinned)\n",
+                        mod, io.node_js);
                 return 77;
             }
         }
@@ -886,15 +934,15 @@ int gs_bench_swarm(int argc, char **argv)
     }
     printf("\ngossip-bench swarm: %u nodes x %u shards, publishers %s, %zu B, %llu messages at "
            "%.0f msg/s, %s control framing (load average %.2f)\n",
-           o.nodes, o.shards, o.all_publish ? "all" : "1", o.size,
-           (unsigned long long)o.messages, o.rate, o.binary ? "binary" : "JSON", gs_ops_loadavg());
+           o.nodes, o.shards, o.all_publish ? "all" : "1", o.size, (unsigned long long)o.messages,
+           o.rate, o.binary ? "binary" : "JSON", gs_ops_loadavg());
     gs_ops_result_header(stdout);
     for (unsigned i = 0; i < nrep; ++i) {
         gs_ops_result_row(stdout, reps[i].impl, &reps[i].main);
     }
     for (unsigned i = 0; i < nrep; ++i) {
-        printf("%-9s peak RSS per node: max %.1f MB, mean %.1f MB (idle max %.1f MB)",
-               reps[i].impl, (double)reps[i].rss_max_kb / 1024, (double)reps[i].rss_mean_kb / 1024,
+        printf("%-9s peak RSS per node: max %.1f MB, mean %.1f MB (idle max %.1f MB)", reps[i].impl,
+               (double)reps[i].rss_max_kb / 1024, (double)reps[i].rss_mean_kb / 1024,
                (double)reps[i].idle_rss_max_kb / 1024);
         if (reps[i].have_max) {
             printf("; lossless capacity %.0f msg/s = %.0f deliveries/s", reps[i].max_rate,
@@ -912,14 +960,13 @@ int gs_bench_swarm(int argc, char **argv)
         printf("{\"mode\":\"swarm\",\"framing\":\"%s\",\"nodes\":%u,\"shards\":%u,"
                "\"publishers\":\"%s\",\"size\":%zu,"
                "\"messages\":%llu,\"rate\":%.1f,\"load_avg\":%.2f,\"results\":[",
-               o.binary ? "binary" : "json", o.nodes, o.shards, o.all_publish ? "all" : "1",
-               o.size, (unsigned long long)o.messages, o.rate, gs_ops_loadavg());
+               o.binary ? "binary" : "json", o.nodes, o.shards, o.all_publish ? "all" : "1", o.size,
+               (unsigned long long)o.messages, o.rate, gs_ops_loadavg());
         for (unsigned i = 0; i < nrep; ++i) {
             printf("%s{\"impl\":\"%s\",\"run\":", i ? "," : "", reps[i].impl);
             gs_ops_result_json(stdout, &reps[i].main);
             printf(",\"rss_peak_kb\":{\"max\":%llu,\"mean\":%llu},\"idle_rss_kb_max\":%llu",
-                   (unsigned long long)reps[i].rss_max_kb,
-                   (unsigned long long)reps[i].rss_mean_kb,
+                   (unsigned long long)reps[i].rss_max_kb, (unsigned long long)reps[i].rss_mean_kb,
                    (unsigned long long)reps[i].idle_rss_max_kb);
             if (reps[i].have_max) {
                 printf(",\"find_max\":{\"lossless_rate\":%.1f,\"lossless_deliveries_per_s\":%.1f,"

@@ -796,8 +796,8 @@ static qsend *pick_stream(gs_quic_ep *ep, qconn *c, int *prv)
         }
         if (s->id < 0) {
             int64_t id;
-            int rv = s->v0 ? gs_quic_v0_open(ep, c, s, &id)
-                           : ngtcp2_conn_open_uni_stream(c->nc, &id, s);
+            int rv =
+                s->v0 ? gs_quic_v0_open(ep, c, s, &id) : ngtcp2_conn_open_uni_stream(c->nc, &id, s);
             if (rv == NGTCP2_ERR_STREAM_ID_BLOCKED) {
                 /* The peer's stream limit: this topic waits, the others go on (3.3). */
                 s->blocked = true;

@@ -175,10 +175,10 @@ typedef struct qconn {
     bool want_writable; /* a send was refused with GS_ERR_AGAIN */
     bool addr_counted;  /* counted in the endpoint's per-address table */
     bool has_client_dcid;
-    bool got_reset;    /* a valid stateless reset ended the connection */
-    bool tokens_dirty; /* the peer's reset tokens must be re-registered (conn_tokens_refresh) */
-    bool v0;           /* the handshake chose "/iroh-gossip/0" (quic_v0.c) */
-    bool v0_opened;    /* its one stream was opened or accepted (never a second one) */
+    bool got_reset;     /* a valid stateless reset ended the connection */
+    bool tokens_dirty;  /* the peer's reset tokens must be re-registered (conn_tokens_refresh) */
+    bool v0;            /* the handshake chose "/iroh-gossip/0" (quic_v0.c) */
+    bool v0_opened;     /* its one stream was opened or accepted (never a second one) */
     struct qrecv *v0rx; /* receive side of that stream (also linked in |recvs|) */
     bool hello_seen;    /* server: the client's ALPN list was read (offers_v0/v1 valid) */
     bool offers_v0;     /* server: the client offered "/iroh-gossip/0" */

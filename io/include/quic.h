@@ -37,16 +37,16 @@
 #include "gs_time.h"
 #include "identity.h"
 
-#define GS_QUIC_ALPN_GOSSIP  "/iroh-gossip/1"
+#define GS_QUIC_ALPN_GOSSIP "/iroh-gossip/1"
 /* The previous wire (iroh-gossip <= 0.35, PROTOCOL.md 12): one bidirectional stream per
  * connection, opened by the dialer; every frame is u32-BE length + topic (32 bytes) + message.
  * Accepted and offered when it is one of cfg.alpn (gs_quic_cfg_enable_v0). */
 #define GS_QUIC_ALPN_GOSSIP_V0 "/iroh-gossip/0"
-#define GS_QUIC_ALPN_MAX     4  /* ALPN entries in a gs_quic_cfg */
-#define GS_QUIC_ALPN_MAXLEN  64 /* bytes per ALPN entry, without the NUL */
-#define GS_QUIC_TOPIC_LEN    32 /* bytes in a topic id */
-#define GS_QUIC_FRAME_PREFIX 4  /* bytes in a frame's length prefix */
-#define GS_QUIC_CID_LEN      16 /* bytes in the connection ids this endpoint issues */
+#define GS_QUIC_ALPN_MAX       4  /* ALPN entries in a gs_quic_cfg */
+#define GS_QUIC_ALPN_MAXLEN    64 /* bytes per ALPN entry, without the NUL */
+#define GS_QUIC_TOPIC_LEN      32 /* bytes in a topic id */
+#define GS_QUIC_FRAME_PREFIX   4  /* bytes in a frame's length prefix */
+#define GS_QUIC_CID_LEN        16 /* bytes in the connection ids this endpoint issues */
 /* Most UDP payload bytes in one packet this endpoint writes (cfg.max_packet_size's ceiling). */
 #define GS_QUIC_MAX_PACKET 1452
 /* Bytes at the start of an iroh 0.35 "disco" datagram: "TS" + the UTF-8 of U+1F4AC. */
