@@ -34,9 +34,10 @@
 #define BIN_PUBLISH_NEIGHBORS 0x02 /* client: topic id (32) + content; scope neighbors */
 #define BIN_JSON              0x03 /* both: one JSON request / reply / event (no newline) */
 #define BIN_PUBLISHED         0x81 /* server: a publish succeeded: msg id (32) */
-#define BIN_RECEIVED          0x90 /* server: topic (32) msg id (32) from (32) scope (1) round (2) content \
-                                    */
-#define BIN_HDR     5              /* length (4) + type (1) */
+#define BIN_RECEIVED                                                                               \
+    0x90              /* server: topic (32) msg id (32) from (32) scope (1) round (2) content      \
+                       */
+#define BIN_HDR     5 /* length (4) + type (1) */
 #define READ_CHUNK  65536
 #define EPOLL_BATCH 64
 #define TAG_LISTEN  ((uint64_t)1 << 62)

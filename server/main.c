@@ -167,14 +167,22 @@ static void *control_main(void *arg)
 static int parse_args(gs_server_cfg *cfg, int argc, char **argv, bool *check, gs_cfg_errors *errs)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},    {"key", required_argument, NULL, 'k'},
-        {"listen", required_argument, NULL, 'l'},    {"advertise", required_argument, NULL, 'a'},
-        {"shards", required_argument, NULL, 's'},    {"bootstrap", required_argument, NULL, 'b'},
-        {"join", required_argument, NULL, 'j'},      {"relay", no_argument, NULL, 'r'},
-        {"backbone", required_argument, NULL, 'B'},  {"control", required_argument, NULL, 'C'},
-        {"log-level", required_argument, NULL, 'L'}, {"set", required_argument, NULL, 'S'},
-        {"check-config", no_argument, NULL, 'K'},    {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},         {"metrics", required_argument, NULL, 'M'},
+        {"config", required_argument, NULL, 'c'},
+        {"key", required_argument, NULL, 'k'},
+        {"listen", required_argument, NULL, 'l'},
+        {"advertise", required_argument, NULL, 'a'},
+        {"shards", required_argument, NULL, 's'},
+        {"bootstrap", required_argument, NULL, 'b'},
+        {"join", required_argument, NULL, 'j'},
+        {"relay", no_argument, NULL, 'r'},
+        {"backbone", required_argument, NULL, 'B'},
+        {"control", required_argument, NULL, 'C'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"set", required_argument, NULL, 'S'},
+        {"check-config", no_argument, NULL, 'K'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {"metrics", required_argument, NULL, 'M'},
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL;

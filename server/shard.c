@@ -572,8 +572,8 @@ static unsigned v0_lookup(void *ud, const gs_key *peer)
 static bool v0_policy(gs_shard *sh, gs_node_out *o, gs_peer_info *scratch, size_t cap)
 {
     size_t removed = 0;
-    gs_v0_verdict v = gs_v0_filter(&o->msg, v0_lookup(sh, &o->peer), v0_lookup, sh, scratch, cap,
-                                   &removed);
+    gs_v0_verdict v =
+        gs_v0_filter(&o->msg, v0_lookup(sh, &o->peer), v0_lookup, sh, scratch, cap, &removed);
 
     if (v == GS_V0_SEND) {
         return true;
@@ -660,7 +660,8 @@ static void drain_outbox(gs_shard *sh)
                 flags |= GS_MBOX_SEND_FIN;
             }
             route_send(sh, o.peer.b, o.topic.b, f, flags, sh->index);
-            if (sh->cfg->v0 && (o.msg.type == GS_MSG_SHUFFLE || o.msg.type == GS_MSG_SHUFFLE_REPLY)) {
+            if (sh->cfg->v0 &&
+                (o.msg.type == GS_MSG_SHUFFLE || o.msg.type == GS_MSG_SHUFFLE_REPLY)) {
                 /* its list may point at |scratch|: never reuse this encoding */
                 gs_frame_unref(sh->last_frame);
                 sh->last_frame = NULL;
@@ -1245,8 +1246,8 @@ static void ctl_peers(gs_shard *sh, gs_ctl_req *q)
         json_object_set_new(o, "id", hex_json(pe->id));
         if (pe->owner == (int)sh->index) {
             json_object_set_new(o, "shard", json_integer(sh->index));
-            json_object_set_new(o, "version", json_string(pe->v0 ? GS_QUIC_ALPN_GOSSIP_V0
-                                                                : GS_QUIC_ALPN_GOSSIP));
+            json_object_set_new(o, "version",
+                                json_string(pe->v0 ? GS_QUIC_ALPN_GOSSIP_V0 : GS_QUIC_ALPN_GOSSIP));
         }
         json_object_set_new(o, "addrs", addrs);
         json_object_set_new(o, "topics", topics);

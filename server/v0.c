@@ -78,8 +78,7 @@ gs_v0_verdict gs_v0_filter(gs_msg *msg, unsigned to, gs_v0_lookup_fn *lookup, vo
         }
         return filter_list(&msg->shuffle.nodes, to, lookup, user_data, scratch, cap, removed);
     case GS_MSG_SHUFFLE_REPLY:
-        return filter_list(&msg->shuffle_reply.nodes, to, lookup, user_data, scratch, cap,
-                           removed);
+        return filter_list(&msg->shuffle_reply.nodes, to, lookup, user_data, scratch, cap, removed);
     default:
         return GS_V0_SEND;
     }
@@ -101,8 +100,8 @@ int gs_v0_msg_type(const uint8_t *body, size_t len)
 
 const char *gs_v0_msg_type_name(int t)
 {
-    static const char *const names[10] = {"Join",       "ForwardJoin", "Shuffle", "ShuffleReply",
-                                          "Neighbor",   "Disconnect",  "Gossip",  "Prune",
-                                          "Graft",      "IHave"};
+    static const char *const names[10] = {"Join",     "ForwardJoin", "Shuffle", "ShuffleReply",
+                                          "Neighbor", "Disconnect",  "Gossip",  "Prune",
+                                          "Graft",    "IHave"};
     return t >= 0 && t < 10 ? names[t] : "?";
 }

@@ -36,10 +36,9 @@ typedef struct top_fig {
 
 /* Counters summed into "drops" (every refusal or loss the daemon counts). */
 static const char *const drop_keys[] = {
-    "gossip_dropped", "send_errors",      "send_no_path",  "dial_queue_drops",
-    "mbox_refused",   "datagrams_dropped", "data_refused", "send_queue_drops",
-    "decode_errors",  "bad_id",           "unknown_topic", "stream_errors",
-    "peers_full",     "relay_refused",
+    "gossip_dropped",    "send_errors",   "send_no_path",     "dial_queue_drops", "mbox_refused",
+    "datagrams_dropped", "data_refused",  "send_queue_drops", "decode_errors",    "bad_id",
+    "unknown_topic",     "stream_errors", "peers_full",       "relay_refused",
 };
 
 typedef struct top_node {
@@ -207,7 +206,8 @@ static void top_sample(top_node *n, json_t *st)
     }
     tot = &n->fig[n->nshards];
     memset(tot, 0, sizeof(*tot));
-    json_array_foreach (shards, i, sh) {
+    json_array_foreach(shards, i, sh)
+    {
         const json_t *c = json_object_get(sh, "counters");
         top_fig *f;
         double raw[6];
@@ -260,8 +260,8 @@ static void top_sample(top_node *n, json_t *st)
 static void put_row(FILE *o, const char *node, const char *shard, const top_fig *f, bool tty)
 {
     fprintf(o, "%-9s %-5s %10.0f %10.0f %9.1f %9.1f %10.0f %8.0f %6lld %6lld %6lld%s\n", node,
-            shard, f->msgs_in, f->msgs_out, f->bytes_in / 1024, f->bytes_out / 1024,
-            f->deliveries, f->drops, f->peers, f->conns, f->topics, tty ? "\033[K" : "");
+            shard, f->msgs_in, f->msgs_out, f->bytes_in / 1024, f->bytes_out / 1024, f->deliveries,
+            f->drops, f->peers, f->conns, f->topics, tty ? "\033[K" : "");
 }
 
 static void top_draw(FILE *o, top_node *nodes, size_t nn, bool tty, unsigned iter)
@@ -276,11 +276,11 @@ static void top_draw(FILE *o, top_node *nodes, size_t nn, bool tty, unsigned ite
     strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm);
     if (tty) {
         fprintf(o, "\033[H");
-        fprintf(o, "gossipctl top  %s UTC  %zu node%s  (q or Ctrl-C quits)\033[K\n\033[K\n", ts,
-                nn, nn == 1 ? "" : "s");
-        fprintf(o, "\033[7m%-9s %-5s %10s %10s %9s %9s %10s %8s %6s %6s %6s\033[0m\033[K\n",
-                "NODE", "SHARD", "MSG_IN/s", "MSG_OUT/s", "KB_IN/s", "KB_OUT/s", "DELIV/s",
-                "DROPS/s", "PEERS", "CONNS", "TOPICS");
+        fprintf(o, "gossipctl top  %s UTC  %zu node%s  (q or Ctrl-C quits)\033[K\n\033[K\n", ts, nn,
+                nn == 1 ? "" : "s");
+        fprintf(o, "\033[7m%-9s %-5s %10s %10s %9s %9s %10s %8s %6s %6s %6s\033[0m\033[K\n", "NODE",
+                "SHARD", "MSG_IN/s", "MSG_OUT/s", "KB_IN/s", "KB_OUT/s", "DELIV/s", "DROPS/s",
+                "PEERS", "CONNS", "TOPICS");
     }
     for (size_t i = 0; i < nn; ++i) {
         top_node *n = &nodes[i];

@@ -161,7 +161,8 @@ Test(quic_v0, v0_dialer_and_acceptor_exchange_frames_on_one_stream)
     cr_assert(eq(u64, gs_quic_ep_stats_get(a->ep)->frames_refused_v0, 1));
     cr_assert(eq(int, gs_quic_ep_conn_versions(b->ep, b->last_conn),
                  GS_QUIC_SPEAKS_V0 | GS_QUIC_SPEAKS_COMPLETE));
-    cr_assert(eq(int, gs_quic_ep_conn_versions(a->ep, h), GS_QUIC_SPEAKS_V0 | GS_QUIC_SPEAKS_COMPLETE));
+    cr_assert(
+        eq(int, gs_quic_ep_conn_versions(a->ep, h), GS_QUIC_SPEAKS_V0 | GS_QUIC_SPEAKS_COMPLETE));
     want w = {0, 6};
     cr_assert(tnet_run(&net, GS_SECONDS, got, &w));
     cr_assert(eq(sz, rb.n, 6));
@@ -238,8 +239,9 @@ Test(quic_v0, v0_zero_copy_sends_release_once)
     cr_assert(tnet_run(&net, GS_SECONDS, both_connected, NULL));
     for (uint8_t i = 0; i < 40; ++i) {
         size_t n = frame(bufs[i], 1000 + i, i);
-        cr_assert(eq(int, gs_quic_ep_send_frame_ref(a->ep, b->id.pk, t1, bufs[i], n,
-                                                    GS_QUIC_SEND_DATA, count_release, NULL),
+        cr_assert(eq(int,
+                     gs_quic_ep_send_frame_ref(a->ep, b->id.pk, t1, bufs[i], n, GS_QUIC_SEND_DATA,
+                                               count_release, NULL),
                      0));
     }
     want w = {0, 40};
@@ -272,8 +274,9 @@ Test(quic_v0, empty_message_by_reference_is_refused)
     cr_assert(eq(int, gs_quic_ep_connect(a->ep, b->id.pk, &a->addr, &b->addr, net.now, &h), 0));
     cr_assert(tnet_run(&net, GS_SECONDS, both_connected, NULL));
     uint8_t f[4] = {0, 0, 0, 0};
-    cr_assert(eq(int, gs_quic_ep_send_frame_ref(a->ep, b->id.pk, t1, f, 4, GS_QUIC_SEND_CONTROL,
-                                                count_release, NULL),
+    cr_assert(eq(int,
+                 gs_quic_ep_send_frame_ref(a->ep, b->id.pk, t1, f, 4, GS_QUIC_SEND_CONTROL,
+                                           count_release, NULL),
                  GS_ERR_INVAL));
     tnet_free(&net);
     cr_assert(eq(sz, released, 0));

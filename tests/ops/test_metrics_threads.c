@@ -23,12 +23,12 @@
 
 static int failures;
 
-#define CHECK(cond)                                                                              \
-    do {                                                                                         \
-        if (!(cond)) {                                                                           \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);             \
-            failures++;                                                                          \
-        }                                                                                        \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);               \
+            failures++;                                                                            \
+        }                                                                                          \
     } while (0)
 
 /* value of the sample line starting with |series| + ' ' in |text|, or -1 */
@@ -167,8 +167,7 @@ static void test_threads(void)
             long long v;
             long long e;
 
-            (void)snprintf(series, sizeof(series), "gossip_msgs_data_recv_total{shard=\"%u\"}",
-                           s);
+            (void)snprintf(series, sizeof(series), "gossip_msgs_data_recv_total{shard=\"%u\"}", s);
             v = sample(text, series);
             (void)snprintf(series, sizeof(series), "gossip_shard_events_total{shard=\"%u\"}", s);
             e = sample(text, series);

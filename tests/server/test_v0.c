@@ -6,8 +6,8 @@
 #include "quic.h"
 #include "v0.h"
 
-#define V0 GS_QUIC_SPEAKS_V0
-#define V1 GS_QUIC_SPEAKS_V1
+#define V0  GS_QUIC_SPEAKS_V0
+#define V1  GS_QUIC_SPEAKS_V1
 #define ALL GS_QUIC_SPEAKS_COMPLETE
 
 /* Peers 1..9: 1 = 0.35 node (/0 only, complete), 2 = /1-only gossipd (complete), 3 = gossipd
@@ -16,11 +16,16 @@ static unsigned lookup(void *ud, const gs_key *k)
 {
     (void)ud;
     switch (k->b[0]) {
-    case 1: return V0 | ALL;
-    case 2: return V1 | ALL;
-    case 3: return V0 | V1 | ALL;
-    case 4: return V1;
-    default: return 0;
+    case 1:
+        return V0 | ALL;
+    case 2:
+        return V1 | ALL;
+    case 3:
+        return V0 | V1 | ALL;
+    case 4:
+        return V1;
+    default:
+        return 0;
     }
 }
 
@@ -40,8 +45,8 @@ static void test_can_introduce(void)
     CHECK(gs_v0_can_introduce(V0 | ALL, V0 | V1 | ALL));
     CHECK(gs_v0_can_introduce(V1 | ALL, V0 | V1 | ALL));
     CHECK(gs_v0_can_introduce(V0 | ALL, V0 | ALL));
-    CHECK(gs_v0_can_introduce(V0 | ALL, V1));  /* incomplete: may speak /0 too */
-    CHECK(gs_v0_can_introduce(V0 | ALL, 0));   /* unknown never blocks */
+    CHECK(gs_v0_can_introduce(V0 | ALL, V1)); /* incomplete: may speak /0 too */
+    CHECK(gs_v0_can_introduce(V0 | ALL, 0));  /* unknown never blocks */
     CHECK(gs_v0_can_introduce(0, V1 | ALL));
     CHECK(gs_v0_can_introduce(V1, V0 | ALL));
 }
