@@ -107,6 +107,8 @@ static const counter quic_counters[] = {
     QC(conns_active),
     QC(rx_buffer_refused),
     QC(rx_buffer_evicted),
+    QC(conn_mem),
+    QC(conn_mem_reclaimed),
     QC(rx_buffered),
 };
 #define EC(f)                                                                                      \

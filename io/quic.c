@@ -77,30 +77,6 @@ int gs_quic_addr_set(gs_quic_addr *addr, const struct sockaddr *sa, socklen_t le
     return GS_ERR_INVAL;
 }
 
-/* ---------------------------------------------------------------- ngtcp2 allocator -> gs_mem */
-
-static void *nm_malloc(size_t size, void *ud)
-{
-    return gs_mem_malloc(ud, size);
-}
-
-static void nm_free(void *ptr, void *ud)
-{
-    if (ptr != NULL) {
-        gs_mem_free(ud, ptr);
-    }
-}
-
-static void *nm_calloc(size_t n, size_t size, void *ud)
-{
-    return gs_mem_calloc(ud, n, size);
-}
-
-static void *nm_realloc(void *ptr, size_t size, void *ud)
-{
-    return gs_mem_realloc(ud, ptr, size);
-}
-
 /* ---------------------------------------------------------------- endpoint */
 
 int gs_quic_ep_new(gs_quic_ep **pep, const gs_quic_cfg *cfg, const gs_identity *id,
@@ -138,11 +114,6 @@ int gs_quic_ep_new(gs_quic_ep **pep, const gs_quic_cfg *cfg, const gs_identity *
         ep->cb = *cb;
     }
     ep->mem = mem;
-    ep->nmem.user_data = (void *)(uintptr_t)mem;
-    ep->nmem.malloc = nm_malloc;
-    ep->nmem.free = nm_free;
-    ep->nmem.calloc = nm_calloc;
-    ep->nmem.realloc = nm_realloc;
     randombytes_buf(ep->token_secret, sizeof(ep->token_secret));
     /* The stateless-reset secret is derived from the node key and the shard index, so after a
      * restart with the same key file our resets carry the tokens we issued before (peers drop
@@ -427,7 +398,7 @@ int gs_quic_ep_connect(gs_quic_ep *ep, const uint8_t peer_id[GS_ID_LEN], const g
     gs_quic_new_cid(ep, &scid);
     gs_quic_path_of(&path, local, remote);
     rv = ngtcp2_conn_client_new(&c->nc, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &cbs, &settings,
-                                &params, &ep->nmem, c);
+                                &params, &c->nmem, c);
     if (rv != 0) {
         c->nc = NULL;
         gs_quic_conn_free(ep, c);

@@ -272,7 +272,7 @@ void gs_quic_server_accept(gs_quic_ep *ep, const gs_quic_addr *local, const gs_q
     params.stateless_reset_token_present = 1;
     gs_quic_path_of(&path, local, remote);
     rv = ngtcp2_conn_server_new(&c->nc, &hd.scid, &scid, &path, hd.version, &cbs, &settings,
-                                &params, &ep->nmem, c);
+                                &params, &c->nmem, c);
     if (rv != 0) {
         c->nc = NULL;
         gs_quic_conn_free(ep, c);

@@ -250,6 +250,7 @@ void gs_quic_conn_free(gs_quic_ep *ep, qconn *c)
     if (c->nc != NULL) {
         ngtcp2_conn_del(c->nc);
     }
+    (void)gs_quic_conn_mem_release(c);
     if (c->tls != NULL) {
         gnutls_deinit(c->tls);
     }
@@ -277,6 +278,7 @@ qconn *gs_quic_conn_alloc(gs_quic_ep *ep, bool is_server, const gs_quic_addr *lo
     }
     uint32_t slot = ep->free_slots[--ep->nfree];
     c->ep = ep;
+    gs_quic_conn_mem_init(c);
     c->slot = slot;
     c->handle = make_handle(slot, ++ep->gens[slot]);
     c->is_server = is_server;

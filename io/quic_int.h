@@ -156,9 +156,21 @@ typedef enum qstate {
     QS_DRAINING, /* the peer closed; wait out 3 PTO silently */
 } qstate;
 
+/* Header of each block a connection's ngtcp2 state allocates (quic_mem.c). */
+typedef struct qmem_hdr {
+    struct qmem_hdr *prev;
+    struct qmem_hdr *next;
+    size_t size; /* bytes asked for, header not included */
+    size_t pad;  /* keeps the block after the header aligned for any type */
+} qmem_hdr;
+
 typedef struct qconn {
     struct gs_quic_ep *ep;
     ngtcp2_conn *nc;
+    ngtcp2_mem nmem;   /* this connection's allocator (quic_mem.c): user_data is the qconn */
+    qmem_hdr mem_list; /* sentinel of the list of blocks ngtcp2 holds for this connection */
+    size_t mem_bytes;  /* their bytes (headers not included) */
+    size_t mem_blocks; /* their count */
     gnutls_session_t tls;
     ngtcp2_crypto_conn_ref cref;
     gs_quic_conn_id handle;
@@ -228,8 +240,7 @@ struct gs_quic_ep {
     gs_quic_cfg cfg;
     gs_identity id;
     gs_quic_callbacks cb;
-    const gs_mem *mem;
-    ngtcp2_mem nmem;
+    const gs_mem *mem; /* everything, ngtcp2's per-connection state included (quic_mem.c) */
     gs_quic_stats stats;
     /* TLS (quic_tls.c) */
     gnutls_certificate_credentials_t cred;
@@ -397,6 +408,11 @@ qconn *gs_quic_conn_alloc(struct gs_quic_ep *ep, bool is_server, const gs_quic_a
                           const gs_quic_addr *remote);
 /* gs_quic_conn_free releases every table entry, stream and byte of |c| (top level only). */
 void gs_quic_conn_free(struct gs_quic_ep *ep, qconn *c);
+/* gs_quic_conn_mem_init sets up |c|'s ngtcp2 allocator (c->nmem) with an empty block list. */
+void gs_quic_conn_mem_init(qconn *c);
+/* gs_quic_conn_mem_release frees every block still on |c|'s list (after ngtcp2_conn_del: what
+ * ngtcp2 left behind) and returns how many there were (also counted in conn_mem_reclaimed). */
+size_t gs_quic_conn_mem_release(qconn *c);
 void gs_quic_conn_set_reason(qconn *c, const char *reason);
 /* gs_quic_conn_tokens_refresh registers the reset tokens of |c|'s active destination ids. */
 void gs_quic_conn_tokens_refresh(struct gs_quic_ep *ep, qconn *c);

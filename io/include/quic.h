@@ -247,6 +247,9 @@ typedef struct gs_quic_stats {
                                        (bad frame, end inside a frame, peer stopped it, second
                                        stream); a clean FIN closes without counting */
     uint64_t v0_fins;               /* /0 connections closed after the peer's clean FIN */
+    uint64_t conn_mem;              /* gauge: bytes of ngtcp2 state all connections hold */
+    uint64_t conn_mem_reclaimed;    /* blocks ngtcp2 still held after ngtcp2_conn_del, freed
+                                       when their connection was (ngtcp2 0.12.1 leaks some) */
 } gs_quic_stats;
 
 /* gs_quic_seg_run: one run of packets to one destination, sendable with one GSO sendmsg. */
