@@ -592,6 +592,7 @@ static bool add_active(gs_topic *t, const gs_key *p, bool has, const uint8_t *da
     a->dup_run = 0;
     t->join_backoff = gs_hyparview_join_retry_first(t);
     t->join_timing = false;
+    t->refill_refused = 0;
     emit_neighbor(t, GS_NODE_EVENT_NEIGHBOR_UP, p, GS_DOWN_EVICTED);
     if (mode != HPV_SEND_NONE) {
         send_neighbor(t, p, prio, mode);
@@ -600,6 +601,26 @@ static bool add_active(gs_topic *t, const gs_key *p, bool has, const uint8_t *da
 }
 
 /* refill (5.2): one Neighbor request to a random passive peer not in |skip| or pending. */
+/* refill_priority: High when the active view is empty (5.2); also, with refill_escalate, when
+ * that many Low requests in a row were refused while we hold fewer than half the active view:
+ * a small island (the survivors between two failed nodes) whose every candidate has a full view
+ * would otherwise be refused for ever, and a High request is never refused (the receiver evicts
+ * a random neighbour, which refills in turn). */
+static gs_priority refill_priority(const gs_topic *t)
+{
+    const gs_node_cfg *cfg = &t->ctx->cfg;
+
+    if (t->view.nactive == 0) {
+        return GS_PRIORITY_HIGH;
+    }
+    if (cfg->refill_escalate != 0 && t->refill_refused >= cfg->refill_escalate &&
+        t->view.nactive * 2 < cfg->active_view_capacity) {
+        ++t->ctx->c.refills_escalated;
+        return GS_PRIORITY_HIGH;
+    }
+    return GS_PRIORITY_LOW;
+}
+
 static void refill(gs_topic *t, const gs_key *skip)
 {
     if (t->view.nactive + t->view.npending >= t->ctx->cfg.active_view_capacity ||
@@ -622,8 +643,7 @@ static void refill(gs_topic *t, const gs_key *skip)
     }
     gs_key q = t->view.passive[idx[gs_rand_below(&t->rng, (uint64_t)n)]].id;
     t->refilling = true;
-    send_neighbor(t, &q, t->view.nactive == 0 ? GS_PRIORITY_HIGH : GS_PRIORITY_LOW,
-                  HPV_SEND_REQUEST);
+    send_neighbor(t, &q, refill_priority(t), HPV_SEND_REQUEST);
     t->refilling = false;
 }
 
@@ -864,12 +884,15 @@ static void on_shuffle(gs_topic *t, const gs_key *s, const gs_msg *msg)
 
 static void on_disconnect(gs_topic *t, const gs_key *s, const gs_msg *msg)
 {
-    (void)pending_remove(t, s);
+    bool was_pending = pending_remove(t, s);
     ptrdiff_t ai = gs_view_active_find(&t->view, s);
     if (ai >= 0) {
         remove_active(t, (size_t)ai,
                       msg->disconnect.alive ? GS_DOWN_PEER_LEFT_ALIVE : GS_DOWN_PEER_QUIT);
         return;
+    }
+    if (was_pending && msg->disconnect.alive && t->refill_refused < UINT16_MAX) {
+        ++t->refill_refused; /* our Neighbor request was refused (its view is full) */
     }
     if (msg->disconnect.alive) {
         ptrdiff_t pi = gs_view_passive_find(&t->view, s);
@@ -893,7 +916,11 @@ void gs_hyparview_on_message(gs_topic *t, const gs_key *from, const gs_msg *msg)
         break;
     case GS_MSG_SHUFFLE_REPLY:
         add_passive_list(t, &msg->shuffle_reply.nodes);
-        refill(t, NULL);
+        /* The answer to an early (ttl 0) shuffle comes from a neighbour: it only stocks the
+         * passive view for later failures and starts no Neighbor requests of its own. */
+        if (!(t->ctx->cfg.shuffle_early != 0 && gs_view_active_find(&t->view, from) >= 0)) {
+            refill(t, NULL);
+        }
         break;
     case GS_MSG_NEIGHBOR:
         on_neighbor(t, from, msg);
@@ -962,11 +989,43 @@ void gs_hyparview_on_peer_disconnected(gs_topic *t, const gs_key *peer)
     }
 }
 
-static void do_shuffle(gs_topic *t)
+/* shuffle_thin: the passive view is thin and early shuffles are on (shuffle_early). */
+static bool shuffle_thin(const gs_topic *t)
 {
     const gs_node_cfg *cfg = &t->ctx->cfg;
 
-    (void)gs_topic_schedule(t, GS_TIMER_SHUFFLE, cfg->shuffle_interval, 0, NULL);
+    return cfg->shuffle_early != 0 && t->view.npassive < cfg->shuffle_passive_view_count;
+}
+
+gs_duration gs_hyparview_shuffle_next(gs_topic *t)
+{
+    const gs_node_cfg *cfg = &t->ctx->cfg;
+    gs_duration d;
+
+    t->shuffle_early_next = false;
+    if (!shuffle_thin(t)) {
+        t->shuffle_backoff = cfg->shuffle_early; /* thin again later: early again */
+        return cfg->shuffle_interval;
+    }
+    d = t->shuffle_backoff != 0 ? t->shuffle_backoff : cfg->shuffle_early;
+    if (d >= cfg->shuffle_interval) {
+        return cfg->shuffle_interval; /* backed off all the way: a regular shuffle */
+    }
+    t->shuffle_backoff = d > cfg->shuffle_interval / 2 ? cfg->shuffle_interval : 2 * d;
+    t->shuffle_early_next = true;
+    ++t->ctx->c.shuffles_early;
+    return d;
+}
+
+static void do_shuffle(gs_topic *t)
+{
+    const gs_node_cfg *cfg = &t->ctx->cfg;
+    /* An early shuffle (thin passive view) asks its neighbour X directly (ttl 0): X answers on the connection we
+     * already have, so filling the view costs no dial and no disconnect; the regular shuffle
+     * walks shuffle_random_walk_length hops for a random sample of the swarm. */
+    uint16_t ttl = t->shuffle_early_next ? 0 : cfg->shuffle_random_walk_length;
+
+    (void)gs_topic_schedule(t, GS_TIMER_SHUFFLE, gs_hyparview_shuffle_next(t), 0, NULL);
     if (t->view.nactive == 0) {
         return;
     }
@@ -1013,7 +1072,7 @@ static void do_shuffle(gs_topic *t)
     m.shuffle.origin = t->ctx->self;
     m.shuffle.nodes.items = items;
     m.shuffle.nodes.n = n;
-    m.shuffle.ttl = cfg->shuffle_random_walk_length;
+    m.shuffle.ttl = ttl;
     trim_list(t, &m, &m.shuffle.nodes, items);
     gs_topic_send(t, &x, &m);
 }

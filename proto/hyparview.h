@@ -41,6 +41,10 @@ void gs_hyparview_on_peer_disconnected(gs_topic *t, const gs_key *peer);
 /* gs_hyparview_on_timer handles SHUFFLE, PENDING and JOIN_RETRY timers. */
 void gs_hyparview_on_timer(gs_topic *t, const gs_timer *tm);
 
+/* gs_hyparview_shuffle_next returns when the next shuffle is due (shuffle_early, doubling, while
+ * the passive view is thin; else shuffle_interval) and advances the early back-off. */
+gs_duration gs_hyparview_shuffle_next(gs_topic *t);
+
 /* gs_hyparview_quit disconnects every neighbour (ShuffleReply + Disconnect{alive: false}) without
  * NeighborDown events, and closes peers with outstanding requests. */
 void gs_hyparview_quit(gs_topic *t);

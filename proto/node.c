@@ -43,6 +43,8 @@ void gs_node_cfg_default(gs_node_cfg *cfg)
     cfg->shuffle_active_view_count = 3;
     cfg->shuffle_passive_view_count = 4;
     cfg->shuffle_interval = 60 * GS_SECONDS;
+    cfg->shuffle_early = 0;
+    cfg->refill_escalate = 0;
     cfg->neighbor_request_timeout = 500 * GS_MILLISECONDS;
     cfg->join_retry_initial = 500 * GS_MILLISECONDS;
     cfg->join_retry_max = 30 * GS_SECONDS;
@@ -282,7 +284,7 @@ static int topic_new(gs_node *node, const gs_topic_id *id, gs_topic **pt)
     }
     ++node->ntopics;
     /* First event of the topic (5.4, 6.3): the periodic timers start now. */
-    (void)gs_topic_schedule(t, GS_TIMER_SHUFFLE, node->ctx.cfg.shuffle_interval, 0, NULL);
+    (void)gs_topic_schedule(t, GS_TIMER_SHUFFLE, gs_hyparview_shuffle_next(t), 0, NULL);
     (void)gs_topic_schedule(t, GS_TIMER_EVICT, node->ctx.cfg.cache_evict_interval, 0, NULL);
     *pt = t;
     return 0;
@@ -366,6 +368,18 @@ int gs_node_broadcast(gs_node *node, const gs_topic_id *topic, const uint8_t *co
         return GS_ERR_INVAL;
     }
     return gs_plumtree_broadcast(t, content, len, scope, pid);
+}
+
+int gs_node_on_push_dropped(gs_node *node, const gs_key *peer, const gs_topic_id *topic,
+                            const gs_msg_id *id, uint16_t round, gs_tstamp now)
+{
+    gs_ctx_begin(&node->ctx, now);
+    ++node->ctx.c.actor_tick_in_event_rx;
+    gs_topic *t = lookup(node, topic);
+    if (t == NULL) {
+        return GS_ERR_NOT_JOINED;
+    }
+    return gs_plumtree_push_dropped(t, peer, id, round);
 }
 
 int gs_node_quit(gs_node *node, const gs_topic_id *topic, gs_tstamp now)

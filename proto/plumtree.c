@@ -617,6 +617,20 @@ static void push(gs_topic *t, const gs_msg *g, size_t bodylen, const gs_key *ski
     }
 }
 
+int gs_plumtree_push_dropped(gs_topic *t, const gs_key *peer, const gs_msg_id *id, uint16_t round)
+{
+    ptrdiff_t i = gs_view_active_find(&t->view, peer);
+
+    if (i < 0) {
+        return GS_ERR_NOTFOUND;
+    }
+    /* An eager peer stays eager: the IHave lets it Graft this one message; a Prune would only
+     * come from its side, on a duplicate. */
+    lazy_push(t, &t->view.active[i], id, round);
+    ++t->ctx->c.drops_announced;
+    return 0;
+}
+
 static void set_eager(gs_topic *t, const gs_key *p, bool eager, uint64_t *non_neighbor)
 {
     ptrdiff_t i = gs_view_active_find(&t->view, p);

@@ -44,6 +44,10 @@ int gs_plumtree_broadcast(gs_topic *t, const uint8_t *content, size_t len, gs_sc
 /* gs_plumtree_on_neighbor_down forgets |peer|'s announcements (6.3 NeighborDown). */
 void gs_plumtree_on_neighbor_down(gs_topic *t, const gs_key *peer);
 
+/* gs_plumtree_push_dropped queues an IHave{|id|, |round|} for active peer |peer| (its eager push
+ * was dropped by the transport).  Returns 0 or GS_ERR_NOTFOUND (not an active peer). */
+int gs_plumtree_push_dropped(gs_topic *t, const gs_key *peer, const gs_msg_id *id, uint16_t round);
+
 /* gs_plumtree_on_timer handles DISPATCH, EVICT and GRAFT timers. */
 void gs_plumtree_on_timer(gs_topic *t, const gs_timer *tm);
 

@@ -126,6 +126,10 @@ static const key_def keys[] = {
      "PRWL"},
     {"protocol.shuffle_interval_ms", K_MS, NODE(shuffle_interval), NOLIST, 100, 86400000,
      "HyParView shuffle period"},
+    {"protocol.shuffle_early_ms", K_MS, NODE(shuffle_early), NOLIST, 0, 86400000,
+     "first shuffle delay while the passive view is thin, doubling (0: off)"},
+    {"protocol.refill_escalate", K_U16, NODE(refill_escalate), NOLIST, 0, 65535,
+     "refused Neighbor requests in a row before a thin view refills with High priority (0: off)"},
     {"protocol.neighbor_request_timeout_ms", K_MS, NODE(neighbor_request_timeout), NOLIST, 10,
      600000, "Neighbor request timeout"},
     {"protocol.graft_timeout_1_ms", K_MS, NODE(graft_timeout_1), NOLIST, 1, 600000,
@@ -196,6 +200,10 @@ void gs_server_cfg_default(gs_server_cfg *cfg)
     cfg->keep_alive = 2 * GS_SECONDS;
     cfg->shutdown_timeout = 1500 * GS_MILLISECONDS;
     gs_node_cfg_default(&cfg->node);
+    /* a backbone node heals small islands itself (docs/proto.md, "Healing"): early shuffles
+     * stock a fresh joiner's passive view, refused refills escalate */
+    cfg->node.shuffle_early = 2 * GS_SECONDS;
+    cfg->node.refill_escalate = 2;
     cfg->node.max_topics = 4096;
 }
 

@@ -59,6 +59,9 @@ typedef enum gs_mbox_type {
     GS_MBOX_EVENT = 9,
     /* shard -> owning shard |a|: |ptr| is a gs_frame holding a stray datagram. */
     GS_MBOX_DATAGRAM = 10,
+    /* conn shard -> topic shard: the Gossip frame |ptr| (a gs_frame, length prefix included) to
+     * |peer| on |topic| was dropped under back-pressure; announce it by IHave instead. */
+    GS_MBOX_DROPPED = 11,
 } gs_mbox_type;
 
 #define GS_MBOX_SEND_DATA 0x1u /* a Gossip frame: may be dropped under back-pressure */

@@ -75,6 +75,16 @@ typedef struct in_frame {
     gs_frame *ref; /* the body's frame when it came from another shard, else NULL (arena) */
 } in_frame;
 
+/* One dropped eager push (see drops[] in gs_shard). */
+typedef struct drop_ent {
+    gs_key peer;
+    gs_topic_id topic;
+    gs_msg_id id;
+    uint16_t round;
+} drop_ent;
+
+#define DROPS_MAX 256 /* per turn; more are counted in drops_unannounced */
+
 struct gs_shard {
     gs_server *srv;
     const gs_server_cfg *cfg;
@@ -103,6 +113,10 @@ struct gs_shard {
     size_t outs_cap;
     uint8_t *arena; /* bodies copied out of the engine's buffers */
     size_t arena_used;
+    /* eager pushes dropped under back-pressure, to be announced by IHave at the next turn (the
+     * drop happens inside drain_outbox, which must not re-enter the node) */
+    drop_ent drops[DROPS_MAX];
+    size_t ndrops;
 };
 
 static _Atomic uint64_t relayed_topics; /* process-wide, against relay.max_topics */
@@ -223,6 +237,7 @@ static void release_rec(const gs_mbox_rec *r)
     case GS_MBOX_SEND:
     case GS_MBOX_EVENT:
     case GS_MBOX_DATAGRAM:
+    case GS_MBOX_DROPPED:
         gs_frame_unref(r->ptr);
         break;
     default:
@@ -233,7 +248,8 @@ static void release_rec(const gs_mbox_rec *r)
 static void mbox_send(gs_shard *sh, unsigned dst, gs_mbox_rec *r)
 {
     bool data = r->type == GS_MBOX_FRAME_IN || r->type == GS_MBOX_SEND ||
-                r->type == GS_MBOX_EVENT || r->type == GS_MBOX_DATAGRAM;
+                r->type == GS_MBOX_EVENT || r->type == GS_MBOX_DATAGRAM ||
+                r->type == GS_MBOX_DROPPED;
     int rv = data ? gs_mesh_send(sh->srv->mesh, sh->index, dst, r)
                   : gs_mesh_send_ctl(sh->srv->mesh, sh->index, dst, r);
 
@@ -381,6 +397,67 @@ static void frame_release(void *arg)
     gs_frame_unref(arg);
 }
 
+/* drop_note records, on the topic's shard, that the Gossip frame |f| to |peer| was dropped; the
+ * next turn announces it (announce_drops).  Only Swarm-scope Gossip is announced. */
+static void drop_note(gs_shard *sh, const uint8_t peer[32], const uint8_t topic[32],
+                      const gs_frame *f)
+{
+    gs_msg m;
+    drop_ent *d;
+
+    if (f->len < GS_FRAME_PREFIX_LEN ||
+        gs_codec_decode(&m, f->data + GS_FRAME_PREFIX_LEN, f->len - GS_FRAME_PREFIX_LEN, NULL) <
+            0 ||
+        m.type != GS_MSG_GOSSIP || m.gossip.scope != GS_SCOPE_SWARM) {
+        return;
+    }
+    if (sh->ndrops == DROPS_MAX) {
+        sh->c.drops_unannounced++;
+        return;
+    }
+    d = &sh->drops[sh->ndrops++];
+    memcpy(d->peer.b, peer, 32);
+    memcpy(d->topic.b, topic, 32);
+    d->id = m.gossip.id;
+    d->round = m.gossip.round;
+    sh->dirty = true;
+}
+
+/* push_dropped: a Gossip frame to |peer| on |topic| was refused by back-pressure on this (the
+ * connection's) shard; the topic's shard turns it into an IHave so the peer can Graft it. */
+static void push_dropped(gs_shard *sh, const uint8_t peer[32], const uint8_t topic[32],
+                         gs_frame *f)
+{
+    unsigned owner = gs_server_topic_shard(sh->srv, topic);
+    gs_mbox_rec r = {.type = GS_MBOX_DROPPED};
+
+    if (owner == sh->index) {
+        drop_note(sh, peer, topic, f);
+        return;
+    }
+    r.ptr = gs_frame_ref(f);
+    memcpy(r.peer, peer, 32);
+    memcpy(r.topic, topic, 32);
+    mbox_send(sh, owner, &r);
+}
+
+static void drain_outbox(gs_shard *sh);
+
+/* announce_drops hands the turn's dropped pushes to the node (outside drain_outbox). */
+static void announce_drops(gs_shard *sh)
+{
+    if (sh->ndrops == 0) {
+        return;
+    }
+    for (size_t i = 0; i < sh->ndrops; ++i) {
+        drop_ent *d = &sh->drops[i];
+
+        (void)gs_node_on_push_dropped(sh->node, &d->peer, &d->topic, &d->id, d->round, sh->now);
+    }
+    sh->ndrops = 0;
+    drain_outbox(sh);
+}
+
 /* conn_send: |pe|'s send path is ours. */
 static void conn_send(gs_shard *sh, peer_ent *pe, const uint8_t topic[32], gs_frame *f,
                       uint32_t flags, unsigned user)
@@ -405,6 +482,7 @@ static void conn_send(gs_shard *sh, peer_ent *pe, const uint8_t topic[32], gs_fr
         gs_frame_unref(f);
         if (rv == GS_ERR_AGAIN && (flags & GS_MBOX_SEND_DATA)) {
             sh->c.gossip_dropped++;
+            push_dropped(sh, pe->id, topic, f);
         } else if (rv == GS_ERR_MSG_TOO_LARGE) {
             /* fits /1 but not a /0 peer (32 topic bytes in every frame): not sent to it */
             sh->c.v0_too_large++;
@@ -1071,6 +1149,7 @@ static void ctl_status(gs_shard *sh, gs_ctl_req *q)
     C("encodes", sh->c.encodes);
     C("encode_reuses", sh->c.encode_reuses);
     C("gossip_dropped", sh->c.gossip_dropped);
+    C("drops_unannounced", sh->c.drops_unannounced);
     C("v0_too_large", sh->c.v0_too_large);
     C("v0_intro_dropped", sh->c.v0_intro_dropped);
     C("v0_intro_filtered", sh->c.v0_intro_filtered);
@@ -1127,6 +1206,7 @@ static void ctl_status(gs_shard *sh, gs_ctl_req *q)
     C("decode_errors", nc->decode_errors);
     C("bad_id", nc->bad_id);
     C("oversize_broadcast", nc->oversize_broadcast);
+    C("drops_announced", nc->drops_announced);
     C("datagrams_in", qs->datagrams_in);
     C("bytes_in", qs->bytes_in);
     C("bytes_out", qs->bytes_out);
@@ -1141,6 +1221,8 @@ static void ctl_status(gs_shard *sh, gs_ctl_req *q)
     C("frames_refused_v0", qs->frames_refused_v0);
     C("v0_stream_errors", qs->v0_stream_errors);
     C("v0_fins", qs->v0_fins);
+    C("conn_mem", qs->conn_mem);
+    C("conn_mem_reclaimed", qs->conn_mem_reclaimed);
 #undef C
     json_object_set_new(o, "index", json_integer(sh->index));
     json_object_set_new(o, "topics", topics);
@@ -1419,6 +1501,10 @@ static void handle_rec(gs_shard *sh, const gs_mbox_rec *r)
         gs_frame_unref(f);
         break;
     }
+    case GS_MBOX_DROPPED:
+        drop_note(sh, r->peer, r->topic, f);
+        gs_frame_unref(f);
+        break;
     case GS_MBOX_CTL_DONE:
     case GS_MBOX_EVENT:
         release_rec(r);
@@ -1532,6 +1618,7 @@ static gs_tstamp turn(void *ud, gs_engine *e, gs_tstamp now)
         sh->dirty = true;
     }
     batch_flush(sh);
+    announce_drops(sh);
     if (gs_node_get_expiry(sh->node) <= sh->now) {
         gs_node_handle_expiry(sh->node, sh->now);
         drain_outbox(sh);

@@ -37,6 +37,7 @@ typedef struct gs_shard_counters {
     uint64_t encodes;             /* frames encoded */
     uint64_t encode_reuses;       /* SENDs that reused the previous encoding (encode once) */
     uint64_t gossip_dropped;      /* Gossip not queued: peer over send_queue_low */
+    uint64_t drops_unannounced;   /* of which: not announced by IHave (pending list full) */
     uint64_t v0_too_large;        /* frames not sent to a /0 peer: too large with the topic */
     uint64_t v0_intro_dropped;    /* ForwardJoin/Shuffle not sent: names a peer of a version the
                                      recipient cannot speak (v0.h) */

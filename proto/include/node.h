@@ -76,6 +76,16 @@ typedef struct gs_node_cfg {
     size_t shuffle_active_view_count;    /* 3 */
     size_t shuffle_passive_view_count;   /* 4 */
     gs_duration shuffle_interval;        /* 60 s */
+    /* While the passive view holds fewer than shuffle_passive_view_count peers, the next shuffle
+     * comes after |shuffle_early|, doubling up to shuffle_interval (the first one too): a fresh
+     * joiner's passive view is otherwise empty for a minute, and losing its few neighbours in
+     * that minute leaves it with no one to refill from.  0: every shuffle after
+     * shuffle_interval (the reference). */
+    gs_duration shuffle_early;           /* 0 (gossipd's default: 2 s) */
+    /* After |refill_escalate| refused Neighbor requests in a row, a node holding fewer than half
+     * of active_view_capacity refills with High priority (never refused).  0: Low until the view
+     * is empty (the reference). */
+    uint16_t refill_escalate;            /* 0 (gossipd's default: 2) */
     gs_duration neighbor_request_timeout; /* 500 ms */
     /* D16: while a topic has no neighbour, re-send Join to its bootstrap and passive peers, first
      * after |join_retry_initial|, doubling up to |join_retry_max|.  0 disables the retries. */
@@ -244,6 +254,9 @@ typedef struct gs_node_counters {
     uint64_t disconnects;         /* DISCONNECT commands emitted */
     uint64_t neighbor_replies_suppressed; /* Neighbors from active peers left unanswered */
     uint64_t neighbor_timeouts;           /* Neighbor requests that timed out unanswered */
+    uint64_t drops_announced; /* eager pushes the transport dropped, announced by IHave instead */
+    uint64_t shuffles_early;  /* shuffles scheduled early: passive view thin (shuffle_early) */
+    uint64_t refills_escalated; /* refill requests sent High after refusals (refill_escalate) */
 } gs_node_counters;
 
 typedef struct gs_node gs_node;
@@ -298,6 +311,17 @@ int gs_node_join_peers(gs_node *node, const gs_topic_id *topic, const gs_key *pe
  */
 int gs_node_broadcast(gs_node *node, const gs_topic_id *topic, const uint8_t *content, size_t len,
                       gs_scope scope, gs_tstamp now, gs_msg_id *pid);
+
+/*
+ * gs_node_on_push_dropped tells the node that the transport dropped the Gossip it sent to |peer|
+ * on |topic| (id |id|, round |round| as sent) under back-pressure.  If |peer| is still an active
+ * neighbour of the topic, (id, round) joins its lazy queue: the peer gets an IHave for it with
+ * the next dispatch and can Graft the message once its queue drains, instead of losing it when
+ * we were its only path.  Counted in drops_announced.
+ * Returns 0, GS_ERR_NOT_JOINED, or GS_ERR_NOTFOUND (|peer| is no longer a neighbour there).
+ */
+int gs_node_on_push_dropped(gs_node *node, const gs_key *peer, const gs_topic_id *topic,
+                            const gs_msg_id *id, uint16_t round, gs_tstamp now);
 
 /*
  * gs_node_quit leaves |topic|: every neighbour gets ShuffleReply + Disconnect{alive: false} and is

@@ -75,7 +75,17 @@ ctl n0 publish "$K" --stdin <"$E2E_DIR/pub-after.txt" >/dev/null 2>"$E2E_DIR/aft
     fail "n0: publish after the kills: $(cat "$E2E_DIR/after.log")"
 subs=()
 for i in 1 2 4 5 7 8 9; do subs+=(--sub "n$i=$E2E_DIR/ksub$i.out"); done
-check "messages published 10 s after kill -9 of n3 and n6 reach every survivor exactly once" \
-    py deliver.py --timeout 60 --prefix "kill-$E2E_RUN-after" --pub "n0=$E2E_DIR/pub-after.txt" "${subs[@]}"
+if ! py deliver.py --timeout 60 --prefix "kill-$E2E_RUN-after" --pub "n0=$E2E_DIR/pub-after.txt" \
+    "${subs[@]}"; then
+    fail "messages published 10 s after kill -9 of n3 and n6 reach every survivor exactly once"
+    # what each survivor's overlay looks like, for the kept files
+    for i in 0 1 2 4 5 7 8 9; do
+        ctl "n$i" topics --json >"$E2E_DIR/topics-n$i.json" 2>&1
+        ctl "n$i" peers --json >"$E2E_DIR/peers-n$i.json" 2>&1
+        ctl "n$i" status --json >"$E2E_DIR/status-n$i.json" 2>&1
+    done
+else
+    pass "messages published 10 s after kill -9 of n3 and n6 reach every survivor exactly once"
+fi
 kill "$during" 2>/dev/null
 for i in 0 1 2 4 5 7 8 9; do node_alive "n$i" || fail "n$i died"; done

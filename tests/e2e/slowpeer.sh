@@ -7,6 +7,9 @@
 # in gossip_dropped) instead of queueing it, disconnects b once it has been behind longer than
 # limits.peer_behind_ms (2 s here; counted in peers_behind_closed), and c still receives every
 # message exactly once.  a's resident memory stays within a bound derived from its send queues.
+# Then the same with limits.send_queue_low at 256 KiB, which each burst overruns for c too: the
+# Gossip a drops to c is announced by IHave (drops_announced), c Grafts it, and c still gets all
+# 2,000 exactly once (before dropped pushes were announced, c lost about 200 of them).
 # Usage: slowpeer.sh GOSSIPD GOSSIPCTL [LIMIT_S]
 . "$(dirname "$0")/lib.sh"
 e2e_init "$@"
@@ -48,3 +51,25 @@ else
 fi
 kill -CONT "${NODE_PID[b]}"
 node_alive a || fail "a died"
+
+T2="e2e-slowpeer-low-$E2E_RUN"
+node_start a2 --join "$T2" --set limits.peer_behind_ms=2000 --set limits.send_queue_low=262144
+node_start b2 --bootstrap "$(node_peer a2)" --join "$T2"
+node_start c2 --bootstrap "$(node_peer a2)" --join "$T2"
+wait_for 30 has_neighbors a2 "$T2" 2 || fatal "a2: not 2 neighbours in $T2"
+bg sub-c2 "$E2E_GOSSIPCTL" --control "$(sock c2)" subscribe "$T2" --json
+wait_for 20 has_subscribers c2 "$T2" 1 || fatal "c2 does not list its subscriber"
+kill -STOP "${NODE_PID[b2]}"
+sed "s/^slowpeer-$E2E_RUN-/slowpeer-low-$E2E_RUN-/" "$E2E_DIR/pub-a.txt" >"$E2E_DIR/pub-a2.txt"
+for k in $(seq 0 7); do
+    sed -n "$((k * 250 + 1)),$((k * 250 + 250))p" "$E2E_DIR/pub-a2.txt" |
+        ctl a2 publish "$T2" --stdin >/dev/null 2>>"$E2E_DIR/pub-a2.log" || fail "a2: publish: $(cat "$E2E_DIR/pub-a2.log")"
+    sleep 0.2
+done
+check "with a 256 KiB watermark c2 still receives all 2,000 exactly once" \
+    py deliver.py --timeout 90 --prefix "slowpeer-low-$E2E_RUN" --pub "a2=$E2E_DIR/pub-a2.txt" --sub "c2=$E2E_DIR/sub-c2.out"
+counter2() { status_json a2 && py ctlq.py sum "$1" <"$E2E_DIR/a2.status.json"; }
+announced=$(counter2 '^counters\.drops_announced$')
+check "a2 announced dropped pushes by IHave (drops_announced=$announced)" test "${announced:-0}" -gt 0
+kill -CONT "${NODE_PID[b2]}"
+node_alive a2 || fail "a2 died"

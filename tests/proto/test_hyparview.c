@@ -694,3 +694,158 @@ Test(hyparview, peer_data_is_forgotten_with_the_peer)
     cr_assert(gt(u64, gs_node_counters_get(node)->peer_data_too_long, 0));
     gs_node_del(node);
 }
+
+/* --- healing (docs/proto.md "Healing"): early shuffles and escalated refills --- */
+
+static gs_node *h_node_healing(uint16_t escalate, gs_duration early)
+{
+    gs_node_cfg cfg;
+    gs_topic_id t = h_topic(1);
+
+    gs_node_cfg_default(&cfg);
+    cfg.shuffle_early = early;
+    cfg.refill_escalate = escalate;
+    gs_node *node = h_node_cfg(&cfg, 0, NULL);
+    if (gs_node_join(node, &t, NULL, 0, 0) != 0) {
+        abort();
+    }
+    return node;
+}
+
+Test(hyparview, early_shuffles_ask_a_neighbour_while_the_passive_view_is_thin)
+{
+    gs_node *node = h_node_healing(0, 2 * H_SEC);
+    h_neighbors(node, &cap, 1, 2, 0);
+    gs_key n1 = h_key(1);
+    gs_key n2 = h_key(2);
+
+    h_expire(node, &cap, 1999 * H_MS);
+    cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_SHUFFLE, NULL), 0));
+    h_expire(node, &cap, 2 * H_SEC);
+    const gs_node_out *o = h_find_send(&cap, GS_MSG_SHUFFLE, NULL);
+    cr_assert(o != NULL, "first shuffle after shuffle_early");
+    cr_assert(eq(u32, o->msg.shuffle.ttl, 0), "answered by the neighbour itself");
+    cr_assert(h_key_eq(&o->peer, &n1) || h_key_eq(&o->peer, &n2));
+    /* still empty: the next one doubles (4 s later) */
+    h_expire(node, &cap, 5999 * H_MS);
+    cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_SHUFFLE, NULL), 0));
+    h_expire(node, &cap, 6 * H_SEC);
+    cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_SHUFFLE, NULL), 1));
+    /* the neighbour's answer stocks the passive view and starts no Neighbor request */
+    gs_peer_info items[5];
+    memset(items, 0, sizeof(items));
+    for (unsigned i = 0; i < 5; ++i) {
+        items[i].id = h_key(30 + i);
+    }
+    gs_msg sr = h_shuffle_reply(items, 5);
+    h_msg(node, &cap, 1, &sr, 6100 * H_MS);
+    cr_assert(eq(sz, h_npassive(node), 5));
+    cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_NEIGHBOR, NULL), 0));
+    cr_assert(eq(sz, h_npending(node), 0));
+    /* the one scheduled while thin still runs (early, ttl 0); the view is stocked now, so the
+     * next one is the regular shuffle, a full walk after shuffle_interval */
+    h_expire(node, &cap, 14 * H_SEC);
+    o = h_find_send(&cap, GS_MSG_SHUFFLE, NULL);
+    cr_assert(o != NULL);
+    cr_assert(eq(u32, o->msg.shuffle.ttl, 0));
+    h_expire(node, &cap, 73 * H_SEC);
+    cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_SHUFFLE, NULL), 0));
+    h_expire(node, &cap, 74 * H_SEC);
+    o = h_find_send(&cap, GS_MSG_SHUFFLE, NULL);
+    cr_assert(o != NULL);
+    cr_assert(eq(u32, o->msg.shuffle.ttl, 6), "a full walk once the view is stocked");
+    gs_node_del(node);
+}
+
+Test(hyparview, early_shuffles_are_off_by_default)
+{
+    gs_node *node = h_node();
+    h_neighbors(node, &cap, 1, 2, 0);
+    h_expire(node, &cap, 59 * H_SEC);
+    cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_SHUFFLE, NULL), 0));
+    gs_node_del(node);
+}
+
+/* refused_refill: the node (one neighbour, peer 1) asks a passive peer and is refused. */
+static bool refused_refill(gs_node *node, gs_tstamp now, gs_priority *prio)
+{
+    const gs_node_out *o = h_find_send(&cap, GS_MSG_NEIGHBOR, NULL);
+    if (o == NULL) {
+        return false;
+    }
+    *prio = o->msg.neighbor.priority;
+    unsigned q = 0;
+    for (unsigned i = 40; i < 50; ++i) {
+        gs_key k = h_key(i);
+        if (h_key_eq(&o->peer, &k)) {
+            q = i;
+        }
+    }
+    cr_assert(ne(u32, q, 0));
+    /* the refusal: ShuffleReply(nothing new) then Disconnect{alive} */
+    gs_msg d = h_disconnect(true);
+    h_msg(node, &cap, q, &d, now);
+    return true;
+}
+
+Test(hyparview, refused_refills_escalate_to_high_priority_in_a_thin_view)
+{
+    gs_node *node = h_node_healing(2, 0);
+    gs_peer_info items[6];
+    memset(items, 0, sizeof(items));
+    for (unsigned i = 0; i < 6; ++i) {
+        items[i].id = h_key(40 + i);
+    }
+    h_neighbors(node, &cap, 1, 2, 0);
+    gs_msg sr = h_shuffle_reply(items, 6);
+    h_msg(node, &cap, 1, &sr, 1); /* stocks the passive view; refill asks one of them (Low) */
+    gs_key n2 = h_key(2);
+    gs_node_on_peer_disconnected(node, &n2, 2); /* one neighbour left: a thin view */
+    h_drain(node, &cap);
+
+    gs_priority prio[4];
+    size_t n = 0;
+    gs_tstamp now = 10;
+    /* each refusal leaves a request free; the next refill goes out on the next event */
+    while (n < 4) {
+        cr_assert(refused_refill(node, now, &prio[n]), "no refill request after %zu refusals", n);
+        ++n;
+        ++now;
+        if (h_count_sends(&cap, GS_MSG_NEIGHBOR, NULL) == 0) {
+            /* refill after a refusal happens at the next ShuffleReply: send one */
+            h_msg(node, &cap, 1, &sr, now);
+        }
+    }
+    cr_assert(eq(int, prio[0], GS_PRIORITY_LOW));
+    cr_assert(eq(int, prio[1], GS_PRIORITY_LOW));
+    cr_assert(eq(int, prio[2], GS_PRIORITY_HIGH), "after 2 refusals in a row");
+    cr_assert(eq(int, prio[3], GS_PRIORITY_HIGH));
+    cr_assert(ge(u64, gs_node_counters_get(node)->refills_escalated, 2));
+    gs_node_del(node);
+}
+
+Test(hyparview, refused_refills_stay_low_without_escalation)
+{
+    gs_node *node = h_node_healing(0, 0);
+    gs_peer_info items[6];
+    memset(items, 0, sizeof(items));
+    for (unsigned i = 0; i < 6; ++i) {
+        items[i].id = h_key(40 + i);
+    }
+    h_neighbors(node, &cap, 1, 2, 0);
+    gs_msg sr = h_shuffle_reply(items, 6);
+    h_msg(node, &cap, 1, &sr, 1);
+    gs_key n2 = h_key(2);
+    gs_node_on_peer_disconnected(node, &n2, 2);
+    h_drain(node, &cap);
+    gs_tstamp now = 10;
+    for (int i = 0; i < 4; ++i) {
+        gs_priority p;
+        if (h_count_sends(&cap, GS_MSG_NEIGHBOR, NULL) == 0) {
+            h_msg(node, &cap, 1, &sr, now++);
+        }
+        cr_assert(refused_refill(node, now++, &p));
+        cr_assert(eq(int, p, GS_PRIORITY_LOW));
+    }
+    gs_node_del(node);
+}

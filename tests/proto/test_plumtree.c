@@ -57,6 +57,48 @@ Test(plumtree, broadcast_pushes_to_eager_and_announces_to_lazy)
     gs_node_del(node);
 }
 
+Test(plumtree, dropped_eager_push_is_announced_and_graftable)
+{
+    gs_node *node = h_node();
+    gs_topic_id t = h_topic(1);
+    gs_topic_id other = h_topic(2);
+    gs_key e = h_key(1), x = h_key(9);
+    gs_msg_id id;
+
+    h_neighbors(node, &cap, 1, 2, 0);
+    cr_assert(
+        eq(int, gs_node_broadcast(node, &t, (const uint8_t *)"hi", 2, GS_SCOPE_SWARM, 1, &id), 0));
+    h_drain(node, &cap);
+    cr_assert(h_find_send(&cap, GS_MSG_GOSSIP, &e) != NULL);
+    /* the transport dropped that push to e: e gets an IHave for it with the next dispatch */
+    cr_assert(eq(int, gs_node_on_push_dropped(node, &e, &t, &id, 0, 2), 0));
+    h_drain(node, &cap);
+    cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_IHAVE, NULL), 0)); /* batched */
+    h_expire(node, &cap, 2 + 5 * H_MS);
+    const gs_node_out *o = h_find_send(&cap, GS_MSG_IHAVE, &e);
+    cr_assert(o != NULL);
+    cr_assert(eq(sz, o->msg.ihave.entries.n, 1));
+    cr_assert(eq(int, memcmp(o->msg.ihave.entries.items[0].id.b, id.b, 32), 0));
+    cr_assert(eq(u32, o->msg.ihave.entries.items[0].round, 0));
+    cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_IHAVE, NULL), 1), "only the dropped peer");
+    cr_assert(h_is_eager(node, 1), "still eager");
+    cr_assert(eq(u64, gs_node_counters_get(node)->drops_announced, 1));
+    /* e Grafts it once its queue drains: answered from the cache */
+    gs_msg g = h_graft(&id, 0);
+    h_msg(node, &cap, 1, &g, 20 * H_MS);
+    o = h_find_send(&cap, GS_MSG_GOSSIP, &e);
+    cr_assert(o != NULL);
+    cr_assert(eq(int, memcmp(o->msg.gossip.id.b, id.b, 32), 0));
+    /* not a neighbour, not a topic of ours: refused, nothing queued */
+    cr_assert(eq(int, gs_node_on_push_dropped(node, &x, &t, &id, 0, 30 * H_MS), GS_ERR_NOTFOUND));
+    cr_assert(eq(int, gs_node_on_push_dropped(node, &e, &other, &id, 0, 30 * H_MS),
+                 GS_ERR_NOT_JOINED));
+    h_expire(node, &cap, 40 * H_MS);
+    cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_IHAVE, NULL), 0));
+    cr_assert(eq(u64, gs_node_counters_get(node)->drops_announced, 1));
+    gs_node_del(node);
+}
+
 Test(plumtree, broadcast_neighbors_reaches_every_active_peer)
 {
     gs_node *node = h_node();
