@@ -58,7 +58,10 @@ static void usage(FILE *f)
         "                  [--policy default|reference|ours] [--ref-fraction F]\n"
         "                  [--prune-dups K] [--eager-all N] [--graft-near-ms T]\n"
         "                  [--dial-allowance-ms T] [--rtt-factor F] [--counters]\n"
-        "                  [--quiet]\n");
+        "                  [--ref-compat MASK] [--ref-io MASK] [--quiet]\n"
+        "  --ref-compat: GS_COMPAT_* bits of the reference nodes (default 0xff, all)\n"
+        "  --ref-io:     GS_SIM_REF_* bits of the reference nodes (default 0x7: keep\n"
+        "                connections 0x1, no redial 0x2, abort on shutdown 0x4)\n");
 }
 
 static bool parse_u64(const char *s, uint64_t *out)
@@ -216,6 +219,13 @@ static void print_counters(const gs_sim *sim)
             " handshake_closes %" PRIu64 "\n",
             st->frames_on_closed, st->peer_down_notes, st->dials_failed, st->handshakes,
             st->initials_lost, st->handshake_closes);
+    if (st->ref_closes_ignored + st->ref_dials_unreported + st->ref_quit_dropped > 0) {
+        fprintf(stderr,
+                "  sim     reference I/O: closes ignored %" PRIu64 ", dials unreported %" PRIu64
+                ", frames stuck %" PRIu64 ", quit frames dropped %" PRIu64 "\n",
+                st->ref_closes_ignored, st->ref_dials_unreported, st->ref_frames_stuck,
+                st->ref_quit_dropped);
+    }
     fprintf(stderr,
             "  sim     NeighborDown %" PRIu64 ": evicted %" PRIu64 ", peer left alive %" PRIu64
             ", peer quit %" PRIu64 ", connection lost %" PRIu64 "\n",
@@ -237,6 +247,7 @@ int main(int argc, char **argv)
     uint64_t dial_allow_ms = UINT64_MAX, rtt_factor = 0;
     bool have_rounds = false, trace = false, literal = false, staggered = false;
     bool counters = false;
+    uint64_t ref_compat = GS_COMPAT_ALL, ref_io = GS_SIM_REF_ALL;
 
     memset(&c, 0, sizeof(c));
     for (int i = 1; i < argc; ++i) {
@@ -266,6 +277,10 @@ int main(int argc, char **argv)
             handshake = true;
         } else if (strcmp(a, "--ref-fraction") == 0) {
             ok = parse_double(v, &ref_frac) && ref_frac >= 0 && ref_frac <= 1;
+        } else if (strcmp(a, "--ref-compat") == 0) {
+            ok = parse_u64(v, &ref_compat) && (ref_compat & ~(uint64_t)GS_COMPAT_ALL) == 0;
+        } else if (strcmp(a, "--ref-io") == 0) {
+            ok = parse_u64(v, &ref_io) && (ref_io & ~(uint64_t)GS_SIM_REF_ALL) == 0;
         } else if (strcmp(a, "--prune-dups") == 0) {
             ok = parse_u64(v, &prune_dups) && prune_dups >= 1 && prune_dups <= UINT16_MAX;
         } else if (strcmp(a, "--eager-all") == 0) {
@@ -347,6 +362,8 @@ int main(int argc, char **argv)
     c.rc.sim.dial_handshake = handshake;
     c.rc.sim.initial_loss_ppm = (uint32_t)init_loss;
     c.rc.sim.ref_fraction = ref_frac;
+    c.rc.sim.ref_node.compat = (uint32_t)ref_compat;
+    c.rc.sim.ref_io = (uint32_t)ref_io;
     if (quiet_s != UINT64_MAX) {
         c.rc.quiet_time = quiet_s * GS_SECONDS;
     }
@@ -492,6 +509,18 @@ int main(int argc, char **argv)
         if (c.rc.sim.trace) {
             snprintf(trace_json, sizeof(trace_json), "\"%016" PRIx64 "\"", rep.trace_hash);
         }
+        /* Mixed swarms only (other runs keep their JSON as it was): the connections open at the
+         * end and the reference nodes' I/O model (docs/sim.md). */
+        char ref_json[320] = "";
+        if (ref_frac > 0) {
+            snprintf(ref_json, sizeof(ref_json),
+                     "\"open_conns\":%zu,\"unused_conns\":%zu,\"ref_closes_ignored\":%" PRIu64
+                     ",\"ref_dials_unreported\":%" PRIu64 ",\"ref_frames_stuck\":%" PRIu64
+                     ",\"ref_quit_dropped\":%" PRIu64 ",",
+                     rep.conns_end.open, rep.conns_end.unused, rep.stats.ref_closes_ignored,
+                     rep.stats.ref_dials_unreported, rep.stats.ref_frames_stuck,
+                     rep.stats.ref_quit_dropped);
+        }
         printf(
             "{\"peers\":%" PRIu64 ",\"seed\":%" PRIu64 ",\"scenario\":\"%s\",\"rounds\":%zu,"
             "\"latency_min_ms\":%" PRIu64 ",\"latency_max_ms\":%" PRIu64 ",\"kill_fraction\":%.4f,"
@@ -511,7 +540,7 @@ int main(int argc, char **argv)
             "\"boot_neighbor_down\":%" PRIu64 ",\"boot_disconnects\":%" PRIu64 ","
             "\"after_neighbor_down\":%" PRIu64 ",\"after_disconnects\":%" PRIu64 ","
             "\"policy\":\"%s\",\"ref_fraction\":%.4f,\"dial_handshake\":%s,"
-            "\"trace_hash\":%s}\n",
+            "%s\"trace_hash\":%s}\n",
             peers, seed, gs_sim_scenario_name(sc), rep.rounds, lat_min, lat_max, c.rc.kill_fraction,
             rep.rmr, rep.rmr_paper, rep.ldh, rep.missed, rep.missed_total, rep.delivery_ratio,
             ttd_ms, rep.isolated_after_boot, rep.isolated_at_end, rep.nup_at_end, rep.crashed,
@@ -526,7 +555,7 @@ int main(int argc, char **argv)
             rep.stretch_p50, rep.stretch_p99, rep.stretch_max, rep.graft_share,
             rep.graft_deliveries, rep.boot_neighbor_down, rep.boot_disconnects,
             rep.after_neighbor_down, rep.after_disconnects, policy, ref_frac,
-            c.rc.sim.dial_handshake ? "true" : "false", trace_json);
+            c.rc.sim.dial_handshake ? "true" : "false", ref_json, trace_json);
     }
     return 0;
 }

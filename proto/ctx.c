@@ -300,7 +300,7 @@ void gs_ctx_close(gs_ctx *ctx, const gs_topic_id *topic, const gs_key *peer)
         (ctx->has_last_closed && gs_key_eq(peer, &ctx->last_closed))) {
         return;
     }
-    if (ctx->hooks.peer_in_use(ctx->hooks.user_data, peer)) {
+    if (ctx->hooks.peer_in_use(ctx->hooks.user_data, topic, peer)) {
         return; /* D9: another topic (or this one) still needs the connection */
     }
     gs_node_out *o = out_push(ctx);

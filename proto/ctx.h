@@ -35,8 +35,9 @@ typedef struct gs_ctx_hooks {
      * peer's announcements, 6.3). */
     void (*neighbor_down)(void *user_data, struct gs_topic *t, const gs_key *peer);
     /* peer_in_use: true while some topic has |peer| in its active view or among its outstanding
-     * Neighbor requests (D9: then close(p) must not become a DISCONNECT). */
-    bool (*peer_in_use)(void *user_data, const gs_key *peer);
+     * Neighbor requests (D9: then close(p) must not become a DISCONNECT); with
+     * GS_COMPAT_CLOSE_SHARED only the closing |topic| is asked. */
+    bool (*peer_in_use)(void *user_data, const gs_topic_id *topic, const gs_key *peer);
 } gs_ctx_hooks;
 
 typedef struct gs_ctx {

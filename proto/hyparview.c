@@ -490,6 +490,24 @@ static void arm_join_retry(gs_topic *t)
 
 static void refill(gs_topic *t, const gs_key *skip);
 
+/* send_stale_ihave sends the |n| IHave entries still queued for the former neighbour |p| as the
+ * reference does (GS_COMPAT_STALE_IHAVE, D10); |q| is the slot's queue, left as it is. */
+static void send_stale_ihave(gs_topic *t, const gs_key *p, const gs_ihave_entry *q, size_t n)
+{
+    gs_ihave_entry *copy = gs_topic_scratch(t, n * sizeof(*copy));
+    gs_msg m;
+
+    if (copy == NULL) {
+        return;
+    }
+    memcpy(copy, q, n * sizeof(*copy));
+    memset(&m, 0, sizeof(m));
+    m.type = GS_MSG_IHAVE;
+    m.ihave.entries.items = copy;
+    m.ihave.entries.n = n;
+    gs_topic_send(t, p, &m);
+}
+
 /* remove_active (5.2): |idx| leaves the active view with |reason|. */
 static void remove_active(gs_topic *t, size_t idx, gs_down_reason reason)
 {
@@ -502,6 +520,7 @@ static void remove_active(gs_topic *t, size_t idx, gs_down_reason reason)
     --t->view.nactive;
     gs_peer_rec r = t->view.active[last].rec;
     memset(&t->view.active[last].rec, 0, sizeof(r));
+    size_t nstale = t->view.active[last].nlazyq;
     t->view.active[last].nlazyq = 0; /* D10: queued IHaves never go to a former neighbour */
     t->view.active[last].eager = false;
 
@@ -529,6 +548,9 @@ static void remove_active(gs_topic *t, size_t idx, gs_down_reason reason)
         break;
     default:
         gs_unreachable();
+    }
+    if (nstale > 0 && (t->ctx->cfg.compat & GS_COMPAT_STALE_IHAVE)) {
+        send_stale_ihave(t, &r.id, t->view.active[last].lazyq, nstale);
     }
     gs_key id = r.id;
     if (keep) {
@@ -743,7 +765,7 @@ static void on_join(gs_topic *t, const gs_key *s, const gs_msg *msg)
 
 static uint16_t clamp_ttl(gs_topic *t, uint16_t ttl, uint16_t max)
 {
-    if (ttl > max) {
+    if (ttl > max && !(t->ctx->cfg.compat & GS_COMPAT_TTL_UNCLAMPED)) {
         ++t->ctx->c.ttl_clamped;
         return max;
     }

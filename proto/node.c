@@ -129,10 +129,17 @@ static void hook_neighbor_down(void *ud, gs_topic *t, const gs_key *peer)
     gs_plumtree_on_neighbor_down(t, peer); /* 6.3 NeighborDown */
 }
 
-static bool hook_peer_in_use(void *ud, const gs_key *peer)
+static gs_topic *find_topic(const gs_node *node, const gs_topic_id *id);
+
+static bool hook_peer_in_use(void *ud, const gs_topic_id *topic, const gs_key *peer)
 {
     const gs_node *node = ud;
 
+    if (node->ctx.cfg.compat & GS_COMPAT_CLOSE_SHARED) {
+        /* D9 as the reference: one topic's close ends the shared connection. */
+        const gs_topic *t = find_topic(node, topic);
+        return t != NULL && gs_view_uses(&t->view, peer);
+    }
     for (size_t i = 0; i < node->ctx.cfg.max_topics; ++i) {
         const gs_topic *u = node->topics[i];
         if (u != NULL && gs_view_uses(&u->view, peer)) {

@@ -526,6 +526,9 @@ static gs_pt_ann *ann_of(const gs_topic *t, uint32_t slot)
 
 void gs_plumtree_on_neighbor_down(gs_topic *t, const gs_key *peer)
 {
+    if (t->ctx->cfg.compat & GS_COMPAT_IHAVE_ANY) {
+        return; /* D8 as the reference: announcements outlive the neighbour */
+    }
     for (uint32_t slot = 0; slot < t->missing_cap; ++slot) {
         gs_pt_missing *m = &t->missing[slot];
         if (!m->used) {
@@ -859,7 +862,9 @@ static void on_ihave(gs_topic *t, const gs_key *s, const gs_msg *msg)
     ++t->stats.control_recv;
     if (gs_view_active_find(&t->view, s) < 0) {
         ++t->ctx->c.ihave_non_neighbor; /* D8 */
-        return;
+        if (!(cfg->compat & GS_COMPAT_IHAVE_ANY)) {
+            return;
+        }
     }
     gs_ihave_list_iter_init(&it, &msg->ihave.entries);
     while (gs_ihave_list_next(&it, &e)) {

@@ -27,6 +27,7 @@ typedef enum key_type {
     K_ADDRS,    /* gs_udp_addr list (advertise) */
     K_PEERS,    /* gs_cfg_peer list */
     K_TOPICS,   /* gs_cfg_topic list */
+    K_BCAST,    /* gs_bcast_policy, "reference" or "many" */
 } key_type;
 
 typedef struct key_def {
@@ -150,11 +151,19 @@ static const key_def keys[] = {
      "message ids remembered per topic"},
     {"protocol.cache_bytes", K_SIZE, NODE(cache_bytes), NOLIST, 1024, 1024 * MIB,
      "payload bytes cached per topic"},
+    {"protocol.broadcast_policy", K_BCAST, NODE(bcast_policy), NOLIST, 0, 0,
+     "reference: PlumTree prunes a link on its first duplicate (PROTOCOL.md 6.3); many: prune "
+     "after 100 duplicates in a row, for topics with many publishers (docs/proto.md)"},
+    {"protocol.rtt_timeouts", K_BOOL, NODE(rtt_timeouts), NOLIST, 0, 0,
+     "scale Neighbor request and Join retry timeouts with the measured round trip, allowing "
+     "for a dial (wide-area links; docs/proto.md)"},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
+/* Indexed by gs_bcast_policy. */
+static const char *const bcast_names[] = {"reference", "many"};
 
 /* Source generation of each list key's current contents (see config.h). */
 static int list_gen[NKEYS];
@@ -377,6 +386,16 @@ int gs_server_cfg_set(gs_server_cfg *cfg, const char *name, const char *value, c
         }
         add_err(errs, source, name, "'%s' is not error, warn, info or debug", value);
         return GS_ERR_INVAL;
+    case K_BCAST:
+        if (strcmp(value, bcast_names[GS_BCAST_REFERENCE]) == 0) {
+            *(gs_bcast_policy *)p = GS_BCAST_REFERENCE;
+        } else if (strcmp(value, bcast_names[GS_BCAST_MANY]) == 0) {
+            *(gs_bcast_policy *)p = GS_BCAST_MANY;
+        } else {
+            add_err(errs, source, name, "'%s' is not reference or many", value);
+            return GS_ERR_INVAL;
+        }
+        return 0;
     case K_UINT:
     case K_SIZE:
     case K_U16:
@@ -553,6 +572,9 @@ static void print_value(const gs_server_cfg *cfg, const key_def *k, FILE *f)
         break;
     case K_LOGLEVEL:
         fputs(level_names[*(const int *)(const void *)p], f);
+        break;
+    case K_BCAST:
+        fputs(*(const gs_bcast_policy *)(const void *)p == GS_BCAST_MANY ? "many" : "reference", f);
         break;
     case K_UINT:
         fprintf(f, "%llu", (unsigned long long)*(const uint64_t *)(const void *)p);

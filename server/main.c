@@ -42,7 +42,8 @@ static void usage(FILE *f)
             "usage: gossipd [--config FILE] [--key FILE] [--listen ADDR:PORT]...\n"
             "               [--advertise ADDR:PORT]... [--shards N] [--bootstrap PEER]...\n"
             "               [--join TOPIC]... [--relay] [--backbone PEER]... [--control PATH]\n"
-            "               [--metrics ADDR:PORT]\n"
+            "               [--metrics ADDR:PORT] [--broadcast-policy reference|many]\n"
+            "               [--rtt-timeouts true|false]\n"
             "               [--log-level error|warn|info|debug] [--set KEY=VALUE]...\n"
             "               [--check-config] [--help] [--version]\n"
             "PEER is ID@ADDR:PORT (ID: 64 hex digits or 52 base32 characters).\n"
@@ -183,6 +184,8 @@ static int parse_args(gs_server_cfg *cfg, int argc, char **argv, bool *check, gs
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {"metrics", required_argument, NULL, 'M'},
+        {"broadcast-policy", required_argument, NULL, 'P'},
+        {"rtt-timeouts", required_argument, NULL, 'T'},
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL;
@@ -246,6 +249,12 @@ static int parse_args(gs_server_cfg *cfg, int argc, char **argv, bool *check, gs
             break;
         case 'M':
             key = "metrics.listen";
+            break;
+        case 'P':
+            key = "protocol.broadcast_policy";
+            break;
+        case 'T':
+            key = "protocol.rtt_timeouts";
             break;
         case 'r':
             r = gs_server_cfg_set(cfg, "relay.enabled", "true", "--relay", -2, errs);

@@ -60,7 +60,21 @@ typedef enum gs_bcast_policy {
 #define GS_COMPAT_TIMEOUT_REFILL  0x2u /* D3: only refill requests get the Neighbor timeout */
 #define GS_COMPAT_REPLY_ALWAYS    0x4u /* answer every unexpected Neighbor from an active peer */
 #define GS_COMPAT_NEIGHBORS_EAGER 0x8u /* D5: Neighbors-scope broadcasts go to eager peers only */
-#define GS_COMPAT_ALL             0xfu
+/* D8: an IHave from any peer (not only a neighbour) creates missing entries and graft timers, and
+ * a NeighborDown keeps the peer's announcements (a later Graft may go to a non-neighbour).  The
+ * max_missing / max_announcers bounds still hold. */
+#define GS_COMPAT_IHAVE_ANY 0x10u
+/* D9: a topic's close(p) emits DISCONNECT as soon as *that* topic no longer uses p, even while
+ * another topic still has p active or pending (the shared connection is closed under it). */
+#define GS_COMPAT_CLOSE_SHARED 0x20u
+/* D10: IHaves queued for a neighbour when it leaves the active view are still sent to it (at
+ * once, where the reference sends them at its next dispatch), which reopens a connection to a
+ * former neighbour. */
+#define GS_COMPAT_STALE_IHAVE 0x40u
+/* D12: received ForwardJoin/Shuffle ttl values are used as received (no clamp to the walk
+ * length). */
+#define GS_COMPAT_TTL_UNCLAMPED 0x80u
+#define GS_COMPAT_ALL           0xffu
 
 /*
  * gs_node_cfg: every protocol parameter (PROTOCOL.md 5.1, 6.1) and every bound.  Get the defaults
@@ -236,7 +250,8 @@ typedef struct gs_node_counters {
     uint64_t round_saturated;     /* forwarded rounds clamped at 65535 (D7) */
     uint64_t ttl_clamped;         /* ForwardJoin/Shuffle ttl above the walk length (D12) */
     uint64_t self_refs;           /* our own id in a received peer field, ignored (D12) */
-    uint64_t ihave_non_neighbor;  /* IHave from a peer not in the active view, ignored (D8) */
+    uint64_t ihave_non_neighbor;  /* IHave from a non-neighbour, ignored (D8; GS_COMPAT_IHAVE_ANY:
+                                     used) */
     uint64_t missing_full;        /* IHave ids refused: missing map full (D8) */
     uint64_t announcers_full;     /* IHave announcers refused: per-id list full (D8) */
     uint64_t graft_non_neighbor;  /* Grafts from non-neighbours (answered, not made eager) */

@@ -30,7 +30,8 @@ for d in config.md control.md metrics.md; do [ -f "$doc/$d" ] || fail "doc $d no
 # --help of each program: exit 0 and complete
 "$prefix/bin/gossipd" --help >"$prefix/h1" || fail "gossipd --help"
 for f in --config --key --listen --advertise --shards --bootstrap --join --relay --backbone \
-         --control --metrics --log-level --set --check-config --version; do
+         --control --metrics --log-level --broadcast-policy --rtt-timeouts --set --check-config \
+         --version; do
     grep -q -- "$f" "$prefix/h1" || fail "gossipd --help lacks $f"
 done
 "$prefix/bin/gossipctl" --help >"$prefix/h2" || fail "gossipctl --help"

@@ -325,3 +325,112 @@ Test(policy, compat_reply_always_and_neighbors_scope_eager_only)
     cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_GOSSIP, &l), 0));
     gs_node_del(node);
 }
+
+/* D8: an IHave from a non-neighbour is ignored, unless GS_COMPAT_IHAVE_ANY: then it creates a
+ * missing entry whose graft goes to that non-neighbour; and a NeighborDown keeps the former
+ * neighbour's announcements. */
+Test(policy, compat_ihave_any)
+{
+    for (int compat = 0; compat < 2; ++compat) {
+        gs_node_cfg cfg;
+        gs_topic_id t = h_topic(1);
+        gs_node_topic_stats st;
+        gs_key stranger = h_key(9), k1 = h_key(1);
+
+        gs_node_cfg_default(&cfg);
+        cfg.compat = compat ? GS_COMPAT_IHAVE_ANY : 0;
+        gs_node *node = node_with(&cfg);
+        h_neighbors(node, &cap, 1, 2, 0);
+        gs_ihave_entry e[1];
+        memset(e, 0, sizeof(e));
+        e[0].id = h_id_of("x", 1);
+        gs_msg ih = h_ihave(e, 1);
+        h_msg(node, &cap, 9, &ih, 1 * H_MS);
+        cr_assert(eq(u64, gs_node_counters_get(node)->ihave_non_neighbor, 1));
+        cr_assert(eq(int, gs_node_topic_stats_get(node, &t, &st), 0));
+        cr_assert(eq(sz, st.nmissing, compat ? 1 : 0));
+        h_expire(node, &cap, 100 * H_MS);
+        cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_GRAFT, &stranger), compat ? 1 : 0));
+        /* neighbour 1 announces y, then leaves: its announcement goes (or stays, reference) */
+        e[0].id = h_id_of("y", 1);
+        h_msg(node, &cap, 1, &ih, 200 * H_MS);
+        gs_msg dc = h_disconnect(true);
+        h_msg(node, &cap, 1, &dc, 201 * H_MS);
+        cr_assert(not(h_in_view(node, 1, true)));
+        h_expire(node, &cap, 300 * H_MS);
+        cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_GRAFT, &k1), compat ? 1 : 0));
+        gs_node_del(node);
+    }
+}
+
+/* D9: with two topics sharing peer 5, one topic dropping it closes the connection only with
+ * GS_COMPAT_CLOSE_SHARED. */
+Test(policy, compat_close_shared)
+{
+    for (int compat = 0; compat < 2; ++compat) {
+        gs_node_cfg cfg;
+        gs_topic_id t2 = h_topic(2);
+        gs_key k5 = h_key(5);
+
+        gs_node_cfg_default(&cfg);
+        cfg.compat = compat ? GS_COMPAT_CLOSE_SHARED : 0;
+        gs_node *node = node_with(&cfg);
+        cr_assert(eq(int, gs_node_join(node, &t2, NULL, 0, 0), 0));
+        gs_msg nb = h_neighbor(GS_PRIORITY_HIGH);
+        h_msg(node, &cap, 5, &nb, 0);
+        cr_assert(eq(int, gs_node_on_message(node, &k5, &t2, &nb, 0), 0));
+        h_drain(node, &cap);
+        gs_msg dc = h_disconnect(true);
+        h_msg(node, &cap, 5, &dc, 1 * H_MS); /* topic 1 drops 5; topic 2 still has it */
+        cr_assert(not(h_in_view(node, 5, true)));
+        cr_assert(eq(sz, h_count_disconnects(&cap, &k5), compat ? 1 : 0));
+        gs_node_del(node);
+    }
+}
+
+/* D10: IHaves queued for a lazy neighbour that leaves are dropped, unless GS_COMPAT_STALE_IHAVE:
+ * then they go to the former neighbour at once. */
+Test(policy, compat_stale_ihave)
+{
+    for (int compat = 0; compat < 2; ++compat) {
+        gs_node_cfg cfg;
+        gs_key k2 = h_key(2);
+
+        gs_node_cfg_default(&cfg);
+        cfg.compat = compat ? GS_COMPAT_STALE_IHAVE : 0;
+        gs_node *node = node_with(&cfg);
+        h_neighbors(node, &cap, 1, 2, 0);
+        gs_msg pr = h_prune();
+        h_msg(node, &cap, 2, &pr, 0); /* 2 is lazy now */
+        gossip_n(node, 1, 1, 1 * H_MS);
+        cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_IHAVE, &k2), 0)); /* queued for 5 ms */
+        gs_msg dc = h_disconnect(true);
+        h_msg(node, &cap, 2, &dc, 2 * H_MS);
+        size_t sent = h_count_sends(&cap, GS_MSG_IHAVE, &k2);
+        h_expire(node, &cap, 10 * H_MS);
+        sent += h_count_sends(&cap, GS_MSG_IHAVE, &k2);
+        cr_assert(eq(sz, sent, compat ? 1 : 0));
+        gs_node_del(node);
+    }
+}
+
+/* D12: a received ttl above the walk length is clamped, unless GS_COMPAT_TTL_UNCLAMPED. */
+Test(policy, compat_ttl_unclamped)
+{
+    for (int compat = 0; compat < 2; ++compat) {
+        gs_node_cfg cfg;
+        gs_key k2 = h_key(2);
+
+        gs_node_cfg_default(&cfg);
+        cfg.compat = compat ? GS_COMPAT_TTL_UNCLAMPED : 0;
+        gs_node *node = node_with(&cfg);
+        h_neighbors(node, &cap, 1, 2, 0);
+        gs_msg fj = h_forward_join(h_key(9), 65535);
+        h_msg(node, &cap, 1, &fj, 1 * H_MS);
+        const gs_node_out *o = h_find_send(&cap, GS_MSG_FORWARD_JOIN, &k2);
+        cr_assert(o != NULL);
+        cr_assert(eq(u16, o->msg.forward_join.ttl, compat ? 65534 : 5));
+        cr_assert(eq(u64, gs_node_counters_get(node)->ttl_clamped, compat ? 0 : 1));
+        gs_node_del(node);
+    }
+}

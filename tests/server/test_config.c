@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* test_config: INI + overrides into gs_server_cfg, errors with file, line and key; topics; b64. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -96,6 +98,68 @@ static void test_errors(void)
     CHECK(errs.n == 1);
 }
 
+/* protocol.broadcast_policy and protocol.rtt_timeouts: file, overrides, errors, printing, and
+ * the values the shards' gs_node_cfg gets. */
+static void test_policy(void)
+{
+    static gs_server_cfg cfg;
+    gs_cfg_errors errs = {0};
+    const char *path = write_tmp("[protocol]\n"
+                                 "broadcast_policy = many\n"
+                                 "rtt_timeouts = true\n");
+    char *text = NULL;
+    size_t textlen = 0;
+
+    gs_server_cfg_default(&cfg);
+    CHECK(cfg.node.bcast_policy == GS_BCAST_REFERENCE && !cfg.node.rtt_timeouts);
+    CHECK(path != NULL);
+    CHECK(gs_server_cfg_load_file(&cfg, path, &errs) == 0 && errs.n == 0);
+    CHECK(cfg.node.bcast_policy == GS_BCAST_MANY && cfg.node.rtt_timeouts);
+    CHECK(gs_server_cfg_validate(&cfg, &errs) == 0);
+    {
+        /* the file's two keys give exactly gs_node_cfg_many_publishers */
+        gs_server_cfg ref;
+        gs_server_cfg_default(&ref);
+        gs_node_cfg_many_publishers(&ref.node);
+        CHECK(memcmp(&ref.node, &cfg.node, sizeof(ref.node)) == 0);
+    }
+    /* --check-config shows both */
+    FILE *f = open_memstream(&text, &textlen);
+    CHECK(f != NULL);
+    gs_server_cfg_print(&cfg, f);
+    fclose(f);
+    CHECK(strstr(text, "\nbroadcast_policy = many\n") != NULL);
+    CHECK(strstr(text, "\nrtt_timeouts = true\n") != NULL);
+    free(text);
+    unlink(path);
+    /* the command line overrides the file */
+    CHECK(gs_server_cfg_set(&cfg, "protocol.broadcast_policy", "reference", "--broadcast-policy",
+                            -2, &errs) == 0);
+    CHECK(gs_server_cfg_set(&cfg, "protocol.rtt_timeouts", "false", "--rtt-timeouts", -2, &errs) ==
+          0);
+    CHECK(cfg.node.bcast_policy == GS_BCAST_REFERENCE && !cfg.node.rtt_timeouts);
+    CHECK(errs.n == 0);
+    /* bad values: file, line and key named; the old value stays */
+    path = write_tmp("[protocol]\n"
+                     "broadcast_policy = Many\n"
+                     "rtt_timeouts = sometimes\n"
+                     "broadcast_policy =\n");
+    CHECK(path != NULL);
+    CHECK(gs_server_cfg_load_file(&cfg, path, &errs) == GS_ERR_INVAL);
+    CHECK(errs.n == 3);
+    CHECK(strstr(errs.msg[0], ":2: protocol.broadcast_policy: 'Many' is not reference or many") !=
+          NULL);
+    CHECK(strstr(errs.msg[1], ":3: protocol.rtt_timeouts: 'sometimes' is not a boolean") != NULL);
+    CHECK(strstr(errs.msg[2], ":4: protocol.broadcast_policy:") != NULL);
+    CHECK(cfg.node.bcast_policy == GS_BCAST_REFERENCE && !cfg.node.rtt_timeouts);
+    unlink(path);
+    errs.n = 0;
+    CHECK(gs_server_cfg_set(&cfg, "protocol.broadcast_policy", "all", "--broadcast-policy", -2,
+                            &errs) == GS_ERR_INVAL);
+    CHECK(errs.n == 1 && strstr(errs.msg[0], "--broadcast-policy: protocol.broadcast_policy: "
+                                             "'all' is not reference or many") != NULL);
+}
+
 static void test_parse(void)
 {
     gs_cfg_peer p;
@@ -136,6 +200,7 @@ int main(void)
 {
     test_file();
     test_errors();
+    test_policy();
     test_parse();
     test_b64();
     CHECK_DONE();

@@ -44,6 +44,19 @@ strip() { echo "$1" | sed -E 's/"wall_s":[^,]*,"events_per_s":[^,]*,//'; }
 c=$("$sim" --peers 40 --seed 6 --scenario multi --rounds 3 --json --quiet --trace | tail -n 1)
 [ "$(strip "$a")" != "$(strip "$c")" ] || fail "another seed gave identical results"
 
+# Mixed swarms add the connection and reference I/O keys (other runs keep their keys as they
+# were); --ref-io 0 turns the reference nodes' I/O model off.
+m=$("$sim" --peers 40 --seed 2 --scenario churn --rounds 3 --ref-fraction 1 --json --quiet | tail -n 1)
+for k in open_conns unused_conns ref_closes_ignored ref_dials_unreported ref_frames_stuck \
+         ref_quit_dropped; do
+    echo "$m" | grep -q "\"$k\":" || fail "mixed-swarm JSON lacks $k"
+done
+echo "$m" | grep -q '"ref_closes_ignored":0,' && fail "reference nodes closed connections (D2)"
+echo "$a" | grep -q '"open_conns"' && fail "open_conns in a run without reference nodes"
+m=$("$sim" --peers 40 --seed 2 --scenario churn --rounds 3 --ref-fraction 1 --ref-io 0 --json \
+    --quiet | tail -n 1)
+echo "$m" | grep -q '"ref_closes_ignored":0,' || fail "--ref-io 0 still ignores closes"
+
 # Human output: a readable summary with the headline figures.
 h=$("$sim" --peers 30 --seed 1 --scenario single --rounds 2 --latency-min-ms 5 \
     --latency-max-ms 20 2>/dev/null)
@@ -53,7 +66,8 @@ done
 
 for bad in "--peers 1" "--peers x" "--scenario nope" "--kill-fraction 1.5" "--rounds 0" \
            "--latency-min-ms 50 --latency-max-ms 10" "--bootstrap ring" "--bogus" \
-           "--policy nope" "--ref-fraction 2" "--initial-loss-ppm 2000000"; do
+           "--policy nope" "--ref-fraction 2" "--initial-loss-ppm 2000000" \
+           "--ref-compat 0x100" "--ref-io 8" "--ref-io x"; do
     set +e
     # shellcheck disable=SC2086
     err=$("$sim" $bad 2>&1 >/dev/null)

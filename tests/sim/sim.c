@@ -86,6 +86,9 @@ typedef struct sim_conn {
     uint32_t closer;    /* the side that closed last */
     uint32_t state;
     uint8_t up[2];
+    /* GS_SIM_REF_NO_REDIAL: the side's incarnation when a failed dial stuck it (0: none); while it
+     * matches, the side sends nothing to the peer until the peer opens a connection. */
+    uint32_t stuck[2];
 } sim_conn;
 
 typedef struct sim_node {
@@ -164,7 +167,8 @@ struct gs_sim {
     sim_hist *rh; /* the current round's per-delivery histograms */
     gs_sim_stats stats;
     uint64_t trace;
-    int err; /* first internal error (NOMEM/LIMIT) seen while processing events */
+    bool aborting; /* GS_SIM_REF_ABORT_SHUTDOWN: drain drops the SENDs of the node leaving */
+    int err;       /* first internal error (NOMEM/LIMIT) seen while processing events */
 };
 
 static void round_free(sim_round *rd);
@@ -226,6 +230,12 @@ static void set_err(gs_sim *sim, int rv)
     if (sim->err == 0) {
         sim->err = rv;
     }
+}
+
+/* ref_io returns true if node |i| runs the reference node and the I/O behaviour |bit| is on. */
+static bool ref_io(const gs_sim *sim, uint32_t i, uint32_t bit)
+{
+    return sim->nodes[i].ref && (sim->cfg.ref_io & bit) != 0;
 }
 
 static bool node_up(const gs_sim *sim, uint32_t i)
@@ -589,6 +599,10 @@ static void conn_send(gs_sim *sim, uint32_t a, uint32_t b, sim_blob *blob)
     }
     size_t sa = conn_side(c, a);
     bool reach = node_up(sim, b) && gs_sim_reachable(sim, a, b);
+    if (!c->up[sa] && c->stuck[sa] != 0 && c->stuck[sa] == sim->nodes[a].inc) {
+        ++sim->stats.ref_frames_stuck; /* D4: queued behind a failed dial, never sent */
+        return;
+    }
     ++sim->stats.frames_sent;
     sim->stats.frame_bytes += blob->len;
     if (sim->cfg.literal_close && reach && c->state != CONN_DEAD) {
@@ -781,6 +795,10 @@ static void drain(gs_sim *sim, uint32_t i)
                 ++sim->stats.bad_dest;
                 break;
             }
+            if (sim->aborting) {
+                ++sim->stats.ref_quit_dropped; /* D14: aborted before it was written */
+                break;
+            }
             if (out.msg.type == GS_MSG_GRAFT) {
                 on_graft_sent(sim, i, &out.msg);
             }
@@ -790,6 +808,10 @@ static void drain(gs_sim *sim, uint32_t i)
             ++sim->stats.disconnects;
             if (!lookup_key(sim, &out.peer, &peer) || peer == i) {
                 ++sim->stats.bad_dest;
+                break;
+            }
+            if (ref_io(sim, i, GS_SIM_REF_KEEP_CONNS)) {
+                ++sim->stats.ref_closes_ignored; /* D2: the send loop never ends */
                 break;
             }
             conn_close(sim, i, peer);
@@ -865,6 +887,7 @@ static void process(gs_sim *sim, sim_ev *ev)
                 /* The first frame of a connection the peer opened: it becomes our send path. */
                 c->seen[sd] = ev->gen;
                 c->up[sd] = 1;
+                c->stuck[sd] = 0;
             }
         }
         ++sim->stats.node_events;
@@ -899,7 +922,10 @@ static void process(gs_sim *sim, sim_ev *ev)
         c = conn_lookup(sim, ev->src, ev->dst);
         if (c != NULL && c->gen == ev->gen && c->state == CONN_DIALING) {
             c->state = CONN_CLOSED;
-            if (live) {
+            if (live && ref_io(sim, ev->dst, GS_SIM_REF_NO_REDIAL)) {
+                ++sim->stats.ref_dials_unreported;
+                c->stuck[conn_side(c, ev->dst)] = dn->inc;
+            } else if (live) {
                 ++sim->stats.dials_failed;
                 notify_down(sim, ev->dst, ev->src);
             }
@@ -990,6 +1016,7 @@ void gs_sim_cfg_default(gs_sim_cfg *cfg)
     cfg->initial_pto = 1 * GS_SECONDS;
     gs_node_cfg_default(&cfg->node);
     gs_node_cfg_reference(&cfg->ref_node);
+    cfg->ref_io = GS_SIM_REF_ALL;
 }
 
 /* make_key builds node |i|'s id: i in bytes 0..3, seed-derived bytes, then a counter until the
@@ -1019,7 +1046,7 @@ int gs_sim_new(gs_sim **psim, const gs_sim_cfg *cfg)
         cfg->payload_len < GS_SIM_PAYLOAD_MIN || cfg->max_events < 1024 ||
         cfg->max_conns < cfg->npeers || cfg->loss_ppm > 1000000 ||
         cfg->initial_loss_ppm > 1000000 || !(cfg->ref_fraction >= 0 && cfg->ref_fraction <= 1) ||
-        gs_node_cfg_validate(&cfg->node) != 0 ||
+        gs_node_cfg_validate(&cfg->node) != 0 || (cfg->ref_io & ~GS_SIM_REF_ALL) != 0 ||
         (cfg->ref_fraction > 0 && (gs_node_cfg_validate(&cfg->ref_node) != 0 ||
                                    cfg->ref_node.max_message_size != cfg->node.max_message_size))) {
         return GS_ERR_INVAL;
@@ -1288,6 +1315,52 @@ out:
 /* The counters struct is summed as an array of uint64_t. */
 _Static_assert(sizeof(gs_node_counters) % sizeof(uint64_t) == 0, "counters are all uint64_t");
 
+/* uses returns true if up node |a| has |b| in its active view or among its pending requests;
+ * |buf| holds |cap| keys. */
+static bool uses(const gs_sim *sim, uint32_t a, uint32_t b, gs_key *buf, size_t cap)
+{
+    const gs_node *node = sim->nodes[a].node;
+    size_t n = gs_node_active_view(node, &sim->topic, buf, cap);
+
+    if (key_in(buf, n < cap ? n : cap, &sim->keys[b])) {
+        return true;
+    }
+    n = gs_node_pending_peers(node, &sim->topic, buf, cap);
+    return key_in(buf, n < cap ? n : cap, &sim->keys[b]);
+}
+
+int gs_sim_count_conns(const gs_sim *sim, gs_sim_conns *cs)
+{
+    const gs_node_cfg *a = &sim->cfg.node, *r = &sim->cfg.ref_node;
+    size_t cap = a->active_view_capacity + a->max_pending;
+
+    if (r->active_view_capacity + r->max_pending > cap) {
+        cap = r->active_view_capacity + r->max_pending;
+    }
+    gs_key *buf = calloc(cap, sizeof(*buf));
+    memset(cs, 0, sizeof(*cs));
+    if (buf == NULL) {
+        return GS_ERR_NOMEM;
+    }
+    for (size_t s = 0; s < sim->capconns; ++s) {
+        const sim_conn *c = &sim->conns[s];
+        uint32_t lo, hi;
+        if (c->key == 0 || c->state != CONN_OPEN) {
+            continue;
+        }
+        conn_peers(c, &lo, &hi);
+        if (!node_up(sim, lo) || !node_up(sim, hi)) {
+            continue;
+        }
+        ++cs->open;
+        if (!uses(sim, lo, hi, buf, cap) && !uses(sim, hi, lo, buf, cap)) {
+            ++cs->unused;
+        }
+    }
+    free(buf);
+    return 0;
+}
+
 void gs_sim_node_counters_sum(const gs_sim *sim, gs_node_counters *sum)
 {
     memset(sum, 0, sizeof(*sum));
@@ -1428,7 +1501,9 @@ int gs_sim_leave(gs_sim *sim, size_t i)
     uint32_t me = (uint32_t)i;
     ++sim->stats.node_events;
     int rv = gs_node_quit(sim->nodes[me].node, &sim->topic, sim->now);
+    sim->aborting = ref_io(sim, me, GS_SIM_REF_ABORT_SHUTDOWN);
     drain(sim, me);
+    sim->aborting = false;
     /* Shutdown closes every connection still open; peers are told like for close(p). */
     for (size_t s = 0; s < sim->capconns; ++s) {
         sim_conn *c = &sim->conns[s];
@@ -2088,6 +2163,9 @@ int gs_sim_run_scenario(const gs_sim_run_cfg *rc, gs_sim_report *rep, gs_sim **p
     rep->max_ttd = acc.max_ttd;
     rep->isolated_at_end = gs_sim_isolated(sim);
     rv = gs_sim_check_views(sim, &rep->views_end);
+    if (rv == 0) {
+        rv = gs_sim_count_conns(sim, &rep->conns_end);
+    }
     if (rv != 0) {
         goto out;
     }

@@ -68,11 +68,28 @@ typedef struct gs_sim_cfg {
      * gs_node_cfg_reference (the departures of docs/proto.md switched back). */
     double ref_fraction;
     gs_node_cfg ref_node;
+    /* What reference nodes do at the I/O layer, where the reference departs from PROTOCOL.md
+     * section 9 outside the protocol state machine: GS_SIM_REF_* bits, all set by
+     * gs_sim_cfg_default.  They apply only to nodes running |ref_node|. */
+    uint32_t ref_io;
     gs_node_cfg node; /* protocol configuration of every node */
     /* progress, if not NULL, is called every 65536 processed events with |progress_ud|. */
     void (*progress)(void *progress_ud, const gs_sim *sim);
     void *progress_ud;
 } gs_sim_cfg;
+
+/* D2: a reference node ignores DISCONNECT commands: its connection stays open (keep-alives) until
+ * the peer closes it or it dies (crash, partition idle timeout). */
+#define GS_SIM_REF_KEEP_CONNS 0x1u
+/* D4: a failed dial is not reported to a reference node (no NeighborDown, no on_peer_disconnected)
+ * and it never dials that peer again: what it sends to the peer is queued forever (counted in
+ * ref_frames_stuck, never delivered) until the peer opens a connection to it. */
+#define GS_SIM_REF_NO_REDIAL 0x2u
+/* D14: a leaving reference node aborts its connections right after gs_node_quit: the
+ * ShuffleReply + Disconnect frames it queued are never sent, and its connections are closed
+ * (QUIC closes a dropped connection), so neighbours see a lost connection, not a quit. */
+#define GS_SIM_REF_ABORT_SHUTDOWN 0x4u
+#define GS_SIM_REF_ALL            0x7u
 
 #define GS_SIM_MAX_PEERS   100000 /* about 200 KiB of node state each */
 #define GS_SIM_PAYLOAD_MIN 16
@@ -99,6 +116,11 @@ typedef struct gs_sim_stats {
     uint64_t handshakes;       /* connections opened (dial_handshake: each cost a round trip) */
     uint64_t initials_lost;    /* of which the Initial was lost (initial_pto more) */
     uint64_t handshake_closes; /* connections closed by a node while their handshake ran */
+    /* reference nodes' I/O model (cfg.ref_io) */
+    uint64_t ref_closes_ignored;   /* DISCONNECT commands a reference node did not act on (D2) */
+    uint64_t ref_dials_unreported; /* failed dials not reported to a reference node (D4) */
+    uint64_t ref_frames_stuck;     /* frames queued forever behind such a dial (D4) */
+    uint64_t ref_quit_dropped;     /* frames of a reference node's quit never sent (D14) */
 } gs_sim_stats;
 
 /* gs_sim_round_stats: the figures of one round (PROTOCOL.md 10, plus latency figures). */
@@ -186,6 +208,16 @@ typedef struct gs_sim_views {
  * Returns 0 or GS_ERR_NOMEM.
  */
 int gs_sim_check_views(const gs_sim *sim, gs_sim_views *v);
+
+/* gs_sim_conns: the connections open at one moment (gs_sim_count_conns). */
+typedef struct gs_sim_conns {
+    size_t open;   /* pairs of up nodes whose newest connection is open */
+    size_t unused; /* of which neither side has the other active or pending (a leaked
+                      connection, D2; ours close these within one latency) */
+} gs_sim_conns;
+
+/* gs_sim_count_conns fills |*c| from the current connections.  Returns 0 or GS_ERR_NOMEM. */
+int gs_sim_count_conns(const gs_sim *sim, gs_sim_conns *c);
 
 /* gs_sim_node_counters_sum adds every up node's counters into |*sum| (zeroed first). */
 void gs_sim_node_counters_sum(const gs_sim *sim, gs_node_counters *sum);
@@ -332,6 +364,7 @@ typedef struct gs_sim_report {
     double split_delivery_ratio;
     gs_sim_views views_boot; /* overlay right after bootstrap */
     gs_sim_views views_end;  /* overlay at the end */
+    gs_sim_conns conns_end;  /* connections at the end */
     gs_tstamp sim_time;      /* simulated time at the end */
     gs_sim_stats stats;
     uint64_t trace_hash;

@@ -372,10 +372,16 @@ Test(sim_small, wide_area_broadcasts_are_complete)
 
 /* --- mixed swarms of our nodes (defaults) and reference nodes (gs_node_cfg_reference) --- */
 
+/* The reference nodes' I/O model without D2 (connections never closed), which
+ * reference_connections_stay_open measures on its own: D4 (no redial) and D14 (no Disconnects on
+ * shutdown). */
+#define REF_IO_NO_D2 (GS_SIM_REF_NO_REDIAL | GS_SIM_REF_ABORT_SHUTDOWN)
+
 /* mixed_case: 20 churn rounds (2 %) and a 40 s quiet period at 100 peers with a fraction |f| of
- * reference nodes: everything delivered, no one-sided or dead link once quiet, nobody isolated;
- * returns the average active view size at the end. */
-static double mixed_case(double f, uint64_t seed)
+ * reference nodes (every GS_COMPAT_* switch, I/O model |io|): everything delivered, no one-sided
+ * or dead link once quiet, nobody isolated, no connection left open that nobody uses.  Adds the
+ * reference I/O counters to |*io_seen| and returns the average active view size at the end. */
+static double mixed_case(double f, uint64_t seed, uint32_t io, gs_sim_stats *io_seen)
 {
     gs_sim_run_cfg rc;
     gs_sim_report rep;
@@ -383,6 +389,8 @@ static double mixed_case(double f, uint64_t seed)
     gs_sim_run_cfg_default(&rc, GS_SIM_CHURN);
     rc.sim.seed = seed;
     rc.sim.ref_fraction = f;
+    rc.sim.ref_io = io;
+    cr_assert(eq(u32, rc.sim.ref_node.compat, GS_COMPAT_ALL));
     rc.rounds = 20;
     rc.kill_fraction = 0.02;
     rc.quiet_time = 40 * GS_SECONDS;
@@ -395,20 +403,70 @@ static double mixed_case(double f, uint64_t seed)
               (unsigned long long)seed);
     cr_expect(eq(sz, rep.isolated_at_end, 0), "fraction %.2f seed %llu", f,
               (unsigned long long)seed);
+    cr_expect(eq(sz, rep.conns_end.unused, 0), "fraction %.2f seed %llu", f,
+              (unsigned long long)seed);
+    cr_expect(eq(u64, rep.stats.ref_closes_ignored, 0));
+    io_seen->ref_dials_unreported += rep.stats.ref_dials_unreported;
+    io_seen->ref_quit_dropped += rep.stats.ref_quit_dropped;
     return (double)rep.views_end.links / (double)rep.views_end.nodes;
 }
 
-/* Half reference nodes: the swarm works; all-reference nodes end with fewer neighbours than
- * ours (D3: Neighbor replies stay pending and block refills). */
+/* Half and all reference nodes, every protocol switch and the D4/D14 I/O model on: the swarm
+ * delivers everything and ends symmetric; all-reference nodes end with fewer neighbours than ours
+ * (D3: Neighbor replies stay pending and block refills).  The I/O switches were exercised. */
 Test(sim_small, mixed_swarm_with_reference_nodes)
 {
     double ours = 0, ref = 0;
+    gs_sim_stats seen;
 
-    for (uint64_t seed = 0; seed < 2; ++seed) {
-        (void)mixed_case(0.5, seed);
-        ours += mixed_case(0.0, seed);
-        ref += mixed_case(1.0, seed);
+    memset(&seen, 0, sizeof(seen));
+    for (uint64_t seed = 0; seed < 3; ++seed) {
+        (void)mixed_case(0.5, seed, REF_IO_NO_D2, &seen);
+        ours += mixed_case(0.0, seed, REF_IO_NO_D2, &seen);
+        ref += mixed_case(1.0, seed, REF_IO_NO_D2, &seen);
     }
-    cr_log_info("neighbours per node after churn: ours %.2f, reference %.2f", ours / 2, ref / 2);
+    cr_log_info("neighbours per node after churn: ours %.2f, reference %.2f; dials unreported "
+                "%llu, quit frames dropped %llu",
+                ours / 3, ref / 3, (unsigned long long)seen.ref_dials_unreported,
+                (unsigned long long)seen.ref_quit_dropped);
     cr_expect(gt(dbl, ours, ref));
+    cr_expect(gt(u64, seen.ref_dials_unreported, 0));
+    cr_expect(gt(u64, seen.ref_quit_dropped, 0));
+}
+
+/* D2 as the reference: connections are never closed by a reference node.  They pile up (more
+ * than one unused connection per node after a quiet minute, none without the switch), and since
+ * a Disconnect that crosses the evicted peer's answer to a pending request is then never
+ * followed by a close, the evicting node keeps a one-sided link for good (docs/sim.md, "Mixed
+ * swarms"): seed 0 leaves the bootstrap contact with only such links, so it misses every
+ * message.  Everything else is still delivered. */
+Test(sim_small, reference_connections_stay_open)
+{
+    for (int d2 = 0; d2 < 2; ++d2) {
+        gs_sim_run_cfg rc;
+        gs_sim_report rep;
+
+        gs_sim_run_cfg_default(&rc, GS_SIM_MULTI);
+        rc.sim.seed = 0;
+        rc.sim.ref_fraction = 1.0;
+        rc.sim.ref_io = d2 ? GS_SIM_REF_ALL : REF_IO_NO_D2;
+        rc.rounds = 10;
+        rc.quiet_time = 60 * GS_SECONDS;
+        run_ok(&rc, &rep);
+        log_rep(d2 ? "reference D2" : "reference no D2", &rc, &rep);
+        cr_log_info("open connections %zu, unused %zu, closes ignored %llu, asymmetric %zu",
+                    rep.conns_end.open, rep.conns_end.unused,
+                    (unsigned long long)rep.stats.ref_closes_ignored, rep.views_end.asymmetric);
+        if (!d2) {
+            cr_expect(eq(sz, rep.conns_end.unused, 0));
+            cr_expect(eq(sz, rep.views_end.asymmetric, 0));
+            cr_expect(eq(u64, rep.missed_total, 0));
+            continue;
+        }
+        cr_expect(gt(u64, rep.stats.ref_closes_ignored, 0));
+        cr_expect(gt(sz, rep.conns_end.unused, rc.sim.npeers));
+        cr_expect(gt(sz, rep.views_end.asymmetric, 0));
+        cr_expect(eq(u64, rep.missed_total, rc.rounds)); /* one node, every round */
+        cr_expect(eq(sz, rep.isolated_at_end, 0));
+    }
 }
