@@ -524,6 +524,13 @@ static void remove_active(gs_topic *t, size_t idx, gs_down_reason reason)
     t->view.active[last].nlazyq = 0; /* D10: queued IHaves never go to a former neighbour */
     t->view.active[last].eager = false;
 
+    /* A Neighbor request to a peer that was already active (ForwardJoin case a) may still be
+     * pending: its late answer must not make a peer that we just dropped (and that dropped us)
+     * active again without a reply, which would leave a one-sided link.  The reference keeps it
+     * (GS_COMPAT_PENDING_REPLIES). */
+    if ((t->ctx->cfg.compat & GS_COMPAT_PENDING_REPLIES) == 0) {
+        (void)pending_remove(t, &r.id);
+    }
     emit_neighbor(t, GS_NODE_EVENT_NEIGHBOR_DOWN, &r.id, reason);
     gs_ctx_neighbor_down(t->ctx, t, &r.id);
     bool keep = false;

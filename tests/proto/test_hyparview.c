@@ -849,3 +849,33 @@ Test(hyparview, refused_refills_stay_low_without_escalation)
     }
     gs_node_del(node);
 }
+
+/* A Neighbor request to an already active peer (ForwardJoin naming a neighbour) is pending when
+ * that peer leaves the view; its late answer must be answered like any new Neighbor, or we hold
+ * a link the other side dropped. */
+Test(hyparview, a_request_pending_to_an_evicted_neighbour_is_forgotten)
+{
+    gs_node *node = h_node();
+    h_neighbors(node, &cap, 1, 5, 0); /* a full view */
+    gs_key one = h_key(1);
+    gs_msg fj = h_forward_join(one, 4);
+    h_msg(node, &cap, 2, &fj, 1);
+    cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_NEIGHBOR, &one), 1), "case a: Neighbor to it");
+    cr_assert(eq(sz, h_npending(node), 1));
+    /* Joins evict random neighbours until peer 1 is the one */
+    gs_msg j = h_join();
+    unsigned joiner = 10;
+    while (h_in_view(node, 1, true)) {
+        cr_assert(lt(u32, joiner, 200));
+        h_msg(node, &cap, joiner++, &j, 2);
+    }
+    cr_assert(eq(sz, h_count_disconnects(&cap, &one), 1), "evicted");
+    cap.n = 0;
+    /* its answer to the old request arrives: treated as a new request, so it is answered (with
+     * the old pending entry it would be taken as the reply and leave a one-sided link) */
+    gs_msg n = h_neighbor(GS_PRIORITY_HIGH);
+    h_msg(node, &cap, 1, &n, 3);
+    cr_assert(h_in_view(node, 1, true));
+    cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_NEIGHBOR, &one), 1), "answered");
+    gs_node_del(node);
+}
