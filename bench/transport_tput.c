@@ -254,12 +254,17 @@ static void *tp_main(void *arg)
 
         fprintf(stderr,
                 "  [%s] turns %llu, sends %llu (%.1f datagrams each), rx %llu datagrams in %llu "
-                "buffers, send pool full %llu, tx errors %llu\n",
+                "buffers, send pool full %llu, tx errors %llu, connections live %llu of %llu "
+                "created (%llu handshakes done, %llu closed)\n",
                 n->mode == TP_SERVER ? "server" : "client", (unsigned long long)es->turns,
                 (unsigned long long)us->tx_sends,
                 us->tx_sends != 0 ? (double)us->tx_dgrams / (double)us->tx_sends : 0.0,
                 (unsigned long long)us->rx_dgrams, (unsigned long long)us->rx_bufs,
-                (unsigned long long)es->tx_blocked, (unsigned long long)us->tx_errors);
+                (unsigned long long)es->tx_blocked, (unsigned long long)us->tx_errors,
+                (unsigned long long)gs_quic_ep_stats_get(gs_engine_quic(n->e))->conns_active,
+                (unsigned long long)gs_quic_ep_stats_get(gs_engine_quic(n->e))->handshakes_started,
+                (unsigned long long)gs_quic_ep_stats_get(gs_engine_quic(n->e))->handshakes_ok,
+                (unsigned long long)gs_quic_ep_stats_get(gs_engine_quic(n->e))->conns_closed);
     }
     /* Clean shutdown: close every connection and let the closes leave (bounded). */
     (void)gs_engine_shutdown(n->e, 0, "bench done", GS_SECONDS / 2);
