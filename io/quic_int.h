@@ -177,6 +177,8 @@ typedef struct qconn {
     bool has_client_dcid;
     bool got_reset;     /* a valid stateless reset ended the connection */
     bool tokens_dirty;  /* the peer's reset tokens must be re-registered (conn_tokens_refresh) */
+    bool hs_confirmed;  /* handshake confirmed (server: completed; client: HANDSHAKE_DONE) */
+    bool close_flushed; /* a client's close_req already sent its pending handshake flight */
     bool v0;            /* the handshake chose "/iroh-gossip/0" (quic_v0.c) */
     bool v0_opened;     /* its one stream was opened or accepted (never a second one) */
     struct qrecv *v0rx; /* receive side of that stream (also linked in |recvs|) */
