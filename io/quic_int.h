@@ -214,6 +214,9 @@ typedef struct qconn {
     gs_tstamp behind_since; /* since when queued > send_queue_low (GS_TSTAMP_NEVER: not behind) */
     struct qconn *dirty_next;
     uint64_t nrecv_done; /* incoming streams finished or stopped (see QRECV_DONE_MAX) */
+    /* closing or draining with |nc| freed (conn_shed): our connection ids, still routed here */
+    ngtcp2_cid *shed_cids;
+    size_t nshed_cids;
 } qconn;
 
 /* One stateless packet waiting for gs_quic_ep_write. */

@@ -1593,3 +1593,70 @@ Test(quic, connect_and_handshake_survive_allocation_failures, .timeout = 120)
     }
     cr_assert(gt(sz, ok_connects, 0));
 }
+
+static bool both_have_no_conns(tnet *net, void *arg)
+{
+    (void)arg;
+    return gs_quic_ep_num_conns(net->nodes[0].ep) == 0 &&
+           gs_quic_ep_num_conns(net->nodes[1].ep) == 0;
+}
+
+static bool a_closed_all(tnet *net, void *arg)
+{
+    return net->nodes[1].nclosed >= *(const size_t *)arg;
+}
+
+/* A closing or draining connection keeps only a small record (its saved CONNECTION_CLOSE and its
+ * routed connection ids), not its ngtcp2 and TLS state, while it waits out 3 PTO; packets that
+ * still arrive for it are answered (closing) or dropped (draining) and it is freed on time. */
+Test(quic, closing_connections_keep_little_state, .timeout = 60)
+{
+    gs_quic_cfg cfg = base_cfg();
+    gs_fake_mem fm;
+    tnet net;
+    const size_t n = 20;
+    gs_quic_conn_id conns[20];
+
+    cfg.max_conns_per_addr = 64;
+    tnet_init(&net);
+    tnode *b = tnet_add(&net, 2, 4002, &cfg); /* the client, nodes[0] */
+    gs_identity id;
+    uint8_t seed[GS_ID_SEED_LEN] = {1};
+    gs_identity_from_seed(&id, seed);
+    gs_fake_mem_init(&fm, 0);
+    tnode *a = &net.nodes[net.nnodes++]; /* the server, nodes[1], counted */
+    gs_quic_callbacks cb = {.user_data = a,
+                            .on_connected = tnet_on_connected,
+                            .on_frame = tnet_on_frame,
+                            .on_closed = tnet_on_closed};
+    cr_assert(eq(int, gs_quic_ep_new(&a->ep, &cfg, &id, &cb, &fm.mem), 0));
+    a->id = id;
+    tnet_addr(&a->addr, 4001);
+    size_t base = fm.nbytes;
+    for (size_t i = 0; i < n; ++i) {
+        conns[i] = dial(&net, b, a, NULL);
+    }
+    for (int k = 0; k < 100000 && (a->nconnected < n || b->nconnected < n); ++k) {
+        tnet_step(&net, net.now + GS_SECONDS);
+    }
+    cr_assert(eq(sz, a->nconnected, n));
+    tnet_run(&net, 100 * GS_MILLISECONDS, NULL, NULL);
+    size_t per_idle = (fm.nbytes - base) / n;
+    cr_assert(gt(sz, per_idle, 16384), "idle %zu", per_idle); /* ngtcp2 state is there */
+    for (size_t i = 0; i < n; ++i) {
+        cr_assert(eq(int, gs_quic_ep_close(b->ep, conns[i], 0, "done"), 0));
+    }
+    cr_assert(tnet_run(&net, GS_SECONDS, a_closed_all, (void *)&n));
+    /* all draining now, none freed yet */
+    cr_assert(eq(sz, gs_quic_ep_num_conns(a->ep), n));
+    size_t per_draining = (fm.nbytes - base) / n;
+    cr_assert(lt(sz, per_draining, 2048), "draining %zu (idle %zu)", per_draining, per_idle);
+    cr_assert(eq(int, gs_quic_ep_conn_info(a->ep, a->last_conn, &(gs_quic_conn_info){0}),
+                 GS_ERR_CLOSED));
+    /* both sides free their records after 3 PTO */
+    cr_assert(tnet_run(&net, 5 * GS_SECONDS, both_have_no_conns, NULL));
+    gs_quic_ep_del(a->ep);
+    a->ep = NULL;
+    cr_assert(eq(sz, fm.nlive, 0));
+    tnet_free(&net);
+}
