@@ -412,7 +412,7 @@ static int mem_server(side *srv, const gs_quic_cfg *cfg, count_mem *cm)
 /*
  * bench_mem: bytes the server holds per connection, (1) half-open: the client's Initial was
  * accepted and the server's first flight sent, the client went silent; (2) idle: handshake
- * complete, nothing queued.  "heap" is every byte the server's calls left allocated (jemalloc's
+ * complete, nothing queued; (3) draining: the clients closed, the server waits out 3 PTO.  "heap" is every byte the server's calls left allocated (jemalloc's
  * per-thread counters: ngtcp2, GnuTLS, our state); "gs_mem" is the part through the endpoint's
  * allocator.
  */
@@ -460,8 +460,12 @@ static int bench_mem(size_t count)
     }
     base = cm.live;
     srv.heap = 0;
+    gs_quic_conn_id *conns = calloc(count, sizeof(*conns));
+    if (conns == NULL) {
+        return 1;
+    }
     for (size_t i = 0; i < count; ++i) {
-        if (gs_quic_ep_connect(cli.ep, srv.id.pk, &cli.addr, &srv.addr, vnow, &conn) != 0) {
+        if (gs_quic_ep_connect(cli.ep, srv.id.pk, &cli.addr, &srv.addr, vnow, &conns[i]) != 0) {
             return 1;
         }
     }
@@ -472,15 +476,32 @@ static int bench_mem(size_t count)
     for (int i = 0; i < 1000; ++i) {
         step(&cli, &srv);
     }
+    double idle_gsmem = (double)(cm.live - base) / (double)count;
+    double idle_heap = (double)srv.heap / (double)count;
+    /* (3) the clients close: the server's connections drain (3 PTO) */
+    for (size_t i = 0; i < count; ++i) {
+        (void)gs_quic_ep_close(cli.ep, conns[i], 0, "bench");
+    }
+    while (srv.nclosed < count) {
+        (void)pump(&cli, &srv);
+        (void)pump(&srv, &cli);
+    }
+    double drain_gsmem = (double)(cm.live - base) / (double)count;
+    double drain_heap = (double)srv.heap / (double)count;
+    free(conns);
     printf("mem: %zu half-open server connections (%zu created): %.0f bytes each through gs_mem",
            count, half_conns, half_gsmem);
     if (have_heap) {
         printf(", %.0f bytes of heap each (GnuTLS included)", half_heap);
     }
-    printf("\nmem: %zu idle server connections: %.0f bytes each through gs_mem", count,
-           (double)(cm.live - base) / (double)count);
+    printf("\nmem: %zu idle server connections: %.0f bytes each through gs_mem", count, idle_gsmem);
     if (have_heap) {
-        printf(", %.0f bytes of heap each (GnuTLS included)", (double)srv.heap / (double)count);
+        printf(", %.0f bytes of heap each (GnuTLS included)", idle_heap);
+    }
+    printf("\nmem: %zu draining server connections (peer closed): %.0f bytes each through gs_mem",
+           count, drain_gsmem);
+    if (have_heap) {
+        printf(", %.0f bytes of heap each (GnuTLS included)", drain_heap);
     }
     printf("\nmem: endpoint tables %zu bytes%s\n", base,
            have_heap ? "" : " (no jemalloc: heap totals not available)");

@@ -16,16 +16,21 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <sys/wait.h>
 
 #include "codec.h"
 
 #define TP_MAX_CONNS     1024
-#define TP_QUEUE_TARGET  (1u << 20) /* unacked bytes kept queued per connection */
+#define TP_QUEUE_TARGET  (4u << 20) /* unacked bytes kept queued per connection */
 #define TP_HS_INFLIGHT   128        /* concurrent dials in the handshake phase */
 #define TP_WARMUP_S      0.5
 #define TP_SETUP_TIMEOUT 20.0
@@ -255,7 +260,7 @@ static void *tp_main(void *arg)
         fprintf(stderr,
                 "  [%s] turns %llu, sends %llu (%.1f datagrams each), rx %llu datagrams in %llu "
                 "buffers, send pool full %llu, tx errors %llu, connections live %llu of %llu "
-                "created (%llu handshakes done, %llu closed)\n",
+                "created (%llu handshakes done, %llu failed, %llu closed)\n",
                 n->mode == TP_SERVER ? "server" : "client", (unsigned long long)es->turns,
                 (unsigned long long)us->tx_sends,
                 us->tx_sends != 0 ? (double)us->tx_dgrams / (double)us->tx_sends : 0.0,
@@ -264,7 +269,21 @@ static void *tp_main(void *arg)
                 (unsigned long long)gs_quic_ep_stats_get(gs_engine_quic(n->e))->conns_active,
                 (unsigned long long)gs_quic_ep_stats_get(gs_engine_quic(n->e))->handshakes_started,
                 (unsigned long long)gs_quic_ep_stats_get(gs_engine_quic(n->e))->handshakes_ok,
+                (unsigned long long)gs_quic_ep_stats_get(gs_engine_quic(n->e))->handshakes_failed,
                 (unsigned long long)gs_quic_ep_stats_get(gs_engine_quic(n->e))->conns_closed);
+    }
+    if (n->mode == TP_STREAM && n->nconns == 1) {
+        gs_quic_conn_info ci;
+        if (gs_quic_ep_conn_info(gs_engine_quic(n->e), n->conns[0], &ci) == 0) {
+            fprintf(stderr,
+                    "  [client] conn: srtt %.3f ms, rttvar %.3f ms, min_rtt %.3f ms, cwnd %llu, "
+                    "ssthresh %s%llu, in flight %llu, pto_count %llu\n",
+                    (double)ci.smoothed_rtt / 1e6, (double)ci.rttvar / 1e6,
+                    (double)ci.min_rtt / 1e6, (unsigned long long)ci.cwnd,
+                    ci.ssthresh == UINT64_MAX ? "none " : "",
+                    (unsigned long long)(ci.ssthresh == UINT64_MAX ? 0 : ci.ssthresh),
+                    (unsigned long long)ci.bytes_in_flight, (unsigned long long)ci.pto_count);
+        }
     }
     /* Clean shutdown: close every connection and let the closes leave (bounded). */
     (void)gs_engine_shutdown(n->e, 0, "bench done", GS_SECONDS / 2);
@@ -329,7 +348,8 @@ typedef struct tp_result {
     double goodput_gbps;
     double packets_per_s;
     double frames_per_s;
-    double handshakes_per_s;
+    double handshakes_per_s;        /* completed by the client (dialing side) */
+    double server_handshakes_per_s; /* completed by the server (client Finished verified) */
     double server_cpu;
     double client_cpu;
     uint64_t failures;
@@ -369,6 +389,7 @@ static void tp_phase(tp_mode mode, size_t nconns, double seconds, const char *la
     uint64_t f0 = atomic_load(&srv->frames);
     uint64_t p0 = atomic_load(&srv->pkts_rx);
     uint64_t h0 = atomic_load(&cl->handshakes);
+    uint64_t hs0 = atomic_load(&srv->handshakes);
     uint64_t sc0 = atomic_load(&srv->cpu_ns);
     uint64_t cc0 = atomic_load(&cl->cpu_ns);
     double t0 = gs_bench_now_s();
@@ -390,6 +411,7 @@ static void tp_phase(tp_mode mode, size_t nconns, double seconds, const char *la
     res->frames_per_s = (double)(atomic_load(&srv->frames) - f0) / dt;
     res->packets_per_s = (double)(atomic_load(&srv->pkts_rx) - p0) / dt;
     res->handshakes_per_s = (double)(atomic_load(&cl->handshakes) - h0) / dt;
+    res->server_handshakes_per_s = (double)(atomic_load(&srv->handshakes) - hs0) / dt;
     res->server_cpu = (double)(atomic_load(&srv->cpu_ns) - sc0) / 1e9 / dt;
     res->client_cpu = (double)(atomic_load(&cl->cpu_ns) - cc0) / 1e9 / dt;
     res->failures = atomic_load(&cl->failures);
@@ -403,11 +425,43 @@ out:
     free(cl);
 }
 
+/*
+ * contender_start forks one busy-loop process pinned to the last CPU (the "competing busy
+ * process" of the contended measurement); returns its pid or -1.  The engine threads are not
+ * pinned: they share what the scheduler gives them, as in a daemon on a busy machine.
+ */
+static pid_t contender_start(void)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    pid_t pid = fork();
+
+    if (pid != 0) {
+        return pid; /* parent (or -1) */
+    }
+    if (ncpu > 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET((size_t)(ncpu - 1), &set);
+        (void)sched_setaffinity(0, sizeof(set), &set);
+    }
+    for (volatile unsigned long spin = 0;; ++spin) {
+    }
+}
+
+static void contender_stop(pid_t pid)
+{
+    if (pid > 0) {
+        (void)kill(pid, SIGKILL);
+        (void)waitpid(pid, NULL, 0);
+    }
+}
+
 int gs_bench_transport_throughput(int argc, char **argv)
 {
     size_t nconns = 64;
     double seconds = 3.0;
     bool json = false;
+    bool contend = false; /* also measure phase (b) beside a competing busy process */
     const char *only = NULL; /* profiling aid: run one phase (udp, one, many, hs, aes) */
 
     for (int i = 0; i < argc; ++i) {
@@ -415,13 +469,15 @@ int gs_bench_transport_throughput(int argc, char **argv)
             json = true;
         } else if (strcmp(argv[i], "--connections") == 0 && i + 1 < argc) {
             nconns = (size_t)strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--contend") == 0) {
+            contend = true;
         } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
             only = argv[++i];
         } else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
             seconds = strtod(argv[++i], NULL);
         } else {
             fprintf(stderr, "usage: gossip-bench transport throughput [--connections N] "
-                            "[--seconds S] [--json]\n");
+                            "[--seconds S] [--json] [--contend] [--only udp|one|many|hs|aes]\n");
             return 2;
         }
     }
@@ -458,8 +514,21 @@ int gs_bench_transport_throughput(int argc, char **argv)
     memset(&many, 0, sizeof(many));
     memset(&hs, 0, sizeof(hs));
     one.ok = many.ok = hs.ok = only != NULL;
+    tp_result busy;
+    memset(&busy, 0, sizeof(busy));
+    busy.ok = true;
     if (only == NULL || strcmp(only, "one") == 0) {
         tp_phase(TP_STREAM, 1, seconds, "quic 1 conn", &one);
+        if (contend) {
+            pid_t pid = contender_start();
+            if (pid < 0) {
+                fprintf(stderr, "[contended] fork: %s\n", strerror(errno));
+                busy.ok = false;
+            } else {
+                tp_phase(TP_STREAM, 1, seconds, "quic 1 conn, busy process beside", &busy);
+                contender_stop(pid);
+            }
+        }
     }
     if (only == NULL || strcmp(only, "many") == 0) {
         tp_phase(TP_STREAM, nconns, seconds, "quic N conns", &many);
@@ -483,6 +552,12 @@ int gs_bench_transport_throughput(int argc, char **argv)
     printf("%-34s %14.3f %14s %10.2f %10.2f\n", "quic 1 conn goodput", one.goodput_gbps, "Gbit/s",
            one.server_cpu, one.client_cpu);
     printf("%-34s %14.0f %14s\n", "quic 1 conn packets", one.packets_per_s, "packets/s");
+    double contended_ratio = one.goodput_gbps > 0 ? busy.goodput_gbps / one.goodput_gbps : 0;
+    if (contend) {
+        printf("%-34s %14.3f %14s %10.2f %10.2f\n", "quic 1 conn goodput, busy process", busy.goodput_gbps,
+               "Gbit/s", busy.server_cpu, busy.client_cpu);
+        printf("%-34s %14.3f\n", "busy / quiet goodput", contended_ratio);
+    }
     printf("%-34s %14.0f %14s\n", "quic 1 conn frames", one.frames_per_s, "frames/s");
     char label[64];
     (void)snprintf(label, sizeof(label), "quic %zu conns goodput", nconns);
@@ -490,6 +565,8 @@ int gs_bench_transport_throughput(int argc, char **argv)
            many.client_cpu);
     printf("%-34s %14.0f %14s %10.2f %10.2f\n", "handshakes", hs.handshakes_per_s, "per second",
            hs.server_cpu, hs.client_cpu);
+    printf("%-34s %14.0f %14s\n", "handshakes completed by the server", hs.server_handshakes_per_s,
+           "per second");
     printf("%-34s %14.3f %14s\n", "AES-128-GCM (openssl, 1 KiB)", aes, "Gbit/s");
     printf("%-34s %14.3f\n", "1 conn / GSO limit (bytes)", r_gso);
     printf("%-34s %14.3f\n", "1 conn / AES-128-GCM", r_aes);
@@ -499,13 +576,14 @@ int gs_bench_transport_throughput(int argc, char **argv)
     double gbps_core = one_core > 0 ? one.goodput_gbps / one_core : 0;
     double many_core = many.server_cpu > many.client_cpu ? many.server_cpu : many.client_cpu;
     double many_gbps_core = many_core > 0 ? many.goodput_gbps / many_core : 0;
-    double hs_srv_core = hs.server_cpu > 0 ? hs.handshakes_per_s / hs.server_cpu : 0;
+    /* per server core: handshakes the server completed (it verified the client's Finished) */
+    double hs_srv_core = hs.server_cpu > 0 ? hs.server_handshakes_per_s / hs.server_cpu : 0;
     double hs_cli_core = hs.client_cpu > 0 ? hs.handshakes_per_s / hs.client_cpu : 0;
     printf("%-34s %14.3f %14s\n", "1 conn goodput per busy core", gbps_core, "Gbit/s");
     printf("%-34s %14.3f %14s\n", "N conns goodput per busy core", many_gbps_core, "Gbit/s");
     printf("%-34s %14.0f %14s\n", "handshakes per server core", hs_srv_core, "per second");
     printf("%-34s %14.0f %14s\n", "handshakes per client core", hs_cli_core, "per second");
-    if (!one.ok || !many.ok || !hs.ok) {
+    if (!one.ok || !many.ok || !hs.ok || !busy.ok) {
         printf("note: a phase failed (see stderr); its figures are 0\n");
     }
     if (json) {
@@ -517,12 +595,17 @@ int gs_bench_transport_throughput(int argc, char **argv)
                "\"cpu_server_handshake\":%.3f,\"cpu_client_handshake\":%.3f,"
                "\"goodput_per_core_gbps\":%.4f,\"multi_goodput_per_core_gbps\":%.4f,\"handshakes_"
                "per_server_core\":%.0f,"
-               "\"handshakes_per_client_core\":%.0f,\"seconds\":%.2f,\"ok\":%s}\n",
+               "\"handshakes_per_client_core\":%.0f,\"server_handshakes_per_s\":%.0f,"
+               "\"contended_goodput_gbps\":%.4f,\"contended_ratio\":%.4f,"
+               "\"cpu_server_contended\":%.3f,\"cpu_client_contended\":%.3f,"
+               "\"seconds\":%.2f,\"ok\":%s}\n",
                one.goodput_gbps, one.packets_per_s, one.frames_per_s, nconns, many.goodput_gbps,
                hs.handshakes_per_s, plain.pps, gso.pps, aes, r_gso, r_aes, one.server_cpu,
                one.client_cpu, hs.server_cpu, hs.client_cpu, gbps_core, many_gbps_core, hs_srv_core,
-               hs_cli_core, seconds, one.ok && many.ok && hs.ok ? "true" : "false");
+               hs_cli_core, hs.server_handshakes_per_s, busy.goodput_gbps, contended_ratio,
+               busy.server_cpu, busy.client_cpu, seconds,
+               one.ok && many.ok && hs.ok && busy.ok ? "true" : "false");
     }
     fflush(stdout);
-    return one.ok && many.ok && hs.ok ? 0 : 1;
+    return one.ok && many.ok && hs.ok && busy.ok ? 0 : 1;
 }
