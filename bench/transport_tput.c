@@ -30,7 +30,10 @@
 #include "codec.h"
 
 #define TP_MAX_CONNS     1024
-#define TP_QUEUE_TARGET  (4u << 20) /* unacked bytes kept queued per connection */
+/* Unacknowledged bytes kept queued per connection (--queue-kib): the stream window (4 MiB), so
+ * the transport, not the benchmark, limits the bytes in flight.  A smaller target caps goodput
+ * at target / RTT, and a busy machine inflates the RTT. */
+#define TP_QUEUE_TARGET  (4u << 20)
 #define TP_HS_INFLIGHT   128        /* concurrent dials in the handshake phase */
 #define TP_WARMUP_S      0.5
 #define TP_SETUP_TIMEOUT 20.0
@@ -53,6 +56,7 @@ typedef struct tp_node {
     gs_udp_addr server_addr;
     size_t nconns;
     size_t frame_size; /* content bytes per Gossip frame */
+    size_t queue_target; /* unacknowledged bytes kept queued per connection */
     /* published by the node thread */
     atomic_int state; /* 0 starting, 1 ready (server listening / clients connected), -1 failed */
     atomic_bool stop;
@@ -177,7 +181,7 @@ static void tp_stream_fill(tp_node *n)
     gs_quic_ep *ep = gs_engine_quic(n->e);
     size_t budget = TP_FILL_BUDGET;
 
-    /* Top every connection up to TP_QUEUE_TARGET unacknowledged bytes, but queue at most
+    /* Top every connection up to queue_target unacknowledged bytes, but queue at most
      * TP_FILL_BUDGET bytes per turn (round robin), so a turn stays short and ACKs are read
      * promptly: long turns inflate the RTT the congestion controller sees. */
     for (size_t k = 0; k < n->nconns && budget > 0; ++k) {
@@ -186,7 +190,7 @@ static void tp_stream_fill(tp_node *n)
         if (!n->up[i]) {
             continue;
         }
-        while (budget > 0 && gs_quic_ep_queued_bytes(ep, n->conns[i]) < TP_QUEUE_TARGET) {
+        while (budget > 0 && gs_quic_ep_queued_bytes(ep, n->conns[i]) < n->queue_target) {
             size_t f = n->seq % TP_POOL;
 
             if (gs_quic_ep_send_frame_conn(ep, n->conns[i], n->topic, n->pool[f], n->pool_len[f]) !=
@@ -357,6 +361,8 @@ typedef struct tp_result {
 } tp_result;
 
 /* tp_phase runs one client mode against a fresh server for |seconds| of measurement. */
+static size_t tp_queue_target = TP_QUEUE_TARGET;
+
 static void tp_phase(tp_mode mode, size_t nconns, double seconds, const char *label, tp_result *res)
 {
     tp_node *srv = calloc(1, sizeof(*srv));
@@ -373,6 +379,7 @@ static void tp_phase(tp_mode mode, size_t nconns, double seconds, const char *la
     }
     cl->mode = mode;
     cl->nconns = nconns;
+    cl->queue_target = tp_queue_target;
     cl->frame_size = GS_MAX_MESSAGE_SIZE_DEFAULT - 64; /* near-maximum: body 4070 of < 4096 */
     memcpy(cl->server_id, srv->id.pk, GS_ID_LEN);
     cl->server_addr = srv->addr;
@@ -469,6 +476,8 @@ int gs_bench_transport_throughput(int argc, char **argv)
             json = true;
         } else if (strcmp(argv[i], "--connections") == 0 && i + 1 < argc) {
             nconns = (size_t)strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--queue-kib") == 0 && i + 1 < argc) {
+            tp_queue_target = (size_t)strtoul(argv[++i], NULL, 10) << 10;
         } else if (strcmp(argv[i], "--contend") == 0) {
             contend = true;
         } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
@@ -477,12 +486,15 @@ int gs_bench_transport_throughput(int argc, char **argv)
             seconds = strtod(argv[++i], NULL);
         } else {
             fprintf(stderr, "usage: gossip-bench transport throughput [--connections N] "
-                            "[--seconds S] [--json] [--contend] [--only udp|one|many|hs|aes]\n");
+                            "[--seconds S] [--json] [--contend] [--queue-kib K] "
+                            "[--only udp|one|many|hs|aes]\n");
             return 2;
         }
     }
-    if (nconns == 0 || nconns > TP_MAX_CONNS || !(seconds > 0.0 && seconds <= 600.0)) {
-        fprintf(stderr, "throughput: --connections must be 1..%d, --seconds 0..600\n",
+    if (nconns == 0 || nconns > TP_MAX_CONNS || !(seconds > 0.0 && seconds <= 600.0) ||
+        tp_queue_target < (64u << 10) || tp_queue_target > (256u << 20)) {
+        fprintf(stderr, "throughput: --connections must be 1..%d, --seconds 0..600, --queue-kib "
+                        "64..262144\n",
                 TP_MAX_CONNS);
         return 2;
     }
