@@ -412,9 +412,9 @@ static int mem_server(side *srv, const gs_quic_cfg *cfg, count_mem *cm)
 /*
  * bench_mem: bytes the server holds per connection, (1) half-open: the client's Initial was
  * accepted and the server's first flight sent, the client went silent; (2) idle: handshake
- * complete, nothing queued; (3) draining: the clients closed, the server waits out 3 PTO.  "heap" is every byte the server's calls left allocated (jemalloc's
- * per-thread counters: ngtcp2, GnuTLS, our state); "gs_mem" is the part through the endpoint's
- * allocator.
+ * complete, nothing queued; (3) draining: the clients closed, the server waits out 3 PTO.  "heap"
+ * is every byte the server's calls left allocated (jemalloc's per-thread counters: ngtcp2, GnuTLS,
+ * our state); "gs_mem" is the part through the endpoint's allocator.
  */
 static int bench_mem(size_t count)
 {

@@ -29,12 +29,12 @@
 
 #include "codec.h"
 
-#define TP_MAX_CONNS     1024
+#define TP_MAX_CONNS 1024
 /* Unacknowledged bytes kept queued per connection (--queue-kib): the stream window (4 MiB), so
  * the transport, not the benchmark, limits the bytes in flight.  A smaller target caps goodput
  * at target / RTT, and a busy machine inflates the RTT. */
 #define TP_QUEUE_TARGET  (4u << 20)
-#define TP_HS_INFLIGHT   128        /* concurrent dials in the handshake phase */
+#define TP_HS_INFLIGHT   128 /* concurrent dials in the handshake phase */
 #define TP_WARMUP_S      0.5
 #define TP_SETUP_TIMEOUT 20.0
 #define TP_POOL          16
@@ -55,7 +55,7 @@ typedef struct tp_node {
     uint8_t server_id[GS_ID_LEN];
     gs_udp_addr server_addr;
     size_t nconns;
-    size_t frame_size; /* content bytes per Gossip frame */
+    size_t frame_size;   /* content bytes per Gossip frame */
     size_t queue_target; /* unacknowledged bytes kept queued per connection */
     /* published by the node thread */
     atomic_int state; /* 0 starting, 1 ready (server listening / clients connected), -1 failed */
@@ -468,7 +468,7 @@ int gs_bench_transport_throughput(int argc, char **argv)
     size_t nconns = 64;
     double seconds = 3.0;
     bool json = false;
-    bool contend = false; /* also measure phase (b) beside a competing busy process */
+    bool contend = false;    /* also measure phase (b) beside a competing busy process */
     const char *only = NULL; /* profiling aid: run one phase (udp, one, many, hs, aes) */
 
     for (int i = 0; i < argc; ++i) {
@@ -493,8 +493,9 @@ int gs_bench_transport_throughput(int argc, char **argv)
     }
     if (nconns == 0 || nconns > TP_MAX_CONNS || !(seconds > 0.0 && seconds <= 600.0) ||
         tp_queue_target < (64u << 10) || tp_queue_target > (256u << 20)) {
-        fprintf(stderr, "throughput: --connections must be 1..%d, --seconds 0..600, --queue-kib "
-                        "64..262144\n",
+        fprintf(stderr,
+                "throughput: --connections must be 1..%d, --seconds 0..600, --queue-kib "
+                "64..262144\n",
                 TP_MAX_CONNS);
         return 2;
     }
@@ -566,8 +567,8 @@ int gs_bench_transport_throughput(int argc, char **argv)
     printf("%-34s %14.0f %14s\n", "quic 1 conn packets", one.packets_per_s, "packets/s");
     double contended_ratio = one.goodput_gbps > 0 ? busy.goodput_gbps / one.goodput_gbps : 0;
     if (contend) {
-        printf("%-34s %14.3f %14s %10.2f %10.2f\n", "quic 1 conn goodput, busy process", busy.goodput_gbps,
-               "Gbit/s", busy.server_cpu, busy.client_cpu);
+        printf("%-34s %14.3f %14s %10.2f %10.2f\n", "quic 1 conn goodput, busy process",
+               busy.goodput_gbps, "Gbit/s", busy.server_cpu, busy.client_cpu);
         printf("%-34s %14.3f\n", "busy / quiet goodput", contended_ratio);
     }
     printf("%-34s %14.0f %14s\n", "quic 1 conn frames", one.frames_per_s, "frames/s");

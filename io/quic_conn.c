@@ -1050,8 +1050,7 @@ bool gs_quic_conn_write(gs_quic_ep *ep, qconn *c, gs_tstamp now, gs_quic_txbuf *
          * send that flight first (no stream data), so the server completes too, takes the
          * application close in a 1-RTT packet and drains after 3 of its real PTOs, instead of
          * seeing a failed handshake and keeping its state for 3 initial PTOs (about 3 s). */
-        if (!c->is_server && c->state == QS_ESTABLISHED && !c->hs_confirmed &&
-            !c->close_flushed) {
+        if (!c->is_server && c->state == QS_ESTABLISHED && !c->hs_confirmed && !c->close_flushed) {
             qwrite w = conn_write_pkts(ep, c, now, tx, false);
             if (w == QW_FULL) {
                 return true;

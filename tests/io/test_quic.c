@@ -1651,8 +1651,8 @@ Test(quic, closing_connections_keep_little_state, .timeout = 60)
     cr_assert(eq(sz, gs_quic_ep_num_conns(a->ep), n));
     size_t per_draining = (fm.nbytes - base) / n;
     cr_assert(lt(sz, per_draining, 2048), "draining %zu (idle %zu)", per_draining, per_idle);
-    cr_assert(eq(int, gs_quic_ep_conn_info(a->ep, a->last_conn, &(gs_quic_conn_info){0}),
-                 GS_ERR_CLOSED));
+    cr_assert(
+        eq(int, gs_quic_ep_conn_info(a->ep, a->last_conn, &(gs_quic_conn_info){0}), GS_ERR_CLOSED));
     /* both sides free their records after 3 PTO */
     cr_assert(tnet_run(&net, 5 * GS_SECONDS, both_have_no_conns, NULL));
     gs_quic_ep_del(a->ep);
