@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "fake_mem.h"
+#include "quic_int.h" /* internal: the TLS session and ngtcp2 state of a connection */
 #include "test_quic_net.h"
 
 static gs_quic_cfg base_cfg(void)
@@ -1658,5 +1659,53 @@ Test(quic, closing_connections_keep_little_state, .timeout = 60)
     gs_quic_ep_del(a->ep);
     a->ep = NULL;
     cr_assert(eq(sz, fm.nlive, 0));
+    tnet_free(&net);
+}
+
+static bool b_frames_2(tnet *net, void *arg)
+{
+    return net->nodes[1].nframes >= *(const size_t *)arg;
+}
+
+static bool a_frames_2(tnet *net, void *arg)
+{
+    return net->nodes[0].nframes >= *(const size_t *)arg;
+}
+
+/* Once confirmed, both sides have freed their GnuTLS sessions; packet protection and a key update
+ * keep working without them. */
+Test(quic, key_update_works_after_the_tls_session_is_freed, .timeout = 60)
+{
+    tnet net;
+    gs_quic_cfg cfg = base_cfg();
+    uint8_t frame[104];
+    tnet_init(&net);
+    tnode *a = tnet_add(&net, 1, 4001, &cfg);
+    tnode *b = tnet_add(&net, 2, 4002, &cfg);
+
+    gs_quic_conn_id ca = dial(&net, a, b, NULL);
+    cr_assert(tnet_run(&net, 2 * GS_SECONDS, both_connected, NULL));
+    tnet_run(&net, GS_SECONDS, NULL, NULL);
+    qconn *qa = gs_quic_conn_get(a->ep, ca);
+    qconn *qb = gs_quic_conn_get(b->ep, b->last_conn);
+    cr_assert(not(eq(ptr, qa, NULL)));
+    cr_assert(not(eq(ptr, qb, NULL)));
+    cr_assert(eq(ptr, qa->tls, NULL));
+    cr_assert(eq(ptr, qb->tls, NULL));
+    /* one key update (both sides derive the next keys through ngtcp2's update_key callback),
+     * then frames both ways under the new keys and after their confirmation */
+    cr_assert(eq(int, ngtcp2_conn_initiate_key_update(qa->nc, net.now), 0));
+    size_t want = 0;
+    for (int round = 0; round < 3; ++round) {
+        make_frame(frame, 100, (uint32_t)round);
+        cr_assert(eq(int, gs_quic_ep_send_frame_conn(a->ep, ca, topics[0], frame, 104), 0));
+        cr_assert(eq(int, gs_quic_ep_send_frame_conn(b->ep, qb->handle, topics[1], frame, 104), 0));
+        ++want;
+        cr_assert(tnet_run(&net, GS_SECONDS, b_frames_2, &want));
+        cr_assert(tnet_run(&net, GS_SECONDS, a_frames_2, &want));
+        tnet_run(&net, GS_SECONDS, NULL, NULL);
+    }
+    cr_assert(eq(sz, a->nclosed, 0));
+    cr_assert(eq(sz, b->nclosed, 0));
     tnet_free(&net);
 }
