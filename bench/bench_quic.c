@@ -11,7 +11,11 @@
  *
  *   bench_quic tput [seconds] [body_bytes]   one connection, frames on one topic stream
  *   bench_quic hs [count]                    sequential handshakes (client and server timed apart)
- *   bench_quic mem [count]                   gs_mem bytes per established idle connection
+ *   bench_quic mem [count]                   bytes per idle and per half-open server connection
+ *
+ * Heap bytes are attributed per side: with jemalloc (release builds) the thread's allocated and
+ * deallocated byte counters are read around each endpoint call, so GnuTLS's allocations count
+ * as well as everything through gs_mem; a counting gs_mem on the server gives the gs_mem share.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +29,7 @@
 
 typedef struct side {
     gs_quic_ep *ep;
+    int64_t heap; /* net heap bytes allocated inside this endpoint's calls (jemalloc only) */
     gs_identity id;
     gs_quic_addr addr;
     uint64_t ns; /* time spent inside this endpoint's calls */
@@ -39,6 +44,32 @@ static uint64_t cpu_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* jemalloc's mallctl when it is linked (release executables); NULL under the sanitizers. */
+int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
+    __attribute__((weak));
+
+static uint64_t *heap_allocp;
+static uint64_t *heap_deallocp;
+
+/* heap_init finds this thread's jemalloc byte counters; false without jemalloc. */
+static bool heap_init(void)
+{
+    size_t sz = sizeof(heap_allocp);
+
+    if (mallctl == NULL || mallctl("thread.allocatedp", &heap_allocp, &sz, NULL, 0) != 0 ||
+        mallctl("thread.deallocatedp", &heap_deallocp, &sz, NULL, 0) != 0) {
+        heap_allocp = heap_deallocp = NULL;
+        return false;
+    }
+    return true;
+}
+
+/* heap_net returns this thread's allocated minus deallocated bytes so far (0 without jemalloc). */
+static int64_t heap_net(void)
+{
+    return heap_allocp != NULL ? (int64_t)(*heap_allocp - *heap_deallocp) : 0;
 }
 
 static uint64_t now_ns(void)
@@ -116,9 +147,11 @@ static size_t pump(side *from, side *to)
     for (;;) {
         gs_quic_txbuf tx = {txmem, sizeof(txmem), 0, runs, 64, 0, 64};
         uint64_t t0 = now_ns();
+        int64_t h0 = heap_net();
         gs_ssize w = gs_quic_ep_write(from->ep, vnow, &tx);
         uint64_t t1 = now_ns();
         from->ns += t1 - t0;
+        from->heap += heap_net() - h0;
         if (w <= 0) {
             break;
         }
@@ -127,9 +160,11 @@ static size_t pump(side *from, side *to)
             for (size_t off = 0; off < run->len; off += run->segsize) {
                 size_t seg = run->len - off < run->segsize ? run->len - off : run->segsize;
                 uint64_t t2 = now_ns();
+                int64_t h2 = heap_net();
                 gs_quic_ep_on_datagram(to->ep, &run->remote, &run->local, txmem + run->off + off,
                                        seg, 0, vnow);
                 to->ns += now_ns() - t2;
+                to->heap += heap_net() - h2;
                 ++npkts;
             }
         }
@@ -140,10 +175,12 @@ static size_t pump(side *from, side *to)
 static void expire(side *s)
 {
     uint64_t t0 = now_ns();
+    int64_t h0 = heap_net();
     if (gs_quic_ep_get_expiry(s->ep) <= vnow) {
         gs_quic_ep_handle_expiry(s->ep, vnow);
     }
     s->ns += now_ns() - t0;
+    s->heap += heap_net() - h0;
 }
 
 /* step runs one round; when neither side moved a packet, virtual time jumps to the next timer. */
@@ -341,36 +378,94 @@ static void *cm_realloc(void *ptr, size_t size, void *ud)
     return n;
 }
 
+/* drain lets |s| write everything it has and throws the packets away (a peer that went silent). */
+static void drain(side *s)
+{
+    gs_quic_seg_run runs[64];
+
+    for (;;) {
+        gs_quic_txbuf tx = {txmem, sizeof(txmem), 0, runs, 64, 0, 64};
+        int64_t h0 = heap_net();
+        gs_ssize w = gs_quic_ep_write(s->ep, vnow, &tx);
+        s->heap += heap_net() - h0;
+        if (w <= 0) {
+            break;
+        }
+    }
+}
+
+/* mem_server makes the server side |srv| allocate through |cm| (a fresh endpoint). */
+static int mem_server(side *srv, const gs_quic_cfg *cfg, count_mem *cm)
+{
+    uint8_t seed[GS_ID_SEED_LEN];
+    gs_quic_callbacks cb = {.user_data = srv,
+                            .on_connected = on_connected,
+                            .on_frame = on_frame,
+                            .on_closed = on_closed};
+
+    gs_quic_ep_del(srv->ep);
+    memset(seed, 2, sizeof(seed));
+    gs_identity_from_seed(&srv->id, seed);
+    return gs_quic_ep_new(&srv->ep, cfg, &srv->id, &cb, &cm->mem);
+}
+
+/*
+ * bench_mem: bytes the server holds per connection, (1) half-open: the client's Initial was
+ * accepted and the server's first flight sent, the client went silent; (2) idle: handshake
+ * complete, nothing queued; (3) draining: the clients closed, the server waits out 3 PTO.  "heap"
+ * is every byte the server's calls left allocated (jemalloc's per-thread counters: ngtcp2, GnuTLS,
+ * our state); "gs_mem" is the part through the endpoint's allocator.
+ */
 static int bench_mem(size_t count)
 {
     gs_quic_cfg cfg;
     side cli;
     side srv;
     count_mem cm = {{NULL, cm_malloc, cm_free, cm_calloc, cm_realloc}, 0, 0};
-    uint8_t seed[GS_ID_SEED_LEN];
-    gs_quic_callbacks cb = {.user_data = &srv,
-                            .on_connected = on_connected,
-                            .on_frame = on_frame,
-                            .on_closed = on_closed};
     gs_quic_conn_id conn;
+    bool have_heap = heap_init();
 
     cm.mem.user_data = &cm;
     gs_quic_cfg_default(&cfg);
     cfg.max_conns = count + 16;
     cfg.max_conns_per_addr = count + 16;
     cfg.retry_mode = GS_QUIC_RETRY_OFF;
+
+    /* (1) half-open */
     side_init(&cli, 1, 4001, &cfg);
-    /* the server side allocates through the counting allocator */
     side_init(&srv, 2, 4002, &cfg);
-    gs_quic_ep_del(srv.ep);
-    memset(seed, 2, sizeof(seed));
-    gs_identity_from_seed(&srv.id, seed);
-    if (gs_quic_ep_new(&srv.ep, &cfg, &srv.id, &cb, &cm.mem) != 0) {
+    if (mem_server(&srv, &cfg, &cm) != 0) {
         return 1;
     }
-    size_t base = cm.live;
     for (size_t i = 0; i < count; ++i) {
         if (gs_quic_ep_connect(cli.ep, srv.id.pk, &cli.addr, &srv.addr, vnow, &conn) != 0) {
+            return 1;
+        }
+    }
+    size_t base = cm.live;
+    srv.heap = 0;
+    (void)pump(&cli, &srv);
+    drain(&srv);
+    size_t half_conns = gs_quic_ep_stats_get(srv.ep)->handshakes_started;
+    double half_gsmem = (double)(cm.live - base) / (double)count;
+    double half_heap = (double)srv.heap / (double)count;
+    gs_quic_ep_del(cli.ep);
+    gs_quic_ep_del(srv.ep);
+
+    /* (2) idle */
+    side_init(&cli, 1, 4001, &cfg);
+    side_init(&srv, 2, 4002, &cfg);
+    if (mem_server(&srv, &cfg, &cm) != 0) {
+        return 1;
+    }
+    base = cm.live;
+    srv.heap = 0;
+    gs_quic_conn_id *conns = calloc(count, sizeof(*conns));
+    if (conns == NULL) {
+        return 1;
+    }
+    for (size_t i = 0; i < count; ++i) {
+        if (gs_quic_ep_connect(cli.ep, srv.id.pk, &cli.addr, &srv.addr, vnow, &conns[i]) != 0) {
             return 1;
         }
     }
@@ -381,9 +476,35 @@ static int bench_mem(size_t count)
     for (int i = 0; i < 1000; ++i) {
         step(&cli, &srv);
     }
-    printf("mem: %zu idle server connections: %.0f bytes each through gs_mem "
-           "(endpoint tables: %zu bytes; GnuTLS sessions not counted)\n",
-           count, (double)(cm.live - base) / (double)count, base);
+    double idle_gsmem = (double)(cm.live - base) / (double)count;
+    double idle_heap = (double)srv.heap / (double)count;
+    /* (3) the clients close: the server's connections drain (3 PTO) */
+    for (size_t i = 0; i < count; ++i) {
+        (void)gs_quic_ep_close(cli.ep, conns[i], 0, "bench");
+    }
+    while (srv.nclosed < count) {
+        (void)pump(&cli, &srv);
+        (void)pump(&srv, &cli);
+    }
+    double drain_gsmem = (double)(cm.live - base) / (double)count;
+    double drain_heap = (double)srv.heap / (double)count;
+    free(conns);
+    printf("mem: %zu half-open server connections (%zu created): %.0f bytes each through gs_mem",
+           count, half_conns, half_gsmem);
+    if (have_heap) {
+        printf(", %.0f bytes of heap each (GnuTLS included)", half_heap);
+    }
+    printf("\nmem: %zu idle server connections: %.0f bytes each through gs_mem", count, idle_gsmem);
+    if (have_heap) {
+        printf(", %.0f bytes of heap each (GnuTLS included)", idle_heap);
+    }
+    printf("\nmem: %zu draining server connections (peer closed): %.0f bytes each through gs_mem",
+           count, drain_gsmem);
+    if (have_heap) {
+        printf(", %.0f bytes of heap each (GnuTLS included)", drain_heap);
+    }
+    printf("\nmem: endpoint tables %zu bytes%s\n", base,
+           have_heap ? "" : " (no jemalloc: heap totals not available)");
     gs_quic_ep_del(cli.ep);
     gs_quic_ep_del(srv.ep);
     return 0;

@@ -16,17 +16,25 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <sys/wait.h>
 
 #include "codec.h"
 
-#define TP_MAX_CONNS     1024
-#define TP_QUEUE_TARGET  (1u << 20) /* unacked bytes kept queued per connection */
-#define TP_HS_INFLIGHT   128        /* concurrent dials in the handshake phase */
+#define TP_MAX_CONNS 1024
+/* Unacknowledged bytes kept queued per connection (--queue-kib): the stream window (4 MiB), so
+ * the transport, not the benchmark, limits the bytes in flight.  A smaller target caps goodput
+ * at target / RTT, and a busy machine inflates the RTT. */
+#define TP_QUEUE_TARGET  (4u << 20)
+#define TP_HS_INFLIGHT   128 /* concurrent dials in the handshake phase */
 #define TP_WARMUP_S      0.5
 #define TP_SETUP_TIMEOUT 20.0
 #define TP_POOL          16
@@ -47,7 +55,8 @@ typedef struct tp_node {
     uint8_t server_id[GS_ID_LEN];
     gs_udp_addr server_addr;
     size_t nconns;
-    size_t frame_size; /* content bytes per Gossip frame */
+    size_t frame_size;   /* content bytes per Gossip frame */
+    size_t queue_target; /* unacknowledged bytes kept queued per connection */
     /* published by the node thread */
     atomic_int state; /* 0 starting, 1 ready (server listening / clients connected), -1 failed */
     atomic_bool stop;
@@ -172,7 +181,7 @@ static void tp_stream_fill(tp_node *n)
     gs_quic_ep *ep = gs_engine_quic(n->e);
     size_t budget = TP_FILL_BUDGET;
 
-    /* Top every connection up to TP_QUEUE_TARGET unacknowledged bytes, but queue at most
+    /* Top every connection up to queue_target unacknowledged bytes, but queue at most
      * TP_FILL_BUDGET bytes per turn (round robin), so a turn stays short and ACKs are read
      * promptly: long turns inflate the RTT the congestion controller sees. */
     for (size_t k = 0; k < n->nconns && budget > 0; ++k) {
@@ -181,7 +190,7 @@ static void tp_stream_fill(tp_node *n)
         if (!n->up[i]) {
             continue;
         }
-        while (budget > 0 && gs_quic_ep_queued_bytes(ep, n->conns[i]) < TP_QUEUE_TARGET) {
+        while (budget > 0 && gs_quic_ep_queued_bytes(ep, n->conns[i]) < n->queue_target) {
             size_t f = n->seq % TP_POOL;
 
             if (gs_quic_ep_send_frame_conn(ep, n->conns[i], n->topic, n->pool[f], n->pool_len[f]) !=
@@ -254,12 +263,31 @@ static void *tp_main(void *arg)
 
         fprintf(stderr,
                 "  [%s] turns %llu, sends %llu (%.1f datagrams each), rx %llu datagrams in %llu "
-                "buffers, send pool full %llu, tx errors %llu\n",
+                "buffers, send pool full %llu, tx errors %llu, connections live %llu of %llu "
+                "created (%llu handshakes done, %llu failed, %llu closed)\n",
                 n->mode == TP_SERVER ? "server" : "client", (unsigned long long)es->turns,
                 (unsigned long long)us->tx_sends,
                 us->tx_sends != 0 ? (double)us->tx_dgrams / (double)us->tx_sends : 0.0,
                 (unsigned long long)us->rx_dgrams, (unsigned long long)us->rx_bufs,
-                (unsigned long long)es->tx_blocked, (unsigned long long)us->tx_errors);
+                (unsigned long long)es->tx_blocked, (unsigned long long)us->tx_errors,
+                (unsigned long long)gs_quic_ep_stats_get(gs_engine_quic(n->e))->conns_active,
+                (unsigned long long)gs_quic_ep_stats_get(gs_engine_quic(n->e))->handshakes_started,
+                (unsigned long long)gs_quic_ep_stats_get(gs_engine_quic(n->e))->handshakes_ok,
+                (unsigned long long)gs_quic_ep_stats_get(gs_engine_quic(n->e))->handshakes_failed,
+                (unsigned long long)gs_quic_ep_stats_get(gs_engine_quic(n->e))->conns_closed);
+    }
+    if (n->mode == TP_STREAM && n->nconns == 1) {
+        gs_quic_conn_info ci;
+        if (gs_quic_ep_conn_info(gs_engine_quic(n->e), n->conns[0], &ci) == 0) {
+            fprintf(stderr,
+                    "  [client] conn: srtt %.3f ms, rttvar %.3f ms, min_rtt %.3f ms, cwnd %llu, "
+                    "ssthresh %s%llu, in flight %llu, pto_count %llu\n",
+                    (double)ci.smoothed_rtt / 1e6, (double)ci.rttvar / 1e6,
+                    (double)ci.min_rtt / 1e6, (unsigned long long)ci.cwnd,
+                    ci.ssthresh == UINT64_MAX ? "none " : "",
+                    (unsigned long long)(ci.ssthresh == UINT64_MAX ? 0 : ci.ssthresh),
+                    (unsigned long long)ci.bytes_in_flight, (unsigned long long)ci.pto_count);
+        }
     }
     /* Clean shutdown: close every connection and let the closes leave (bounded). */
     (void)gs_engine_shutdown(n->e, 0, "bench done", GS_SECONDS / 2);
@@ -324,7 +352,8 @@ typedef struct tp_result {
     double goodput_gbps;
     double packets_per_s;
     double frames_per_s;
-    double handshakes_per_s;
+    double handshakes_per_s;        /* completed by the client (dialing side) */
+    double server_handshakes_per_s; /* completed by the server (client Finished verified) */
     double server_cpu;
     double client_cpu;
     uint64_t failures;
@@ -332,6 +361,8 @@ typedef struct tp_result {
 } tp_result;
 
 /* tp_phase runs one client mode against a fresh server for |seconds| of measurement. */
+static size_t tp_queue_target = TP_QUEUE_TARGET;
+
 static void tp_phase(tp_mode mode, size_t nconns, double seconds, const char *label, tp_result *res)
 {
     tp_node *srv = calloc(1, sizeof(*srv));
@@ -348,6 +379,7 @@ static void tp_phase(tp_mode mode, size_t nconns, double seconds, const char *la
     }
     cl->mode = mode;
     cl->nconns = nconns;
+    cl->queue_target = tp_queue_target;
     cl->frame_size = GS_MAX_MESSAGE_SIZE_DEFAULT - 64; /* near-maximum: body 4070 of < 4096 */
     memcpy(cl->server_id, srv->id.pk, GS_ID_LEN);
     cl->server_addr = srv->addr;
@@ -364,6 +396,7 @@ static void tp_phase(tp_mode mode, size_t nconns, double seconds, const char *la
     uint64_t f0 = atomic_load(&srv->frames);
     uint64_t p0 = atomic_load(&srv->pkts_rx);
     uint64_t h0 = atomic_load(&cl->handshakes);
+    uint64_t hs0 = atomic_load(&srv->handshakes);
     uint64_t sc0 = atomic_load(&srv->cpu_ns);
     uint64_t cc0 = atomic_load(&cl->cpu_ns);
     double t0 = gs_bench_now_s();
@@ -385,6 +418,7 @@ static void tp_phase(tp_mode mode, size_t nconns, double seconds, const char *la
     res->frames_per_s = (double)(atomic_load(&srv->frames) - f0) / dt;
     res->packets_per_s = (double)(atomic_load(&srv->pkts_rx) - p0) / dt;
     res->handshakes_per_s = (double)(atomic_load(&cl->handshakes) - h0) / dt;
+    res->server_handshakes_per_s = (double)(atomic_load(&srv->handshakes) - hs0) / dt;
     res->server_cpu = (double)(atomic_load(&srv->cpu_ns) - sc0) / 1e9 / dt;
     res->client_cpu = (double)(atomic_load(&cl->cpu_ns) - cc0) / 1e9 / dt;
     res->failures = atomic_load(&cl->failures);
@@ -398,11 +432,43 @@ out:
     free(cl);
 }
 
+/*
+ * contender_start forks one busy-loop process pinned to the last CPU (the "competing busy
+ * process" of the contended measurement); returns its pid or -1.  The engine threads are not
+ * pinned: they share what the scheduler gives them, as in a daemon on a busy machine.
+ */
+static pid_t contender_start(void)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    pid_t pid = fork();
+
+    if (pid != 0) {
+        return pid; /* parent (or -1) */
+    }
+    if (ncpu > 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET((size_t)(ncpu - 1), &set);
+        (void)sched_setaffinity(0, sizeof(set), &set);
+    }
+    for (volatile unsigned long spin = 0;; ++spin) {
+    }
+}
+
+static void contender_stop(pid_t pid)
+{
+    if (pid > 0) {
+        (void)kill(pid, SIGKILL);
+        (void)waitpid(pid, NULL, 0);
+    }
+}
+
 int gs_bench_transport_throughput(int argc, char **argv)
 {
     size_t nconns = 64;
     double seconds = 3.0;
     bool json = false;
+    bool contend = false;    /* also measure phase (b) beside a competing busy process */
     const char *only = NULL; /* profiling aid: run one phase (udp, one, many, hs, aes) */
 
     for (int i = 0; i < argc; ++i) {
@@ -410,18 +476,26 @@ int gs_bench_transport_throughput(int argc, char **argv)
             json = true;
         } else if (strcmp(argv[i], "--connections") == 0 && i + 1 < argc) {
             nconns = (size_t)strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--queue-kib") == 0 && i + 1 < argc) {
+            tp_queue_target = (size_t)strtoul(argv[++i], NULL, 10) << 10;
+        } else if (strcmp(argv[i], "--contend") == 0) {
+            contend = true;
         } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
             only = argv[++i];
         } else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
             seconds = strtod(argv[++i], NULL);
         } else {
             fprintf(stderr, "usage: gossip-bench transport throughput [--connections N] "
-                            "[--seconds S] [--json]\n");
+                            "[--seconds S] [--json] [--contend] [--queue-kib K] "
+                            "[--only udp|one|many|hs|aes]\n");
             return 2;
         }
     }
-    if (nconns == 0 || nconns > TP_MAX_CONNS || !(seconds > 0.0 && seconds <= 600.0)) {
-        fprintf(stderr, "throughput: --connections must be 1..%d, --seconds 0..600\n",
+    if (nconns == 0 || nconns > TP_MAX_CONNS || !(seconds > 0.0 && seconds <= 600.0) ||
+        tp_queue_target < (64u << 10) || tp_queue_target > (256u << 20)) {
+        fprintf(stderr,
+                "throughput: --connections must be 1..%d, --seconds 0..600, --queue-kib "
+                "64..262144\n",
                 TP_MAX_CONNS);
         return 2;
     }
@@ -453,8 +527,21 @@ int gs_bench_transport_throughput(int argc, char **argv)
     memset(&many, 0, sizeof(many));
     memset(&hs, 0, sizeof(hs));
     one.ok = many.ok = hs.ok = only != NULL;
+    tp_result busy;
+    memset(&busy, 0, sizeof(busy));
+    busy.ok = true;
     if (only == NULL || strcmp(only, "one") == 0) {
         tp_phase(TP_STREAM, 1, seconds, "quic 1 conn", &one);
+        if (contend) {
+            pid_t pid = contender_start();
+            if (pid < 0) {
+                fprintf(stderr, "[contended] fork: %s\n", strerror(errno));
+                busy.ok = false;
+            } else {
+                tp_phase(TP_STREAM, 1, seconds, "quic 1 conn, busy process beside", &busy);
+                contender_stop(pid);
+            }
+        }
     }
     if (only == NULL || strcmp(only, "many") == 0) {
         tp_phase(TP_STREAM, nconns, seconds, "quic N conns", &many);
@@ -478,6 +565,12 @@ int gs_bench_transport_throughput(int argc, char **argv)
     printf("%-34s %14.3f %14s %10.2f %10.2f\n", "quic 1 conn goodput", one.goodput_gbps, "Gbit/s",
            one.server_cpu, one.client_cpu);
     printf("%-34s %14.0f %14s\n", "quic 1 conn packets", one.packets_per_s, "packets/s");
+    double contended_ratio = one.goodput_gbps > 0 ? busy.goodput_gbps / one.goodput_gbps : 0;
+    if (contend) {
+        printf("%-34s %14.3f %14s %10.2f %10.2f\n", "quic 1 conn goodput, busy process",
+               busy.goodput_gbps, "Gbit/s", busy.server_cpu, busy.client_cpu);
+        printf("%-34s %14.3f\n", "busy / quiet goodput", contended_ratio);
+    }
     printf("%-34s %14.0f %14s\n", "quic 1 conn frames", one.frames_per_s, "frames/s");
     char label[64];
     (void)snprintf(label, sizeof(label), "quic %zu conns goodput", nconns);
@@ -485,6 +578,8 @@ int gs_bench_transport_throughput(int argc, char **argv)
            many.client_cpu);
     printf("%-34s %14.0f %14s %10.2f %10.2f\n", "handshakes", hs.handshakes_per_s, "per second",
            hs.server_cpu, hs.client_cpu);
+    printf("%-34s %14.0f %14s\n", "handshakes completed by the server", hs.server_handshakes_per_s,
+           "per second");
     printf("%-34s %14.3f %14s\n", "AES-128-GCM (openssl, 1 KiB)", aes, "Gbit/s");
     printf("%-34s %14.3f\n", "1 conn / GSO limit (bytes)", r_gso);
     printf("%-34s %14.3f\n", "1 conn / AES-128-GCM", r_aes);
@@ -494,13 +589,14 @@ int gs_bench_transport_throughput(int argc, char **argv)
     double gbps_core = one_core > 0 ? one.goodput_gbps / one_core : 0;
     double many_core = many.server_cpu > many.client_cpu ? many.server_cpu : many.client_cpu;
     double many_gbps_core = many_core > 0 ? many.goodput_gbps / many_core : 0;
-    double hs_srv_core = hs.server_cpu > 0 ? hs.handshakes_per_s / hs.server_cpu : 0;
+    /* per server core: handshakes the server completed (it verified the client's Finished) */
+    double hs_srv_core = hs.server_cpu > 0 ? hs.server_handshakes_per_s / hs.server_cpu : 0;
     double hs_cli_core = hs.client_cpu > 0 ? hs.handshakes_per_s / hs.client_cpu : 0;
     printf("%-34s %14.3f %14s\n", "1 conn goodput per busy core", gbps_core, "Gbit/s");
     printf("%-34s %14.3f %14s\n", "N conns goodput per busy core", many_gbps_core, "Gbit/s");
     printf("%-34s %14.0f %14s\n", "handshakes per server core", hs_srv_core, "per second");
     printf("%-34s %14.0f %14s\n", "handshakes per client core", hs_cli_core, "per second");
-    if (!one.ok || !many.ok || !hs.ok) {
+    if (!one.ok || !many.ok || !hs.ok || !busy.ok) {
         printf("note: a phase failed (see stderr); its figures are 0\n");
     }
     if (json) {
@@ -512,12 +608,17 @@ int gs_bench_transport_throughput(int argc, char **argv)
                "\"cpu_server_handshake\":%.3f,\"cpu_client_handshake\":%.3f,"
                "\"goodput_per_core_gbps\":%.4f,\"multi_goodput_per_core_gbps\":%.4f,\"handshakes_"
                "per_server_core\":%.0f,"
-               "\"handshakes_per_client_core\":%.0f,\"seconds\":%.2f,\"ok\":%s}\n",
+               "\"handshakes_per_client_core\":%.0f,\"server_handshakes_per_s\":%.0f,"
+               "\"contended_goodput_gbps\":%.4f,\"contended_ratio\":%.4f,"
+               "\"cpu_server_contended\":%.3f,\"cpu_client_contended\":%.3f,"
+               "\"seconds\":%.2f,\"ok\":%s}\n",
                one.goodput_gbps, one.packets_per_s, one.frames_per_s, nconns, many.goodput_gbps,
                hs.handshakes_per_s, plain.pps, gso.pps, aes, r_gso, r_aes, one.server_cpu,
                one.client_cpu, hs.server_cpu, hs.client_cpu, gbps_core, many_gbps_core, hs_srv_core,
-               hs_cli_core, seconds, one.ok && many.ok && hs.ok ? "true" : "false");
+               hs_cli_core, hs.server_handshakes_per_s, busy.goodput_gbps, contended_ratio,
+               busy.server_cpu, busy.client_cpu, seconds,
+               one.ok && many.ok && hs.ok && busy.ok ? "true" : "false");
     }
     fflush(stdout);
-    return one.ok && many.ok && hs.ok ? 0 : 1;
+    return one.ok && many.ok && hs.ok && busy.ok ? 0 : 1;
 }

@@ -7,8 +7,10 @@
  * that could not be queued keeps its slot pending (|held|) and is committed before anything new
  * is written, so packets are never overwritten or reordered.
  *
- * Time: the clock is read once per turn, right after the wait; the wait itself is computed from
- * the previous turn's time, so a timer can fire at most one turn's processing time late.
+ * Time: the clock is read once per turn, right after the wait (the turn's |now|), and once more
+ * just before the wait, from which the wait is computed: computing it from the turn's |now| made
+ * every timer (ACK delay, pacing, loss detection) fire late by the turn's processing time, and by
+ * whatever time the thread spent preempted during the turn on a busy machine.
  *
  * Wait: min(max_wait, endpoint expiry, before_flush's deadline), and zero when the endpoint has
  * something to write unless the last flush ran out of send slots (then a send completion ends
@@ -617,8 +619,13 @@ int gs_engine_run_once(gs_engine *e, gs_duration max_wait)
     }
     if (expiry <= e->now) {
         wait = 0;
-    } else if (expiry - e->now < wait) {
-        wait = expiry - e->now;
+    } else {
+        gs_tstamp t = gs_uring_now(); /* the turn took time: measure the wait from now */
+        if (expiry <= t) {
+            wait = 0;
+        } else if (expiry - t < wait) {
+            wait = expiry - t;
+        }
     }
     if (wait > 0 && (e->held || (!e->tx_stalled && gs_quic_ep_want_write(e->ep)))) {
         ++e->st.busy_turns;

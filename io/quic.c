@@ -633,6 +633,31 @@ gs_quic_conn_id gs_quic_ep_send_path(const gs_quic_ep *ep, const uint8_t peer[GS
     return ep->conns[*slot]->handle;
 }
 
+int gs_quic_ep_conn_info(const gs_quic_ep *ep, gs_quic_conn_id conn, gs_quic_conn_info *info)
+{
+    const qconn *c = gs_quic_conn_get(ep, conn);
+    ngtcp2_conn_stat st;
+
+    if (c == NULL) {
+        return GS_ERR_NOTFOUND;
+    }
+    if (c->nc == NULL || c->state == QS_CLOSING || c->state == QS_DRAINING) {
+        return GS_ERR_CLOSED;
+    }
+    ngtcp2_conn_get_conn_stat(c->nc, &st);
+    memset(info, 0, sizeof(*info));
+    info->smoothed_rtt = st.smoothed_rtt;
+    info->rttvar = st.rttvar;
+    info->min_rtt = st.min_rtt;
+    info->latest_rtt = st.latest_rtt;
+    info->cwnd = st.cwnd;
+    info->ssthresh = st.ssthresh;
+    info->bytes_in_flight = st.bytes_in_flight;
+    info->pto_count = st.pto_count;
+    info->delivery_rate = st.delivery_rate_sec;
+    return 0;
+}
+
 size_t gs_quic_ep_queued_bytes(const gs_quic_ep *ep, gs_quic_conn_id conn)
 {
     const qconn *c = gs_quic_conn_get(ep, conn);

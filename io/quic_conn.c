@@ -218,7 +218,16 @@ void gs_quic_conn_free(gs_quic_ep *ep, qconn *c)
     /* freed only at the top level, never from inside an ngtcp2 call on some connection */
     assert(ep->in_ngtcp2 == 0);
     assert(c->heap_idx < ep->nheap && ep->heap[c->heap_idx] == c);
-    if (c->nc != NULL) {
+    if (c->shed_cids != NULL) {
+        for (size_t i = 0; i < c->nshed_cids; ++i) {
+            const ngtcp2_cid *id = &c->shed_cids[i];
+            uint32_t *v = gs_quic_map_get(&ep->cids, id->data, id->datalen);
+            if (v != NULL && *v == c->slot) {
+                gs_quic_map_del(&ep->cids, id->data, id->datalen);
+            }
+        }
+        gs_mem_free(ep->mem, c->shed_cids);
+    } else if (c->nc != NULL) {
         size_t n = ngtcp2_conn_get_num_scid(c->nc);
         ngtcp2_cid scids[32]; /* ngtcp2 keeps at most 8 active plus recently retired ones */
         if (n <= sizeof(scids) / sizeof(scids[0])) {
@@ -306,6 +315,44 @@ void gs_quic_conn_set_reason(qconn *c, const char *reason)
     c->close_reason[n] = '\0';
 }
 
+/*
+ * conn_shed frees what a closing or draining connection no longer needs: its ngtcp2 connection,
+ * GnuTLS session and streams (about 80-125 KB, bench_quic mem), keeping the qconn with its saved
+ * CONNECTION_CLOSE, its deadline and the routing of its connection ids (copied here, so that
+ * gs_quic_conn_free can unmap them).  A client that dials and closes at a high rate would
+ * otherwise keep every connection's full state for 3 PTO.  Only at the top level (the state is
+ * freed under no ngtcp2 call); without memory for the id copy nothing is shed.
+ */
+static void conn_shed(gs_quic_ep *ep, qconn *c)
+{
+    ngtcp2_cid scids[32]; /* ngtcp2 keeps at most 8 active plus recently retired ones */
+    size_t n;
+
+    if (ep->in_ngtcp2 != 0 || c->nc == NULL) {
+        return;
+    }
+    n = ngtcp2_conn_get_num_scid(c->nc);
+    if (n > sizeof(scids) / sizeof(scids[0])) {
+        return;
+    }
+    n = ngtcp2_conn_get_scid(c->nc, scids);
+    c->shed_cids = gs_mem_malloc(ep->mem, (n > 0 ? n : 1) * sizeof(scids[0]));
+    if (c->shed_cids == NULL) {
+        return;
+    }
+    memcpy(c->shed_cids, scids, n * sizeof(scids[0]));
+    c->nshed_cids = n;
+    gs_quic_stream_free_all(ep, c);
+    c->v0rx = NULL;
+    ngtcp2_conn_del(c->nc);
+    c->nc = NULL;
+    (void)gs_quic_conn_mem_release(c); /* what ngtcp2 left behind goes now, not at the free */
+    if (c->tls != NULL) {
+        gnutls_deinit(c->tls);
+        c->tls = NULL;
+    }
+}
+
 /* conn_enter_closing writes CONNECTION_CLOSE with |ccerr| into c->close_pkt and starts the
  * closing period (3 PTO).  Without a packet (write failed) the connection just times out. */
 static void conn_enter_closing(gs_quic_ep *ep, qconn *c, const ngtcp2_connection_close_error *cc,
@@ -331,6 +378,7 @@ static void conn_enter_closing(gs_quic_ep *ep, qconn *c, const ngtcp2_connection
     c->state = QS_CLOSING;
     c->close_deadline = now + 3 * ngtcp2_conn_get_pto(c->nc);
     gs_quic_heap_update(ep, c, 0);
+    conn_shed(ep, c);
 }
 
 static void conn_enter_draining(gs_quic_ep *ep, qconn *c, gs_tstamp now)
@@ -339,6 +387,7 @@ static void conn_enter_draining(gs_quic_ep *ep, qconn *c, gs_tstamp now)
     c->close_pending = false;
     c->close_deadline = now + 3 * ngtcp2_conn_get_pto(c->nc);
     gs_quic_heap_update(ep, c, 0);
+    conn_shed(ep, c);
 }
 
 /*
@@ -454,6 +503,9 @@ static int cb_handshake_completed(ngtcp2_conn *nc, void *ud)
         return NGTCP2_ERR_CALLBACK_FAILURE;
     }
     c->state = QS_ESTABLISHED;
+    if (c->is_server) {
+        c->hs_confirmed = true; /* RFC 9001 4.1.2: a server's handshake is confirmed here */
+    }
     c->report_close = true;
     c->tokens_dirty = true;
     ++ep->stats.handshakes_ok;
@@ -476,6 +528,32 @@ static int cb_handshake_completed(ngtcp2_conn *nc, void *ud)
     }
     gs_quic_conn_mark_dirty(ep, c);
     return 0;
+}
+
+static int cb_handshake_confirmed(ngtcp2_conn *nc, void *ud)
+{
+    (void)nc;
+    qconn *c = ud;
+
+    c->hs_confirmed = true;
+    return 0;
+}
+
+/*
+ * cb_recv_crypto_data: once the handshake is confirmed the GnuTLS session is freed
+ * (conn_drop_tls); CRYPTO data that arrives later can only be post-handshake TLS messages at
+ * the 1-RTT level (a NewSessionTicket from a server such as iroh's: we resume nothing), which a
+ * client may ignore.  Everything before goes to GnuTLS as usual.
+ */
+static int cb_recv_crypto_data(ngtcp2_conn *nc, ngtcp2_crypto_level level, uint64_t off,
+                               const uint8_t *data, size_t len, void *ud)
+{
+    qconn *c = ud;
+
+    if (c->tls == NULL) {
+        return level == NGTCP2_CRYPTO_LEVEL_APPLICATION ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
+    }
+    return ngtcp2_crypto_recv_crypto_data_cb(nc, level, off, data, len, ud);
 }
 
 static int cb_recv_stream_data(ngtcp2_conn *nc, uint32_t flags, int64_t id, uint64_t off,
@@ -661,7 +739,7 @@ void gs_quic_conn_callbacks(ngtcp2_callbacks *cb, bool is_server)
         cb->client_initial = ngtcp2_crypto_client_initial_cb;
         cb->recv_retry = ngtcp2_crypto_recv_retry_cb;
     }
-    cb->recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
+    cb->recv_crypto_data = cb_recv_crypto_data;
     cb->encrypt = ngtcp2_crypto_encrypt_cb;
     cb->decrypt = ngtcp2_crypto_decrypt_cb;
     cb->hp_mask = ngtcp2_crypto_hp_mask_cb;
@@ -671,6 +749,7 @@ void gs_quic_conn_callbacks(ngtcp2_callbacks *cb, bool is_server)
     cb->get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
     cb->version_negotiation = ngtcp2_crypto_version_negotiation_cb;
     cb->handshake_completed = cb_handshake_completed;
+    cb->handshake_confirmed = cb_handshake_confirmed;
     cb->recv_stream_data = cb_recv_stream_data;
     cb->acked_stream_data_offset = cb_acked;
     cb->stream_open = cb_stream_open;
@@ -718,6 +797,19 @@ void gs_quic_conn_params(const gs_quic_ep *ep, ngtcp2_transport_params *p)
 
 /* ---------------------------------------------------------------- reading and writing */
 
+/*
+ * conn_drop_tls frees |c|'s GnuTLS session once the handshake is confirmed: nothing after it
+ * needs the session (packet protection and key updates use the keys and the crypto context
+ * ngtcp2 copied; late CRYPTO data is ignored by cb_recv_crypto_data), and it is about 27 KB of
+ * every idle connection (bench_quic mem).  Top level only (never inside an ngtcp2 call).
+ */
+static void conn_drop_tls(qconn *c)
+{
+    ngtcp2_conn_set_tls_native_handle(c->nc, NULL);
+    gnutls_deinit(c->tls);
+    c->tls = NULL;
+}
+
 /* gs_quic_conn_read feeds one packet to |c|.  Returns true if |c| was freed. */
 bool gs_quic_conn_read(gs_quic_ep *ep, qconn *c, const gs_quic_addr *local,
                        const gs_quic_addr *remote, const uint8_t *data, size_t len, uint8_t ecn,
@@ -758,6 +850,9 @@ bool gs_quic_conn_read(gs_quic_ep *ep, qconn *c, const gs_quic_addr *local,
             return false;
         }
         return gs_quic_conn_fail(ep, c, rv, now);
+    }
+    if (c->hs_confirmed && c->tls != NULL) {
+        conn_drop_tls(c);
     }
     if (c->want_writable && c->queued < c->writable_at) {
         c->want_writable = false;
@@ -818,10 +913,16 @@ static qsend *pick_stream(gs_quic_ep *ep, qconn *c, int *prv)
     return NULL;
 }
 
-/* gs_quic_conn_write writes |c|'s packets into |tx|.  Returns true when it stopped because |tx| is
- * full
- * (|c| may have more), false when |c| has nothing more to send now or was freed/closed. */
-bool gs_quic_conn_write(gs_quic_ep *ep, qconn *c, gs_tstamp now, gs_quic_txbuf *tx)
+/* What conn_write_pkts did. */
+typedef enum qwrite {
+    QW_DONE = 0, /* |c| has nothing more to send now */
+    QW_FULL,     /* |tx| is full; |c| may have more */
+    QW_GONE,     /* |c| failed: it is closing, draining or freed (do not touch it) */
+} qwrite;
+
+/* conn_write_pkts writes |c|'s packets (stream data only when |streams|) into |tx|. */
+static qwrite conn_write_pkts(gs_quic_ep *ep, qconn *c, gs_tstamp now, gs_quic_txbuf *tx,
+                              bool streams)
 {
     ngtcp2_path_storage ps;
     ngtcp2_pkt_info pi;
@@ -830,50 +931,23 @@ bool gs_quic_conn_write(gs_quic_ep *ep, qconn *c, gs_tstamp now, gs_quic_txbuf *
     gs_quic_addr remote;
     gs_quic_addr plocal;
     gs_quic_addr premote;
-
-    if (c->state == QS_CLOSING) {
-        if (c->close_pending && c->close_pktlen > 0) {
-            if (!gs_quic_pack_copy(&ep->pack, tx, c, &c->local, &c->remote, 0, c->close_pkt,
-                                   c->close_pktlen)) {
-                return true; /* no room: retry with the next batch */
-            }
-            c->close_pending = false;
-        }
-        return false;
-    }
-    if (c->state == QS_DRAINING) {
-        return false;
-    }
-    if (c->close_req) {
-        ngtcp2_connection_close_error cc;
-        ngtcp2_connection_close_error_default(&cc);
-        ngtcp2_connection_close_error_set_application_error(
-            &cc, c->close_app_error, (const uint8_t *)c->close_reason, strlen(c->close_reason));
-        if (c->state == QS_HANDSHAKE) {
-            ++ep->stats.handshakes_failed;
-        }
-        c->close_req = false;
-        report_closed(ep, c, 0, c->close_app_error, "closed locally");
-        conn_enter_closing(ep, c, &cc, now);
-        return gs_quic_conn_write(ep, c, now, tx);
-    }
     const ngtcp2_path *cp = ngtcp2_conn_get_path(c->nc);
     gs_quic_addr_from_ngtcp2(&plocal, &cp->local);
     gs_quic_addr_from_ngtcp2(&premote, &cp->remote);
-    bool established = ngtcp2_conn_get_handshake_completed(c->nc) != 0;
+    bool established = streams && ngtcp2_conn_get_handshake_completed(c->nc) != 0;
     size_t npkts = 0;
     for (;;) {
         size_t maxn;
         if (!gs_quic_pack_can(&ep->pack, tx, c, &plocal, &premote, &maxn)) {
             conn_pace(c, now);
             gs_quic_heap_update(ep, c, 0);
-            return true;
+            return QW_FULL;
         }
         int prv = 0;
         qsend *s = established ? pick_stream(ep, c, &prv) : NULL;
         if (prv != 0) {
             (void)gs_quic_conn_fail(ep, c, prv, now);
-            return false;
+            return QW_GONE;
         }
         size_t niov = 0;
         size_t total = 0;
@@ -922,10 +996,10 @@ bool gs_quic_conn_write(gs_quic_ep *ep, qconn *c, gs_tstamp now, gs_quic_txbuf *
                 /* Not a connection error: retry with the caller's next (empty) batch. */
                 conn_pace(c, now);
                 gs_quic_heap_update(ep, c, 0);
-                return true;
+                return QW_FULL;
             }
             (void)gs_quic_conn_fail(ep, c, (int)n, now);
-            return false;
+            return QW_GONE;
         }
         if (n == 0) {
             if (c->is_server && c->state == QS_HANDSHAKE && npkts == 0 &&
@@ -948,11 +1022,58 @@ bool gs_quic_conn_write(gs_quic_ep *ep, qconn *c, gs_tstamp now, gs_quic_txbuf *
                                 (uint8_t)(pi.ecn & NGTCP2_ECN_MASK), (size_t)n)) {
             conn_pace(c, now);
             gs_quic_heap_update(ep, c, 0);
-            return true;
+            return QW_FULL;
         }
     }
     conn_pace(c, now);
     gs_quic_stream_unblock(c);
     gs_quic_heap_update(ep, c, 0);
-    return false;
+    return QW_DONE;
+}
+
+/* gs_quic_conn_write writes |c|'s packets into |tx|.  Returns true when it stopped because |tx| is
+ * full (|c| may have more), false when |c| has nothing more to send now or was freed/closed. */
+bool gs_quic_conn_write(gs_quic_ep *ep, qconn *c, gs_tstamp now, gs_quic_txbuf *tx)
+{
+    if (c->state == QS_CLOSING) {
+        if (c->close_pending && c->close_pktlen > 0) {
+            if (!gs_quic_pack_copy(&ep->pack, tx, c, &c->local, &c->remote, 0, c->close_pkt,
+                                   c->close_pktlen)) {
+                return true; /* no room: retry with the next batch */
+            }
+            c->close_pending = false;
+        }
+        return false;
+    }
+    if (c->state == QS_DRAINING) {
+        return false;
+    }
+    if (c->close_req) {
+        /* A client closing as soon as its handshake completed has not sent its Finished yet:
+         * send that flight first (no stream data), so the server completes too, takes the
+         * application close in a 1-RTT packet and drains after 3 of its real PTOs, instead of
+         * seeing a failed handshake and keeping its state for 3 initial PTOs (about 3 s). */
+        if (!c->is_server && c->state == QS_ESTABLISHED && !c->hs_confirmed && !c->close_flushed) {
+            qwrite w = conn_write_pkts(ep, c, now, tx, false);
+            if (w == QW_FULL) {
+                return true;
+            }
+            if (w == QW_GONE) {
+                return false;
+            }
+            c->close_flushed = true;
+        }
+        ngtcp2_connection_close_error cc;
+        ngtcp2_connection_close_error_default(&cc);
+        ngtcp2_connection_close_error_set_application_error(
+            &cc, c->close_app_error, (const uint8_t *)c->close_reason, strlen(c->close_reason));
+        if (c->state == QS_HANDSHAKE) {
+            ++ep->stats.handshakes_failed;
+        }
+        c->close_req = false;
+        report_closed(ep, c, 0, c->close_app_error, "closed locally");
+        conn_enter_closing(ep, c, &cc, now);
+        return gs_quic_conn_write(ep, c, now, tx);
+    }
+    return conn_write_pkts(ep, c, now, tx, true) == QW_FULL;
 }

@@ -189,6 +189,8 @@ typedef struct qconn {
     bool has_client_dcid;
     bool got_reset;     /* a valid stateless reset ended the connection */
     bool tokens_dirty;  /* the peer's reset tokens must be re-registered (conn_tokens_refresh) */
+    bool hs_confirmed;  /* handshake confirmed (server: completed; client: HANDSHAKE_DONE) */
+    bool close_flushed; /* a client's close_req already sent its pending handshake flight */
     bool v0;            /* the handshake chose "/iroh-gossip/0" (quic_v0.c) */
     bool v0_opened;     /* its one stream was opened or accepted (never a second one) */
     struct qrecv *v0rx; /* receive side of that stream (also linked in |recvs|) */
@@ -224,6 +226,9 @@ typedef struct qconn {
     gs_tstamp behind_since; /* since when queued > send_queue_low (GS_TSTAMP_NEVER: not behind) */
     struct qconn *dirty_next;
     uint64_t nrecv_done; /* incoming streams finished or stopped (see QRECV_DONE_MAX) */
+    /* closing or draining with |nc| freed (conn_shed): our connection ids, still routed here */
+    ngtcp2_cid *shed_cids;
+    size_t nshed_cids;
 } qconn;
 
 /* One stateless packet waiting for gs_quic_ep_write. */

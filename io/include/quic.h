@@ -473,6 +473,24 @@ int gs_quic_ep_conn_versions(const gs_quic_ep *ep, gs_quic_conn_id conn);
 /* gs_quic_ep_send_path returns the newest established connection to |peer|, or 0 if none. */
 gs_quic_conn_id gs_quic_ep_send_path(const gs_quic_ep *ep, const uint8_t peer[GS_ID_LEN]);
 
+/* gs_quic_conn_info: a connection's recovery and congestion state (ngtcp2's view), for
+ * diagnosis and benchmarks. */
+typedef struct gs_quic_conn_info {
+    gs_duration smoothed_rtt;
+    gs_duration rttvar;
+    gs_duration min_rtt;
+    gs_duration latest_rtt;
+    uint64_t cwnd;            /* congestion window, bytes */
+    uint64_t ssthresh;        /* UINT64_MAX until the first congestion event */
+    uint64_t bytes_in_flight; /* sent, not acknowledged nor declared lost */
+    uint64_t pto_count;       /* consecutive PTOs without an acknowledgement */
+    uint64_t delivery_rate;   /* bytes per second, ngtcp2's estimate */
+} gs_quic_conn_info;
+
+/* gs_quic_ep_conn_info fills |info| for |conn|.  Returns 0, GS_ERR_NOTFOUND (unknown handle) or
+ * GS_ERR_CLOSED (closing or draining: the state is gone). */
+int gs_quic_ep_conn_info(const gs_quic_ep *ep, gs_quic_conn_id conn, gs_quic_conn_info *info);
+
 /* gs_quic_ep_queued_bytes returns the bytes queued and not yet acknowledged on |conn| (0 for an
  * unknown handle). */
 size_t gs_quic_ep_queued_bytes(const gs_quic_ep *ep, gs_quic_conn_id conn);

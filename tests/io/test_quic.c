@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "fake_mem.h"
+#include "quic_int.h" /* internal: the TLS session and ngtcp2 state of a connection */
 #include "test_quic_net.h"
 
 static gs_quic_cfg base_cfg(void)
@@ -31,6 +32,12 @@ static bool node0_closed(tnet *net, void *arg)
 {
     (void)arg;
     return net->nodes[0].nclosed >= 1;
+}
+
+static bool cli_connected_any(tnet *net, void *arg)
+{
+    (void)arg;
+    return net->nodes[0].nconnected >= 1;
 }
 
 static gs_quic_conn_id dial(tnet *net, tnode *from, const tnode *to, const uint8_t *id)
@@ -93,6 +100,42 @@ Test(quic, handshake_both_ways_with_verified_ids)
     cr_assert(eq(u64, gs_quic_ep_stats_get(b->ep)->handshakes_ok, 2));
     cr_assert(eq(int, gs_quic_ep_connect(a->ep, a->id.pk, &a->addr, &b->addr, net.now, &ca),
                  GS_ERR_SELF));
+    tnet_free(&net);
+}
+
+static bool b_closed(tnet *net, void *arg)
+{
+    (void)arg;
+    return net->nodes[1].nclosed >= 1;
+}
+
+static bool b_has_no_conns(tnet *net, void *arg)
+{
+    (void)arg;
+    return gs_quic_ep_num_conns(net->nodes[1].ep) == 0;
+}
+
+/* A client that closes as soon as it is connected (the handshake benchmark does) still sends
+ * its Finished first: the server completes, gets the application close and frees its state
+ * after 3 of its measured PTOs, not after 3 initial ones (~3 s) as for a failed handshake. */
+Test(quic, client_closing_at_once_lets_the_server_complete)
+{
+    tnet net;
+    gs_quic_cfg cfg = base_cfg();
+    tnet_init(&net);
+    tnode *a = tnet_add(&net, 1, 4001, &cfg);
+    tnode *b = tnet_add(&net, 2, 4002, &cfg);
+
+    gs_quic_conn_id ca = dial(&net, a, b, NULL);
+    cr_assert(tnet_run(&net, 2 * GS_SECONDS, cli_connected_any, NULL));
+    cr_assert(eq(sz, b->nconnected, 0)); /* the client's Finished is not out yet */
+    cr_assert(eq(int, gs_quic_ep_close(a->ep, ca, 7, "bye"), 0));
+    cr_assert(tnet_run(&net, GS_SECONDS, b_closed, NULL));
+    cr_assert(eq(sz, b->nconnected, 1));
+    cr_assert(eq(u64, b->closed[0].app_error, 7));
+    cr_assert(eq(u64, gs_quic_ep_stats_get(b->ep)->handshakes_failed, 0));
+    cr_assert(eq(u64, gs_quic_ep_stats_get(b->ep)->handshakes_ok, 1));
+    cr_assert(tnet_run(&net, 500 * GS_MILLISECONDS, b_has_no_conns, NULL));
     tnet_free(&net);
 }
 
@@ -1631,4 +1674,119 @@ Test(quic, connect_and_handshake_survive_allocation_failures, .timeout = 120)
         cr_assert(eq(sz, fm.nlive, 0), "leak when call %zu fails", fail_at);
     }
     cr_assert(gt(sz, ok_connects, 0));
+}
+
+static bool both_have_no_conns(tnet *net, void *arg)
+{
+    (void)arg;
+    return gs_quic_ep_num_conns(net->nodes[0].ep) == 0 &&
+           gs_quic_ep_num_conns(net->nodes[1].ep) == 0;
+}
+
+static bool a_closed_all(tnet *net, void *arg)
+{
+    return net->nodes[1].nclosed >= *(const size_t *)arg;
+}
+
+/* A closing or draining connection keeps only a small record (its saved CONNECTION_CLOSE and its
+ * routed connection ids), not its ngtcp2 and TLS state, while it waits out 3 PTO; packets that
+ * still arrive for it are answered (closing) or dropped (draining) and it is freed on time. */
+Test(quic, closing_connections_keep_little_state, .timeout = 60)
+{
+    gs_quic_cfg cfg = base_cfg();
+    gs_fake_mem fm;
+    tnet net;
+    const size_t n = 20;
+    gs_quic_conn_id conns[20];
+
+    cfg.max_conns_per_addr = 64;
+    tnet_init(&net);
+    tnode *b = tnet_add(&net, 2, 4002, &cfg); /* the client, nodes[0] */
+    gs_identity id;
+    uint8_t seed[GS_ID_SEED_LEN] = {1};
+    gs_identity_from_seed(&id, seed);
+    gs_fake_mem_init(&fm, 0);
+    tnode *a = &net.nodes[net.nnodes++]; /* the server, nodes[1], counted */
+    gs_quic_callbacks cb = {.user_data = a,
+                            .on_connected = tnet_on_connected,
+                            .on_frame = tnet_on_frame,
+                            .on_closed = tnet_on_closed};
+    cr_assert(eq(int, gs_quic_ep_new(&a->ep, &cfg, &id, &cb, &fm.mem), 0));
+    a->id = id;
+    tnet_addr(&a->addr, 4001);
+    size_t base = fm.nbytes;
+    for (size_t i = 0; i < n; ++i) {
+        conns[i] = dial(&net, b, a, NULL);
+    }
+    for (int k = 0; k < 100000 && (a->nconnected < n || b->nconnected < n); ++k) {
+        tnet_step(&net, net.now + GS_SECONDS);
+    }
+    cr_assert(eq(sz, a->nconnected, n));
+    tnet_run(&net, 100 * GS_MILLISECONDS, NULL, NULL);
+    size_t per_idle = (fm.nbytes - base) / n;
+    cr_assert(gt(sz, per_idle, 16384), "idle %zu", per_idle); /* ngtcp2 state is there */
+    for (size_t i = 0; i < n; ++i) {
+        cr_assert(eq(int, gs_quic_ep_close(b->ep, conns[i], 0, "done"), 0));
+    }
+    cr_assert(tnet_run(&net, GS_SECONDS, a_closed_all, (void *)&n));
+    /* all draining now, none freed yet */
+    cr_assert(eq(sz, gs_quic_ep_num_conns(a->ep), n));
+    size_t per_draining = (fm.nbytes - base) / n;
+    cr_assert(lt(sz, per_draining, 2048), "draining %zu (idle %zu)", per_draining, per_idle);
+    cr_assert(
+        eq(int, gs_quic_ep_conn_info(a->ep, a->last_conn, &(gs_quic_conn_info){0}), GS_ERR_CLOSED));
+    /* both sides free their records after 3 PTO */
+    cr_assert(tnet_run(&net, 5 * GS_SECONDS, both_have_no_conns, NULL));
+    gs_quic_ep_del(a->ep);
+    a->ep = NULL;
+    cr_assert(eq(sz, fm.nlive, 0));
+    tnet_free(&net);
+}
+
+static bool b_frames_2(tnet *net, void *arg)
+{
+    return net->nodes[1].nframes >= *(const size_t *)arg;
+}
+
+static bool a_frames_2(tnet *net, void *arg)
+{
+    return net->nodes[0].nframes >= *(const size_t *)arg;
+}
+
+/* Once confirmed, both sides have freed their GnuTLS sessions; packet protection and a key update
+ * keep working without them. */
+Test(quic, key_update_works_after_the_tls_session_is_freed, .timeout = 60)
+{
+    tnet net;
+    gs_quic_cfg cfg = base_cfg();
+    uint8_t frame[104];
+    tnet_init(&net);
+    tnode *a = tnet_add(&net, 1, 4001, &cfg);
+    tnode *b = tnet_add(&net, 2, 4002, &cfg);
+
+    gs_quic_conn_id ca = dial(&net, a, b, NULL);
+    cr_assert(tnet_run(&net, 2 * GS_SECONDS, both_connected, NULL));
+    tnet_run(&net, GS_SECONDS, NULL, NULL);
+    qconn *qa = gs_quic_conn_get(a->ep, ca);
+    qconn *qb = gs_quic_conn_get(b->ep, b->last_conn);
+    cr_assert(not(eq(ptr, qa, NULL)));
+    cr_assert(not(eq(ptr, qb, NULL)));
+    cr_assert(eq(ptr, qa->tls, NULL));
+    cr_assert(eq(ptr, qb->tls, NULL));
+    /* one key update (both sides derive the next keys through ngtcp2's update_key callback),
+     * then frames both ways under the new keys and after their confirmation */
+    cr_assert(eq(int, ngtcp2_conn_initiate_key_update(qa->nc, net.now), 0));
+    size_t want = 0;
+    for (int round = 0; round < 3; ++round) {
+        make_frame(frame, 100, (uint32_t)round);
+        cr_assert(eq(int, gs_quic_ep_send_frame_conn(a->ep, ca, topics[0], frame, 104), 0));
+        cr_assert(eq(int, gs_quic_ep_send_frame_conn(b->ep, qb->handle, topics[1], frame, 104), 0));
+        ++want;
+        cr_assert(tnet_run(&net, GS_SECONDS, b_frames_2, &want));
+        cr_assert(tnet_run(&net, GS_SECONDS, a_frames_2, &want));
+        tnet_run(&net, GS_SECONDS, NULL, NULL);
+    }
+    cr_assert(eq(sz, a->nclosed, 0));
+    cr_assert(eq(sz, b->nclosed, 0));
+    tnet_free(&net);
 }
