@@ -108,6 +108,13 @@ static const counter quic_counters[] = {
     QC(rx_buffer_refused),
     QC(rx_buffer_evicted),
     QC(rx_buffered),
+    QC(conns_refused_prefix),
+    QC(conns_refused_mem),
+    QC(windows_reduced),
+    QC(halfopen_evicted),
+    QC(retries_halfopen),
+    QC(halfopen),
+    QC(rx_mem_committed),
 };
 #define EC(f)                                                                                      \
     {                                                                                              \
