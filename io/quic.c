@@ -204,8 +204,8 @@ int gs_quic_ep_new(gs_quic_ep **pep, const gs_quic_cfg *cfg, const gs_identity *
         goto fail_peers;
     }
     /* Per connection: its address, its prefix, its prefix's receive memory and (while
-     * handshaking) its prefix's half-open count (quic_accept.c). */
-    rv = gs_quic_map_init(&ep->addrs, n * 4, 17, ep->map_seed[2], mem);
+     * handshaking) its address's and prefix's half-open counts (quic_accept.c). */
+    rv = gs_quic_map_init(&ep->addrs, n * 5, 17, ep->map_seed[2], mem);
     if (rv != 0) {
         goto fail_addrs;
     }

@@ -31,6 +31,7 @@ enum {
     KEY_PREFIX = 0x10,   /* connections from one prefix */
     KEY_HALFOPEN = 0x20, /* accepted connections still handshaking from one prefix */
     KEY_MEM = 0x30,      /* receive memory charged by one prefix's connections, KiB */
+    KEY_HALFADDR = 0x40, /* accepted connections still handshaking from one address */
 };
 
 /* limit_key writes the |kind| key of |a| (family and kind byte + the address, cut to the
@@ -51,7 +52,7 @@ static size_t limit_key(const gs_quic_ep *ep, const gs_quic_addr *a, uint8_t kin
         n = 16;
         bits = ep->cfg.prefix6_len;
     }
-    if (kind != KEY_ADDR) {
+    if (kind != KEY_ADDR && kind != KEY_HALFADDR) {
         for (size_t i = 0; i < n; ++i) {
             if (bits >= 8 * (i + 1)) {
                 continue;
@@ -72,7 +73,7 @@ static uint32_t key_count(const gs_quic_ep *ep, const gs_quic_addr *a, uint8_t k
 }
 
 /* key_add adds |delta| to the |kind| count of |a| (the key goes at 0); returns false if a new
- * key found no room (cannot happen: the table holds 4 * max_conns entries, at most 4 per
+ * key found no room (cannot happen: the table holds 5 * max_conns entries, at most 5 per
  * connection). */
 static bool key_add(gs_quic_ep *ep, const gs_quic_addr *a, uint8_t kind, int64_t delta)
 {
@@ -251,6 +252,11 @@ static void halfopen_add(gs_quic_ep *ep, qconn *c)
     if (!c->halfopen) {
         return;
     }
+    if (!key_add(ep, &c->remote, KEY_HALFADDR, 1)) {
+        key_add(ep, &c->remote, KEY_HALFOPEN, -1);
+        c->halfopen = false;
+        return;
+    }
     c->ho_next = NULL;
     c->ho_prev = ep->ho_tail;
     if (ep->ho_tail != NULL) {
@@ -268,6 +274,7 @@ static void halfopen_remove(gs_quic_ep *ep, qconn *c)
         return;
     }
     key_add(ep, &c->remote, KEY_HALFOPEN, -1);
+    key_add(ep, &c->remote, KEY_HALFADDR, -1);
     if (c->ho_prev != NULL) {
         c->ho_prev->ho_next = c->ho_next;
     } else {
@@ -310,22 +317,10 @@ static bool halfopen_evict(gs_quic_ep *ep, const gs_quic_addr *remote, uint8_t k
  * halfopen_evict). */
 static bool halfopen_holds(const gs_quic_ep *ep, const gs_quic_addr *remote, uint8_t kind)
 {
-    uint8_t want[17];
-    uint8_t key[17];
-
     if (kind == 0) {
         return ep->ho_head != NULL;
     }
-    if (kind == KEY_HALFOPEN) {
-        return key_count(ep, remote, KEY_HALFOPEN) > 0;
-    }
-    size_t wlen = limit_key(ep, remote, kind, want);
-    for (const qconn *c = ep->ho_head; c != NULL; c = c->ho_next) {
-        if (limit_key(ep, &c->remote, kind, key) == wlen && memcmp(key, want, wlen) == 0) {
-            return true;
-        }
-    }
-    return false;
+    return key_count(ep, remote, kind == KEY_ADDR ? KEY_HALFADDR : KEY_HALFOPEN) > 0;
 }
 
 bool gs_quic_conn_established(gs_quic_ep *ep, qconn *c)
