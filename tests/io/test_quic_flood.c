@@ -526,6 +526,19 @@ Test(quic_flood, sparse_stream_bytes_stay_within_the_memory_budget, .timeout = 6
     cr_assert(gt(u64, st->conns_refused_mem, 0));
     cr_assert(gt(u64, st->windows_reduced, 0));
     cr_assert(le(u64, st->rx_mem_committed, (uint64_t)(6 << 20)));
+    /* the windows the server advertised: within rx_mem_conn_max each, within the prefix's share
+     * (a quarter of rx_mem_max) with the stream overhead all together, and shrinking */
+    size_t overhead = (sq.max_uni_streams + 1) * GS_QUIC_RX_STREAM_OVERHEAD;
+    uint64_t charged = 0;
+    for (size_t i = 0; i < g_att.nconns; ++i) {
+        const att_conn *ac = &g_att.conns[i];
+        cr_assert(le(u64, ac->w + overhead, sq.rx_mem_conn_max));
+        cr_assert(ge(u64, ac->w, GS_QUIC_MIN_WINDOW));
+        cr_assert(le(u64, ac->sw, ac->w));
+        charged += ac->w + overhead;
+    }
+    cr_assert(le(u64, charged, sq.rx_mem_max / 4));
+    cr_assert(lt(u64, g_att.conns[g_att.nconns - 1].w, g_att.conns[0].w));
     /* the reorder buffers are within the budget: rx_mem_max plus 256 KiB of fixed state per
      * connection (slots, streams, TLS records, ngtcp2's tables) */
     cr_assert(le(sz, srv.fm.peak_bytes - base, sq.rx_mem_max + nconns * (256u << 10)),
