@@ -127,7 +127,9 @@ typedef struct gs_quic_cfg {
      * window + max_uni_streams (+1 with /0) * GS_QUIC_RX_STREAM_OVERHEAD.
      */
     size_t rx_mem_conn_max;   /* one connection's charge: its window is cut to fit (0: conn_window
-                                 plus the stream overhead, i.e. windows as configured) */
+                                 plus the stream overhead, i.e. windows as configured; else at
+                                 least (max_uni_streams + 1) * GS_QUIC_RX_STREAM_OVERHEAD +
+                                 GS_QUIC_MIN_WINDOW) */
     size_t rx_mem_max;        /* all connections' charges together: once half of it is taken, a
                                  new connection's window is halved until its charge fits in the
                                  other half's room (down to GS_QUIC_MIN_WINDOW); one that cannot fit
@@ -324,7 +326,8 @@ typedef struct gs_quic_ep gs_quic_ep;
  * too; GnuTLS uses its own allocator).  |mem| must outlive the endpoint.  The endpoint is both a
  * server (it accepts every Initial it receives, subject to the limits) and a client.
  * Returns 0 and stores the endpoint in |*pep|; GS_ERR_INVAL (bad cfg: no ALPN,
- * max_message_size < 512, max_packet_size outside [1200, GS_QUIC_MAX_PACKET], zero limits);
+ * max_message_size < 512, max_packet_size outside [1200, GS_QUIC_MAX_PACKET], zero limits,
+ * prefix lengths outside their ranges, rx_mem_conn_max too small);
  * GS_ERR_NOMEM; GS_ERR_TLS (GnuTLS rejected the key or priority string).  |*pep| is untouched on
  * error.
  */
