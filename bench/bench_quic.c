@@ -12,13 +12,19 @@
  *   bench_quic tput [seconds] [body_bytes]   one connection, frames on one topic stream
  *   bench_quic hs [count]                    sequential handshakes (client and server timed apart)
  *   bench_quic mem [count]                   bytes per idle and per half-open server connection
+ *   bench_quic halfopen [count]              bytes per half-open server connection: a client's
+ *                                            first flight arrived, the server's reply was lost
  *
  * Heap bytes are attributed per side: with jemalloc (release builds) the thread's allocated and
  * deallocated byte counters are read around each endpoint call, so GnuTLS's allocations count
  * as well as everything through gs_mem; a counting gs_mem on the server gives the gs_mem share.
+ *
+ * The source also builds against endpoints without the admission limits (no
+ * GS_QUIC_MIN_WINDOW), so one run can measure a baseline build and this one.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <time.h>
 
@@ -133,6 +139,34 @@ static void side_init(side *s, uint8_t seed_byte, uint16_t port, const gs_quic_c
         fprintf(stderr, "gs_quic_ep_new failed\n");
         exit(1);
     }
+}
+
+/* lift_limits opens the per-prefix, half-open and memory limits to |n| connections from one
+ * address (no-op on a build without them). */
+static void lift_limits(gs_quic_cfg *cfg, size_t n)
+{
+#ifdef GS_QUIC_MIN_WINDOW
+    cfg->max_conns_per_prefix = n;
+    cfg->max_halfopen = cfg->max_halfopen_per_prefix = n;
+    cfg->rx_mem_max = cfg->rx_mem_prefix_max = (size_t)1 << 40;
+#else
+    (void)cfg;
+    (void)n;
+#endif
+}
+
+static size_t rss_bytes(void)
+{
+    long pages = 0;
+    long resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f == NULL || fscanf(f, "%ld %ld", &pages, &resident) != 2) {
+        resident = 0;
+    }
+    if (f != NULL) {
+        (void)fclose(f);
+    }
+    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
 }
 
 static uint8_t txmem[65536 * 4];
@@ -272,6 +306,7 @@ static int bench_hs(size_t count)
     gs_quic_cfg_default(&cfg);
     cfg.max_conns = 4096;
     cfg.max_conns_per_addr = 4096;
+    lift_limits(&cfg, 4096);
     cfg.retry_mode = GS_QUIC_RETRY_OFF;
     side_init(&cli, 1, 4001, &cfg);
     side_init(&srv, 2, 4002, &cfg);
@@ -429,6 +464,7 @@ static int bench_mem(size_t count)
     gs_quic_cfg_default(&cfg);
     cfg.max_conns = count + 16;
     cfg.max_conns_per_addr = count + 16;
+    lift_limits(&cfg, count + 16);
     cfg.retry_mode = GS_QUIC_RETRY_OFF;
 
     /* (1) half-open */
@@ -510,6 +546,91 @@ static int bench_mem(size_t count)
     return 0;
 }
 
+/*
+ * bench_halfopen: |count| clients send their first flight (Initial with a whole ClientHello) and
+ * the server's replies are dropped, so each server connection stays half-open, as under a flood
+ * of spoofed or abandoned handshakes.  Reports gs_mem bytes (ngtcp2 and the endpoint) and RSS
+ * growth (which also covers GnuTLS's sessions) per connection, and how many the server kept.
+ */
+static int bench_halfopen(size_t count)
+{
+    gs_quic_cfg cfg;
+    side cli;
+    side srv;
+    count_mem cm = {{NULL, cm_malloc, cm_free, cm_calloc, cm_realloc}, 0, 0};
+    uint8_t seed[GS_ID_SEED_LEN];
+    gs_quic_callbacks cb = {.user_data = &srv,
+                            .on_connected = on_connected,
+                            .on_frame = on_frame,
+                            .on_closed = on_closed};
+    gs_quic_conn_id conn;
+    gs_quic_seg_run runs[64];
+
+    cm.mem.user_data = &cm;
+    gs_quic_cfg_default(&cfg);
+    cfg.max_conns = count + 16;
+    cfg.max_conns_per_addr = count + 16;
+    lift_limits(&cfg, count + 16);
+    cfg.retry_mode = GS_QUIC_RETRY_OFF;
+    side_init(&cli, 1, 4001, &cfg);
+    memset(&srv, 0, sizeof(srv));
+    srv.addr = cli.addr;
+    srv.addr.u.in.sin_port = htons(4002);
+    memset(seed, 2, sizeof(seed));
+    gs_identity_from_seed(&srv.id, seed);
+    if (gs_quic_ep_new(&srv.ep, &cfg, &srv.id, &cb, &cm.mem) != 0) {
+        return 1;
+    }
+    /* the clients' first flights, collected before measuring */
+    size_t cap = count * 4;
+    uint8_t *pkts = malloc(cap * GS_QUIC_MAX_PACKET);
+    size_t *lens = malloc(cap * sizeof(size_t));
+    size_t npkts = 0;
+    if (pkts == NULL || lens == NULL) {
+        return 1;
+    }
+    for (size_t i = 0; i < count; ++i) {
+        if (gs_quic_ep_connect(cli.ep, srv.id.pk, &cli.addr, &srv.addr, vnow, &conn) != 0) {
+            return 1;
+        }
+    }
+    for (;;) {
+        gs_quic_txbuf tx = {txmem, sizeof(txmem), 0, runs, 64, 0, 1};
+        if (gs_quic_ep_write(cli.ep, vnow, &tx) <= 0) {
+            break;
+        }
+        for (size_t r = 0; r < tx.nruns && npkts < cap; ++r) {
+            memcpy(pkts + npkts * GS_QUIC_MAX_PACKET, txmem + tx.runs[r].off, tx.runs[r].len);
+            lens[npkts++] = tx.runs[r].len;
+        }
+    }
+    memset(pkts + npkts * GS_QUIC_MAX_PACKET, 0, (cap - npkts) * GS_QUIC_MAX_PACKET);
+    size_t base = cm.live;
+    size_t rss0 = rss_bytes();
+    for (size_t i = 0; i < npkts; ++i) {
+        gs_quic_ep_on_datagram(srv.ep, &srv.addr, &cli.addr, pkts + i * GS_QUIC_MAX_PACKET, lens[i],
+                               0, vnow);
+    }
+    for (;;) { /* the replies, lost */
+        gs_quic_txbuf tx = {txmem, sizeof(txmem), 0, runs, 64, 0, 64};
+        if (gs_quic_ep_write(srv.ep, vnow, &tx) <= 0) {
+            break;
+        }
+    }
+    size_t rss1 = rss_bytes();
+    size_t kept = gs_quic_ep_num_conns(srv.ep);
+    printf("halfopen: %zu first flights, %zu half-open server connections kept: %.0f bytes each "
+           "through gs_mem, %.0f bytes each of RSS (GnuTLS included); %zu bytes in all\n",
+           count, kept, kept ? (double)(cm.live - base) / (double)kept : 0.0,
+           kept ? (double)(rss1 > rss0 ? rss1 - rss0 : 0) / (double)kept : 0.0,
+           rss1 > rss0 ? rss1 - rss0 : 0);
+    free(pkts);
+    free(lens);
+    gs_quic_ep_del(cli.ep);
+    gs_quic_ep_del(srv.ep);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "tput") == 0) {
@@ -527,6 +648,10 @@ int main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "mem") == 0) {
         return bench_mem(argc >= 3 ? (size_t)atol(argv[2]) : 1000);
     }
-    fprintf(stderr, "usage: bench_quic tput [seconds] [body_bytes] | hs [count] | mem [count]\n");
+    if (argc >= 2 && strcmp(argv[1], "halfopen") == 0) {
+        return bench_halfopen(argc >= 3 ? (size_t)atol(argv[2]) : 1000);
+    }
+    fprintf(stderr, "usage: bench_quic tput [seconds] [body_bytes] | hs [count] | mem [count] | "
+                    "halfopen [count]\n");
     return 2;
 }

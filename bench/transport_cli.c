@@ -110,6 +110,13 @@ static const counter quic_counters[] = {
     QC(conn_mem),
     QC(conn_mem_reclaimed),
     QC(rx_buffered),
+    QC(conns_refused_prefix),
+    QC(conns_refused_mem),
+    QC(windows_reduced),
+    QC(halfopen_evicted),
+    QC(retries_halfopen),
+    QC(halfopen),
+    QC(rx_mem_committed),
 };
 #define EC(f)                                                                                      \
     {                                                                                              \

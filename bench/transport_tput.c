@@ -171,6 +171,9 @@ static void tp_engine_cfg(tp_node *n, gs_engine_cfg *cfg)
      * handshakes (no Retry round trip). */
     cfg->quic.max_conns = 65536;
     cfg->quic.max_conns_per_addr = 65536;
+    cfg->quic.max_conns_per_prefix = 65536;
+    cfg->quic.max_halfopen = cfg->quic.max_halfopen_per_prefix = 65536;
+    cfg->quic.rx_mem_max = cfg->quic.rx_mem_prefix_max = (size_t)1 << 40;
     cfg->quic.retry_mode = GS_QUIC_RETRY_OFF;
     cfg->nrecv_bufs = 256;
     cfg->nsend_slots = 128;

@@ -56,6 +56,15 @@ void gs_quic_cfg_default(gs_quic_cfg *cfg)
     cfg->send_sni = false;
     cfg->rx_buffer_max = (size_t)64 << 20;
     cfg->rx_buffer_conn_max = 0;
+    cfg->rx_mem_conn_max = 0;
+    cfg->rx_mem_max = (size_t)1 << 30;
+    cfg->rx_mem_prefix_max = 0;
+    cfg->prefix4_len = 24;
+    cfg->prefix6_len = 64;
+    cfg->max_conns_per_prefix = 256;
+    cfg->max_halfopen = 1024;
+    cfg->max_halfopen_per_prefix = 64;
+    cfg->halfopen_timeout = 5 * GS_SECONDS;
 }
 
 int gs_quic_addr_set(gs_quic_addr *addr, const struct sockaddr *sa, socklen_t len)
@@ -91,7 +100,8 @@ int gs_quic_ep_new(gs_quic_ep **pep, const gs_quic_cfg *cfg, const gs_identity *
     if (cfg->nalpn == 0 || cfg->nalpn > GS_QUIC_ALPN_MAX || cfg->max_message_size < 512 ||
         cfg->max_packet_size < MIN_INITIAL_DGRAM || cfg->max_packet_size > GS_QUIC_MAX_PACKET ||
         cfg->max_conns == 0 || cfg->max_conns > (1u << 24) || cfg->max_conns_per_addr == 0 ||
-        cfg->max_topics_per_conn == 0 || cfg->send_queue_max == 0 || cfg->max_uni_streams == 0) {
+        cfg->max_topics_per_conn == 0 || cfg->send_queue_max == 0 || cfg->max_uni_streams == 0 ||
+        gs_quic_limits_check_cfg(cfg) != 0) {
         return GS_ERR_INVAL;
     }
     for (size_t i = 0; i < cfg->nalpn; ++i) {
@@ -164,7 +174,9 @@ int gs_quic_ep_new(gs_quic_ep **pep, const gs_quic_cfg *cfg, const gs_identity *
     if (rv != 0) {
         goto fail_peers;
     }
-    rv = gs_quic_map_init(&ep->addrs, n, 17, ep->map_seed[2], mem);
+    /* Per connection: its address, its prefix, its prefix's receive memory and (while
+     * handshaking) its address's and prefix's half-open counts (quic_accept.c). */
+    rv = gs_quic_map_init(&ep->addrs, n * 5, 17, ep->map_seed[2], mem);
     if (rv != 0) {
         goto fail_addrs;
     }
@@ -379,9 +391,7 @@ int gs_quic_ep_connect(gs_quic_ep *ep, const uint8_t peer_id[GS_ID_LEN], const g
         return GS_ERR_SELF;
     }
     ep->now = now;
-    if (ep->nconns >= ep->cfg.max_conns ||
-        gs_quic_addr_conns(ep, remote) >= ep->cfg.max_conns_per_addr) {
-        ++ep->stats.conns_refused;
+    if (!gs_quic_admit(ep, remote)) {
         return GS_ERR_REFUSED;
     }
     qconn *c = gs_quic_conn_alloc(ep, false, local, remote);
@@ -393,6 +403,10 @@ int gs_quic_ep_connect(gs_quic_ep *ep, const uint8_t peer_id[GS_ID_LEN], const g
     gs_quic_conn_callbacks(&cbs, false);
     gs_quic_conn_settings(ep, &settings, now);
     gs_quic_conn_params(ep, &params);
+    if (!gs_quic_rx_windows(ep, c, &settings, &params)) {
+        gs_quic_conn_free(ep, c);
+        return GS_ERR_REFUSED;
+    }
     dcid.datalen = GS_QUIC_CID_LEN;
     randombytes_buf(dcid.data, GS_QUIC_CID_LEN);
     gs_quic_new_cid(ep, &scid);

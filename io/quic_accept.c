@@ -2,9 +2,16 @@
 /*
  * quic_accept.c: who may open a connection and the packets the endpoint sends without one.
  *
- * Admission: a client's Initial becomes a connection only within max_conns and
- * max_conns_per_addr; with Retry on (always, or automatically above retry_auto_rate new
- * handshakes per second) it must first echo a Retry token bound to its address.  Stateless
+ * Admission: a client's Initial becomes a connection only within max_conns, max_conns_per_addr
+ * and max_conns_per_prefix; with Retry on (always, or automatically above retry_auto_rate new
+ * handshakes per second or while half-open connections reach half of max_halfopen or of the
+ * prefix's max_halfopen_per_prefix) it must first echo a Retry token bound to its address.
+ * Half-open connections (accepted, handshaking) live at most halfopen_timeout and are capped
+ * apart (max_halfopen, max_halfopen_per_prefix): at a cap the oldest is dropped for the new one,
+ * so a flood of unfinished handshakes delays a client by at most a handshake's round trips.
+ * Receive memory: each connection's flow-control windows are sized from rx_mem_conn_max and
+ * what is left of rx_mem_max (docs/quic.md), which bounds what ngtcp2's reorder buffers hold.
+ * Stateless
  * replies (Version Negotiation, stateless reset, Retry, CONNECTION_CLOSE for refusals) wait in a
  * bounded queue (QCTRL_MAX) that gs_quic_ep_write drains before any connection's packets; when
  * it is full, further replies are dropped and counted: they are all optional.
@@ -18,46 +25,341 @@
 
 /* ---------------------------------------------------------------- per-address limits */
 
-/* ip_key writes the per-address limit key of |a| (family byte + IP) and returns its length. */
-static size_t ip_key(const gs_quic_addr *a, uint8_t key[17])
+/* Keys of ep->addrs: the first byte names the family and what is counted. */
+enum {
+    KEY_ADDR = 0x00,     /* connections from one address */
+    KEY_PREFIX = 0x10,   /* connections from one prefix */
+    KEY_HALFOPEN = 0x20, /* accepted connections still handshaking from one prefix */
+    KEY_MEM = 0x30,      /* receive memory charged by one prefix's connections, KiB */
+    KEY_HALFADDR = 0x40, /* accepted connections still handshaking from one address */
+};
+
+/* limit_key writes the |kind| key of |a| (family and kind byte + the address, cut to the
+ * configured prefix for KEY_PREFIX and KEY_HALFOPEN) and returns its length. */
+static size_t limit_key(const gs_quic_ep *ep, const gs_quic_addr *a, uint8_t kind, uint8_t key[17])
 {
+    size_t n;
+    unsigned bits;
+
     if (a->u.sa.sa_family == AF_INET) {
-        key[0] = 4;
+        key[0] = 4 | kind;
         memcpy(key + 1, &a->u.in.sin_addr, 4);
-        return 5;
+        n = 4;
+        bits = ep->cfg.prefix4_len;
+    } else {
+        key[0] = 6 | kind;
+        memcpy(key + 1, &a->u.in6.sin6_addr, 16);
+        n = 16;
+        bits = ep->cfg.prefix6_len;
     }
-    key[0] = 6;
-    memcpy(key + 1, &a->u.in6.sin6_addr, 16);
-    return 17;
+    if (kind != KEY_ADDR && kind != KEY_HALFADDR) {
+        for (size_t i = 0; i < n; ++i) {
+            if (bits >= 8 * (i + 1)) {
+                continue;
+            }
+            unsigned keep = bits > 8 * i ? bits - 8 * (unsigned)i : 0;
+            key[1 + i] &= (uint8_t)(0xff00u >> keep);
+        }
+    }
+    return n + 1;
 }
 
-void gs_quic_addr_count(gs_quic_ep *ep, qconn *c, int delta)
+static uint32_t key_count(const gs_quic_ep *ep, const gs_quic_addr *a, uint8_t kind)
 {
     uint8_t key[17];
-    size_t klen = ip_key(&c->remote, key);
+    size_t klen = limit_key(ep, a, kind, key);
+    const uint32_t *v = gs_quic_map_get(&ep->addrs, key, klen);
+    return v != NULL ? *v : 0;
+}
+
+/* key_add adds |delta| to the |kind| count of |a| (the key goes at 0); returns false if a new
+ * key found no room (cannot happen: the table holds 5 * max_conns entries, at most 5 per
+ * connection). */
+static bool key_add(gs_quic_ep *ep, const gs_quic_addr *a, uint8_t kind, int64_t delta)
+{
+    uint8_t key[17];
+    size_t klen = limit_key(ep, a, kind, key);
     uint32_t *v = gs_quic_map_get(&ep->addrs, key, klen);
 
     if (delta > 0) {
         if (v != NULL) {
-            ++*v;
-        } else if (gs_quic_map_put(&ep->addrs, key, klen, 1) != 0) {
-            return; /* cannot happen: the table holds max_conns entries */
+            *v += (uint32_t)delta;
+            return true;
         }
-        c->addr_counted = true;
-    } else if (v != NULL && c->addr_counted) {
-        if (--*v == 0) {
+        return gs_quic_map_put(&ep->addrs, key, klen, (uint32_t)delta) == 0;
+    }
+    if (v != NULL) {
+        *v = *v > (uint32_t)-delta ? *v - (uint32_t)-delta : 0;
+        if (*v == 0) {
             gs_quic_map_del(&ep->addrs, key, klen);
         }
+    }
+    return true;
+}
+
+void gs_quic_addr_count(gs_quic_ep *ep, qconn *c, int delta)
+{
+    if (delta > 0) {
+        c->addr_counted = key_add(ep, &c->remote, KEY_ADDR, 1);
+        c->prefix_counted = key_add(ep, &c->remote, KEY_PREFIX, 1);
+        return;
+    }
+    if (c->addr_counted) {
+        key_add(ep, &c->remote, KEY_ADDR, -1);
         c->addr_counted = false;
+    }
+    if (c->prefix_counted) {
+        key_add(ep, &c->remote, KEY_PREFIX, -1);
+        c->prefix_counted = false;
     }
 }
 
 uint32_t gs_quic_addr_conns(const gs_quic_ep *ep, const gs_quic_addr *a)
 {
+    return key_count(ep, a, KEY_ADDR);
+}
+
+int gs_quic_limits_check_cfg(const gs_quic_cfg *cfg)
+{
+    if (cfg->prefix4_len < 8 || cfg->prefix4_len > 32 || cfg->prefix6_len < 16 ||
+        cfg->prefix6_len > 128 || cfg->max_conns_per_prefix == 0 || cfg->max_halfopen == 0 ||
+        cfg->max_halfopen_per_prefix == 0 || cfg->halfopen_timeout == 0 || cfg->rx_mem_max == 0) {
+        return GS_ERR_INVAL;
+    }
+    size_t overhead = (cfg->max_uni_streams + 1) * GS_QUIC_RX_STREAM_OVERHEAD;
+    if (cfg->rx_mem_conn_max != 0 && cfg->rx_mem_conn_max < overhead + GS_QUIC_MIN_WINDOW) {
+        return GS_ERR_INVAL; /* not even the smallest window would fit */
+    }
+    return 0;
+}
+
+/* Which connection limit refuses a new connection (limit_hit). */
+enum {
+    LIMIT_NONE = 0,
+    LIMIT_CONNS,  /* max_conns */
+    LIMIT_ADDR,   /* max_conns_per_addr */
+    LIMIT_PREFIX, /* max_conns_per_prefix */
+};
+
+static int limit_hit(const gs_quic_ep *ep, const gs_quic_addr *remote)
+{
+    if (gs_quic_addr_conns(ep, remote) >= ep->cfg.max_conns_per_addr) {
+        return LIMIT_ADDR;
+    }
+    if (key_count(ep, remote, KEY_PREFIX) >= ep->cfg.max_conns_per_prefix) {
+        return LIMIT_PREFIX;
+    }
+    return ep->nconns >= ep->cfg.max_conns ? LIMIT_CONNS : LIMIT_NONE;
+}
+
+static void count_refusal(gs_quic_ep *ep, int limit)
+{
+    ++ep->stats.conns_refused;
+    if (limit == LIMIT_PREFIX) {
+        ++ep->stats.conns_refused_prefix;
+    }
+}
+
+bool gs_quic_admit(gs_quic_ep *ep, const gs_quic_addr *remote)
+{
+    int limit = limit_hit(ep, remote);
+    if (limit != LIMIT_NONE) {
+        count_refusal(ep, limit);
+        return false;
+    }
+    return true;
+}
+
+/* ---------------------------------------------------------------- receive memory */
+
+/* rx_overhead returns the per-connection part of the charge: the reorder chunks that the
+ * streams a peer may open can hold beyond the window. */
+static size_t rx_overhead(const gs_quic_ep *ep)
+{
+    size_t streams = ep->cfg.max_uni_streams + (gs_quic_v0_enabled(ep) ? 1 : 0);
+    return streams * GS_QUIC_RX_STREAM_OVERHEAD;
+}
+
+static size_t rx_prefix_max(const gs_quic_ep *ep)
+{
+    return ep->cfg.rx_mem_prefix_max != 0 ? ep->cfg.rx_mem_prefix_max : ep->cfg.rx_mem_max / 4;
+}
+
+/* rx_kib rounds a charge up to KiB (the unit of the per-prefix sums). */
+static int64_t rx_kib(size_t charge)
+{
+    return (int64_t)((charge + 1023) >> 10);
+}
+
+bool gs_quic_rx_windows(gs_quic_ep *ep, qconn *c, ngtcp2_settings *s, ngtcp2_transport_params *p)
+{
+    size_t overhead = rx_overhead(ep);
+    uint64_t w = ep->cfg.conn_window;
+
+    if (ep->cfg.rx_mem_conn_max != 0 && w > ep->cfg.rx_mem_conn_max - overhead) {
+        w = ep->cfg.rx_mem_conn_max - overhead;
+    }
+    uint64_t full = w;
+    /* Hard room: what is left of rx_mem_max and, for a connection the peer opened, of its
+     * prefix's share.  Soft room: the same against half of each; beyond it new connections get
+     * smaller windows, so a budget that fills up is shared among more connections. */
+    size_t used = ep->rx_committed;
+    size_t max = ep->cfg.rx_mem_max;
+    size_t left = used < max ? max - used : 0;
+    size_t soft = used < max / 2 ? max / 2 - used : 0;
+    if (c->is_server) {
+        size_t pused = (size_t)key_count(ep, &c->remote, KEY_MEM) << 10;
+        size_t pmax = rx_prefix_max(ep);
+        size_t pleft = pused < pmax ? pmax - pused : 0;
+        size_t psoft = pused < pmax / 2 ? pmax / 2 - pused : 0;
+        left = pleft < left ? pleft : left;
+        soft = psoft < soft ? psoft : soft;
+    }
+    while (w + overhead > soft && w > GS_QUIC_MIN_WINDOW) {
+        w /= 2;
+    }
+    if (w < GS_QUIC_MIN_WINDOW && full >= GS_QUIC_MIN_WINDOW) {
+        w = GS_QUIC_MIN_WINDOW;
+    }
+    if (w + overhead > left) {
+        ++ep->stats.conns_refused;
+        ++ep->stats.conns_refused_mem;
+        return false;
+    }
+    if (w < full) {
+        ++ep->stats.windows_reduced;
+    }
+    uint64_t sw = ep->cfg.stream_window < w ? ep->cfg.stream_window : w;
+    s->max_window = w;
+    s->max_stream_window = sw;
+    p->initial_max_data = w;
+    p->initial_max_stream_data_uni = sw;
+    if (p->initial_max_stream_data_bidi_remote > sw) {
+        p->initial_max_stream_data_bidi_remote = sw;
+    }
+    if (p->initial_max_stream_data_bidi_local > sw) {
+        p->initial_max_stream_data_bidi_local = sw;
+    }
+    c->rx_charge = (size_t)w + overhead;
+    return true;
+}
+
+/* ---------------------------------------------------------------- half-open connections */
+
+static void halfopen_add(gs_quic_ep *ep, qconn *c)
+{
+    c->halfopen = key_add(ep, &c->remote, KEY_HALFOPEN, 1);
+    if (!c->halfopen) {
+        return;
+    }
+    if (!key_add(ep, &c->remote, KEY_HALFADDR, 1)) {
+        key_add(ep, &c->remote, KEY_HALFOPEN, -1);
+        c->halfopen = false;
+        return;
+    }
+    c->ho_next = NULL;
+    c->ho_prev = ep->ho_tail;
+    if (ep->ho_tail != NULL) {
+        ep->ho_tail->ho_next = c;
+    } else {
+        ep->ho_head = c;
+    }
+    ep->ho_tail = c;
+    ep->stats.halfopen = ++ep->nhalfopen;
+}
+
+static void halfopen_remove(gs_quic_ep *ep, qconn *c)
+{
+    if (!c->halfopen) {
+        return;
+    }
+    key_add(ep, &c->remote, KEY_HALFOPEN, -1);
+    key_add(ep, &c->remote, KEY_HALFADDR, -1);
+    if (c->ho_prev != NULL) {
+        c->ho_prev->ho_next = c->ho_next;
+    } else {
+        ep->ho_head = c->ho_next;
+    }
+    if (c->ho_next != NULL) {
+        c->ho_next->ho_prev = c->ho_prev;
+    } else {
+        ep->ho_tail = c->ho_prev;
+    }
+    c->ho_prev = c->ho_next = NULL;
+    c->halfopen = false;
+    ep->stats.halfopen = --ep->nhalfopen;
+}
+
+/* halfopen_evict frees the oldest half-open connection whose remote matches |remote| as |kind|
+ * says (KEY_ADDR: the same address, KEY_HALFOPEN: the same prefix, 0: any).  Returns false when
+ * there is none. */
+static bool halfopen_evict(gs_quic_ep *ep, const gs_quic_addr *remote, uint8_t kind)
+{
+    uint8_t want[17];
     uint8_t key[17];
-    size_t klen = ip_key(a, key);
-    const uint32_t *v = gs_quic_map_get(&ep->addrs, key, klen);
-    return v != NULL ? *v : 0;
+    size_t wlen = kind != 0 ? limit_key(ep, remote, kind, want) : 0;
+    qconn *c = ep->ho_head;
+
+    while (kind != 0 && c != NULL &&
+           (limit_key(ep, &c->remote, kind, key) != wlen || memcmp(key, want, wlen) != 0)) {
+        c = c->ho_next;
+    }
+    if (c == NULL) {
+        return false;
+    }
+    ++ep->stats.halfopen_evicted;
+    ++ep->stats.handshakes_failed;
+    gs_quic_conn_free(ep, c); /* never reported connected: no on_closed */
+    return true;
+}
+
+/* halfopen_holds tells whether a half-open connection matches |remote| as |kind| says (see
+ * halfopen_evict). */
+static bool halfopen_holds(const gs_quic_ep *ep, const gs_quic_addr *remote, uint8_t kind)
+{
+    if (kind == 0) {
+        return ep->ho_head != NULL;
+    }
+    return key_count(ep, remote, kind == KEY_ADDR ? KEY_HALFADDR : KEY_HALFOPEN) > 0;
+}
+
+bool gs_quic_conn_established(gs_quic_ep *ep, qconn *c)
+{
+    halfopen_remove(ep, c);
+    if (ep->rx_committed + c->rx_charge > ep->cfg.rx_mem_max) {
+        /* Other handshakes took the room since the windows were sized. */
+        ++ep->stats.conns_refused;
+        ++ep->stats.conns_refused_mem;
+        return false;
+    }
+    if (c->is_server) {
+        /* the prefix's share binds the connections its hosts open, not the ones we dial */
+        size_t pused = (size_t)key_count(ep, &c->remote, KEY_MEM) << 10;
+        if (pused + c->rx_charge > rx_prefix_max(ep) ||
+            !key_add(ep, &c->remote, KEY_MEM, rx_kib(c->rx_charge))) {
+            ++ep->stats.conns_refused;
+            ++ep->stats.conns_refused_mem;
+            return false;
+        }
+    }
+    ep->rx_committed += c->rx_charge;
+    ep->stats.rx_mem_committed = ep->rx_committed;
+    c->rx_charged = true;
+    return true;
+}
+
+void gs_quic_limits_release(gs_quic_ep *ep, qconn *c)
+{
+    gs_quic_addr_count(ep, c, -1);
+    halfopen_remove(ep, c);
+    if (c->rx_charged) {
+        if (c->is_server) {
+            key_add(ep, &c->remote, KEY_MEM, -rx_kib(c->rx_charge));
+        }
+        ep->rx_committed -= c->rx_charge;
+        ep->stats.rx_mem_committed = ep->rx_committed;
+        c->rx_charged = false;
+    }
 }
 
 /* ctrl_slot returns a stateless-packet slot, or NULL when the queue is full (the packet is
@@ -212,9 +514,13 @@ void gs_quic_server_accept(gs_quic_ep *ep, const gs_quic_addr *local, const gs_q
         }
         return;
     }
-    if (ep->nconns >= ep->cfg.max_conns ||
-        gs_quic_addr_conns(ep, remote) >= ep->cfg.max_conns_per_addr) {
-        ++ep->stats.conns_refused;
+    /* Half-open connections count against every connection limit, but at a limit the oldest
+     * of them that holds it gives way (below) instead of the new client being refused: a flood
+     * of unfinished handshakes never locks an address, a prefix or the endpoint out. */
+    int limit = limit_hit(ep, remote);
+    uint8_t evict_kind = limit == LIMIT_ADDR ? KEY_ADDR : limit == LIMIT_PREFIX ? KEY_HALFOPEN : 0;
+    if (limit != LIMIT_NONE && !halfopen_holds(ep, remote, evict_kind)) {
+        count_refusal(ep, limit);
         send_initial_close(ep, local, remote, &hd, NGTCP2_CONNECTION_REFUSED);
         return;
     }
@@ -222,9 +528,12 @@ void gs_quic_server_accept(gs_quic_ep *ep, const gs_quic_addr *local, const gs_q
         ep->rate_window = now;
         ep->rate_count = 0;
     }
-    bool need_retry =
-        ep->cfg.retry_mode == GS_QUIC_RETRY_ALWAYS ||
-        (ep->cfg.retry_mode == GS_QUIC_RETRY_AUTO && ep->rate_count >= ep->cfg.retry_auto_rate);
+    uint32_t ho_prefix = key_count(ep, remote, KEY_HALFOPEN);
+    bool ho_load = ep->nhalfopen >= (ep->cfg.max_halfopen + 1) / 2 ||
+                   ho_prefix >= (ep->cfg.max_halfopen_per_prefix + 1) / 2;
+    bool need_retry = ep->cfg.retry_mode == GS_QUIC_RETRY_ALWAYS ||
+                      (ep->cfg.retry_mode == GS_QUIC_RETRY_AUTO &&
+                       (ep->rate_count >= ep->cfg.retry_auto_rate || ho_load));
     if (hd.token.len > 0 && hd.token.base[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY) {
         if (ngtcp2_crypto_verify_retry_token(&odcid, hd.token.base, hd.token.len, ep->token_secret,
                                              sizeof(ep->token_secret), hd.version, &remote->u.sa,
@@ -237,8 +546,23 @@ void gs_quic_server_accept(gs_quic_ep *ep, const gs_quic_addr *local, const gs_q
         ++ep->stats.tokens_ok;
         validated = true;
     } else if (need_retry) {
+        if (ho_load && ep->cfg.retry_mode == GS_QUIC_RETRY_AUTO &&
+            ep->rate_count < ep->cfg.retry_auto_rate) {
+            ++ep->stats.retries_halfopen;
+        }
         send_retry(ep, local, remote, &hd, now);
         return;
+    }
+    /* Room for one more half-open connection: the prefix's oldest gives way at its share, the
+     * endpoint's oldest at max_halfopen. */
+    if (limit != LIMIT_NONE) {
+        (void)halfopen_evict(ep, remote, evict_kind);
+    }
+    if (key_count(ep, remote, KEY_HALFOPEN) >= ep->cfg.max_halfopen_per_prefix) {
+        (void)halfopen_evict(ep, remote, KEY_HALFOPEN);
+    }
+    if (ep->nhalfopen >= ep->cfg.max_halfopen) {
+        (void)halfopen_evict(ep, remote, 0);
     }
 
     qconn *c = gs_quic_conn_alloc(ep, true, local, remote);
@@ -255,6 +579,14 @@ void gs_quic_server_accept(gs_quic_ep *ep, const gs_quic_addr *local, const gs_q
     gs_quic_conn_callbacks(&cbs, true);
     gs_quic_conn_settings(ep, &settings, now);
     gs_quic_conn_params(ep, &params);
+    if (settings.handshake_timeout > ep->cfg.halfopen_timeout) {
+        settings.handshake_timeout = ep->cfg.halfopen_timeout;
+    }
+    if (!gs_quic_rx_windows(ep, c, &settings, &params)) {
+        gs_quic_conn_free(ep, c);
+        send_initial_close(ep, local, remote, &hd, NGTCP2_CONNECTION_REFUSED);
+        return;
+    }
     if (validated) {
         settings.token = hd.token;
         params.original_dcid = odcid;
@@ -329,6 +661,7 @@ void gs_quic_server_accept(gs_quic_ep *ep, const gs_quic_addr *local, const gs_q
         return;
     }
     ++ep->stats.handshakes_started;
+    halfopen_add(ep, c);
     c->rx_bytes += len;
     gs_quic_conn_mark_dirty(ep, c);
     gs_quic_heap_update(ep, c, 0);

@@ -252,7 +252,7 @@ void gs_quic_conn_free(gs_quic_ep *ep, qconn *c)
     if (c->send_path) {
         gs_quic_map_del(&ep->peers, c->peer, GS_ID_LEN);
     }
-    gs_quic_addr_count(ep, c, -1);
+    gs_quic_limits_release(ep, c);
     heap_remove(ep, c);
     dirty_remove(ep, c);
     gs_quic_stream_free_all(ep, c);
@@ -501,6 +501,9 @@ static int cb_handshake_completed(ngtcp2_conn *nc, void *ud)
     if (!c->peer_known) {
         /* The server always requires a client key, so this cannot happen; refuse anyway. */
         return NGTCP2_ERR_CALLBACK_FAILURE;
+    }
+    if (!gs_quic_conn_established(ep, c)) {
+        return NGTCP2_ERR_CALLBACK_FAILURE; /* rx_mem_max full: counted, the handshake fails */
     }
     c->state = QS_ESTABLISHED;
     if (c->is_server) {

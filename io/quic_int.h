@@ -229,6 +229,14 @@ typedef struct qconn {
     /* closing or draining with |nc| freed (conn_shed): our connection ids, still routed here */
     ngtcp2_cid *shed_cids;
     size_t nshed_cids;
+
+    /* admission limits (quic_accept.c) */
+    bool prefix_counted;   /* counted in the per-prefix connection count */
+    bool halfopen;         /* accepted and handshaking: linked in the endpoint's half-open list */
+    bool rx_charged;       /* rx_charge is part of ep->rx_committed */
+    struct qconn *ho_prev; /* half-open list (oldest first), while |halfopen| */
+    struct qconn *ho_next;
+    size_t rx_charge; /* receive memory its windows allow: window + per-stream overhead */
 } qconn;
 
 /* One stateless packet waiting for gs_quic_ep_write. */
@@ -305,6 +313,12 @@ struct gs_quic_ep {
     uint64_t buf_seq;
     /* the GSO run packer and its one-packet stash (quic_pack.h) */
     gs_quic_pack pack;
+    /* admission limits (quic_accept.c): accepted connections still handshaking, oldest first,
+     * and the receive memory charged by established connections */
+    qconn *ho_head;
+    qconn *ho_tail;
+    size_t nhalfopen;
+    size_t rx_committed;
 };
 
 /* --- quic_tls.c --- */
@@ -437,7 +451,25 @@ bool gs_quic_conn_read(struct gs_quic_ep *ep, qconn *c, const gs_quic_addr *loca
 bool gs_quic_conn_write(struct gs_quic_ep *ep, qconn *c, gs_tstamp now, gs_quic_txbuf *tx);
 
 /* --- quic_accept.c: admission and stateless replies --- */
-/* gs_quic_addr_count adds |delta| (+1 / -1) to the count of connections from |c|'s remote IP. */
+/* gs_quic_limits_check_cfg validates the admission and memory fields of |cfg| (0 or
+ * GS_ERR_INVAL). */
+int gs_quic_limits_check_cfg(const gs_quic_cfg *cfg);
+/* gs_quic_admit tells whether a new connection with |remote| fits max_conns,
+ * max_conns_per_addr and max_conns_per_prefix (a refusal is counted). */
+bool gs_quic_admit(struct gs_quic_ep *ep, const gs_quic_addr *remote);
+/* gs_quic_rx_windows sizes |c|'s flow-control windows from the receive memory budget into
+ * |s| and |p| (after gs_quic_conn_settings / gs_quic_conn_params) and records the charge in
+ * c->rx_charge; false (counted in conns_refused_mem) when rx_mem_max has no room even for
+ * GS_QUIC_MIN_WINDOW. */
+bool gs_quic_rx_windows(struct gs_quic_ep *ep, qconn *c, ngtcp2_settings *s,
+                        ngtcp2_transport_params *p);
+/* gs_quic_conn_established moves |c| out of the half-open set and charges its receive memory;
+ * false when rx_mem_max cannot take it any more (the handshake is then failed, counted). */
+bool gs_quic_conn_established(struct gs_quic_ep *ep, qconn *c);
+/* gs_quic_limits_release undoes every count of |c| (address, prefix, half-open, memory). */
+void gs_quic_limits_release(struct gs_quic_ep *ep, qconn *c);
+/* gs_quic_addr_count adds |delta| (+1 / -1) to the count of connections from |c|'s remote IP
+ * and from its prefix (half-open ones included: see gs_quic_server_accept). */
 void gs_quic_addr_count(struct gs_quic_ep *ep, qconn *c, int delta);
 /* gs_quic_addr_conns returns the number of connections from |a|'s IP. */
 uint32_t gs_quic_addr_conns(const struct gs_quic_ep *ep, const gs_quic_addr *a);

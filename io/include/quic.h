@@ -119,7 +119,38 @@ typedef struct gs_quic_cfg {
     size_t rx_buffer_conn_max; /* one connection's share of rx_buffer_max: a connection at its
                                   share reuses its own oldest buffer (that stream is stopped);
                                   0 = rx_buffer_max / 64; at least max_message_size (0) */
+    /*
+     * Receive memory (docs/quic.md "Admission and memory limits").  ngtcp2 keeps out-of-order
+     * stream data in 8 KiB chunks until the gap before it fills, so what a peer can make us hold
+     * is bounded by the flow-control window we advertise, plus up to two partly used chunks per
+     * stream it may open (GS_QUIC_RX_STREAM_OVERHEAD each).  A connection's charge is
+     * window + max_uni_streams (+1 with /0) * GS_QUIC_RX_STREAM_OVERHEAD.
+     */
+    size_t rx_mem_conn_max;   /* one connection's charge: its window is cut to fit (0: conn_window
+                                 plus the stream overhead, i.e. windows as configured; else at
+                                 least (max_uni_streams + 1) * GS_QUIC_RX_STREAM_OVERHEAD +
+                                 GS_QUIC_MIN_WINDOW) */
+    size_t rx_mem_max;        /* all connections' charges together: once half of it is taken, a
+                                 new connection's window is halved until its charge fits in the
+                                 other half's room (down to GS_QUIC_MIN_WINDOW); one that cannot fit
+                                 even then is refused (1 GiB) */
+    size_t rx_mem_prefix_max; /* the charges of the connections one prefix (see below) opened to
+                                 us: the same halving and refusal (0: rx_mem_max / 4) */
+    /* Per-prefix limits: IPv4 and IPv6 addresses are grouped by their first prefix4_len /
+     * prefix6_len bits (one /64 holds 2^64 addresses, so a per-address cap alone is no cap). */
+    uint8_t prefix4_len;            /* 8..32 (24) */
+    uint8_t prefix6_len;            /* 16..128 (64) */
+    size_t max_conns_per_prefix;    /* connections per prefix, both directions (256) */
+    size_t max_halfopen;            /* accepted connections still handshaking, global (1024) */
+    size_t max_halfopen_per_prefix; /* the same per prefix (64) */
+    gs_duration halfopen_timeout;   /* handshake timeout of accepted connections (5 s) */
 } gs_quic_cfg;
+
+/* Smallest flow-control window a connection is given under rx_mem_max pressure. */
+#define GS_QUIC_MIN_WINDOW ((size_t)64 << 10)
+/* Receive memory charged per stream a peer may open: ngtcp2's reorder chunks are 8 KiB and a
+ * stream's unread span can touch two chunks beyond its share of the window. */
+#define GS_QUIC_RX_STREAM_OVERHEAD ((size_t)16 << 10)
 
 /* gs_quic_cfg_default fills |cfg| with the defaults shown above (ALPN "/iroh-gossip/1"). */
 void gs_quic_cfg_default(gs_quic_cfg *cfg);
@@ -216,7 +247,8 @@ typedef struct gs_quic_stats {
     uint64_t resets_ratelimited;    /* stateless resets not sent because of reset_rate */
     uint64_t resets_received;       /* connections ended by a peer's stateless reset */
     uint64_t amplification_limited; /* times a write was held back by the 3x limit (observed) */
-    uint64_t conns_refused;         /* new connections refused by max_conns or max_conns_per_addr */
+    uint64_t conns_refused;         /* new connections refused by any limit (max_conns,
+                                       max_conns_per_addr, max_conns_per_prefix, rx_mem_max) */
     uint64_t conns_closed;          /* connections freed */
     uint64_t idle_timeouts;         /* connections closed by idle timeout */
     uint64_t frames_in;             /* frames reported through on_frame */
@@ -250,6 +282,16 @@ typedef struct gs_quic_stats {
     uint64_t conn_mem;              /* gauge: bytes of ngtcp2 state all connections hold */
     uint64_t conn_mem_reclaimed;    /* blocks ngtcp2 still held after ngtcp2_conn_del, freed
                                        when their connection was (ngtcp2 0.12.1 leaks some) */
+    uint64_t conns_refused_prefix;  /* new connections refused by max_conns_per_prefix */
+    uint64_t conns_refused_mem;     /* new connections refused: rx_mem_max had no room left */
+    uint64_t windows_reduced;       /* connections given a window below the configured one
+                                       because rx_mem_max was getting full */
+    uint64_t halfopen_evicted;      /* unfinished handshakes dropped to make room for a new one
+                                       (max_halfopen or max_halfopen_per_prefix reached) */
+    uint64_t retries_halfopen;      /* Retry packets sent because half-open connections were
+                                       at half of max_halfopen or of the prefix's share */
+    uint64_t halfopen;              /* gauge: accepted connections still handshaking */
+    uint64_t rx_mem_committed;      /* gauge: receive memory charged, all connections */
 } gs_quic_stats;
 
 /* gs_quic_seg_run: one run of packets to one destination, sendable with one GSO sendmsg. */
@@ -287,7 +329,8 @@ typedef struct gs_quic_ep gs_quic_ep;
  * too; GnuTLS uses its own allocator).  |mem| must outlive the endpoint.  The endpoint is both a
  * server (it accepts every Initial it receives, subject to the limits) and a client.
  * Returns 0 and stores the endpoint in |*pep|; GS_ERR_INVAL (bad cfg: no ALPN,
- * max_message_size < 512, max_packet_size outside [1200, GS_QUIC_MAX_PACKET], zero limits);
+ * max_message_size < 512, max_packet_size outside [1200, GS_QUIC_MAX_PACKET], zero limits,
+ * prefix lengths outside their ranges, rx_mem_conn_max too small);
  * GS_ERR_NOMEM; GS_ERR_TLS (GnuTLS rejected the key or priority string).  |*pep| is untouched on
  * error.
  */
@@ -304,7 +347,9 @@ void gs_quic_ep_del(gs_quic_ep *ep);
 /*
  * gs_quic_ep_on_datagram processes one received UDP datagram (|data|, |len| bytes) that arrived
  * at |local| from |remote| with ECN codepoint |ecn| (0..3) at time |now|.  Callbacks may fire.
- * Garbage never creates state: it is dropped and counted in gs_quic_stats.
+ * Garbage never creates state: it is dropped and counted in gs_quic_stats.  A well-formed Initial
+ * does (a half-open connection): within max_halfopen and max_halfopen_per_prefix, evicting the
+ * oldest, for at most halfopen_timeout; under load the client must first answer a Retry.
  * Returns 0 (also for dropped datagrams: see the counters); GS_ERR_INVAL for NULL arguments.
  * Connection-level failures are reported through on_closed, never returned.
  */

@@ -100,6 +100,11 @@ static void p_init_cfg(peer *p, gs_engine_cfg *cfg, uint8_t seed)
     cfg->nrecv_bufs = 64;
     cfg->nsend_slots = 32;
     cfg->quic.max_conns_per_addr = 4096;
+    /* many handshakes from one loopback address: lift the prefix and half-open caps too */
+    cfg->quic.max_conns_per_prefix = 4096;
+    cfg->quic.max_halfopen = cfg->quic.max_halfopen_per_prefix = 4096;
+    cfg->quic.rx_mem_max = cfg->quic.rx_mem_prefix_max = (size_t)1 << 40;
+    cfg->quic.halfopen_timeout = cfg->quic.handshake_timeout; /* 1000 at once on a busy box */
     cfg->quic.retry_mode = GS_QUIC_RETRY_OFF;
 }
 

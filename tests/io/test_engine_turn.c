@@ -185,6 +185,7 @@ static void t_cfg(tpeer *p, gs_engine_cfg *cfg, uint8_t seed)
     cfg->nsend_slots = 32;
     cfg->quic.max_conns = 256;
     cfg->quic.max_conns_per_addr = 256;
+    cfg->quic.max_halfopen_per_prefix = 256;
     cfg->quic.retry_mode = GS_QUIC_RETRY_OFF;
 }
 

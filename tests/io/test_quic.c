@@ -193,6 +193,10 @@ Test(quic, thousand_concurrent_handshakes, .timeout = 120)
     gs_quic_cfg cfg = base_cfg();
     tnet_init(&net);
     cfg.max_conns_per_addr = 2000;
+    /* 1000 handshakes at once from one address: lift the prefix and half-open caps too */
+    cfg.max_conns_per_prefix = 2000;
+    cfg.max_halfopen = cfg.max_halfopen_per_prefix = 2000;
+    cfg.rx_mem_max = cfg.rx_mem_prefix_max = (size_t)1 << 40;
     tnode *srv = tnet_add(&net, 1, 4001, &cfg);
     tnode *cli = tnet_add(&net, 2, 4002, &cfg);
     (void)srv;
