@@ -104,6 +104,18 @@ static const key_def keys[] = {
     {"limits.peer_behind_ms", K_MS, OFF(peer_behind_max), NOLIST, 100, 3600000,
      "a peer whose queue stays above send_queue_low this long is disconnected"},
     {"limits.max_conns", K_UINT, OFF(max_conns), NOLIST, 2, 1 << 20, "connections per shard"},
+    {"limits.max_conns_per_prefix", K_UINT, OFF(max_conns_per_prefix), NOLIST, 1, 1 << 20,
+     "connections per shard from or to one address prefix (see prefix4_len, prefix6_len)"},
+    {"limits.max_halfopen", K_UINT, OFF(max_halfopen), NOLIST, 1, 1 << 20,
+     "accepted connections still handshaking, per shard (the oldest is dropped beyond)"},
+    {"limits.max_halfopen_per_prefix", K_UINT, OFF(max_halfopen_per_prefix), NOLIST, 1, 1 << 20,
+     "the same per address prefix"},
+    {"limits.rx_mem_max", K_UINT, OFF(rx_mem_max), NOLIST, 1 * MIB, (uint64_t)1 << 40,
+     "receive memory all connections of a shard may be granted (flow-control windows)"},
+    {"limits.prefix4_len", K_U16, OFF(prefix4_len), NOLIST, 8, 32,
+     "IPv4 addresses sharing this many leading bits count as one prefix"},
+    {"limits.prefix6_len", K_U16, OFF(prefix6_len), NOLIST, 16, 128,
+     "IPv6 addresses sharing this many leading bits count as one prefix"},
     {"limits.dial_queue", K_UINT, OFF(dial_queue_max), NOLIST, 1, 1 << 20,
      "frames queued per peer while it is being dialed"},
     {"limits.idle_timeout_ms", K_MS, OFF(idle_timeout), NOLIST, 1000, 600000,
@@ -204,6 +216,12 @@ void gs_server_cfg_default(gs_server_cfg *cfg)
     cfg->send_queue_low = 2 * MIB;
     cfg->peer_behind_max = 10 * GS_SECONDS;
     cfg->max_conns = 16384;
+    cfg->max_conns_per_prefix = 256; /* the io/ defaults (gs_quic_cfg_default) */
+    cfg->max_halfopen = 1024;
+    cfg->max_halfopen_per_prefix = 64;
+    cfg->rx_mem_max = (uint64_t)1 << 30;
+    cfg->prefix4_len = 24;
+    cfg->prefix6_len = 64;
     cfg->dial_queue_max = 1024;
     cfg->idle_timeout = 6 * GS_SECONDS;
     cfg->keep_alive = 2 * GS_SECONDS;

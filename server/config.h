@@ -96,6 +96,12 @@ typedef struct gs_server_cfg {
     uint64_t send_queue_low;
     gs_duration peer_behind_max;
     uint64_t max_conns;
+    uint64_t max_conns_per_prefix;    /* QUIC admission limits (io/quic.h, docs/quic.md) */
+    uint64_t max_halfopen;
+    uint64_t max_halfopen_per_prefix;
+    uint64_t rx_mem_max;
+    uint16_t prefix4_len;
+    uint16_t prefix6_len;
     uint64_t dial_queue_max;
     gs_duration idle_timeout;
     gs_duration keep_alive;

@@ -1677,6 +1677,12 @@ int gs_shard_new(gs_shard **psh, gs_server *srv, unsigned index)
     ec.quic.idle_timeout = cfg->idle_timeout;
     ec.quic.keep_alive = cfg->keep_alive;
     ec.quic.max_conns = cfg->max_conns;
+    ec.quic.max_conns_per_prefix = cfg->max_conns_per_prefix;
+    ec.quic.max_halfopen = cfg->max_halfopen;
+    ec.quic.max_halfopen_per_prefix = cfg->max_halfopen_per_prefix;
+    ec.quic.rx_mem_max = cfg->rx_mem_max;
+    ec.quic.prefix4_len = (uint8_t)cfg->prefix4_len;
+    ec.quic.prefix6_len = (uint8_t)cfg->prefix6_len;
     ec.quic.shard = (uint8_t)index;
     ec.steer_nshards = srv->nshards >= 2 ? srv->nshards : 0;
     ec.cb.user_data = sh;
