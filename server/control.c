@@ -35,17 +35,17 @@
 #define BIN_JSON              0x03 /* both: one JSON request / reply / event (no newline) */
 #define BIN_PUBLISHED         0x81 /* server: a publish succeeded: msg id (32) */
 #define BIN_RECEIVED                                                                               \
-    0x90              /* server: topic (32) msg id (32) from (32) scope (1) round (2) content      \
-                       */
-#define BIN_HDR     5 /* length (4) + type (1) */
-#define READ_CHUNK  65536
+    0x90             /* server: topic (32) msg id (32) from (32) scope (1) round (2) content       \
+                      */
+#define BIN_HDR    5 /* length (4) + type (1) */
+#define READ_CHUNK 65536
 /* EVENT_FLUSH_AT: queued event bytes (at most half of control.client_queue) that make
  * deliver_event write at once instead of at the end of the drain, so a burst does not fill the
  * client's queue before the socket has taken any of it. */
 #define EVENT_FLUSH_AT 65536
-#define EPOLL_BATCH 64
-#define TAG_LISTEN  ((uint64_t)1 << 62)
-#define TAG_EVENTFD ((uint64_t)1 << 61)
+#define EPOLL_BATCH    64
+#define TAG_LISTEN     ((uint64_t)1 << 62)
+#define TAG_EVENTFD    ((uint64_t)1 << 61)
 
 typedef struct client client;
 
