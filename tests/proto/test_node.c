@@ -112,8 +112,8 @@ Test(node, idle_topic_holds_membership_state_only)
     h_neighbors(node, &cap, 1, 3, 1);
     cr_assert(eq(sz, h_nactive(node), 3));
     size_t idle = fm.nbytes;
-    cr_assert(eq(int, gs_node_broadcast(node, &t0, (const uint8_t *)"hello", 5, GS_SCOPE_SWARM, 2,
-                                        NULL),
+    cr_assert(eq(int,
+                 gs_node_broadcast(node, &t0, (const uint8_t *)"hello", 5, GS_SCOPE_SWARM, 2, NULL),
                  0));
     h_drain(node, &cap);
     cr_assert(gt(sz, fm.nbytes, idle + 4096), "the first message allocates the payload ring");
