@@ -34,6 +34,7 @@
 #define SW_HDR        16  /* send time (8), trial (4), index (4) */
 #define SW_TOPIC      "gossip-bench-swarm"
 #define SW_MAX_TRIALS 16
+#define SW_MAX_SET    8 /* --set options passed on to gossipd */
 
 typedef struct sw_opts {
     const char *gossipd;
@@ -53,6 +54,8 @@ typedef struct sw_opts {
     const char *compare;
     bool quiet;
     bool binary; /* --framing binary: the control socket's binary frames (docs/control.md) */
+    const char *set[SW_MAX_SET]; /* --set KEY=VALUE: passed to every gossipd as --set */
+    unsigned nset;
 } sw_opts;
 
 typedef struct sw_node {
@@ -86,11 +89,12 @@ static void sw_usage(void)
             "usage: gossip-bench swarm [--gossipd PATH] [--nodes N] [--shards S]\n"
             "         [--publishers 1|all] [--messages M] [--size B] [--rate R] [--drain S]\n"
             "         [--find-max [--seconds S]] [--json] [--plot DIR] [--compare iroh]\n"
-            "         [--framing json|binary]\n"
+            "         [--framing json|binary] [--set KEY=VALUE]...\n"
             "  --nodes 10 --shards 1 --publishers 1 --messages 5000 --size 1024 --rate 1000\n"
             "  --rate is messages/s offered over all publishers; --find-max searches the highest\n"
             "  rate delivered 100 %% (trials of --seconds, default 3).  --compare iroh runs the\n"
             "  same scenario with iroh-gossip 0.35 nodes (bench/iroh/iroh-node.mjs, Node.js) too.\n"
+            "  --set KEY=VALUE (up to 8) is passed to every gossipd node as --set KEY=VALUE.\n"
             "  Runs inside `unshare -rn` when possible (GS_BENCH_NO_NETNS=1 to stay outside).\n");
 }
 
@@ -136,6 +140,10 @@ static int sw_start_node(sw *s, unsigned i)
         /* a generous control queue: the generator reads every event */
         argv[a++] = "--set";
         argv[a++] = "control.client_queue=268435456";
+        for (unsigned k = 0; k < s->o.nset; ++k) {
+            argv[a++] = "--set";
+            argv[a++] = s->o.set[k];
+        }
     }
     if (i > 0) {
         unsigned other = i >= 2 ? (unsigned)(rand() % (int)i) : 0;
@@ -789,23 +797,15 @@ const char *gs_bench_default_gossipd(void)
 int gs_bench_swarm(int argc, char **argv)
 {
     static const struct option lo[] = {
-        {"gossipd", required_argument, NULL, 'g'},
-        {"nodes", required_argument, NULL, 'n'},
-        {"shards", required_argument, NULL, 's'},
-        {"publishers", required_argument, NULL, 'p'},
-        {"messages", required_argument, NULL, 'm'},
-        {"size", required_argument, NULL, 'b'},
-        {"rate", required_argument, NULL, 'r'},
-        {"seconds", required_argument, NULL, 'S'},
-        {"drain", required_argument, NULL, 'd'},
-        {"json", no_argument, NULL, 'j'},
-        {"find-max", no_argument, NULL, 'f'},
-        {"plot", required_argument, NULL, 'P'},
-        {"compare", required_argument, NULL, 'c'},
-        {"iroh-node", required_argument, NULL, 'I'},
-        {"framing", required_argument, NULL, 'F'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"gossipd", required_argument, NULL, 'g'},  {"nodes", required_argument, NULL, 'n'},
+        {"shards", required_argument, NULL, 's'},   {"publishers", required_argument, NULL, 'p'},
+        {"messages", required_argument, NULL, 'm'}, {"size", required_argument, NULL, 'b'},
+        {"rate", required_argument, NULL, 'r'},     {"seconds", required_argument, NULL, 'S'},
+        {"drain", required_argument, NULL, 'd'},    {"json", no_argument, NULL, 'j'},
+        {"find-max", no_argument, NULL, 'f'},       {"plot", required_argument, NULL, 'P'},
+        {"compare", required_argument, NULL, 'c'},  {"iroh-node", required_argument, NULL, 'I'},
+        {"framing", required_argument, NULL, 'F'},  {"set", required_argument, NULL, 'x'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     sw_opts o = {.nodes = 10,
                  .shards = 1,
@@ -873,6 +873,13 @@ int gs_bench_swarm(int argc, char **argv)
             break;
         case 'I':
             iroh_node = optarg;
+            break;
+        case 'x':
+            if (o.nset == SW_MAX_SET || strchr(optarg, '=') == NULL) {
+                sw_usage();
+                return 2;
+            }
+            o.set[o.nset++] = optarg;
             break;
         case 'F':
             if (strcmp(optarg, "binary") == 0) {

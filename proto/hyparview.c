@@ -39,18 +39,12 @@ int gs_hyparview_init(gs_topic *t)
 {
     gs_ctx *ctx = t->ctx;
     const gs_node_cfg *cfg = &ctx->cfg;
-    size_t i;
 
     t->view.active = gs_ctx_calloc(ctx, cfg->active_view_capacity, sizeof(t->view.active[0]));
     if (t->view.active == NULL) {
         goto fail_active;
     }
-    for (i = 0; i < cfg->active_view_capacity; ++i) {
-        t->view.active[i].lazyq = gs_ctx_calloc(ctx, ctx->ihave_chunk, sizeof(gs_ihave_entry));
-        if (t->view.active[i].lazyq == NULL) {
-            goto fail_lazyq;
-        }
-    }
+    /* Each slot's IHave queue is allocated by its first announcement (plumtree.c lazy_push). */
     t->view.passive = gs_ctx_calloc(ctx, cfg->passive_view_capacity, sizeof(t->view.passive[0]));
     if (t->view.passive == NULL) {
         goto fail_passive;
@@ -71,11 +65,6 @@ fail_bootstrap:
 fail_pending:
     gs_ctx_free_block(ctx, t->view.passive);
 fail_passive:
-    i = cfg->active_view_capacity;
-fail_lazyq:
-    while (i-- > 0) {
-        gs_ctx_free_block(ctx, t->view.active[i].lazyq);
-    }
     gs_ctx_free_block(ctx, t->view.active);
 fail_active:
     return GS_ERR_NOMEM;

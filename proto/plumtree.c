@@ -119,9 +119,12 @@ static void retired_release(gs_topic *t, bool all)
     }
 }
 
-#define PT_RECS_INITIAL    256u
+/* First allocation of each per-topic structure, made when it is first needed (a joined topic
+ * that carries no traffic holds none of them); each then doubles up to its bound. */
+#define PT_RECS_INITIAL    16u
 #define PT_MISSING_INITIAL 16u
-#define PT_RING_INITIAL    ((size_t)64 * 1024)
+#define PT_RING_INITIAL    ((size_t)4 * 1024)
+#define PT_LAZYQ_INITIAL   16u
 
 int gs_plumtree_init(gs_topic *t)
 {
@@ -129,71 +132,23 @@ int gs_plumtree_init(gs_topic *t)
     const gs_node_cfg *cfg = &ctx->cfg;
     int rv;
 
-    t->recs_cap = PT_RECS_INITIAL;
-    t->recs = gs_ctx_calloc(ctx, t->recs_cap, sizeof(t->recs[0]));
-    if (t->recs == NULL) {
-        rv = GS_ERR_NOMEM;
-        goto fail_recs;
-    }
-    rv = gs_table_init(&t->recmap, sizeof(gs_msg_id),
-                       t->recs_cap < cfg->max_received ? t->recs_cap : cfg->max_received,
-                       cfg->max_received, gs_rand_next(&t->rng), rec_key, t, &ctx->amem);
+    /* recs, ring and the missing arrays start empty (capacity 0): log_insert, ring_alloc and
+     * missing_get allocate them.  The two indexes start at their smallest size. */
+    rv = gs_table_init(&t->recmap, sizeof(gs_msg_id), 0, cfg->max_received, gs_rand_next(&t->rng),
+                       rec_key, t, &ctx->amem);
     if (rv != 0) {
         goto fail_recmap;
     }
-    size_t ring = PT_RING_INITIAL;
-    if (ring < 2 * cfg->max_message_size) {
-        ring = 2 * cfg->max_message_size;
-    }
-    if (ring > cfg->cache_bytes) {
-        ring = cfg->cache_bytes;
-    }
-    t->ring_cap = ring;
-    t->ring = ring_new(ctx, t->ring_cap);
-    if (t->ring == NULL) {
-        rv = GS_ERR_NOMEM;
-        goto fail_ring;
-    }
-    t->missing_cap = PT_MISSING_INITIAL < cfg->max_missing ? PT_MISSING_INITIAL : cfg->max_missing;
-    t->missing = gs_ctx_calloc(ctx, t->missing_cap, sizeof(t->missing[0]));
-    if (t->missing == NULL) {
-        rv = GS_ERR_NOMEM;
-        goto fail_missing;
-    }
-    t->ann = gs_ctx_calloc(ctx, t->missing_cap * cfg->max_announcers, sizeof(t->ann[0]));
-    if (t->ann == NULL) {
-        rv = GS_ERR_NOMEM;
-        goto fail_ann;
-    }
-    t->missing_free = gs_ctx_calloc(ctx, t->missing_cap, sizeof(t->missing_free[0]));
-    if (t->missing_free == NULL) {
-        rv = GS_ERR_NOMEM;
-        goto fail_free;
-    }
-    for (size_t i = 0; i < t->missing_cap; ++i) {
-        t->missing_free[i] = (uint32_t)(t->missing_cap - 1 - i);
-    }
-    t->nmissing_free = t->missing_cap;
-    rv = gs_table_init(&t->missmap, sizeof(gs_msg_id), t->missing_cap, cfg->max_missing,
-                       gs_rand_next(&t->rng), missing_key, t, &ctx->amem);
+    rv = gs_table_init(&t->missmap, sizeof(gs_msg_id), 0, cfg->max_missing, gs_rand_next(&t->rng),
+                       missing_key, t, &ctx->amem);
     if (rv != 0) {
         goto fail_missmap;
     }
     return 0;
 
 fail_missmap:
-    gs_ctx_free_block(ctx, t->missing_free);
-fail_free:
-    gs_ctx_free_block(ctx, t->ann);
-fail_ann:
-    gs_ctx_free_block(ctx, t->missing);
-fail_missing:
-    ring_del(ctx, t->ring);
-fail_ring:
     gs_table_free(&t->recmap);
 fail_recmap:
-    gs_ctx_free_block(ctx, t->recs);
-fail_recs:
     return rv;
 }
 
@@ -206,7 +161,9 @@ void gs_plumtree_free(gs_topic *t)
     gs_ctx_free_block(ctx, t->missing_free);
     gs_ctx_free_block(ctx, t->ann);
     gs_ctx_free_block(ctx, t->missing);
-    ring_del(ctx, t->ring);
+    if (t->ring != NULL) {
+        ring_del(ctx, t->ring);
+    }
     gs_table_free(&t->recmap);
     gs_ctx_free_block(ctx, t->recs);
 }
@@ -252,7 +209,7 @@ static void evict_oldest(gs_topic *t)
 
 static int recs_grow(gs_topic *t)
 {
-    size_t ncap = t->recs_cap * 2;
+    size_t ncap = t->recs_cap == 0 ? PT_RECS_INITIAL : t->recs_cap * 2;
     gs_pt_rec *nrecs = gs_ctx_calloc(t->ctx, ncap, sizeof(*nrecs));
 
     if (nrecs == NULL) {
@@ -277,9 +234,11 @@ static int recs_grow(gs_topic *t)
     return 0;
 }
 
+/* ring_grow replaces the ring by one twice as large (the first one: PT_RING_INITIAL), at most
+ * cache_bytes, moving the cached payloads to its start. */
 static int ring_grow(gs_topic *t)
 {
-    size_t ncap = t->ring_cap * 2;
+    size_t ncap = t->ring_cap == 0 ? PT_RING_INITIAL : t->ring_cap * 2;
 
     if (ncap > t->ctx->cfg.cache_bytes) {
         ncap = t->ctx->cfg.cache_bytes;
@@ -298,7 +257,9 @@ static int ring_grow(gs_topic *t)
         r->pos = w;
         w += r->len;
     }
-    if (pin_live(t)) {
+    if (t->ring == NULL) {
+        /* first ring: nothing to move or keep */
+    } else if (pin_live(t)) {
         /* The outbox borrows bytes of the old ring: keep it until the epoch ends (retired
          * rings of an earlier epoch were released by ring_alloc before this growth). */
         assert(t->retired == NULL || t->retired_epoch == t->ctx->out_epoch);
@@ -324,6 +285,10 @@ static int ring_grow(gs_topic *t)
 static bool ring_alloc(gs_topic *t, size_t len, uint64_t *ppos)
 {
     retired_release(t, false);
+    if (t->ring_cap == 0 && ring_grow(t) != 0) {
+        ++t->ctx->c.nomem;
+        return false;
+    }
     for (;;) {
         size_t off = (size_t)(t->ring_wpos % t->ring_cap);
         size_t pad = off + len > t->ring_cap ? t->ring_cap - off : 0;
@@ -374,6 +339,9 @@ static gs_pt_rec *log_insert(gs_topic *t, const gs_msg_id *id, uint16_t round,
     if (t->rtail - t->rhead >= t->recs_cap) {
         if (recs_grow(t) != 0) {
             ++t->ctx->c.nomem;
+            if (t->recs_cap == 0) {
+                return NULL; /* no log yet: nothing to make room from */
+            }
             ++t->ctx->c.received_evicted;
             evict_oldest(t);
         }
@@ -448,7 +416,7 @@ static int missing_grow(gs_topic *t)
 {
     gs_ctx *ctx = t->ctx;
     size_t nann = ctx->cfg.max_announcers;
-    size_t ncap = t->missing_cap * 2;
+    size_t ncap = t->missing_cap == 0 ? PT_MISSING_INITIAL : t->missing_cap * 2;
 
     if (ncap > ctx->cfg.max_missing) {
         ncap = ctx->cfg.max_missing;
@@ -468,9 +436,11 @@ static int missing_grow(gs_topic *t)
         }
         return GS_ERR_NOMEM;
     }
-    memcpy(nm, t->missing, t->missing_cap * sizeof(*nm));
-    memcpy(na, t->ann, t->missing_cap * nann * sizeof(*na));
-    memcpy(nf, t->missing_free, t->nmissing_free * sizeof(*nf));
+    if (t->missing_cap > 0) {
+        memcpy(nm, t->missing, t->missing_cap * sizeof(*nm));
+        memcpy(na, t->ann, t->missing_cap * nann * sizeof(*na));
+        memcpy(nf, t->missing_free, t->nmissing_free * sizeof(*nf));
+    }
     size_t nfree = t->nmissing_free;
     for (size_t i = ncap; i-- > t->missing_cap;) {
         nf[nfree++] = (uint32_t)i;
@@ -583,8 +553,34 @@ static void flush_lazy(gs_topic *t, gs_active *a)
     gs_topic_send_gossip(t, &a->rec.id, &m, bodylen);
 }
 
+/* lazyq_grow doubles |a|'s IHave queue (the first one: PT_LAZYQ_INITIAL entries), at most C. */
+static int lazyq_grow(gs_topic *t, gs_active *a)
+{
+    size_t c = t->ctx->ihave_chunk;
+    size_t ncap = a->lazyq_cap == 0 ? PT_LAZYQ_INITIAL : a->lazyq_cap * 2;
+
+    if (ncap > c) {
+        ncap = c;
+    }
+    gs_ihave_entry *q = gs_ctx_alloc(t->ctx, ncap * sizeof(*q));
+    if (q == NULL) {
+        return GS_ERR_NOMEM;
+    }
+    if (a->nlazyq > 0) {
+        memcpy(q, a->lazyq, a->nlazyq * sizeof(*q));
+    }
+    gs_ctx_free_block(t->ctx, a->lazyq);
+    a->lazyq = q;
+    a->lazyq_cap = ncap;
+    return 0;
+}
+
 static void lazy_push(gs_topic *t, gs_active *a, const gs_msg_id *id, uint16_t round)
 {
+    if (a->nlazyq == a->lazyq_cap && lazyq_grow(t, a) != 0) {
+        ++t->ctx->c.nomem; /* the announcement is lost; the eager path and others remain */
+        return;
+    }
     a->lazyq[a->nlazyq].id = *id;
     a->lazyq[a->nlazyq].round = round;
     if (++a->nlazyq >= t->ctx->ihave_chunk) {

@@ -9,7 +9,8 @@
  * both expiries are now + a constant, so both expire in log order): records in [head, cached) are
  * remembered ids only, records in [cached, tail) also own a payload in the byte ring.  A gs_table
  * indexes the live records by id.  Both grow on demand up to max_received / cache_bytes; at the
- * bound the oldest entry is dropped early and counted.
+ * bound the oldest entry is dropped early and counted.  recs, ring and the missing arrays are
+ * NULL with capacity 0 until first used (a joined topic without traffic holds none of them).
  */
 #ifndef GS_PROTO_TOPIC_H
 #define GS_PROTO_TOPIC_H

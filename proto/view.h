@@ -37,7 +37,8 @@ typedef struct gs_active {
     bool neighbor_sent;    /* we sent it a Neighbor since it became active (see add_active) */
     uint16_t dup_run;      /* GS_BCAST_MANY: duplicates in a row from it, no first delivery */
     size_t nlazyq;         /* queued announcements, flushed at C entries or by the timer */
-    gs_ihave_entry *lazyq; /* C entries, owned by the slot (moves with swaps) */
+    size_t lazyq_cap;      /* entries allocated: 0 until the first announcement, grows to C */
+    gs_ihave_entry *lazyq; /* lazyq_cap entries, owned by the slot (moves with swaps) */
 } gs_active;
 
 typedef struct gs_pending {

@@ -35,13 +35,17 @@
 #define BIN_JSON              0x03 /* both: one JSON request / reply / event (no newline) */
 #define BIN_PUBLISHED         0x81 /* server: a publish succeeded: msg id (32) */
 #define BIN_RECEIVED                                                                               \
-    0x90              /* server: topic (32) msg id (32) from (32) scope (1) round (2) content      \
-                       */
-#define BIN_HDR     5 /* length (4) + type (1) */
-#define READ_CHUNK  65536
-#define EPOLL_BATCH 64
-#define TAG_LISTEN  ((uint64_t)1 << 62)
-#define TAG_EVENTFD ((uint64_t)1 << 61)
+    0x90             /* server: topic (32) msg id (32) from (32) scope (1) round (2) content       \
+                      */
+#define BIN_HDR    5 /* length (4) + type (1) */
+#define READ_CHUNK 65536
+/* EVENT_FLUSH_AT: queued event bytes (at most half of control.client_queue) that make
+ * deliver_event write at once instead of at the end of the drain, so a burst does not fill the
+ * client's queue before the socket has taken any of it. */
+#define EVENT_FLUSH_AT 65536
+#define EPOLL_BATCH    64
+#define TAG_LISTEN     ((uint64_t)1 << 62)
+#define TAG_EVENTFD    ((uint64_t)1 << 61)
 
 typedef struct client client;
 
@@ -84,6 +88,7 @@ struct client {
     bool resume;           /* paused ended: parse the input already buffered */
     bool bin_in;           /* input is binary frames (after a framing request) */
     bool bin_out;          /* output is binary frames (after the framing reply) */
+    bool unflushed;        /* events queued by this drain_mesh, written when it ends */
     pending *head;
     pending *tail;
     size_t npending;
@@ -1134,6 +1139,9 @@ static const char *const reasons[] = {"evicted", "peer_left", "peer_quit", "conn
 
 static void deliver_event(gs_control *c, const gs_event *ev)
 {
+    size_t flush_at = c->srv->cfg.control_client_queue / 2 < EVENT_FLUSH_AT
+                          ? c->srv->cfg.control_client_queue / 2
+                          : EVENT_FLUSH_AT;
     topic_subs *ts = gs_kmap_get(&c->subs, ev->topic.b);
     json_t *o;
     char *line = NULL;
@@ -1236,9 +1244,13 @@ queue:
             cl->lagged++;
             c->events_dropped++;
         }
-        client_flush(cl);
-        if (!cl->want_out && cl->outlen > cl->outoff) {
-            client_arm(c, cl);
+        if (cl->outlen - cl->outoff >= flush_at) {
+            client_flush(cl);
+            if (!cl->want_out && cl->outlen > cl->outoff) {
+                client_arm(c, cl);
+            }
+        } else {
+            cl->unflushed = true; /* written once at the end of drain_mesh */
         }
     }
     free(line);
@@ -1507,6 +1519,8 @@ fail:
     return rv;
 }
 
+/* drain_mesh handles every record the shards sent us, then writes the events it queued with one
+ * send per client (not one per event). */
 static void drain_mesh(gs_control *c)
 {
     size_t n;
@@ -1522,6 +1536,17 @@ static void drain_mesh(gs_control *c)
 
                 deliver_event(c, (const gs_event *)(const void *)f->data);
                 gs_frame_unref(f);
+            }
+        }
+    }
+    for (size_t i = 0; i < c->nclients; ++i) {
+        client *cl = c->clients[i];
+
+        if (cl->unflushed) {
+            cl->unflushed = false;
+            client_flush(cl);
+            if (!cl->want_out && cl->outlen > cl->outoff) {
+                client_arm(c, cl);
             }
         }
     }

@@ -19,21 +19,20 @@ static size_t key_hash(const uint8_t key[32])
     return (size_t)h;
 }
 
+/* KMAP_FIRST: slots of a new map; it doubles as entries arrive (load <= 1/2), up to the size
+ * that |max| entries need, so an unused map costs a few hundred bytes, not max * 80. */
+#define KMAP_FIRST 16
+
 int gs_kmap_init(gs_kmap *m, size_t max)
 {
-    size_t cap = 16;
-
     if (max == 0 || max > ((size_t)1 << 28)) {
         return GS_ERR_INVAL;
     }
-    while (cap < 2 * max) {
-        cap <<= 1;
-    }
-    m->slots = calloc(cap, sizeof(*m->slots));
+    m->slots = calloc(KMAP_FIRST, sizeof(*m->slots));
     if (m->slots == NULL) {
         return GS_ERR_NOMEM;
     }
-    m->mask = cap - 1;
+    m->mask = KMAP_FIRST - 1;
     m->n = 0;
     m->max = max;
     return 0;
@@ -60,6 +59,31 @@ void *gs_kmap_get(const gs_kmap *m, const uint8_t key[32])
     return m->slots[find(m, key)].val;
 }
 
+/* grow doubles the slots (every entry re-placed at its home run).  Returns 0 or GS_ERR_NOMEM. */
+static int grow(gs_kmap *m)
+{
+    size_t ncap = 2 * (m->mask + 1);
+    gs_kmap_slot *ns = calloc(ncap, sizeof(*ns));
+
+    if (ns == NULL) {
+        return GS_ERR_NOMEM;
+    }
+    for (size_t i = 0; i <= m->mask; ++i) {
+        if (m->slots[i].val == NULL) {
+            continue;
+        }
+        size_t j = key_hash(m->slots[i].key) & (ncap - 1);
+        while (ns[j].val != NULL) {
+            j = (j + 1) & (ncap - 1);
+        }
+        ns[j] = m->slots[i];
+    }
+    free(m->slots);
+    m->slots = ns;
+    m->mask = ncap - 1;
+    return 0;
+}
+
 int gs_kmap_put(gs_kmap *m, const uint8_t key[32], void *val)
 {
     size_t i = find(m, key);
@@ -67,6 +91,13 @@ int gs_kmap_put(gs_kmap *m, const uint8_t key[32], void *val)
     if (m->slots[i].val == NULL) {
         if (m->n >= m->max) {
             return GS_ERR_LIMIT;
+        }
+        if (2 * (m->n + 1) > m->mask + 1) {
+            int rv = grow(m);
+            if (rv != 0) {
+                return rv;
+            }
+            i = find(m, key);
         }
         memcpy(m->slots[i].key, key, 32);
         m->n++;

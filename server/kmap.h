@@ -2,8 +2,10 @@
 /*
  * kmap.h: a bounded hash map from 32-byte keys (endpoint ids, topic ids) to pointers, for one
  * shard's peer and topic tables.  Open addressing with linear probing and backward-shift
- * deletion; the table is sized once for |max| entries (load <= 1/2) and never grows, so a lookup
- * never allocates and the bound is the configuration's.
+ * deletion; the table starts small and doubles on insertion (load <= 1/2) until it holds |max|
+ * entries, the configuration's bound, so an unused map costs little memory and a sweep over it
+ * (gs_kmap_next, the address book's expiry) touches only what is in use.  Lookups and deletions
+ * never allocate.
  *
  * Threads: one owner thread; no call is thread-safe.
  */
@@ -38,8 +40,8 @@ void gs_kmap_free(gs_kmap *m);
 /* gs_kmap_get returns the value stored for |key| or NULL. */
 void *gs_kmap_get(const gs_kmap *m, const uint8_t key[32]);
 
-/* gs_kmap_put stores |val| (not NULL) for |key| (replacing any).  Returns 0 or GS_ERR_LIMIT
- * (|max| entries already). */
+/* gs_kmap_put stores |val| (not NULL) for |key| (replacing any), growing the table when needed.
+ * Returns 0, GS_ERR_LIMIT (|max| entries already) or GS_ERR_NOMEM (growth failed). */
 int gs_kmap_put(gs_kmap *m, const uint8_t key[32], void *val);
 
 /* gs_kmap_del removes |key| and returns its value (NULL if absent). */

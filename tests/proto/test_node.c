@@ -85,6 +85,42 @@ Test(node, join_survives_every_allocation_failure)
     }
 }
 
+/* P9: a joined topic without traffic holds only its membership state; the message log, payload
+ * ring, missing tables and IHave queues come with the first message and go with the topic. */
+Test(node, idle_topic_holds_membership_state_only)
+{
+    gs_node_cfg cfg;
+    gs_key self = h_key(0);
+    gs_fake_mem fm;
+    gs_node *node = NULL;
+
+    gs_node_cfg_default(&cfg);
+    cfg.max_topics = 128;
+    gs_fake_mem_init(&fm, 0);
+    cr_assert(eq(int, gs_node_new(&node, &cfg, &self, 7, &fm.mem), 0));
+    gs_topic_id t0 = h_topic(1);
+    cr_assert(eq(int, gs_node_join(node, &t0, NULL, 0, 0), 0));
+    size_t before = fm.nbytes;
+    for (uint8_t i = 2; i < 102; ++i) {
+        gs_topic_id t = h_topic(i);
+        cr_assert(eq(int, gs_node_join(node, &t, NULL, 0, 0), 0));
+    }
+    size_t per_topic = (fm.nbytes - before) / 100;
+    cr_assert(lt(sz, per_topic, 6 * 1024), "%zu bytes per idle topic", per_topic);
+
+    /* traffic on one topic allocates its log, ring and IHave queue; quitting frees them */
+    h_neighbors(node, &cap, 1, 3, 1);
+    cr_assert(eq(sz, h_nactive(node), 3));
+    size_t idle = fm.nbytes;
+    cr_assert(eq(int,
+                 gs_node_broadcast(node, &t0, (const uint8_t *)"hello", 5, GS_SCOPE_SWARM, 2, NULL),
+                 0));
+    h_drain(node, &cap);
+    cr_assert(gt(sz, fm.nbytes, idle + 4096), "the first message allocates the payload ring");
+    gs_node_del(node);
+    cr_assert(eq(sz, fm.nlive, 0));
+}
+
 /* A whole scenario with the N-th allocation failing: no crash, no leak, counted. */
 Test(node, scenario_survives_any_single_allocation_failure)
 {

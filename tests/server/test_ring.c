@@ -151,6 +151,7 @@ static void test_kmap(void)
     size_t count = 0;
 
     CHECK(gs_kmap_init(&m, 32) == 0);
+    CHECK(m.mask + 1 == 16); /* starts small, grows on insertion */
     for (int i = 0; i < 40; ++i) {
         memset(k[i], 0, 32);
         k[i][0] = (uint8_t)i; /* many keys share most bytes */
@@ -159,6 +160,7 @@ static void test_kmap(void)
     for (int i = 0; i < 32; ++i) {
         CHECK(gs_kmap_put(&m, k[i], &vals[i]) == 0);
     }
+    CHECK(m.mask + 1 == 64); /* the size |max| needs at load <= 1/2, no more */
     CHECK(gs_kmap_put(&m, k[32], &vals[32]) == GS_ERR_LIMIT);
     CHECK(gs_kmap_put(&m, k[3], &vals[3]) == 0); /* replace is fine when full */
     for (int i = 0; i < 32; ++i) {
