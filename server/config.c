@@ -127,9 +127,6 @@ static const key_def keys[] = {
      "SIGTERM: time allowed to quit topics and close connections"},
     {"protocol.v0", K_BOOL, OFF(v0), NOLIST, 0, 0,
      "also speak /iroh-gossip/0 (iroh-gossip 0.35 peers; /1 stays preferred)"},
-    {"protocol.many_publishers", K_BOOL, OFF(many_publishers), NOLIST, 0, 0,
-     "PlumTree policies for topics with many publishers (docs/proto.md \"Policies\"): prune a "
-     "link after 100 duplicates in a row, re-graft by arrival time, RTT-based timeouts"},
     {"protocol.max_message_size", K_SIZE, NODE(max_message_size), NOLIST, GS_MAX_MESSAGE_SIZE_MIN,
      16 * MIB, "M: frame body limit (same on every node of a network)"},
     {"protocol.active_view_capacity", K_SIZE, NODE(active_view_capacity), NOLIST, 1, 1024,
@@ -569,9 +566,6 @@ int gs_server_cfg_validate(gs_server_cfg *cfg, gs_cfg_errors *errs)
             add_err(errs, "config", "metrics.listen", "not ADDR:PORT (IPv4 or [IPv6])");
             rv = GS_ERR_INVAL;
         }
-    }
-    if (cfg->many_publishers) {
-        gs_node_cfg_many_publishers(&cfg->node); /* sets only fields no key names */
     }
     if (rv == 0 && gs_node_cfg_validate(&cfg->node) < 0) {
         add_err(errs, "config", "protocol", "parameters rejected by the protocol node");

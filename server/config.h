@@ -107,8 +107,6 @@ typedef struct gs_server_cfg {
     gs_duration keep_alive;
     gs_duration shutdown_timeout;
     bool v0; /* also accept and offer "/iroh-gossip/0" (PROTOCOL.md 12) */
-    /* protocol.many_publishers: gs_server_cfg_validate applies gs_node_cfg_many_publishers */
-    bool many_publishers;
     /* [protocol] */
     gs_node_cfg node;
 } gs_server_cfg;

@@ -63,7 +63,8 @@ static void test_file(void)
     CHECK(cfg.njoin == 1 && strcmp(cfg.join[0].name, "a topic with spaces") == 0);
     CHECK(gs_server_cfg_validate(&cfg, &errs) == 0);
     CHECK(cfg.node.bcast_policy == GS_BCAST_REFERENCE && !cfg.node.rtt_timeouts);
-    CHECK(gs_server_cfg_set(&cfg, "protocol.many_publishers", "true", "--set", -2, &errs) == 0);
+    CHECK(gs_server_cfg_set(&cfg, "protocol.broadcast_policy", "many", "--set", -2, &errs) == 0);
+    CHECK(gs_server_cfg_set(&cfg, "protocol.rtt_timeouts", "true", "--set", -2, &errs) == 0);
     CHECK(gs_server_cfg_validate(&cfg, &errs) == 0);
     CHECK(cfg.node.bcast_policy == GS_BCAST_MANY && cfg.node.rtt_timeouts);
     unlink(path);
