@@ -22,16 +22,21 @@ wait_for 30 has_neighbors a "$T" 2 || fatal "a: not 2 neighbours in $T"
 bg sub-c "$E2E_GOSSIPCTL" --control "$(sock c)" subscribe "$T" --json
 wait_for 20 has_subscribers c "$T" 1 || fatal "c does not list its subscriber"
 
+# publish_bursts NODE TOPIC: NODE publishes $E2E_DIR/pub-NODE.txt on TOPIC in 8 bursts of 250.
+publish_bursts() {
+    for k in $(seq 0 7); do
+        sed -n "$((k * 250 + 1)),$((k * 250 + 250))p" "$E2E_DIR/pub-$1.txt" |
+            ctl "$1" publish "$2" --stdin >/dev/null 2>>"$E2E_DIR/pub-$1.log" ||
+            fail "$1: publish: $(cat "$E2E_DIR/pub-$1.log")"
+        sleep 0.2
+    done
+}
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/${NODE_PID[$1]}/status"; }
 rss0=$(rss_kb a)
 kill -STOP "${NODE_PID[b]}"
 pad=$(head -c 3000 /dev/zero | tr '\0' y)
 for i in $(seq -w 1 2000); do echo "slowpeer-$E2E_RUN-$i-$pad"; done >"$E2E_DIR/pub-a.txt"
-for k in $(seq 0 7); do
-    sed -n "$((k * 250 + 1)),$((k * 250 + 250))p" "$E2E_DIR/pub-a.txt" |
-        ctl a publish "$T" --stdin >/dev/null 2>>"$E2E_DIR/pub-a.log" || fail "a: publish: $(cat "$E2E_DIR/pub-a.log")"
-    sleep 0.2
-done
+publish_bursts a "$T"
 check "c receives all 2,000 messages exactly once while b reads nothing" \
     py deliver.py --timeout 90 --prefix "slowpeer-$E2E_RUN" --pub "a=$E2E_DIR/pub-a.txt" --sub "c=$E2E_DIR/sub-c.out"
 counter() { status_json a && py ctlq.py sum "$1" <"$E2E_DIR/a.status.json"; }
@@ -61,11 +66,7 @@ bg sub-c2 "$E2E_GOSSIPCTL" --control "$(sock c2)" subscribe "$T2" --json
 wait_for 20 has_subscribers c2 "$T2" 1 || fatal "c2 does not list its subscriber"
 kill -STOP "${NODE_PID[b2]}"
 sed "s/^slowpeer-$E2E_RUN-/slowpeer-low-$E2E_RUN-/" "$E2E_DIR/pub-a.txt" >"$E2E_DIR/pub-a2.txt"
-for k in $(seq 0 7); do
-    sed -n "$((k * 250 + 1)),$((k * 250 + 250))p" "$E2E_DIR/pub-a2.txt" |
-        ctl a2 publish "$T2" --stdin >/dev/null 2>>"$E2E_DIR/pub-a2.log" || fail "a2: publish: $(cat "$E2E_DIR/pub-a2.log")"
-    sleep 0.2
-done
+publish_bursts a2 "$T2"
 check "with a 256 KiB watermark c2 still receives all 2,000 exactly once" \
     py deliver.py --timeout 90 --prefix "slowpeer-low-$E2E_RUN" --pub "a2=$E2E_DIR/pub-a2.txt" --sub "c2=$E2E_DIR/sub-c2.out"
 counter2() { status_json a2 && py ctlq.py sum "$1" <"$E2E_DIR/a2.status.json"; }

@@ -1364,6 +1364,26 @@ Test(quic, forged_packets_with_a_live_connection_id_do_not_hurt_it)
     tnet_free(&net);
 }
 
+/* tnet_add_counted adds a node (identity from seed byte |seed0|, port |port|) whose endpoint
+ * allocates through the counting allocator |fm| (initialised here). */
+static tnode *tnet_add_counted(tnet *net, uint8_t seed0, uint16_t port, const gs_quic_cfg *cfg,
+                               gs_fake_mem *fm)
+{
+    gs_identity id;
+    uint8_t seed[GS_ID_SEED_LEN] = {seed0};
+    gs_identity_from_seed(&id, seed);
+    gs_fake_mem_init(fm, 0);
+    tnode *a = &net->nodes[net->nnodes++];
+    gs_quic_callbacks cb = {.user_data = a,
+                            .on_connected = tnet_on_connected,
+                            .on_frame = tnet_on_frame,
+                            .on_closed = tnet_on_closed};
+    cr_assert(eq(int, gs_quic_ep_new(&a->ep, cfg, &id, &cb, &fm->mem), 0));
+    a->id = id;
+    tnet_addr(&a->addr, port);
+    return a;
+}
+
 Test(quic, connection_churn_leaves_no_memory_behind, .timeout = 120)
 {
     gs_quic_cfg cfg = base_cfg();
@@ -1374,18 +1394,7 @@ Test(quic, connection_churn_leaves_no_memory_behind, .timeout = 120)
     cfg.max_conns = 64;
     tnet_init(&net);
     tnode *b = tnet_add(&net, 2, 4002, &cfg);
-    gs_identity id;
-    uint8_t seed[GS_ID_SEED_LEN] = {1};
-    gs_identity_from_seed(&id, seed);
-    gs_fake_mem_init(&fm, 0);
-    tnode *a = &net.nodes[net.nnodes++];
-    gs_quic_callbacks cb = {.user_data = a,
-                            .on_connected = tnet_on_connected,
-                            .on_frame = tnet_on_frame,
-                            .on_closed = tnet_on_closed};
-    cr_assert(eq(int, gs_quic_ep_new(&a->ep, &cfg, &id, &cb, &fm.mem), 0));
-    a->id = id;
-    tnet_addr(&a->addr, 4001);
+    tnode *a = tnet_add_counted(&net, 1, 4001, &cfg, &fm);
     size_t base = fm.nlive;
     size_t after_first = 0;
     for (int i = 0; i < 100; ++i) {
@@ -1567,18 +1576,7 @@ Test(quic, connection_memory_is_accounted_and_reclaimed_under_loss, .timeout = 1
     net.filter = lossy_filter;
     net.filter_user = &l;
     tnode *b = tnet_add(&net, 2, 4002, &cfg);
-    gs_identity id;
-    uint8_t seed[GS_ID_SEED_LEN] = {9};
-    gs_identity_from_seed(&id, seed);
-    gs_fake_mem_init(&fm, 0);
-    tnode *a = &net.nodes[net.nnodes++];
-    gs_quic_callbacks cb = {.user_data = a,
-                            .on_connected = tnet_on_connected,
-                            .on_frame = tnet_on_frame,
-                            .on_closed = tnet_on_closed};
-    cr_assert(eq(int, gs_quic_ep_new(&a->ep, &cfg, &id, &cb, &fm.mem), 0));
-    a->id = id;
-    tnet_addr(&a->addr, 4001);
+    tnode *a = tnet_add_counted(&net, 9, 4001, &cfg, &fm);
     gs_quic_conn_id c = dial(&net, a, b, NULL);
     for (int k = 0; k < 10000 && a->nconnected == 0; ++k) {
         tnet_step(&net, net.now + GS_SECONDS);
@@ -1707,19 +1705,8 @@ Test(quic, closing_connections_keep_little_state, .timeout = 60)
     /* 20 full-window connections from one address: lift the prefix memory share too */
     cfg.rx_mem_max = cfg.rx_mem_prefix_max = (size_t)1 << 40;
     tnet_init(&net);
-    tnode *b = tnet_add(&net, 2, 4002, &cfg); /* the client, nodes[0] */
-    gs_identity id;
-    uint8_t seed[GS_ID_SEED_LEN] = {1};
-    gs_identity_from_seed(&id, seed);
-    gs_fake_mem_init(&fm, 0);
-    tnode *a = &net.nodes[net.nnodes++]; /* the server, nodes[1], counted */
-    gs_quic_callbacks cb = {.user_data = a,
-                            .on_connected = tnet_on_connected,
-                            .on_frame = tnet_on_frame,
-                            .on_closed = tnet_on_closed};
-    cr_assert(eq(int, gs_quic_ep_new(&a->ep, &cfg, &id, &cb, &fm.mem), 0));
-    a->id = id;
-    tnet_addr(&a->addr, 4001);
+    tnode *b = tnet_add(&net, 2, 4002, &cfg);              /* the client, nodes[0] */
+    tnode *a = tnet_add_counted(&net, 1, 4001, &cfg, &fm); /* the server, nodes[1], counted */
     size_t base = fm.nbytes;
     for (size_t i = 0; i < n; ++i) {
         conns[i] = dial(&net, b, a, NULL);

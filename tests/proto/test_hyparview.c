@@ -788,9 +788,12 @@ static bool refused_refill(gs_node *node, gs_tstamp now, gs_priority *prio)
     return true;
 }
 
-Test(hyparview, refused_refills_escalate_to_high_priority_in_a_thin_view)
+/* refusal_run: a node with refill_escalate |escalate| has 2 neighbours and 6 passive candidates,
+ * loses one neighbour, and has 4 refill requests in a row refused; |prio| receives their
+ * priorities.  Returns refills_escalated. */
+static uint64_t refusal_run(uint16_t escalate, gs_priority prio[4])
 {
-    gs_node *node = h_node_healing(2, 0);
+    gs_node *node = h_node_healing(escalate, 0);
     gs_peer_info items[6];
     memset(items, 0, sizeof(items));
     for (unsigned i = 0; i < 6; ++i) {
@@ -803,51 +806,38 @@ Test(hyparview, refused_refills_escalate_to_high_priority_in_a_thin_view)
     gs_node_on_peer_disconnected(node, &n2, 2); /* one neighbour left: a thin view */
     h_drain(node, &cap);
 
-    gs_priority prio[4];
-    size_t n = 0;
     gs_tstamp now = 10;
-    /* each refusal leaves a request free; the next refill goes out on the next event */
-    while (n < 4) {
-        cr_assert(refused_refill(node, now, &prio[n]), "no refill request after %zu refusals", n);
-        ++n;
-        ++now;
+    for (size_t n = 0; n < 4; ++n) {
+        cr_assert(refused_refill(node, now++, &prio[n]), "no refill request after %zu refusals", n);
         if (h_count_sends(&cap, GS_MSG_NEIGHBOR, NULL) == 0) {
-            /* refill after a refusal happens at the next ShuffleReply: send one */
-            h_msg(node, &cap, 1, &sr, now);
+            /* a refusal alone starts no refill: the next ShuffleReply does */
+            h_msg(node, &cap, 1, &sr, now++);
         }
     }
+    uint64_t escalated = gs_node_counters_get(node)->refills_escalated;
+    gs_node_del(node);
+    return escalated;
+}
+
+Test(hyparview, refused_refills_escalate_to_high_priority_in_a_thin_view)
+{
+    gs_priority prio[4];
+
+    cr_assert(ge(u64, refusal_run(2, prio), 2));
     cr_assert(eq(int, prio[0], GS_PRIORITY_LOW));
     cr_assert(eq(int, prio[1], GS_PRIORITY_LOW));
     cr_assert(eq(int, prio[2], GS_PRIORITY_HIGH), "after 2 refusals in a row");
     cr_assert(eq(int, prio[3], GS_PRIORITY_HIGH));
-    cr_assert(ge(u64, gs_node_counters_get(node)->refills_escalated, 2));
-    gs_node_del(node);
 }
 
 Test(hyparview, refused_refills_stay_low_without_escalation)
 {
-    gs_node *node = h_node_healing(0, 0);
-    gs_peer_info items[6];
-    memset(items, 0, sizeof(items));
-    for (unsigned i = 0; i < 6; ++i) {
-        items[i].id = h_key(40 + i);
-    }
-    h_neighbors(node, &cap, 1, 2, 0);
-    gs_msg sr = h_shuffle_reply(items, 6);
-    h_msg(node, &cap, 1, &sr, 1);
-    gs_key n2 = h_key(2);
-    gs_node_on_peer_disconnected(node, &n2, 2);
-    h_drain(node, &cap);
-    gs_tstamp now = 10;
+    gs_priority prio[4];
+
+    cr_assert(eq(u64, refusal_run(0, prio), 0));
     for (int i = 0; i < 4; ++i) {
-        gs_priority p;
-        if (h_count_sends(&cap, GS_MSG_NEIGHBOR, NULL) == 0) {
-            h_msg(node, &cap, 1, &sr, now++);
-        }
-        cr_assert(refused_refill(node, now++, &p));
-        cr_assert(eq(int, p, GS_PRIORITY_LOW));
+        cr_assert(eq(int, prio[i], GS_PRIORITY_LOW));
     }
-    gs_node_del(node);
 }
 
 /* A Neighbor request to an already active peer (ForwardJoin naming a neighbour) is pending when
