@@ -1038,9 +1038,9 @@ gs_duration gs_hyparview_shuffle_next(gs_topic *t)
 static void do_shuffle(gs_topic *t)
 {
     const gs_node_cfg *cfg = &t->ctx->cfg;
-    /* An early shuffle (thin passive view) asks its neighbour X directly (ttl 0): X answers on the connection we
-     * already have, so filling the view costs no dial and no disconnect; the regular shuffle
-     * walks shuffle_random_walk_length hops for a random sample of the swarm. */
+    /* An early shuffle (thin passive view) asks its neighbour X directly (ttl 0): X answers on the
+     * connection we already have, so filling the view costs no dial and no disconnect; the regular
+     * shuffle walks shuffle_random_walk_length hops for a random sample of the swarm. */
     uint16_t ttl = t->shuffle_early_next ? 0 : cfg->shuffle_random_walk_length;
 
     (void)gs_topic_schedule(t, GS_TIMER_SHUFFLE, gs_hyparview_shuffle_next(t), 0, NULL);

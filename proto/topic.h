@@ -81,9 +81,9 @@ typedef struct gs_topic {
     gs_duration shuffle_backoff; /* next early shuffle's delay (shuffle_early, doubling) */
     bool shuffle_early_next;     /* the scheduled shuffle is an early one (ttl 0) */
     uint16_t refill_refused;     /* Neighbor requests refused in a row (refill_escalate) */
-    gs_tstamp join_at; /* first Join of an isolated period (valid while join_timing) */
-    bool join_timing;  /* the contact's answer to that Join is a round-trip sample */
-    bool refilling;    /* send_neighbor is called by refill (GS_COMPAT_TIMEOUT_REFILL) */
+    gs_tstamp join_at;           /* first Join of an isolated period (valid while join_timing) */
+    bool join_timing;            /* the contact's answer to that Join is a round-trip sample */
+    bool refilling;              /* send_neighbor is called by refill (GS_COMPAT_TIMEOUT_REFILL) */
 
     /* PlumTree: message log (received + cache) */
     gs_pt_rec *recs;

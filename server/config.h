@@ -96,7 +96,7 @@ typedef struct gs_server_cfg {
     uint64_t send_queue_low;
     gs_duration peer_behind_max;
     uint64_t max_conns;
-    uint64_t max_conns_per_prefix;    /* QUIC admission limits (io/quic.h, docs/quic.md) */
+    uint64_t max_conns_per_prefix; /* QUIC admission limits (io/quic.h, docs/quic.md) */
     uint64_t max_halfopen;
     uint64_t max_halfopen_per_prefix;
     uint64_t rx_mem_max;

@@ -425,8 +425,7 @@ static void drop_note(gs_shard *sh, const uint8_t peer[32], const uint8_t topic[
 
 /* push_dropped: a Gossip frame to |peer| on |topic| was refused by back-pressure on this (the
  * connection's) shard; the topic's shard turns it into an IHave so the peer can Graft it. */
-static void push_dropped(gs_shard *sh, const uint8_t peer[32], const uint8_t topic[32],
-                         gs_frame *f)
+static void push_dropped(gs_shard *sh, const uint8_t peer[32], const uint8_t topic[32], gs_frame *f)
 {
     unsigned owner = gs_server_topic_shard(sh->srv, topic);
     gs_mbox_rec r = {.type = GS_MBOX_DROPPED};

@@ -95,11 +95,11 @@ typedef struct gs_node_cfg {
      * joiner's passive view is otherwise empty for a minute, and losing its few neighbours in
      * that minute leaves it with no one to refill from.  0: every shuffle after
      * shuffle_interval (the reference). */
-    gs_duration shuffle_early;           /* 0 (gossipd's default: 2 s) */
+    gs_duration shuffle_early; /* 0 (gossipd's default: 2 s) */
     /* After |refill_escalate| refused Neighbor requests in a row, a node holding fewer than half
      * of active_view_capacity refills with High priority (never refused).  0: Low until the view
      * is empty (the reference). */
-    uint16_t refill_escalate;            /* 0 (gossipd's default: 2) */
+    uint16_t refill_escalate;             /* 0 (gossipd's default: 2) */
     gs_duration neighbor_request_timeout; /* 500 ms */
     /* D16: while a topic has no neighbour, re-send Join to its bootstrap and passive peers, first
      * after |join_retry_initial|, doubling up to |join_retry_max|.  0 disables the retries. */
@@ -269,8 +269,8 @@ typedef struct gs_node_counters {
     uint64_t disconnects;         /* DISCONNECT commands emitted */
     uint64_t neighbor_replies_suppressed; /* Neighbors from active peers left unanswered */
     uint64_t neighbor_timeouts;           /* Neighbor requests that timed out unanswered */
-    uint64_t drops_announced; /* eager pushes the transport dropped, announced by IHave instead */
-    uint64_t shuffles_early;  /* shuffles scheduled early: passive view thin (shuffle_early) */
+    uint64_t drops_announced;   /* eager pushes the transport dropped, announced by IHave instead */
+    uint64_t shuffles_early;    /* shuffles scheduled early: passive view thin (shuffle_early) */
     uint64_t refills_escalated; /* refill requests sent High after refusals (refill_escalate) */
 } gs_node_counters;
 

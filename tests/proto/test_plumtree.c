@@ -91,8 +91,8 @@ Test(plumtree, dropped_eager_push_is_announced_and_graftable)
     cr_assert(eq(int, memcmp(o->msg.gossip.id.b, id.b, 32), 0));
     /* not a neighbour, not a topic of ours: refused, nothing queued */
     cr_assert(eq(int, gs_node_on_push_dropped(node, &x, &t, &id, 0, 30 * H_MS), GS_ERR_NOTFOUND));
-    cr_assert(eq(int, gs_node_on_push_dropped(node, &e, &other, &id, 0, 30 * H_MS),
-                 GS_ERR_NOT_JOINED));
+    cr_assert(
+        eq(int, gs_node_on_push_dropped(node, &e, &other, &id, 0, 30 * H_MS), GS_ERR_NOT_JOINED));
     h_expire(node, &cap, 40 * H_MS);
     cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_IHAVE, NULL), 0));
     cr_assert(eq(u64, gs_node_counters_get(node)->drops_announced, 1));
