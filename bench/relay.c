@@ -319,6 +319,8 @@ static int rl_peer_new(rl *r, rl_peer *p, unsigned index, bool publisher)
     p->r = r;
     p->index = index;
     p->publisher = publisher;
+    /* publisher i publishes indices i, i + P, i + 2P, ... (rl_publish_due) */
+    p->next_idx = publisher ? index : 0;
     rv = gs_identity_generate(&p->id);
     if (rv < 0) {
         return rv;
