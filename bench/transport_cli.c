@@ -86,6 +86,7 @@ static const counter quic_counters[] = {
     QC(resets_ratelimited),
     QC(resets_received),
     QC(amplification_limited),
+    QC(close_waits),
     QC(conns_refused),
     QC(conns_closed),
     QC(idle_timeouts),

@@ -108,7 +108,11 @@ static gs_tstamp conn_expiry(const qconn *c)
     if (c->state == QS_CLOSING || c->state == QS_DRAINING) {
         return c->close_deadline;
     }
-    return ngtcp2_conn_get_expiry(c->nc);
+    gs_tstamp e = ngtcp2_conn_get_expiry(c->nc);
+    if (c->close_req && c->close_wait != 0 && c->close_wait < e) {
+        e = c->close_wait;
+    }
+    return e;
 }
 
 /* gs_quic_heap_update refreshes |c|'s key; a key not after |floor| is raised to floor + 1 so that
@@ -689,12 +693,16 @@ static int cb_dcid_status(ngtcp2_conn *nc, int type, uint64_t seq, const ngtcp2_
                           const uint8_t *token, void *ud)
 {
     (void)nc;
-    (void)type;
     (void)seq;
     (void)cid;
     (void)token;
     qconn *c = ud;
     c->tokens_dirty = true; /* re-read at top level: ngtcp2 may be mid-update here */
+    if (type == NGTCP2_CONNECTION_ID_STATUS_TYPE_ACTIVATE && !c->is_server) {
+        /* ngtcp2 0.12 activates a client's first DCID in the write that sent its Finished (the
+         * move to its post-handshake state); nothing else tells that the flight left. */
+        c->flight_sent = true;
+    }
     return 0;
 }
 
@@ -877,9 +885,12 @@ bool gs_quic_conn_read(gs_quic_ep *ep, qconn *c, const gs_quic_addr *local,
  * Finished by ~22 ms after its 1200-byte Initial (measured with virtual time: every loopback
  * handshake took >= 22 ms, PTO probes included).  A handshake is a few packets; a burst is fine.
  */
-static void conn_pace(qconn *c, gs_tstamp now)
+static void conn_pace(qconn *c, gs_tstamp now, size_t npkts)
 {
-    if (ngtcp2_conn_get_handshake_completed(c->nc)) {
+    /* Only after a burst: ngtcp2 charges every byte written since the last call to |now|, so a
+     * call for a write that placed nothing (the batch was full) would charge an older burst at
+     * a later time and hold the next packet back (a client's Finished, for one). */
+    if (npkts > 0 && ngtcp2_conn_get_handshake_completed(c->nc)) {
         ngtcp2_conn_update_pkt_tx_time(c->nc, now);
     }
 }
@@ -942,7 +953,7 @@ static qwrite conn_write_pkts(gs_quic_ep *ep, qconn *c, gs_tstamp now, gs_quic_t
     for (;;) {
         size_t maxn;
         if (!gs_quic_pack_can(&ep->pack, tx, c, &plocal, &premote, &maxn)) {
-            conn_pace(c, now);
+            conn_pace(c, now, npkts);
             gs_quic_heap_update(ep, c, 0);
             return QW_FULL;
         }
@@ -997,7 +1008,7 @@ static qwrite conn_write_pkts(gs_quic_ep *ep, qconn *c, gs_tstamp now, gs_quic_t
             }
             if (n == NGTCP2_ERR_NOBUF) {
                 /* Not a connection error: retry with the caller's next (empty) batch. */
-                conn_pace(c, now);
+                conn_pace(c, now, npkts);
                 gs_quic_heap_update(ep, c, 0);
                 return QW_FULL;
             }
@@ -1023,12 +1034,12 @@ static qwrite conn_write_pkts(gs_quic_ep *ep, qconn *c, gs_tstamp now, gs_quic_t
         ++npkts;
         if (!gs_quic_pack_place(&ep->pack, tx, c, &local, &remote,
                                 (uint8_t)(pi.ecn & NGTCP2_ECN_MASK), (size_t)n)) {
-            conn_pace(c, now);
+            conn_pace(c, now, npkts);
             gs_quic_heap_update(ep, c, 0);
             return QW_FULL;
         }
     }
-    conn_pace(c, now);
+    conn_pace(c, now, npkts);
     gs_quic_stream_unblock(c);
     gs_quic_heap_update(ep, c, 0);
     return QW_DONE;
@@ -1052,11 +1063,13 @@ bool gs_quic_conn_write(gs_quic_ep *ep, qconn *c, gs_tstamp now, gs_quic_txbuf *
         return false;
     }
     if (c->close_req) {
-        /* A client closing as soon as its handshake completed has not sent its Finished yet:
-         * send that flight first (no stream data), so the server completes too, takes the
-         * application close in a 1-RTT packet and drains after 3 of its real PTOs, instead of
-         * seeing a failed handshake and keeping its state for 3 initial PTOs (about 3 s). */
-        if (!c->is_server && c->state == QS_ESTABLISHED && !c->hs_confirmed && !c->close_flushed) {
+        /* A client closing as soon as its handshake completed (ngtcp2 completes it while reading
+         * the server's flight) has not sent its Finished yet: send that flight first (no stream
+         * data), so the server completes too, takes the application close in a 1-RTT packet and
+         * drains after 3 of its real PTOs, instead of seeing a failed handshake and keeping its
+         * state for 3 initial PTOs (about 3 s).  Pacing or congestion may hold the Finished back
+         * (ngtcp2 then writes only ACKs): the close waits for it, at most one PTO. */
+        if (!c->is_server && c->state == QS_ESTABLISHED && !c->flight_sent) {
             qwrite w = conn_write_pkts(ep, c, now, tx, false);
             if (w == QW_FULL) {
                 return true;
@@ -1064,7 +1077,16 @@ bool gs_quic_conn_write(gs_quic_ep *ep, qconn *c, gs_tstamp now, gs_quic_txbuf *
             if (w == QW_GONE) {
                 return false;
             }
-            c->close_flushed = true;
+            if (!c->flight_sent) {
+                if (c->close_wait == 0) {
+                    c->close_wait = now + ngtcp2_conn_get_pto(c->nc);
+                    ++ep->stats.close_waits;
+                }
+                if (now < c->close_wait) {
+                    gs_quic_heap_update(ep, c, 0);
+                    return false; /* the pacing / loss timer or close_wait brings it back */
+                }
+            }
         }
         ngtcp2_connection_close_error cc;
         ngtcp2_connection_close_error_default(&cc);

@@ -190,7 +190,7 @@ typedef struct qconn {
     bool got_reset;     /* a valid stateless reset ended the connection */
     bool tokens_dirty;  /* the peer's reset tokens must be re-registered (conn_tokens_refresh) */
     bool hs_confirmed;  /* handshake confirmed (server: completed; client: HANDSHAKE_DONE) */
-    bool close_flushed; /* a client's close_req already sent its pending handshake flight */
+    bool flight_sent;   /* client: ngtcp2 wrote our last handshake flight (Finished) */
     bool v0;            /* the handshake chose "/iroh-gossip/0" (quic_v0.c) */
     bool v0_opened;     /* its one stream was opened or accepted (never a second one) */
     struct qrecv *v0rx; /* receive side of that stream (also linked in |recvs|) */
@@ -207,6 +207,7 @@ typedef struct qconn {
     size_t heap_idx;          /* position in the timer heap */
     gs_tstamp expiry;         /* key in the timer heap */
     gs_tstamp close_deadline; /* end of closing / draining */
+    gs_tstamp close_wait;     /* client close_req: until when it waits for its Finished to go */
     int close_rv;
     uint64_t close_app_error;
     char close_reason[72];

@@ -189,6 +189,8 @@ static const field fields[] = {
      "connections ended by a peer's stateless reset"},
     {GS_MSRC_QUIC, offsetof(gs_quic_stats, amplification_limited), false, "amplification_limited",
      "times a write was held back by the 3x limit (observed)"},
+    {GS_MSRC_QUIC, offsetof(gs_quic_stats, close_waits), false, "close_waits",
+     "client closes that waited for the handshake's Finished to leave"},
     {GS_MSRC_QUIC, offsetof(gs_quic_stats, conns_refused), false, "conns_refused",
      "new connections refused by max_conns or max_conns_per_addr"},
     {GS_MSRC_QUIC, offsetof(gs_quic_stats, conns_closed), false, "conns_closed",

@@ -247,6 +247,7 @@ typedef struct gs_quic_stats {
     uint64_t resets_ratelimited;    /* stateless resets not sent because of reset_rate */
     uint64_t resets_received;       /* connections ended by a peer's stateless reset */
     uint64_t amplification_limited; /* times a write was held back by the 3x limit (observed) */
+    uint64_t close_waits;           /* client closes that waited for the Finished to leave */
     uint64_t conns_refused;         /* new connections refused by any limit (max_conns,
                                        max_conns_per_addr, max_conns_per_prefix, rx_mem_max) */
     uint64_t conns_closed;          /* connections freed */

@@ -139,6 +139,70 @@ Test(quic, client_closing_at_once_lets_the_server_complete)
     tnet_free(&net);
 }
 
+/* A wide-area client (50 ms each way) whose first write after its handshake completed meets a
+ * full batch: that write places nothing, so it must not start a pacing interval for the bytes of
+ * earlier bursts; it did, the next write was paced to ACKs only, and the close went out before
+ * the Finished (the server counted a failed handshake: a third of the handshake benchmark's). */
+Test(quic, a_full_batch_does_not_hold_back_the_finished)
+{
+    tnet net;
+    gs_quic_cfg cfg = base_cfg();
+    tnet_init(&net);
+    net.latency = 50 * GS_MILLISECONDS;
+    tnode *a = tnet_add(&net, 1, 4001, &cfg);
+    tnode *b = tnet_add(&net, 2, 4002, &cfg);
+
+    gs_quic_conn_id ca = dial(&net, a, b, NULL);
+    cr_assert(tnet_run(&net, 2 * GS_SECONDS, cli_connected_any, NULL));
+    cr_assert(eq(int, gs_quic_ep_close(a->ep, ca, 7, "bye"), 0));
+    /* a batch with one run of another sender and less room than a packet */
+    static uint8_t buf[2 * GS_QUIC_MAX_PACKET];
+    gs_quic_seg_run runs[2];
+    memset(runs, 0, sizeof(runs));
+    runs[0].len = runs[0].segsize = sizeof(buf) - 100;
+    runs[0].nsegs = 1;
+    runs[0].remote = b->addr;
+    runs[0].local = a->addr;
+    gs_quic_txbuf tx = {buf, sizeof(buf), sizeof(buf) - 100, runs, 2, 1, 64};
+    cr_assert(eq(sz, (size_t)gs_quic_ep_write(a->ep, net.now, &tx), 0));
+    cr_assert(eq(sz, tx.nruns, 1));
+    cr_assert(tnet_run(&net, 2 * GS_SECONDS, b_closed, NULL));
+    cr_assert(eq(u64, b->closed[0].app_error, 7));
+    cr_assert(eq(u64, gs_quic_ep_stats_get(b->ep)->handshakes_failed, 0));
+    cr_assert(eq(u64, gs_quic_ep_stats_get(b->ep)->handshakes_ok, 1));
+    cr_assert(eq(u64, gs_quic_ep_stats_get(a->ep)->close_waits, 0));
+    tnet_free(&net);
+}
+
+/* A client close whose Finished pacing holds back waits for it (at most one PTO), then closes:
+ * the server completes and takes the application close. */
+Test(quic, a_close_waits_for_a_paced_finished)
+{
+    tnet net;
+    gs_quic_cfg cfg = base_cfg();
+    tnet_init(&net);
+    net.latency = 50 * GS_MILLISECONDS;
+    tnode *a = tnet_add(&net, 1, 4001, &cfg);
+    tnode *b = tnet_add(&net, 2, 4002, &cfg);
+
+    gs_quic_conn_id ca = dial(&net, a, b, NULL);
+    cr_assert(tnet_run(&net, 2 * GS_SECONDS, cli_connected_any, NULL));
+    qconn *qa = gs_quic_conn_get(a->ep, ca);
+    cr_assert(not(eq(ptr, qa, NULL)));
+    cr_assert(not(qa->flight_sent));
+    /* charge the Initial's bytes now: the next packet may leave only ~6 ms later (RTT 100 ms) */
+    ngtcp2_conn_update_pkt_tx_time(qa->nc, net.now);
+    cr_assert(eq(int, gs_quic_ep_close(a->ep, ca, 7, "bye"), 0));
+    cr_assert(tnet_run(&net, 2 * GS_SECONDS, b_closed, NULL));
+    cr_assert(eq(u64, gs_quic_ep_stats_get(a->ep)->close_waits, 1));
+    cr_assert(eq(u64, b->closed[0].app_error, 7));
+    cr_assert(eq(u64, gs_quic_ep_stats_get(b->ep)->handshakes_failed, 0));
+    cr_assert(eq(u64, gs_quic_ep_stats_get(b->ep)->handshakes_ok, 1));
+    cr_assert(tnet_run(&net, 5 * GS_SECONDS, b_has_no_conns, NULL));
+    cr_assert(eq(sz, gs_quic_ep_num_conns(a->ep), 0));
+    tnet_free(&net);
+}
+
 Test(quic, sni_name_is_optional)
 {
     tnet net;

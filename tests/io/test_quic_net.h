@@ -69,7 +69,8 @@ typedef struct tnet {
     void *filter_user;
     uint64_t delivered;
     uint64_t dropped;
-    size_t maxruns; /* runs per gs_quic_ep_write batch (0: 16) */
+    size_t maxruns;      /* runs per gs_quic_ep_write batch (0: 16) */
+    gs_duration latency; /* one-way latency (0: TNET_LATENCY) */
 } tnet;
 
 static inline void tnet_addr(gs_quic_addr *a, uint16_t port)
@@ -190,7 +191,7 @@ static inline void tnet_enqueue(tnet *net, const gs_quic_addr *src, const gs_qui
     }
     tpkt *p = &net->q[(net->qhead + net->qlen) % TNET_QUEUE];
     ++net->qlen;
-    p->at = net->now + TNET_LATENCY;
+    p->at = net->now + (net->latency != 0 ? net->latency : TNET_LATENCY);
     p->src = *src;
     p->dst = *dst;
     p->len = (uint16_t)len;
