@@ -113,6 +113,8 @@ static const counter quic_counters[] = {
     QC(rx_buffered),
     QC(conns_refused_prefix),
     QC(conns_refused_mem),
+    QC(stream_credit_granted),
+    QC(stream_credit_refused),
     QC(windows_reduced),
     QC(halfopen_evicted),
     QC(retries_halfopen),

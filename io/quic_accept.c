@@ -127,6 +127,9 @@ int gs_quic_limits_check_cfg(const gs_quic_cfg *cfg)
         return GS_ERR_INVAL;
     }
     size_t overhead = (cfg->max_uni_streams + 1) * GS_QUIC_RX_STREAM_OVERHEAD;
+    if (cfg->stream_credit == 0) {
+        return GS_ERR_INVAL;
+    }
     if (cfg->rx_mem_conn_max != 0 && cfg->rx_mem_conn_max < overhead + GS_QUIC_MIN_WINDOW) {
         return GS_ERR_INVAL; /* not even the smallest window would fit */
     }
@@ -172,12 +175,16 @@ bool gs_quic_admit(gs_quic_ep *ep, const gs_quic_addr *remote)
 
 /* ---------------------------------------------------------------- receive memory */
 
-/* rx_overhead returns the per-connection part of the charge: the reorder chunks that the
- * streams a peer may open can hold beyond the window. */
-static size_t rx_overhead(const gs_quic_ep *ep)
+uint64_t gs_quic_stream_credit0(const gs_quic_cfg *cfg)
 {
-    size_t streams = ep->cfg.max_uni_streams + (gs_quic_v0_enabled(ep) ? 1 : 0);
-    return streams * GS_QUIC_RX_STREAM_OVERHEAD;
+    return cfg->stream_credit < cfg->max_uni_streams ? cfg->stream_credit : cfg->max_uni_streams;
+}
+
+/* rx_overhead returns the per-stream part of the charge for |streams| incoming uni streams: the
+ * reorder chunks they can hold beyond the window (plus /0's one bidirectional stream). */
+static size_t rx_overhead(const gs_quic_ep *ep, uint64_t streams)
+{
+    return ((size_t)streams + (gs_quic_v0_enabled(ep) ? 1 : 0)) * GS_QUIC_RX_STREAM_OVERHEAD;
 }
 
 static size_t rx_prefix_max(const gs_quic_ep *ep)
@@ -193,11 +200,15 @@ static int64_t rx_kib(size_t charge)
 
 bool gs_quic_rx_windows(gs_quic_ep *ep, qconn *c, ngtcp2_settings *s, ngtcp2_transport_params *p)
 {
-    size_t overhead = rx_overhead(ep);
+    /* Admission charges the streams a peer may open at first; the per-connection cap is sized
+     * for all it may earn (max_uni_streams), so a connection never outgrows rx_mem_conn_max. */
+    uint64_t credit = gs_quic_stream_credit0(&ep->cfg);
+    size_t overhead = rx_overhead(ep, credit);
+    size_t full_overhead = rx_overhead(ep, ep->cfg.max_uni_streams);
     uint64_t w = ep->cfg.conn_window;
 
-    if (ep->cfg.rx_mem_conn_max != 0 && w > ep->cfg.rx_mem_conn_max - overhead) {
-        w = ep->cfg.rx_mem_conn_max - overhead;
+    if (ep->cfg.rx_mem_conn_max != 0 && w > ep->cfg.rx_mem_conn_max - full_overhead) {
+        w = ep->cfg.rx_mem_conn_max - full_overhead;
     }
     uint64_t full = w;
     /* Hard room: what is left of rx_mem_max and, for a connection the peer opened, of its
@@ -241,6 +252,7 @@ bool gs_quic_rx_windows(gs_quic_ep *ep, qconn *c, ngtcp2_settings *s, ngtcp2_tra
         p->initial_max_stream_data_bidi_local = sw;
     }
     c->rx_charge = (size_t)w + overhead;
+    c->streams_allowed = credit;
     return true;
 }
 
@@ -346,6 +358,33 @@ bool gs_quic_conn_established(gs_quic_ep *ep, qconn *c)
     ep->stats.rx_mem_committed = ep->rx_committed;
     c->rx_charged = true;
     return true;
+}
+
+void gs_quic_stream_credit_more(gs_quic_ep *ep, qconn *c)
+{
+    const size_t more = GS_QUIC_RX_STREAM_OVERHEAD;
+
+    if (c->streams_allowed >= ep->cfg.max_uni_streams || !c->rx_charged) {
+        return;
+    }
+    if (ep->rx_committed + more > ep->cfg.rx_mem_max) {
+        ++ep->stats.stream_credit_refused;
+        return;
+    }
+    if (c->is_server) {
+        size_t pused = (size_t)key_count(ep, &c->remote, KEY_MEM) << 10;
+        if (pused + more > rx_prefix_max(ep) ||
+            !key_add(ep, &c->remote, KEY_MEM, (int64_t)(more >> 10))) {
+            ++ep->stats.stream_credit_refused;
+            return;
+        }
+    }
+    c->rx_charge += more;
+    ep->rx_committed += more;
+    ep->stats.rx_mem_committed = ep->rx_committed;
+    ++c->streams_allowed;
+    ++ep->stats.stream_credit_granted;
+    (void)ngtcp2_conn_extend_max_streams_uni(c->nc, 1);
 }
 
 void gs_quic_limits_release(gs_quic_ep *ep, qconn *c)

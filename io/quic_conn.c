@@ -794,7 +794,7 @@ void gs_quic_conn_params(const gs_quic_ep *ep, ngtcp2_transport_params *p)
     p->initial_max_stream_data_bidi_local = 0;
     p->initial_max_stream_data_bidi_remote = 0;
     p->initial_max_data = ep->cfg.conn_window;
-    p->initial_max_streams_uni = ep->cfg.max_uni_streams;
+    p->initial_max_streams_uni = gs_quic_stream_credit0(&ep->cfg);
     p->initial_max_streams_bidi = 0;
     if (gs_quic_v0_enabled(ep)) {
         /* /iroh-gossip/0: the dialer opens one bidirectional stream (PROTOCOL.md 12). */

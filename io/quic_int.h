@@ -237,7 +237,8 @@ typedef struct qconn {
     bool rx_charged;       /* rx_charge is part of ep->rx_committed */
     struct qconn *ho_prev; /* half-open list (oldest first), while |halfopen| */
     struct qconn *ho_next;
-    size_t rx_charge; /* receive memory its windows allow: window + per-stream overhead */
+    size_t rx_charge;         /* receive memory its windows allow: window + per-stream overhead */
+    uint64_t streams_allowed; /* incoming uni streams it may have open (its stream credit) */
 } qconn;
 
 /* One stateless packet waiting for gs_quic_ep_write. */
@@ -469,6 +470,12 @@ bool gs_quic_rx_windows(struct gs_quic_ep *ep, qconn *c, ngtcp2_settings *s,
 bool gs_quic_conn_established(struct gs_quic_ep *ep, qconn *c);
 /* gs_quic_limits_release undoes every count of |c| (address, prefix, half-open, memory). */
 void gs_quic_limits_release(struct gs_quic_ep *ep, qconn *c);
+/* gs_quic_stream_credit0 is the incoming stream credit a connection starts with. */
+uint64_t gs_quic_stream_credit0(const gs_quic_cfg *cfg);
+/* gs_quic_stream_credit_more gives |c|'s peer one more incoming stream (MAX_STREAMS) after it
+ * opened one, if it may have more (max_uni_streams) and the receive budgets take the stream's
+ * charge; counted either way. */
+void gs_quic_stream_credit_more(struct gs_quic_ep *ep, qconn *c);
 /* gs_quic_addr_count adds |delta| (+1 / -1) to the count of connections from |c|'s remote IP
  * and from its prefix (half-open ones included: see gs_quic_server_accept). */
 void gs_quic_addr_count(struct gs_quic_ep *ep, qconn *c, int delta);

@@ -566,6 +566,7 @@ int gs_quic_stream_on_open(struct gs_quic_ep *ep, qconn *c, int64_t id)
     }
     ++ep->stats.streams_in;
     ngtcp2_conn_set_stream_user_data(c->nc, id, r);
+    gs_quic_stream_credit_more(ep, c); /* the peer keeps stream_credit unopened streams ahead */
     return 0;
 }
 

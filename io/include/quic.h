@@ -97,6 +97,9 @@ typedef struct gs_quic_cfg {
     uint64_t stream_window;        /* per-stream receive window, bytes (4 MiB) */
     uint64_t conn_window;          /* per-connection receive window, bytes (16 MiB) */
     uint64_t max_uni_streams;   /* concurrent incoming uni streams allowed per connection (128) */
+    uint64_t stream_credit;     /* incoming uni streams a peer may open beyond the ones it has
+                                   opened: each stream it opens earns one more (and is charged
+                                   then, see rx_mem_max), up to max_uni_streams (8) */
     size_t max_conns;           /* connections, all states, global (16384) */
     size_t max_conns_per_addr;  /* connections per remote IP address, both directions (64) */
     size_t max_topics_per_conn; /* outgoing topic streams queued per connection (1024) */
@@ -124,7 +127,9 @@ typedef struct gs_quic_cfg {
      * stream data in 8 KiB chunks until the gap before it fills, so what a peer can make us hold
      * is bounded by the flow-control window we advertise, plus up to two partly used chunks per
      * stream it may open (GS_QUIC_RX_STREAM_OVERHEAD each).  A connection's charge is
-     * window + max_uni_streams (+1 with /0) * GS_QUIC_RX_STREAM_OVERHEAD.
+     * window + (streams it may have open, +1 with /0) * GS_QUIC_RX_STREAM_OVERHEAD: stream_credit
+     * at first, one more for each stream the peer opens (granted only while the budgets below
+     * have room), at most max_uni_streams.
      */
     size_t rx_mem_conn_max;   /* one connection's charge: its window is cut to fit (0: conn_window
                                  plus the stream overhead, i.e. windows as configured; else at
@@ -285,6 +290,8 @@ typedef struct gs_quic_stats {
                                        when their connection was (ngtcp2 0.12.1 leaks some) */
     uint64_t conns_refused_prefix;  /* new connections refused by max_conns_per_prefix */
     uint64_t conns_refused_mem;     /* new connections refused: rx_mem_max had no room left */
+    uint64_t stream_credit_granted; /* incoming stream credits granted beyond stream_credit */
+    uint64_t stream_credit_refused; /* ... not granted: rx_mem_max or the prefix share was full */
     uint64_t windows_reduced;       /* connections given a window below the configured one
                                        because rx_mem_max was getting full */
     uint64_t halfopen_evicted;      /* unfinished handshakes dropped to make room for a new one

@@ -604,6 +604,99 @@ Test(quic, stream_credit_is_returned_after_many_streams, .timeout = 60)
     tnet_free(&net);
 }
 
+/* Stream credit is granted as the peer opens streams, and charged then: a connection starts
+ * with stream_credit streams (and their receive-memory charge), each stream the peer opens earns
+ * one more, up to max_uni_streams. */
+Test(quic, stream_credit_is_granted_and_charged_as_streams_open, .timeout = 60)
+{
+    tnet net;
+    gs_quic_cfg cfg = base_cfg();
+    uint8_t frame[64];
+
+    tnet_init(&net);
+    cfg.max_uni_streams = 64;
+    cfg.stream_credit = 4;
+    tnode *a = tnet_add(&net, 1, 4001, &cfg);
+    tnode *b = tnet_add(&net, 2, 4002, &cfg);
+    dial(&net, a, b, NULL);
+    cr_assert(tnet_run(&net, 2 * GS_SECONDS, both_connected, NULL));
+    qconn *qb = gs_quic_conn_get(b->ep, b->last_conn);
+    cr_assert(not(eq(ptr, qb, NULL)));
+    const ngtcp2_transport_params *tp =
+        ngtcp2_conn_get_remote_transport_params(gs_quic_conn_get(a->ep, a->last_conn)->nc);
+    cr_assert(eq(u64, tp->initial_max_streams_uni, 4));
+    size_t w = (size_t)cfg.conn_window;
+    cr_assert(eq(u64, qb->streams_allowed, 4));
+    cr_assert(eq(sz, qb->rx_charge, w + 4 * GS_QUIC_RX_STREAM_OVERHEAD));
+    uint64_t committed0 = gs_quic_ep_stats_get(b->ep)->rx_mem_committed;
+    /* 40 topics at once, never finished: 40 streams open together */
+    for (uint8_t t = 0; t < 40; ++t) {
+        uint8_t topic[GS_QUIC_TOPIC_LEN] = {0x81, t};
+        make_frame(frame, 10, t);
+        cr_assert(eq(int, gs_quic_ep_send_frame(a->ep, b->id.pk, topic, frame, 14), 0));
+    }
+    want_frames want = {40};
+    cr_assert(tnet_run(&net, 10 * GS_SECONDS, got_frames, &want), "frames %zu", b->nframes);
+    const gs_quic_stats *st = gs_quic_ep_stats_get(b->ep);
+    cr_assert(eq(u64, st->streams_in, 40));
+    cr_assert(eq(u64, st->stream_credit_granted, 40));
+    cr_assert(eq(u64, st->stream_credit_refused, 0));
+    cr_assert(eq(u64, qb->streams_allowed, 44));
+    cr_assert(eq(sz, qb->rx_charge, w + 44 * GS_QUIC_RX_STREAM_OVERHEAD));
+    cr_assert(eq(u64, st->rx_mem_committed, committed0 + 40 * GS_QUIC_RX_STREAM_OVERHEAD));
+    /* 30 more: the credit stops at max_uni_streams (64 open at once); the last 6 wait */
+    for (uint8_t t = 40; t < 70; ++t) {
+        uint8_t topic[GS_QUIC_TOPIC_LEN] = {0x81, t};
+        make_frame(frame, 10, t);
+        cr_assert(eq(int, gs_quic_ep_send_frame(a->ep, b->id.pk, topic, frame, 14), 0));
+    }
+    tnet_run(&net, 2 * GS_SECONDS, NULL, NULL);
+    cr_assert(eq(u64, st->streams_in, 64));
+    cr_assert(eq(u64, qb->streams_allowed, 64));
+    cr_assert(eq(u64, st->stream_credit_granted, 60));
+    cr_assert(eq(sz, a->nclosed, 0));
+    tnet_free(&net);
+}
+
+/* With the receive budget nearly taken, credit is refused (counted) and the peer makes do with
+ * the streams it has: its other topics go on as streams finish and their credit returns. */
+Test(quic, stream_credit_stops_at_the_receive_budget, .timeout = 60)
+{
+    tnet net;
+    gs_quic_cfg cfg = base_cfg();
+    gs_quic_cfg scfg = base_cfg();
+    uint8_t frame[64];
+
+    tnet_init(&net);
+    scfg.max_uni_streams = 64;
+    scfg.stream_credit = 4;
+    scfg.conn_window = scfg.stream_window = GS_QUIC_MIN_WINDOW;
+    /* admission: 64 KiB + 4 x 16 KiB = 128 KiB within half of 320 KiB; 192 KiB left: 12 grants */
+    scfg.rx_mem_max = 320u << 10;
+    scfg.rx_mem_prefix_max = scfg.rx_mem_max;
+    tnode *a = tnet_add(&net, 1, 4001, &cfg);
+    tnode *b = tnet_add(&net, 2, 4002, &scfg);
+    dial(&net, a, b, NULL);
+    cr_assert(tnet_run(&net, 2 * GS_SECONDS, both_connected, NULL));
+    for (uint8_t t = 0; t < 40; ++t) {
+        uint8_t topic[GS_QUIC_TOPIC_LEN] = {0x82, t};
+        make_frame(frame, 10, t);
+        cr_assert(eq(int, gs_quic_ep_send_frame(a->ep, b->id.pk, topic, frame, 14), 0));
+        cr_assert(eq(int, gs_quic_ep_finish_stream(a->ep, b->id.pk, topic), 0));
+    }
+    want_frames want = {40};
+    cr_assert(tnet_run(&net, 10 * GS_SECONDS, got_frames, &want), "frames %zu", b->nframes);
+    const gs_quic_stats *st = gs_quic_ep_stats_get(b->ep);
+    qconn *qb = gs_quic_conn_get(b->ep, b->last_conn);
+    cr_assert(eq(u64, st->stream_credit_granted, 12));
+    cr_assert(gt(u64, st->stream_credit_refused, 0));
+    cr_assert(eq(u64, qb->streams_allowed, 16));
+    cr_assert(le(u64, st->rx_mem_committed, scfg.rx_mem_max));
+    cr_assert(eq(u64, st->streams_in, 40));
+    cr_assert(eq(sz, a->nclosed, 0));
+    tnet_free(&net);
+}
+
 Test(quic, send_queue_is_bounded_and_writable_follows)
 {
     tnet net;
