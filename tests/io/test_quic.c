@@ -143,17 +143,35 @@ Test(quic, client_closing_at_once_lets_the_server_complete)
  * full batch: that write places nothing, so it must not start a pacing interval for the bytes of
  * earlier bursts; it did, the next write was paced to ACKs only, and the close went out before
  * the Finished (the server counted a failed handshake: a third of the handshake benchmark's). */
+/* wide_area_dial connects a (client) to b over 50 ms each way and stops once the client has
+ * completed its handshake, before it wrote the Finished; returns the client's handle. */
+static gs_quic_conn_id wide_area_dial(tnet *net, const gs_quic_cfg *cfg, tnode **pa, tnode **pb)
+{
+    tnet_init(net);
+    net->latency = 50 * GS_MILLISECONDS;
+    *pa = tnet_add(net, 1, 4001, cfg);
+    *pb = tnet_add(net, 2, 4002, cfg);
+    gs_quic_conn_id ca = dial(net, *pa, *pb, NULL);
+    cr_assert(tnet_run(net, 2 * GS_SECONDS, cli_connected_any, NULL));
+    return ca;
+}
+
+/* server_completed_and_took_the_close: b completed the handshake and got a's close (code 7). */
+static void server_completed_and_took_the_close(tnet *net, tnode *b)
+{
+    cr_assert(tnet_run(net, 2 * GS_SECONDS, b_closed, NULL));
+    cr_assert(eq(u64, b->closed[0].app_error, 7));
+    cr_assert(eq(u64, gs_quic_ep_stats_get(b->ep)->handshakes_failed, 0));
+    cr_assert(eq(u64, gs_quic_ep_stats_get(b->ep)->handshakes_ok, 1));
+}
+
 Test(quic, a_full_batch_does_not_hold_back_the_finished)
 {
     tnet net;
     gs_quic_cfg cfg = base_cfg();
-    tnet_init(&net);
-    net.latency = 50 * GS_MILLISECONDS;
-    tnode *a = tnet_add(&net, 1, 4001, &cfg);
-    tnode *b = tnet_add(&net, 2, 4002, &cfg);
-
-    gs_quic_conn_id ca = dial(&net, a, b, NULL);
-    cr_assert(tnet_run(&net, 2 * GS_SECONDS, cli_connected_any, NULL));
+    tnode *a;
+    tnode *b;
+    gs_quic_conn_id ca = wide_area_dial(&net, &cfg, &a, &b);
     cr_assert(eq(int, gs_quic_ep_close(a->ep, ca, 7, "bye"), 0));
     /* a batch with one run of another sender and less room than a packet */
     static uint8_t buf[2 * GS_QUIC_MAX_PACKET];
@@ -166,10 +184,7 @@ Test(quic, a_full_batch_does_not_hold_back_the_finished)
     gs_quic_txbuf tx = {buf, sizeof(buf), sizeof(buf) - 100, runs, 2, 1, 64};
     cr_assert(eq(sz, (size_t)gs_quic_ep_write(a->ep, net.now, &tx), 0));
     cr_assert(eq(sz, tx.nruns, 1));
-    cr_assert(tnet_run(&net, 2 * GS_SECONDS, b_closed, NULL));
-    cr_assert(eq(u64, b->closed[0].app_error, 7));
-    cr_assert(eq(u64, gs_quic_ep_stats_get(b->ep)->handshakes_failed, 0));
-    cr_assert(eq(u64, gs_quic_ep_stats_get(b->ep)->handshakes_ok, 1));
+    server_completed_and_took_the_close(&net, b);
     cr_assert(eq(u64, gs_quic_ep_stats_get(a->ep)->close_waits, 0));
     tnet_free(&net);
 }
@@ -180,24 +195,17 @@ Test(quic, a_close_waits_for_a_paced_finished)
 {
     tnet net;
     gs_quic_cfg cfg = base_cfg();
-    tnet_init(&net);
-    net.latency = 50 * GS_MILLISECONDS;
-    tnode *a = tnet_add(&net, 1, 4001, &cfg);
-    tnode *b = tnet_add(&net, 2, 4002, &cfg);
-
-    gs_quic_conn_id ca = dial(&net, a, b, NULL);
-    cr_assert(tnet_run(&net, 2 * GS_SECONDS, cli_connected_any, NULL));
+    tnode *a;
+    tnode *b;
+    gs_quic_conn_id ca = wide_area_dial(&net, &cfg, &a, &b);
     qconn *qa = gs_quic_conn_get(a->ep, ca);
     cr_assert(not(eq(ptr, qa, NULL)));
     cr_assert(not(qa->flight_sent));
     /* charge the Initial's bytes now: the next packet may leave only ~6 ms later (RTT 100 ms) */
     ngtcp2_conn_update_pkt_tx_time(qa->nc, net.now);
     cr_assert(eq(int, gs_quic_ep_close(a->ep, ca, 7, "bye"), 0));
-    cr_assert(tnet_run(&net, 2 * GS_SECONDS, b_closed, NULL));
+    server_completed_and_took_the_close(&net, b);
     cr_assert(eq(u64, gs_quic_ep_stats_get(a->ep)->close_waits, 1));
-    cr_assert(eq(u64, b->closed[0].app_error, 7));
-    cr_assert(eq(u64, gs_quic_ep_stats_get(b->ep)->handshakes_failed, 0));
-    cr_assert(eq(u64, gs_quic_ep_stats_get(b->ep)->handshakes_ok, 1));
     cr_assert(tnet_run(&net, 5 * GS_SECONDS, b_has_no_conns, NULL));
     cr_assert(eq(sz, gs_quic_ep_num_conns(a->ep), 0));
     tnet_free(&net);
