@@ -102,7 +102,7 @@ int gs_quic_ep_new(gs_quic_ep **pep, const gs_quic_cfg *cfg, const gs_identity *
         cfg->max_packet_size < MIN_INITIAL_DGRAM || cfg->max_packet_size > GS_QUIC_MAX_PACKET ||
         cfg->max_conns == 0 || cfg->max_conns > (1u << 24) || cfg->max_conns_per_addr == 0 ||
         cfg->max_topics_per_conn == 0 || cfg->send_queue_max == 0 || cfg->max_uni_streams == 0 ||
-        cfg->stream_credit == 0 || gs_quic_limits_check_cfg(cfg) != 0) {
+        gs_quic_limits_check_cfg(cfg) != 0) {
         return GS_ERR_INVAL;
     }
     for (size_t i = 0; i < cfg->nalpn; ++i) {

@@ -621,6 +621,15 @@ Test(quic, stream_credit_is_granted_and_charged_as_streams_open, .timeout = 60)
     gs_quic_cfg cfg = base_cfg();
     uint8_t frame[64];
 
+    /* a peer must be able to open at least one stream */
+    gs_quic_cfg bad = base_cfg();
+    gs_identity id;
+    uint8_t seed[GS_ID_SEED_LEN] = {9};
+    gs_quic_ep *ep = NULL;
+    gs_identity_from_seed(&id, seed);
+    bad.stream_credit = 0;
+    cr_assert(eq(int, gs_quic_ep_new(&ep, &bad, &id, NULL, gs_mem_default()), GS_ERR_INVAL));
+
     tnet_init(&net);
     cfg.max_uni_streams = 64;
     cfg.stream_credit = 4;
