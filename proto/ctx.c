@@ -243,19 +243,19 @@ static bool same_msg(const gs_msg *a, const gs_msg *b)
            memcmp(a->gossip.id.b, b->gossip.id.b, sizeof(a->gossip.id.b)) == 0;
 }
 
-void gs_ctx_send_body(gs_ctx *ctx, const gs_topic_id *topic, const gs_key *peer, const gs_msg *msg,
-                      size_t bodylen)
+gs_node_out *gs_ctx_send_body(gs_ctx *ctx, const gs_topic_id *topic, const gs_key *peer,
+                              const gs_msg *msg, size_t bodylen)
 {
     if (gs_key_eq(peer, &ctx->self)) {
         ++ctx->c.self_refs; /* D12: never send to ourselves */
-        return;
+        return NULL;
     }
     if (ctx->has_last_closed && gs_key_eq(peer, &ctx->last_closed)) {
         ctx->has_last_closed = false; /* in use again: a later close must be emitted */
     }
     gs_node_out *o = out_push(ctx);
     if (o == NULL) {
-        return;
+        return NULL;
     }
     /* Encode-once contract (node.h): the flag is decided here, where every producer's SENDs meet,
      * against the newest SEND actually in the outbox, whatever came between (IHave flushes,
@@ -270,6 +270,7 @@ void gs_ctx_send_body(gs_ctx *ctx, const gs_topic_id *topic, const gs_key *peer,
     o->msg = *msg;
     ctx->last_send = ctx->nout; /* o is outbox[nout - 1] */
     count_sent(ctx, msg, bodylen);
+    return o;
 }
 
 void gs_ctx_send(gs_ctx *ctx, const gs_topic_id *topic, const gs_key *peer, const gs_msg *msg)
@@ -280,7 +281,7 @@ void gs_ctx_send(gs_ctx *ctx, const gs_topic_id *topic, const gs_key *peer, cons
         ++ctx->c.ctrl_truncated; /* D13: would be refused by every receiver */
         return;
     }
-    gs_ctx_send_body(ctx, topic, peer, msg, bodylen);
+    (void)gs_ctx_send_body(ctx, topic, peer, msg, bodylen);
 }
 
 gs_node_out *gs_ctx_event_slot(gs_ctx *ctx, const gs_topic_id *topic)

@@ -98,10 +98,11 @@ void *gs_ctx_scratch(gs_ctx *ctx, size_t n);
  * gs_ctx_send_body queues SEND(|peer|, |msg|) on |topic|; the caller computed the body length
  * |bodylen| and checked it against M.  |msg| is copied; what it points to must live as long as
  * the outbox entries (node, topic or scratch memory).  Never sends to our own id (counted).  The
- * outbox sets GS_NODE_OUT_FLAG_SAME_MSG itself, against the newest SEND it holds.
+ * outbox sets GS_NODE_OUT_FLAG_SAME_MSG itself, against the newest SEND it holds.  Returns the
+ * entry (for the caller to add flags) or NULL when nothing was queued.
  */
-void gs_ctx_send_body(gs_ctx *ctx, const gs_topic_id *topic, const gs_key *peer, const gs_msg *msg,
-                      size_t bodylen);
+gs_node_out *gs_ctx_send_body(gs_ctx *ctx, const gs_topic_id *topic, const gs_key *peer,
+                              const gs_msg *msg, size_t bodylen);
 
 /* gs_ctx_send is gs_ctx_send_body for a message whose body length is computed here; one whose
  * body would be >= max_message_size is dropped (counted in ctrl_truncated, D13). */

@@ -359,6 +359,7 @@ static gs_pt_rec *log_insert(gs_topic *t, const gs_msg_id *id, uint16_t round,
     r->len = (uint32_t)len;
     r->round = round;
     r->cached = cache;
+    r->dropped_to = 0;
     if (gs_table_insert(&t->recmap, id->b, (uint32_t)(seq & (t->recs_cap - 1))) != 0) {
         ++t->ctx->c.nomem;
         r->cached = false;
@@ -624,7 +625,12 @@ int gs_plumtree_push_dropped(gs_topic *t, const gs_key *peer, const gs_msg_id *i
         return GS_ERR_NOTFOUND;
     }
     /* An eager peer stays eager: the IHave lets it Graft this one message; a Prune would only
-     * come from its side, on a duplicate. */
+     * come from its side, on a duplicate.  The record remembers the peer's view slot, so that
+     * the Graft's answer is marked a repair (on_graft). */
+    gs_pt_rec *r;
+    if (i < 8 && log_find(t, id, &r)) {
+        r->dropped_to |= (uint8_t)(1u << i);
+    }
     lazy_push(t, &t->view.active[i], id, round);
     ++t->ctx->c.drops_announced;
     return 0;
@@ -908,7 +914,11 @@ static void on_graft(gs_topic *t, const gs_key *s, const gs_msg *msg)
 
     ++t->stats.control_recv;
     set_eager(t, s, true, &t->ctx->c.graft_non_neighbor);
-    if (!msg->graft.has_id || !log_find(t, &msg->graft.id, &r) || !r->cached) {
+    if (!msg->graft.has_id) {
+        return;
+    }
+    if (!log_find(t, &msg->graft.id, &r) || !r->cached) {
+        ++t->ctx->c.grafts_unserved;
         return;
     }
     gs_msg g;
@@ -920,7 +930,18 @@ static void on_graft(gs_topic *t, const gs_key *s, const gs_msg *msg)
     g.gossip.scope = GS_SCOPE_SWARM;
     g.gossip.round = r->round;
     ring_pin(t, r->pos);
-    gs_topic_send_gossip(t, s, &g, gs_plumtree_gossip_body_len(r->len, GS_SCOPE_SWARM, r->round));
+    gs_node_out *o = gs_topic_send_gossip(
+        t, s, &g, gs_plumtree_gossip_body_len(r->len, GS_SCOPE_SWARM, r->round));
+    /* Only the answer for a push the transport dropped to this peer is a repair; every other
+     * Graft (the eager copy was merely slower than an IHave) stays sheddable, or congested links
+     * would take ever more unsheddable copies.  A view slot reused since the drop can mark one
+     * extra answer: harmless. */
+    ptrdiff_t i = gs_view_active_find(&t->view, s);
+    if (o != NULL && i >= 0 && i < 8 && (r->dropped_to & (1u << i)) != 0) {
+        r->dropped_to &= (uint8_t) ~(1u << i);
+        o->flags |= GS_NODE_OUT_FLAG_REPAIR;
+        ++t->ctx->c.repairs_sent;
+    }
 }
 
 int gs_plumtree_on_message(gs_topic *t, const gs_key *from, const gs_msg *msg,

@@ -46,8 +46,9 @@ typedef struct gs_pt_rec {
     gs_tstamp cache_expiry;
     uint64_t pos; /* payload position in the byte ring (monotonic) */
     uint32_t len;
-    uint16_t round; /* round as forwarded (received + 1) */
-    bool cached;    /* payload present (false for unforwardable messages) */
+    uint16_t round;     /* round as forwarded (received + 1) */
+    bool cached;        /* payload present (false for unforwardable messages) */
+    uint8_t dropped_to; /* active-view slots 0-7 whose eager push of it the transport dropped */
 } gs_pt_rec;
 
 /* gs_pt_missing: an id announced by IHave and not received yet. */
@@ -121,11 +122,12 @@ static inline void gs_topic_send(gs_topic *t, const gs_key *peer, const gs_msg *
 }
 
 /* gs_topic_send_gossip queues a message whose body length |bodylen| the caller computed and
- * checked against M (Gossip on the hot path, IHave chunks; see gs_ctx_send_body). */
-static inline void gs_topic_send_gossip(gs_topic *t, const gs_key *peer, const gs_msg *msg,
-                                        size_t bodylen)
+ * checked against M (Gossip on the hot path, IHave chunks; see gs_ctx_send_body).  Returns the
+ * outbox entry or NULL. */
+static inline gs_node_out *gs_topic_send_gossip(gs_topic *t, const gs_key *peer, const gs_msg *msg,
+                                                size_t bodylen)
 {
-    gs_ctx_send_body(t->ctx, &t->id, peer, msg, bodylen);
+    return gs_ctx_send_body(t->ctx, &t->id, peer, msg, bodylen);
 }
 
 /* gs_topic_event_slot returns a zeroed EVENT entry for |t| to fill in place, or NULL (counted). */

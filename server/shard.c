@@ -731,7 +731,9 @@ static void drain_outbox(gs_shard *sh)
                 sh->c.send_errors++;
                 break;
             }
-            if (o.msg.type == GS_MSG_GOSSIP) {
+            if (o.msg.type == GS_MSG_GOSSIP && (o.flags & GS_NODE_OUT_FLAG_REPAIR) == 0) {
+                /* eager pushes may be shed under back-pressure (announced by IHave); a Graft's
+                 * answer is the repair of such a shed push and is queued like control */
                 flags |= GS_MBOX_SEND_DATA;
             } else if (o.msg.type == GS_MSG_DISCONNECT) {
                 flags |= GS_MBOX_SEND_FIN;
@@ -1206,6 +1208,8 @@ static void ctl_status(gs_shard *sh, gs_ctl_req *q)
     C("bad_id", nc->bad_id);
     C("oversize_broadcast", nc->oversize_broadcast);
     C("drops_announced", nc->drops_announced);
+    C("repairs_sent", nc->repairs_sent);
+    C("grafts_unserved", nc->grafts_unserved);
     C("datagrams_in", qs->datagrams_in);
     C("bytes_in", qs->bytes_in);
     C("bytes_out", qs->bytes_out);

@@ -203,6 +203,15 @@ typedef enum gs_node_event {
  * Today only Gossip fan-out is flagged; a consumer must not assume other messages are.
  */
 #define GS_NODE_OUT_FLAG_SAME_MSG 0x1u
+/*
+ * GS_NODE_OUT_FLAG_REPAIR: this SEND is a Gossip answering a Graft for a message whose eager push
+ * to that peer the transport had dropped (gs_node_on_push_dropped).  A transport that sheds eager
+ * pushes under back-pressure should not shed this one: dropped again, it is announced again and
+ * the repair repeats until the payload has left the cache, and the message is lost for that peer
+ * and the subtree behind it.  Other Graft answers (an IHave merely beat the eager copy) are not
+ * flagged: they are duplicates in the making and may be shed.
+ */
+#define GS_NODE_OUT_FLAG_REPAIR 0x2u
 
 /* gs_node_out: one outbox command.  Members not named by |type|/|event| are zero. */
 typedef struct gs_node_out {
@@ -270,6 +279,9 @@ typedef struct gs_node_counters {
     uint64_t neighbor_replies_suppressed; /* Neighbors from active peers left unanswered */
     uint64_t neighbor_timeouts;           /* Neighbor requests that timed out unanswered */
     uint64_t drops_announced;   /* eager pushes the transport dropped, announced by IHave instead */
+    uint64_t repairs_sent;      /* Graft answers for pushes the transport had dropped to that peer
+                                   (GS_NODE_OUT_FLAG_REPAIR) */
+    uint64_t grafts_unserved;   /* Grafts for an id no longer cached: nothing to send */
     uint64_t shuffles_early;    /* shuffles scheduled early: passive view thin (shuffle_early) */
     uint64_t refills_escalated; /* refill requests sent High after refusals (refill_escalate) */
 } gs_node_counters;

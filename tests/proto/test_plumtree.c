@@ -89,6 +89,23 @@ Test(plumtree, dropped_eager_push_is_announced_and_graftable)
     o = h_find_send(&cap, GS_MSG_GOSSIP, &e);
     cr_assert(o != NULL);
     cr_assert(eq(int, memcmp(o->msg.gossip.id.b, id.b, 32), 0));
+    /* marked as a repair, so the transport does not shed it like an eager push */
+    cr_assert(ne(u32, o->flags & GS_NODE_OUT_FLAG_REPAIR, 0));
+    cr_assert(eq(u64, gs_node_counters_get(node)->repairs_sent, 1));
+    /* a second Graft of it (no drop since): an ordinary answer, sheddable */
+    h_msg(node, &cap, 1, &g, 20 * H_MS + 1);
+    o = h_find_send(&cap, GS_MSG_GOSSIP, &e);
+    cr_assert(o != NULL);
+    cr_assert(eq(u32, o->flags & GS_NODE_OUT_FLAG_REPAIR, 0));
+    cr_assert(eq(u64, gs_node_counters_get(node)->repairs_sent, 1));
+    /* a Graft for an id we never had: counted, nothing sent */
+    gs_msg_id unknown;
+    memset(unknown.b, 0x5a, sizeof(unknown.b));
+    gs_msg g2 = h_graft(&unknown, 0);
+    h_msg(node, &cap, 1, &g2, 21 * H_MS);
+    cr_assert(eq(sz, h_count_sends(&cap, GS_MSG_GOSSIP, NULL), 0));
+    cr_assert(eq(u64, gs_node_counters_get(node)->grafts_unserved, 1));
+    cr_assert(eq(u64, gs_node_counters_get(node)->repairs_sent, 1));
     /* not a neighbour, not a topic of ours: refused, nothing queued */
     cr_assert(eq(int, gs_node_on_push_dropped(node, &x, &t, &id, 0, 30 * H_MS), GS_ERR_NOTFOUND));
     cr_assert(
