@@ -429,6 +429,17 @@ static void drain(side *s)
     }
 }
 
+/* mem_cfg: default endpoint settings with room for |count| connections from one address and
+ * no Retry (the memory benchmarks dial everything from one client). */
+static void mem_cfg(gs_quic_cfg *cfg, size_t count)
+{
+    gs_quic_cfg_default(cfg);
+    cfg->max_conns = count + 16;
+    cfg->max_conns_per_addr = count + 16;
+    lift_limits(cfg, count + 16);
+    cfg->retry_mode = GS_QUIC_RETRY_OFF;
+}
+
 /* mem_server makes the server side |srv| allocate through |cm| (a fresh endpoint). */
 static int mem_server(side *srv, const gs_quic_cfg *cfg, count_mem *cm)
 {
@@ -461,11 +472,7 @@ static int bench_mem(size_t count)
     bool have_heap = heap_init();
 
     cm.mem.user_data = &cm;
-    gs_quic_cfg_default(&cfg);
-    cfg.max_conns = count + 16;
-    cfg.max_conns_per_addr = count + 16;
-    lift_limits(&cfg, count + 16);
-    cfg.retry_mode = GS_QUIC_RETRY_OFF;
+    mem_cfg(&cfg, count);
 
     /* (1) half-open */
     side_init(&cli, 1, 4001, &cfg);
@@ -567,11 +574,7 @@ static int bench_halfopen(size_t count)
     gs_quic_seg_run runs[64];
 
     cm.mem.user_data = &cm;
-    gs_quic_cfg_default(&cfg);
-    cfg.max_conns = count + 16;
-    cfg.max_conns_per_addr = count + 16;
-    lift_limits(&cfg, count + 16);
-    cfg.retry_mode = GS_QUIC_RETRY_OFF;
+    mem_cfg(&cfg, count);
     side_init(&cli, 1, 4001, &cfg);
     memset(&srv, 0, sizeof(srv));
     srv.addr = cli.addr;

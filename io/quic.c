@@ -373,10 +373,8 @@ int gs_quic_ep_on_datagram(gs_quic_ep *ep, const gs_quic_addr *local, const gs_q
     return 0;
 }
 
-int gs_quic_ep_connect(gs_quic_ep *ep, const uint8_t peer_id[GS_ID_LEN], const gs_quic_addr *local,
-                       const gs_quic_addr *remote, gs_tstamp now, gs_quic_conn_id *pconn)
+int gs_quic_conn_dial(gs_quic_ep *ep, qconn *c, const ngtcp2_callbacks *cbs, gs_tstamp now)
 {
-    ngtcp2_callbacks cbs;
     ngtcp2_settings settings;
     ngtcp2_transport_params params;
     ngtcp2_path path;
@@ -384,24 +382,6 @@ int gs_quic_ep_connect(gs_quic_ep *ep, const uint8_t peer_id[GS_ID_LEN], const g
     ngtcp2_cid scid;
     int rv;
 
-    if (ep == NULL || peer_id == NULL || local == NULL || remote == NULL || pconn == NULL ||
-        remote->len == 0) {
-        return GS_ERR_INVAL;
-    }
-    if (sodium_memcmp(peer_id, ep->id.pk, GS_ID_LEN) == 0) {
-        return GS_ERR_SELF;
-    }
-    ep->now = now;
-    if (!gs_quic_admit(ep, remote)) {
-        return GS_ERR_REFUSED;
-    }
-    qconn *c = gs_quic_conn_alloc(ep, false, local, remote);
-    if (c == NULL) {
-        return GS_ERR_NOMEM;
-    }
-    memcpy(c->peer, peer_id, GS_ID_LEN);
-    c->peer_known = true;
-    gs_quic_conn_callbacks(&cbs, false);
     gs_quic_conn_settings(ep, &settings, now);
     gs_quic_conn_params(ep, &params);
     if (!gs_quic_rx_windows(ep, c, &settings, &params)) {
@@ -411,8 +391,8 @@ int gs_quic_ep_connect(gs_quic_ep *ep, const uint8_t peer_id[GS_ID_LEN], const g
     dcid.datalen = GS_QUIC_CID_LEN;
     randombytes_buf(dcid.data, GS_QUIC_CID_LEN);
     gs_quic_new_cid(ep, &scid);
-    gs_quic_path_of(&path, local, remote);
-    rv = ngtcp2_conn_client_new(&c->nc, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &cbs, &settings,
+    gs_quic_path_of(&path, &c->local, &c->remote);
+    rv = ngtcp2_conn_client_new(&c->nc, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, cbs, &settings,
                                 &params, &c->nmem, c);
     if (rv != 0) {
         c->nc = NULL;
@@ -435,8 +415,37 @@ int gs_quic_ep_connect(gs_quic_ep *ep, const uint8_t peer_id[GS_ID_LEN], const g
     ++ep->stats.handshakes_started;
     gs_quic_conn_mark_dirty(ep, c);
     gs_quic_heap_update(ep, c, 0);
-    *pconn = c->handle;
     return 0;
+}
+
+int gs_quic_ep_connect(gs_quic_ep *ep, const uint8_t peer_id[GS_ID_LEN], const gs_quic_addr *local,
+                       const gs_quic_addr *remote, gs_tstamp now, gs_quic_conn_id *pconn)
+{
+    ngtcp2_callbacks cbs;
+
+    if (ep == NULL || peer_id == NULL || local == NULL || remote == NULL || pconn == NULL ||
+        remote->len == 0) {
+        return GS_ERR_INVAL;
+    }
+    if (sodium_memcmp(peer_id, ep->id.pk, GS_ID_LEN) == 0) {
+        return GS_ERR_SELF;
+    }
+    ep->now = now;
+    if (!gs_quic_admit(ep, remote)) {
+        return GS_ERR_REFUSED;
+    }
+    qconn *c = gs_quic_conn_alloc(ep, false, local, remote);
+    if (c == NULL) {
+        return GS_ERR_NOMEM;
+    }
+    memcpy(c->peer, peer_id, GS_ID_LEN);
+    c->peer_known = true;
+    gs_quic_conn_callbacks(&cbs, false);
+    int rv = gs_quic_conn_dial(ep, c, &cbs, now);
+    if (rv == 0) {
+        *pconn = c->handle;
+    }
+    return rv;
 }
 
 /* ---------------------------------------------------------------- sending frames */

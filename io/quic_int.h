@@ -442,6 +442,10 @@ void gs_quic_conn_tokens_refresh(struct gs_quic_ep *ep, qconn *c);
 bool gs_quic_conn_fail(struct gs_quic_ep *ep, qconn *c, int liberr, gs_tstamp now);
 /* The ngtcp2 callbacks, settings and transport parameters of every connection. */
 void gs_quic_conn_callbacks(ngtcp2_callbacks *cb, bool is_server);
+/* gs_quic_conn_dial starts the handshake of the client connection |c| (allocated, its peer id
+ * set) with the ngtcp2 callbacks |cbs|: windows, ids, TLS session, timers (gs_quic_ep_connect's
+ * work; tests pass their own callbacks).  Returns 0, or an error after freeing |c|. */
+int gs_quic_conn_dial(struct gs_quic_ep *ep, qconn *c, const ngtcp2_callbacks *cbs, gs_tstamp now);
 void gs_quic_conn_settings(const struct gs_quic_ep *ep, ngtcp2_settings *s, gs_tstamp now);
 void gs_quic_conn_params(const struct gs_quic_ep *ep, ngtcp2_transport_params *p);
 /* gs_quic_conn_read feeds one packet to |c|.  Returns true if |c| was freed. */

@@ -115,6 +115,21 @@ static bool b_has_no_conns(tnet *net, void *arg)
     return gs_quic_ep_num_conns(net->nodes[1].ep) == 0;
 }
 
+/* dial_until_client_done connects a (client) to b over |latency| each way (0: the default) and
+ * stops once the client has completed its handshake, before it wrote the Finished; returns the
+ * client's handle. */
+static gs_quic_conn_id dial_until_client_done(tnet *net, const gs_quic_cfg *cfg,
+                                              gs_duration latency, tnode **pa, tnode **pb)
+{
+    tnet_init(net);
+    net->latency = latency;
+    *pa = tnet_add(net, 1, 4001, cfg);
+    *pb = tnet_add(net, 2, 4002, cfg);
+    gs_quic_conn_id ca = dial(net, *pa, *pb, NULL);
+    cr_assert(tnet_run(net, 2 * GS_SECONDS, cli_connected_any, NULL));
+    return ca;
+}
+
 /* A client that closes as soon as it is connected (the handshake benchmark does) still sends
  * its Finished first: the server completes, gets the application close and frees its state
  * after 3 of its measured PTOs, not after 3 initial ones (~3 s) as for a failed handshake. */
@@ -122,12 +137,9 @@ Test(quic, client_closing_at_once_lets_the_server_complete)
 {
     tnet net;
     gs_quic_cfg cfg = base_cfg();
-    tnet_init(&net);
-    tnode *a = tnet_add(&net, 1, 4001, &cfg);
-    tnode *b = tnet_add(&net, 2, 4002, &cfg);
-
-    gs_quic_conn_id ca = dial(&net, a, b, NULL);
-    cr_assert(tnet_run(&net, 2 * GS_SECONDS, cli_connected_any, NULL));
+    tnode *a;
+    tnode *b;
+    gs_quic_conn_id ca = dial_until_client_done(&net, &cfg, 0, &a, &b);
     cr_assert(eq(sz, b->nconnected, 0)); /* the client's Finished is not out yet */
     cr_assert(eq(int, gs_quic_ep_close(a->ep, ca, 7, "bye"), 0));
     cr_assert(tnet_run(&net, GS_SECONDS, b_closed, NULL));
@@ -143,19 +155,6 @@ Test(quic, client_closing_at_once_lets_the_server_complete)
  * full batch: that write places nothing, so it must not start a pacing interval for the bytes of
  * earlier bursts; it did, the next write was paced to ACKs only, and the close went out before
  * the Finished (the server counted a failed handshake: a third of the handshake benchmark's). */
-/* wide_area_dial connects a (client) to b over 50 ms each way and stops once the client has
- * completed its handshake, before it wrote the Finished; returns the client's handle. */
-static gs_quic_conn_id wide_area_dial(tnet *net, const gs_quic_cfg *cfg, tnode **pa, tnode **pb)
-{
-    tnet_init(net);
-    net->latency = 50 * GS_MILLISECONDS;
-    *pa = tnet_add(net, 1, 4001, cfg);
-    *pb = tnet_add(net, 2, 4002, cfg);
-    gs_quic_conn_id ca = dial(net, *pa, *pb, NULL);
-    cr_assert(tnet_run(net, 2 * GS_SECONDS, cli_connected_any, NULL));
-    return ca;
-}
-
 /* server_completed_and_took_the_close: b completed the handshake and got a's close (code 7). */
 static void server_completed_and_took_the_close(tnet *net, tnode *b)
 {
@@ -171,7 +170,7 @@ Test(quic, a_full_batch_does_not_hold_back_the_finished)
     gs_quic_cfg cfg = base_cfg();
     tnode *a;
     tnode *b;
-    gs_quic_conn_id ca = wide_area_dial(&net, &cfg, &a, &b);
+    gs_quic_conn_id ca = dial_until_client_done(&net, &cfg, 50 * GS_MILLISECONDS, &a, &b);
     cr_assert(eq(int, gs_quic_ep_close(a->ep, ca, 7, "bye"), 0));
     /* a batch with one run of another sender and less room than a packet */
     static uint8_t buf[2 * GS_QUIC_MAX_PACKET];
@@ -197,7 +196,7 @@ Test(quic, a_close_waits_for_a_paced_finished)
     gs_quic_cfg cfg = base_cfg();
     tnode *a;
     tnode *b;
-    gs_quic_conn_id ca = wide_area_dial(&net, &cfg, &a, &b);
+    gs_quic_conn_id ca = dial_until_client_done(&net, &cfg, 50 * GS_MILLISECONDS, &a, &b);
     qconn *qa = gs_quic_conn_get(a->ep, ca);
     cr_assert(not(eq(ptr, qa, NULL)));
     cr_assert(not(qa->flight_sent));

@@ -298,12 +298,6 @@ static gs_quic_conn_id raw_dial(fpeer *p, const fpeer *to)
     gs_quic_addr local;
     gs_quic_addr remote;
     ngtcp2_callbacks cbs;
-    ngtcp2_settings settings;
-    ngtcp2_transport_params params;
-    ngtcp2_path path;
-    ngtcp2_cid dcid;
-    ngtcp2_cid scid;
-    gs_tstamp now = gs_uring_now();
 
     cr_assert(eq(int, gs_quic_addr_set(&local, &l->u.sa, l->len), 0));
     cr_assert(eq(int, gs_quic_addr_set(&remote, &r->u.sa, r->len), 0));
@@ -315,22 +309,7 @@ static gs_quic_conn_id raw_dial(fpeer *p, const fpeer *to)
     c->peer_known = true;
     gs_quic_conn_callbacks(&cbs, false);
     cbs.encrypt = att_encrypt;
-    gs_quic_conn_settings(ep, &settings, now);
-    gs_quic_conn_params(ep, &params);
-    cr_assert(gs_quic_rx_windows(ep, c, &settings, &params));
-    dcid.datalen = GS_QUIC_CID_LEN;
-    randombytes_buf(dcid.data, GS_QUIC_CID_LEN);
-    gs_quic_new_cid(ep, &scid);
-    gs_quic_path_of(&path, &local, &remote);
-    cr_assert(eq(int,
-                 ngtcp2_conn_client_new(&c->nc, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &cbs,
-                                        &settings, &params, &c->nmem, c),
-                 0));
-    cr_assert(eq(int, gs_quic_tls_session(ep, c), 0));
-    cr_assert(eq(int, gs_quic_map_put(&ep->cids, scid.data, scid.datalen, c->slot), 0));
-    c->report_close = true;
-    gs_quic_conn_mark_dirty(ep, c);
-    gs_quic_heap_update(ep, c, 0);
+    cr_assert(eq(int, gs_quic_conn_dial(ep, c, &cbs, gs_uring_now()), 0));
     return c->handle;
 }
 
