@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <netinet/udp.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -104,6 +105,9 @@ struct gs_uring {
      * and does not sleep if |rung|.  One of the two always sees the other's store. */
     atomic_int rung;
     atomic_int sleeping;
+    /* watched descriptor (gs_uring_watch): -1 if none; |watch_ready| set by its completions */
+    int watch_fd;
+    bool watch_ready;
     gs_uring_stats st;
 };
 
@@ -250,6 +254,18 @@ static int sendpool_setup(gs_uring *u)
     return 0;
 }
 
+static int arm_watch(gs_uring *u)
+{
+    struct io_uring_sqe *sqe = get_sqe(u);
+
+    if (sqe == NULL) {
+        return GS_ERR_AGAIN;
+    }
+    io_uring_prep_poll_multishot(sqe, u->watch_fd, POLLIN);
+    io_uring_sqe_set_data64(sqe, GS_UD_MAKE(GS_UD_OP_WATCH, 0, 0));
+    return 0;
+}
+
 static int arm_doorbell(gs_uring *u)
 {
     struct io_uring_sqe *sqe = get_sqe(u);
@@ -302,6 +318,7 @@ int gs_uring_new(gs_uring **pu, const gs_uring_cfg *cfg, const gs_mem *mem)
     }
     u->gso = (u->cfg.flags & GS_URING_FLAG_NO_GSO) == 0;
     u->efd = -1;
+    u->watch_fd = -1;
     atomic_init(&u->rung, 0);
     atomic_init(&u->sleeping, 0);
     rv = ring_setup(u, u->cfg.sq_entries, u->cfg.cq_entries);
@@ -893,6 +910,16 @@ unsigned gs_uring_reap(gs_uring *u)
             woke = true;
             (void)arm_doorbell(u);
             break;
+        case GS_UD_OP_WATCH:
+            /* readiness, or an error the owner meets when it reads the descriptor; a poll the
+             * kernel ended (no F_MORE: an error, or a full completion queue) is re-armed */
+            ++u->st.watch_cqes;
+            u->watch_ready = true;
+            if ((cqe->flags & IORING_CQE_F_MORE) == 0) {
+                ++u->st.watch_rearms;
+                (void)arm_watch(u);
+            }
+            break;
         default:
             break; /* our cancels and liburing's internal timeouts */
         }
@@ -927,6 +954,23 @@ int gs_uring_run_once(gs_uring *u, gs_duration timeout)
         return rv;
     }
     return (int)gs_uring_reap(u);
+}
+
+int gs_uring_watch(gs_uring *u, int fd)
+{
+    if (fd < 0 || u->watch_fd >= 0) {
+        return GS_ERR_INVAL;
+    }
+    u->watch_fd = fd;
+    return arm_watch(u);
+}
+
+bool gs_uring_watch_take(gs_uring *u)
+{
+    bool r = u->watch_ready;
+
+    u->watch_ready = false;
+    return r;
 }
 
 int gs_uring_wake(gs_uring *u)

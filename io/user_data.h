@@ -21,6 +21,7 @@ enum gs_ud_op {
     GS_UD_OP_SEND = 2,     /* sendmsg of one send slot (index = slot) */
     GS_UD_OP_DOORBELL = 3, /* read of the doorbell eventfd */
     GS_UD_OP_CANCEL = 4,   /* an async cancel issued by us; its result is ignored */
+    GS_UD_OP_WATCH = 5,    /* multishot poll of the watched descriptor (gs_uring_watch) */
 };
 
 #define GS_UD_OP_SHIFT  56

@@ -28,6 +28,7 @@ typedef enum key_type {
     K_PEERS,    /* gs_cfg_peer list */
     K_TOPICS,   /* gs_cfg_topic list */
     K_BCAST,    /* gs_bcast_policy, "reference" or "many" */
+    K_CTLTHR,   /* gs_ctl_thread, "auto", "own" or "shard" */
 } key_type;
 
 typedef struct key_def {
@@ -75,6 +76,9 @@ static const key_def keys[] = {
      "backbone peers: bootstrap of every topic we join or relay"},
     {"control.path", K_PATH, OFF(control_path), NOLIST, 0, 0,
      "Unix socket for local applications (empty: none)"},
+    {"control.thread", K_CTLTHR, OFF(control_thread), NOLIST, 0, 0,
+     "where clients are served: own (a thread of its own), shard (inside shard 0's loop: no "
+     "thread hop per event or request), auto (shard with one shard, own with more)"},
     {"control.mode", K_MODE, OFF(control_mode), NOLIST, 0, 0777, "socket file mode (octal)"},
     {"control.max_clients", K_UINT, OFF(control_max_clients), NOLIST, 1, 100000,
      "control clients at once (beyond: told `limit` and closed)"},
@@ -176,6 +180,8 @@ static const key_def keys[] = {
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 /* Indexed by gs_bcast_policy. */
 static const char *const bcast_names[] = {"reference", "many"};
+/* Indexed by gs_ctl_thread. */
+static const char *const ctlthr_names[] = {"auto", "own", "shard"};
 
 /* Source generation of each list key's current contents (see config.h). */
 static int list_gen[NKEYS];
@@ -414,6 +420,15 @@ int gs_server_cfg_set(gs_server_cfg *cfg, const char *name, const char *value, c
             return GS_ERR_INVAL;
         }
         return 0;
+    case K_CTLTHR:
+        for (int i = 0; i < 3; ++i) {
+            if (strcmp(value, ctlthr_names[i]) == 0) {
+                *(int *)p = i;
+                return 0;
+            }
+        }
+        add_err(errs, source, name, "'%s' is not auto, own or shard", value);
+        return GS_ERR_INVAL;
     case K_UINT:
     case K_SIZE:
     case K_U16:
@@ -593,6 +608,9 @@ static void print_value(const gs_server_cfg *cfg, const key_def *k, FILE *f)
         break;
     case K_BCAST:
         fputs(*(const gs_bcast_policy *)(const void *)p == GS_BCAST_MANY ? "many" : "reference", f);
+        break;
+    case K_CTLTHR:
+        fputs(ctlthr_names[*(const int *)(const void *)p], f);
         break;
     case K_UINT:
         fprintf(f, "%llu", (unsigned long long)*(const uint64_t *)(const void *)p);

@@ -52,6 +52,13 @@ typedef struct gs_cfg_topic {
 } gs_cfg_topic;
 
 /* gs_server_cfg: everything gossipd runs with. */
+/* gs_ctl_thread: where the control socket is served (control.thread). */
+typedef enum gs_ctl_thread {
+    GS_CTL_THREAD_AUTO = 0, /* on shard 0's thread with one shard, its own thread with more */
+    GS_CTL_THREAD_OWN = 1,  /* its own thread (epoll) */
+    GS_CTL_THREAD_SHARD = 2 /* inside shard 0's turns (no thread hop for events and requests) */
+} gs_ctl_thread;
+
 typedef struct gs_server_cfg {
     /* [node] */
     char key_path[GS_CFG_MAX_PATH];
@@ -78,6 +85,7 @@ typedef struct gs_server_cfg {
     size_t nbackbone;
     /* [control] */
     char control_path[GS_CFG_MAX_PATH]; /* "" = no control socket */
+    int control_thread;                 /* gs_ctl_thread */
     uint64_t control_mode;
     uint64_t control_max_clients;
     uint64_t control_max_line;

@@ -107,7 +107,8 @@ typedef struct topic_subs {
 
 struct gs_control {
     gs_server *srv;
-    unsigned ep; /* our mesh endpoint */
+    unsigned ep;   /* our mesh endpoint */
+    bool on_shard; /* served inside a shard's turns (gs_control_poll), not by gs_control_run */
     int lfd;
     int efd;
     int epfd;
@@ -1054,6 +1055,7 @@ static void complete(gs_control *c, gs_ctl_req *q)
                 json_integer((json_int_t)((gs_uring_now() - srv->started) / GS_SECONDS)));
             json_object_set_new(o, "addrs", addrs);
             json_object_set_new(o, "nshards", json_integer(srv->nshards));
+            json_object_set_new(o, "control_thread", json_string(c->on_shard ? "shard" : "own"));
             json_object_set(o, "shards", p->parts);
             json_object_set_new(o, "counters", totals);
             json_object_set_new(o, "rings", rings);
@@ -1552,77 +1554,109 @@ static void metrics_publish(gs_control *c)
     gs_metrics_publish_control(c->srv->metrics, &m);
 }
 
-int gs_control_run(gs_control *c)
+/*
+ * control_pass: one pass of the loop.  |timeout| >= 0: wait that long (ms) for socket events and
+ * handle them; -1: no socket I/O this pass.  Then the shards' answers and events, paused clients,
+ * the mesh flush and the metrics.  |own| (the control's own thread): the pass ends the mesh sleep
+ * its caller began.  Returns the number of socket events handled.
+ */
+static int control_pass(gs_control *c, int timeout, bool own)
 {
     struct epoll_event evs[EPOLL_BATCH];
     gs_mesh *mesh = c->srv->mesh;
+    int n = 0;
 
-    while (!atomic_load(&c->stop)) {
-        int timeout = gs_mesh_sleep_begin(mesh, c->ep) ? 1000 : 0;
-        int n = epoll_wait(c->epfd, evs, EPOLL_BATCH, timeout);
-
+    if (timeout >= 0) {
+        n = epoll_wait(c->epfd, evs, EPOLL_BATCH, timeout);
+    }
+    if (own) {
         gs_mesh_sleep_end(mesh, c->ep);
-        for (int i = 0; i < n; ++i) {
-            if (evs[i].data.u64 == TAG_LISTEN) {
-                client_accept(c);
-            } else if (evs[i].data.u64 == TAG_EVENTFD) {
-                uint64_t v;
+    }
+    for (int i = 0; i < n; ++i) {
+        if (evs[i].data.u64 == TAG_LISTEN) {
+            client_accept(c);
+        } else if (evs[i].data.u64 == TAG_EVENTFD) {
+            uint64_t v;
 
-                (void)!read(c->efd, &v, sizeof(v));
-            } else {
-                client *cl = evs[i].data.ptr;
-                bool alive = true;
+            (void)!read(c->efd, &v, sizeof(v));
+        } else {
+            client *cl = evs[i].data.ptr;
+            bool alive = true;
 
-                if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-                    alive = !(evs[i].events & EPOLLERR) && client_read(c, cl);
-                }
-                if (alive) {
-                    client_flush(cl);
-                    emit_lagged(c, cl);
-                    client_flush(cl);
-                    if (cl->closing && cl->outlen == cl->outoff) {
-                        alive = false;
-                    }
-                }
-                if (!alive) {
-                    client_close(c, cl);
-                    /* a later event of this batch may name |cl|: mark it */
-                    for (int j = i + 1; j < n; ++j) {
-                        if (evs[j].data.ptr == cl) {
-                            evs[j].data.u64 = TAG_EVENTFD;
-                        }
-                    }
-                } else {
-                    client_arm(c, cl);
+            if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+                alive = !(evs[i].events & EPOLLERR) && client_read(c, cl);
+            }
+            if (alive) {
+                client_flush(cl);
+                emit_lagged(c, cl);
+                client_flush(cl);
+                if (cl->closing && cl->outlen == cl->outoff) {
+                    alive = false;
                 }
             }
-        }
-        drain_mesh(c);
-        for (size_t i = 0; i < c->nclients; ++i) {
-            client *cl = c->clients[i];
-
-            if (cl->resume && !cl->paused && !cl->closing) {
-                /* resume parsing requests buffered while paused */
-                cl->resume = false;
-                if (!parse_input(c, cl)) {
-                    json_t *o =
-                        error_reply(NULL, "too_large", "request longer than control.max_line");
-
-                    c->errors++;
-                    queue_json(c, cl, o, true);
-                    json_decref(o);
-                    cl->inlen = 0;
-                    cl->closing = true;
+            if (!alive) {
+                client_close(c, cl);
+                /* a later event of this batch may name |cl|: mark it */
+                for (int j = i + 1; j < n; ++j) {
+                    if (evs[j].data.ptr == cl) {
+                        evs[j].data.u64 = TAG_EVENTFD;
+                    }
                 }
+            } else {
                 client_arm(c, cl);
             }
         }
-        (void)gs_mesh_flush(mesh, c->ep);
-        if (c->srv->metrics != NULL) {
-            metrics_publish(c);
+    }
+    drain_mesh(c);
+    for (size_t i = 0; i < c->nclients; ++i) {
+        client *cl = c->clients[i];
+
+        if (cl->resume && !cl->paused && !cl->closing) {
+            /* resume parsing requests buffered while paused */
+            cl->resume = false;
+            if (!parse_input(c, cl)) {
+                json_t *o = error_reply(NULL, "too_large", "request longer than control.max_line");
+
+                c->errors++;
+                queue_json(c, cl, o, true);
+                json_decref(o);
+                cl->inlen = 0;
+                cl->closing = true;
+            }
+            client_arm(c, cl);
         }
     }
+    (void)gs_mesh_flush(mesh, c->ep);
+    if (c->srv->metrics != NULL) {
+        metrics_publish(c);
+    }
+    return n < 0 ? 0 : n;
+}
+
+int gs_control_run(gs_control *c)
+{
+    while (!atomic_load(&c->stop)) {
+        int timeout = gs_mesh_sleep_begin(c->srv->mesh, c->ep) ? 1000 : 0;
+
+        (void)control_pass(c, timeout, true);
+    }
     return 0;
+}
+
+int gs_control_fd(const gs_control *c)
+{
+    return c->epfd;
+}
+
+unsigned gs_control_ep(const gs_control *c)
+{
+    return c->ep;
+}
+
+bool gs_control_poll(gs_control *c, bool io)
+{
+    c->on_shard = true;
+    return control_pass(c, io ? 0 : -1, false) == EPOLL_BATCH;
 }
 
 void gs_control_del(gs_control *c)

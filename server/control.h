@@ -7,8 +7,14 @@
  * the shards arrive as gs_event frames and are written to each subscribed client's bounded
  * output queue (a client that does not keep up loses events and gets `lagged`).
  *
- * Threads: gs_control_new/del on the main thread; gs_control_run on the control thread;
- * gs_control_stop and gs_control_wake from any thread.
+ * Where it runs (control.thread): on a thread of its own (gs_control_run: epoll_wait, woken by
+ * the mesh through gs_control_wake), or inside shard 0's turns (gs_control_poll: shard 0's
+ * io_uring polls gs_control_fd, and the mesh endpoint's doorbell wakes shard 0), which saves
+ * the thread hop, two context switches, for every request and every event on a one-shard node.
+ *
+ * Threads: gs_control_new/del on the main thread; gs_control_run or gs_control_poll on one
+ * thread only (the control thread, or shard 0's); gs_control_stop and gs_control_wake from any
+ * thread.
  */
 #ifndef GS_SERVER_CONTROL_H
 #define GS_SERVER_CONTROL_H
@@ -27,6 +33,22 @@ void gs_control_del(gs_control *c);
 
 /* gs_control_run serves until gs_control_stop.  Returns 0. */
 int gs_control_run(gs_control *c);
+
+/* gs_control_fd returns the descriptor that becomes readable when gs_control_poll has socket
+ * work (the epoll set of the listening socket and the clients). */
+int gs_control_fd(const gs_control *c);
+
+/* gs_control_ep returns the control's mesh endpoint. */
+unsigned gs_control_ep(const gs_control *c);
+
+/*
+ * gs_control_poll runs one pass without blocking, for a control served inside another loop:
+ * socket events when |io| (gs_control_fd was readable), then the shards' answers and events,
+ * paused clients and the mesh flush.  The caller owns the mesh sleep marks of gs_control_ep.
+ * Returns true if a full batch of socket events was handled (poll again with |io| set: more may
+ * be ready without the descriptor signalling again).
+ */
+bool gs_control_poll(gs_control *c, bool io);
 
 /* gs_control_stop makes gs_control_run return (any thread). */
 void gs_control_stop(gs_control *c);

@@ -151,16 +151,22 @@ static void build_peer_data(gs_server *srv)
     srv->peer_data_len = n > 0 ? (size_t)n : 0;
 }
 
+/* Threads are named for `top -H` and `ps -L`: gossipd-s<index> for shards, gossipd-ctl for the
+ * control socket when it has a thread of its own (15 characters at most). */
 static void *shard_main(void *arg)
 {
     gs_shard *sh = arg;
+    char name[16];
 
+    snprintf(name, sizeof(name), "gossipd-s%u", gs_shard_index(sh));
+    (void)pthread_setname_np(pthread_self(), name);
     (void)gs_shard_run(sh);
     return NULL;
 }
 
 static void *control_main(void *arg)
 {
+    (void)pthread_setname_np(pthread_self(), "gossipd-ctl");
     (void)gs_control_run(arg);
     return NULL;
 }
@@ -308,6 +314,7 @@ int main(int argc, char **argv)
     bool created = false;
     pthread_t *threads;
     pthread_t ctl_thread;
+    bool ctl_inline = false; /* the control is served on shard 0 (control.thread) */
     sigset_t sigs;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     int rv;
@@ -432,7 +439,18 @@ int main(int argc, char **argv)
                     gs_strerror(rv));
             goto out;
         }
-        gs_mesh_set_wake(srv.mesh, srv.nshards, gs_control_wake, srv.ctl);
+        ctl_inline = srv.cfg.control_thread == GS_CTL_THREAD_SHARD ||
+                     (srv.cfg.control_thread == GS_CTL_THREAD_AUTO && srv.nshards == 1);
+        if (ctl_inline) {
+            rv = gs_shard_serve_control(srv.shards[0], srv.ctl);
+            if (rv < 0) {
+                fprintf(stderr, "gossipd: control socket on shard 0: %s\n", gs_strerror(rv));
+                goto out;
+            }
+            gs_mesh_set_wake(srv.mesh, srv.nshards, gs_shard_wake, srv.shards[0]);
+        } else {
+            gs_mesh_set_wake(srv.mesh, srv.nshards, gs_control_wake, srv.ctl);
+        }
     }
     if (srv.cfg.metrics_listen[0] != '\0') {
         char hex[65];
@@ -468,7 +486,8 @@ int main(int argc, char **argv)
             (void)pthread_setaffinity_np(threads[i], sizeof(set), &set);
         }
     }
-    if (srv.ctl != NULL && pthread_create(&ctl_thread, NULL, control_main, srv.ctl) != 0) {
+    if (srv.ctl != NULL && !ctl_inline &&
+        pthread_create(&ctl_thread, NULL, control_main, srv.ctl) != 0) {
         fprintf(stderr, "gossipd: cannot start the control thread\n");
         exit(2);
     }
@@ -533,7 +552,7 @@ int main(int argc, char **argv)
         }
     }
     GS_LOG(GS_LOG_DEBUG, "evt=shards_stopped");
-    if (srv.ctl != NULL) {
+    if (srv.ctl != NULL && !ctl_inline) {
         gs_control_stop(srv.ctl);
         (void)pthread_join(ctl_thread, NULL);
     }

@@ -12,6 +12,7 @@
 
 #include "addrbook.h"
 #include "blake3.h"
+#include "control.h"
 #include "engine.h"
 #include "frames.h"
 #include "kmap.h"
@@ -91,6 +92,8 @@ struct gs_shard {
     unsigned index;
     unsigned nshards;
     unsigned ctl_ep; /* the control thread's mesh endpoint */
+    gs_control *ctl; /* served in this shard's turns (control.thread = shard), else NULL */
+    bool ctl_more;   /* the last gs_control_poll had a full batch: poll its sockets again */
     gs_engine *eng;
     gs_node *node;
     gs_kmap peers;
@@ -1603,6 +1606,9 @@ static gs_tstamp turn(void *ud, gs_engine *e, gs_tstamp now)
 
     (void)e;
     gs_mesh_sleep_end(sh->srv->mesh, sh->index);
+    if (sh->ctl != NULL) {
+        gs_mesh_sleep_end(sh->srv->mesh, sh->ctl_ep);
+    }
     sh->now = now;
     sh->dirty = false;
     if (atomic_load(&sh->srv->phase) == GS_PHASE_QUIT && !sh->quitting) {
@@ -1632,6 +1638,16 @@ static gs_tstamp turn(void *ud, gs_engine *e, gs_tstamp now)
     }
     if (gs_mesh_flush(sh->srv->mesh, sh->index)) {
         sh->dirty = true;
+    }
+    if (sh->ctl != NULL) {
+        /* after the flush, so this turn's events reach their clients in this turn; requests it
+         * reads are handled next turn (they make the next wait zero) */
+        bool io = gs_uring_watch_take(gs_engine_uring(sh->eng)) || sh->ctl_more;
+
+        sh->ctl_more = gs_control_poll(sh->ctl, io);
+        if (sh->ctl_more) {
+            sh->dirty = true;
+        }
     }
     if (sh->dirty) {
         return now;
@@ -1778,6 +1794,22 @@ void gs_shard_del(gs_shard *sh)
     free(sh);
 }
 
+unsigned gs_shard_index(const gs_shard *sh)
+{
+    return sh->index;
+}
+
+int gs_shard_serve_control(gs_shard *sh, gs_control *ctl)
+{
+    int rv = gs_uring_watch(gs_engine_uring(sh->eng), gs_control_fd(ctl));
+
+    if (rv == 0) {
+        sh->ctl = ctl;
+        sh->ctl_more = true; /* a first pass, in case a client was already waiting */
+    }
+    return rv;
+}
+
 gs_engine *gs_shard_engine(gs_shard *sh)
 {
     return sh->eng;
@@ -1863,7 +1895,13 @@ int gs_shard_run(gs_shard *sh)
     while (atomic_load(&srv->phase) < GS_PHASE_CLOSE) {
         /* "I may sleep": a sender that publishes after this rings the doorbell; records that
          * arrived before it make this turn's wait zero.  The hook clears the mark. */
-        gs_duration wait = gs_mesh_sleep_begin(srv->mesh, sh->index) ? MAX_WAIT : 0;
+        bool may_sleep = gs_mesh_sleep_begin(srv->mesh, sh->index);
+        gs_duration wait;
+
+        if (sh->ctl != NULL && !gs_mesh_sleep_begin(srv->mesh, sh->ctl_ep)) {
+            may_sleep = false; /* events or answers wait for the control */
+        }
+        wait = may_sleep ? MAX_WAIT : 0;
 
         rv = gs_engine_run_once(sh->eng, wait);
         if (rv != 0) {
@@ -1876,6 +1914,9 @@ int gs_shard_run(gs_shard *sh)
         }
     }
     gs_mesh_sleep_end(srv->mesh, sh->index);
+    if (sh->ctl != NULL) {
+        gs_mesh_sleep_end(srv->mesh, sh->ctl_ep);
+    }
     GS_LOG(GS_LOG_DEBUG, "shard=%u evt=closing conns=%zu", sh->index, gs_engine_num_conns(sh->eng));
     close_by = gs_tstamp_add(gs_uring_now(), sh->cfg->shutdown_timeout / 2);
     rv = gs_engine_shutdown(sh->eng, 0, "shutdown", close_by - gs_uring_now());

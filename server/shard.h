@@ -75,6 +75,16 @@ int gs_shard_new(gs_shard **psh, gs_server *srv, unsigned index);
 /* gs_shard_del frees the shard (after its thread returned).  NULL is a no-op. */
 void gs_shard_del(gs_shard *sh);
 
+/* gs_shard_index returns the shard's index (any thread). */
+unsigned gs_shard_index(const gs_shard *sh);
+
+/* gs_shard_serve_control makes the shard serve |ctl| inside its turns (control.thread = shard):
+ * its io_uring polls gs_control_fd, each turn ends with gs_control_poll, and it sleeps only when
+ * neither its own nor the control's mesh endpoint has records.  Main thread, before the shard's
+ * thread starts; the control's mesh doorbell must then wake this shard.  Returns 0 or the
+ * ring's error. */
+int gs_shard_serve_control(gs_shard *sh, gs_control *ctl);
+
 /* gs_shard_engine returns the shard's engine (main thread, before the thread starts: bound
  * addresses). */
 struct gs_engine *gs_shard_engine(gs_shard *sh);

@@ -101,6 +101,8 @@ typedef struct gs_uring_stats {
     uint64_t tx_pool_full;   /* gs_uring_send_begin calls refused: no free slot */
     uint64_t wakes;          /* turns in which on_wake ran (rings coalesce) */
     uint64_t doorbell_cqes;  /* eventfd reads completed (rings that found the owner asleep) */
+    uint64_t watch_cqes;     /* readiness completions of the watched descriptor */
+    uint64_t watch_rearms;   /* its multishot poll ended by the kernel and armed again */
     int last_tx_error;       /* the last send errno (negated), 0 if none */
 } gs_uring_stats;
 
@@ -210,6 +212,19 @@ int gs_uring_run_once(gs_uring *u, gs_duration timeout);
  * should see before ringing.  Returns 0 or a negated errno.
  */
 int gs_uring_wake(gs_uring *u);
+
+/*
+ * gs_uring_watch adds |fd| (not owned; the caller closes it after gs_uring_del) to what ends a
+ * gs_uring_wait: a multishot poll for POLLIN, so every wake-up of |fd|'s wait queue while it is
+ * readable completes once and marks it ready.  One descriptor per ring (an epoll descriptor
+ * gathers more).  Owning thread, before or between turns.  Returns 0, GS_ERR_INVAL (fd < 0, one
+ * already watched) or GS_ERR_AGAIN (no SQE).
+ */
+int gs_uring_watch(gs_uring *u, int fd);
+
+/* gs_uring_watch_take returns true once if a readiness completion of the watched descriptor was
+ * reaped since the last call (completions coalesce). */
+bool gs_uring_watch_take(gs_uring *u);
 
 /* gs_uring_stats_get returns |u|'s counters (owning thread only). */
 const gs_uring_stats *gs_uring_stats_get(const gs_uring *u);

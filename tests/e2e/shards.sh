@@ -15,8 +15,11 @@ for t in $(seq -w 0 $((NT - 1))); do topics+=("e2e-shards-$E2E_RUN-$t"); done
 joins=()
 for t in "${topics[@]}"; do joins+=(--join "$t"); done
 
-node_start s --shards 4 "${joins[@]}"
-for p in p1 p2 p3; do
+# s serves its control socket inside shard 0's turns (the default only with one shard), p1 on a
+# thread of its own (the default with more): both ways of serving clients carry the test
+node_start s --shards 4 --set control.thread=shard "${joins[@]}"
+node_start p1 --shards 1 --set control.thread=own --bootstrap "$(node_peer s)" "${joins[@]}"
+for p in p2 p3; do
     node_start "$p" --shards 1 --bootstrap "$(node_peer s)" "${joins[@]}"
 done
 e2e_log "sharded node and 3 peers ready"
@@ -56,6 +59,22 @@ check "every topic delivers 100 % at every node (640 messages, exactly once)" \
 status_json s || fatal "status of s failed"
 st=$E2E_DIR/s.status.json
 check "status: nshards is 4" test "$(py ctlq.py sum '^nshards$' <"$st")" -eq 4
+ctl_thread() { python3 -c 'import json,sys; print(json.load(sys.stdin)["control_thread"])' <"$1"; }
+check "status: s serves its control socket on shard 0" test "$(ctl_thread "$st")" = shard
+status_json p1 || fatal "status of p1 failed"
+check "status: p1 serves its control socket on its own thread" \
+    test "$(ctl_thread "$E2E_DIR/p1.status.json")" = own
+# the threads, by name: s has its 4 shards and no control thread, p1 one shard and one
+thread_names() { cat /proc/"${NODE_PID[$1]}"/task/*/comm 2>/dev/null | sort | tr '\n' ' '; }
+e2e_log "threads: s: $(thread_names s); p1: $(thread_names p1)"
+check "s runs threads gossipd-s0..s3 and no gossipd-ctl" \
+    test "$(thread_names s | grep -o 'gossipd-[a-z0-9]*' | tr '\n' ' ')" = \
+    "gossipd-s0 gossipd-s1 gossipd-s2 gossipd-s3 "
+check "p1 runs gossipd-ctl beside gossipd-s0" \
+    test "$(thread_names p1 | grep -o 'gossipd-[a-z0-9]*' | tr '\n' ' ')" = "gossipd-ctl gossipd-s0 "
+status_json p2 || fatal "status of p2 failed"
+check "status: p2 (one shard, control.thread auto) serves it on shard 0" \
+    test "$(ctl_thread "$E2E_DIR/p2.status.json")" = shard
 per_shard=$(py ctlq.py shards <"$st")
 e2e_log "topics per shard: $per_shard"
 spread_ok() {

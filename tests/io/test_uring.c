@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -711,4 +712,55 @@ Test(uring, wake_while_awake_sets_a_flag_only, .timeout = 10)
     cr_assert(elapsed_ms(t0) >= 25.0);
     cr_assert(eq(sz, l.nwake, 1));
     gs_uring_del(u);
+}
+
+Test(uring, watched_descriptor_ends_the_wait_and_is_marked_ready, .timeout = 10)
+{
+    rx_log l = {0};
+    gs_uring *u = mk_ring(&l, 8, GS_URING_FLAG_NO_GRO, 2);
+    int sv[2];
+    int epfd = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN};
+    char c = 'x';
+
+    /* the way gossipd uses it: an epoll set (here of one socket) watched by the ring */
+    cr_assert(eq(int, socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0));
+    cr_assert(epfd >= 0);
+    cr_assert(eq(int, epoll_ctl(epfd, EPOLL_CTL_ADD, sv[0], &ev), 0));
+    cr_assert(eq(int, gs_uring_watch(u, -1), GS_ERR_INVAL));
+    cr_assert(eq(int, gs_uring_watch(u, epfd), 0));
+    cr_assert(eq(int, gs_uring_watch(u, epfd), GS_ERR_INVAL), "one descriptor per ring");
+    cr_assert(eq(int, gs_uring_run_once(u, 0), 0));
+    cr_assert(not(gs_uring_watch_take(u)), "ready before anything was written");
+
+    for (int round = 1; round <= 3; ++round) {
+        struct epoll_event got;
+        gs_tstamp t0;
+        bool ready = false;
+
+        cr_assert(eq(int, (int)write(sv[1], &c, 1), 1));
+        t0 = gs_uring_now();
+        for (int i = 0; i < 5 && !ready; ++i) {
+            cr_assert(gs_uring_run_once(u, 900 * GS_MILLISECONDS) >= 0);
+            ready = gs_uring_watch_take(u);
+        }
+        cr_assert(ready, "round %d: the write did not mark the descriptor ready", round);
+        cr_assert(elapsed_ms(t0) < 800.0, "round %d: the write did not end the wait", round);
+        cr_assert(not(gs_uring_watch_take(u)), "round %d: taken twice", round);
+        cr_assert(eq(int, epoll_wait(epfd, &got, 1, 0), 1));
+        cr_assert(eq(int, (int)read(sv[0], &c, 1), 1));
+        /* drained: a wait now sleeps its full time and marks nothing */
+        t0 = gs_uring_now();
+        cr_assert(eq(int, gs_uring_run_once(u, 30 * GS_MILLISECONDS), 0));
+        cr_assert(elapsed_ms(t0) >= 25.0, "round %d: woke with nothing to read", round);
+        cr_assert(not(gs_uring_watch_take(u)));
+    }
+    /* one multishot poll served the three rounds */
+    const gs_uring_stats *st = gs_uring_stats_get(u);
+    cr_assert(ge(u64, st->watch_cqes, 3));
+    cr_assert(eq(u64, st->watch_rearms, 0));
+    gs_uring_del(u);
+    (void)close(epfd);
+    (void)close(sv[0]);
+    (void)close(sv[1]);
 }

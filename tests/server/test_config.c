@@ -165,6 +165,38 @@ static void test_policy(void)
                                              "'all' is not reference or many") != NULL);
 }
 
+/* control.thread: the three values, the default, printing, and a bad value that keeps the old */
+static void test_control_thread(void)
+{
+    static gs_server_cfg cfg;
+    gs_cfg_errors errs = {0};
+    const char *path = write_tmp("[control]\n"
+                                 "thread = own\n");
+    char *text = NULL;
+    size_t textlen = 0;
+
+    gs_server_cfg_default(&cfg);
+    CHECK(cfg.control_thread == GS_CTL_THREAD_AUTO);
+    CHECK(path != NULL);
+    CHECK(gs_server_cfg_load_file(&cfg, path, &errs) == 0 && errs.n == 0);
+    CHECK(cfg.control_thread == GS_CTL_THREAD_OWN);
+    unlink(path);
+    CHECK(gs_server_cfg_set(&cfg, "control.thread", "shard", "--set", -2, &errs) == 0);
+    CHECK(cfg.control_thread == GS_CTL_THREAD_SHARD);
+    FILE *f = open_memstream(&text, &textlen);
+    CHECK(f != NULL);
+    gs_server_cfg_print(&cfg, f);
+    fclose(f);
+    CHECK(strstr(text, "\nthread = shard\n") != NULL);
+    free(text);
+    CHECK(gs_server_cfg_set(&cfg, "control.thread", "auto", "--set", -2, &errs) == 0);
+    CHECK(cfg.control_thread == GS_CTL_THREAD_AUTO && errs.n == 0);
+    CHECK(gs_server_cfg_set(&cfg, "control.thread", "shard0", "--set", -2, &errs) == GS_ERR_INVAL);
+    CHECK(errs.n == 1 &&
+          strstr(errs.msg[0], "control.thread: 'shard0' is not auto, own or shard") != NULL);
+    CHECK(cfg.control_thread == GS_CTL_THREAD_AUTO);
+}
+
 static void test_parse(void)
 {
     gs_cfg_peer p;
@@ -206,6 +238,7 @@ int main(void)
     test_file();
     test_errors();
     test_policy();
+    test_control_thread();
     test_parse();
     test_b64();
     CHECK_DONE();
