@@ -39,6 +39,7 @@ void gs_quic_cfg_default(gs_quic_cfg *cfg)
     cfg->idle_timeout = 30 * GS_SECONDS;
     cfg->keep_alive = 5 * GS_SECONDS;
     cfg->handshake_timeout = 10 * GS_SECONDS;
+    cfg->ack_coalesce = 5 * GS_MILLISECONDS;
     cfg->stream_window = 4u << 20;
     cfg->conn_window = 16u << 20;
     cfg->max_uni_streams = 128;
@@ -102,7 +103,7 @@ int gs_quic_ep_new(gs_quic_ep **pep, const gs_quic_cfg *cfg, const gs_identity *
         cfg->max_packet_size < MIN_INITIAL_DGRAM || cfg->max_packet_size > GS_QUIC_MAX_PACKET ||
         cfg->max_conns == 0 || cfg->max_conns > (1u << 24) || cfg->max_conns_per_addr == 0 ||
         cfg->max_topics_per_conn == 0 || cfg->send_queue_max == 0 || cfg->max_uni_streams == 0 ||
-        gs_quic_limits_check_cfg(cfg) != 0) {
+        cfg->ack_coalesce > NGTCP2_DEFAULT_MAX_ACK_DELAY || gs_quic_limits_check_cfg(cfg) != 0) {
         return GS_ERR_INVAL;
     }
     for (size_t i = 0; i < cfg->nalpn; ++i) {

@@ -103,14 +103,37 @@ static void heap_remove(gs_quic_ep *ep, qconn *c)
     }
 }
 
-static gs_tstamp conn_expiry(const qconn *c)
+/*
+ * conn_expiry: when |c| next needs ngtcp2_conn_handle_expiry.  ACK coalescing (cfg.ack_coalesce):
+ * ngtcp2 0.12.1 delays an ACK by min(max_ack_delay, smoothed RTT / 8), 0.1 ms on loopback, so a
+ * packet that arrives alone costs its receiver a timer wake-up and its sender an ACK-only packet
+ * and a wake-up.  While nothing of ours is unacknowledged (no queued stream data, nothing in
+ * flight), the only timers left are that ACK, the keep-alive, the idle timeout and ngtcp2's
+ * housekeeping (PMTUD, retired ids), none of which suffers from a few milliseconds; so the key is
+ * moved by ack_coalesce, capped so that the ACK still leaves within the max_ack_delay we
+ * advertise (25 ms).  A second packet meanwhile (ack_thresh 2) or a packet of ours to the peer
+ * carries the ACK in the turn that handles it.  Nothing else changes: a connection with data in
+ * flight keeps ngtcp2's exact expiry (loss detection, pacing).
+ */
+static gs_tstamp conn_expiry(const gs_quic_ep *ep, const qconn *c)
 {
     if (c->state == QS_CLOSING || c->state == QS_DRAINING) {
         return c->close_deadline;
     }
     gs_tstamp e = ngtcp2_conn_get_expiry(c->nc);
-    if (c->close_req && c->close_wait != 0 && c->close_wait < e) {
-        e = c->close_wait;
+    if (c->close_req) {
+        if (c->close_wait != 0 && c->close_wait < e) {
+            e = c->close_wait;
+        }
+    } else if (ep->cfg.ack_coalesce != 0 && c->hs_confirmed && c->queued == 0 && e != UINT64_MAX) {
+        ngtcp2_conn_stat st;
+
+        ngtcp2_conn_get_conn_stat(c->nc, &st);
+        if (st.bytes_in_flight == 0 && st.smoothed_rtt / 8 < NGTCP2_DEFAULT_MAX_ACK_DELAY) {
+            gs_duration room = NGTCP2_DEFAULT_MAX_ACK_DELAY - st.smoothed_rtt / 8;
+
+            e += ep->cfg.ack_coalesce < room ? ep->cfg.ack_coalesce : room;
+        }
     }
     return e;
 }
@@ -121,7 +144,7 @@ void gs_quic_heap_update(gs_quic_ep *ep, qconn *c, gs_tstamp floor)
 {
     /* every connection is in the heap, at the index it records */
     assert(c->heap_idx < ep->nheap && ep->heap[c->heap_idx] == c);
-    gs_tstamp e = conn_expiry(c);
+    gs_tstamp e = conn_expiry(ep, c);
     if (floor != 0 && e <= floor) {
         e = floor + 1;
     }

@@ -125,6 +125,9 @@ static const key_def keys[] = {
     {"limits.idle_timeout_ms", K_MS, OFF(idle_timeout), NOLIST, 1000, 600000,
      "QUIC max_idle_timeout we advertise: a silent peer (killed, unplugged) is declared gone "
      "after this"},
+    {"limits.ack_coalesce_ms", K_MS, OFF(ack_coalesce), NOLIST, 0, 25,
+     "with nothing of ours unacknowledged, a delayed ACK may wait this much longer (within our "
+     "25 ms max_ack_delay) to ride on the next packet (0: ngtcp2's RTT / 8 only)"},
     {"limits.keep_alive_ms", K_MS, OFF(keep_alive), NOLIST, 100, 600000,
      "QUIC PING after this long without sending (below idle_timeout_ms / 2)"},
     {"limits.shutdown_ms", K_MS, OFF(shutdown_timeout), NOLIST, 100, 60000,
@@ -231,6 +234,7 @@ void gs_server_cfg_default(gs_server_cfg *cfg)
     cfg->dial_queue_max = 1024;
     cfg->idle_timeout = 6 * GS_SECONDS;
     cfg->keep_alive = 2 * GS_SECONDS;
+    cfg->ack_coalesce = 5 * GS_MILLISECONDS;
     cfg->shutdown_timeout = 1500 * GS_MILLISECONDS;
     gs_node_cfg_default(&cfg->node);
     /* a backbone node heals small islands itself (docs/proto.md, "Healing"): early shuffles

@@ -113,6 +113,7 @@ typedef struct gs_server_cfg {
     uint64_t dial_queue_max;
     gs_duration idle_timeout;
     gs_duration keep_alive;
+    gs_duration ack_coalesce;
     gs_duration shutdown_timeout;
     bool v0; /* also accept and offer "/iroh-gossip/0" (PROTOCOL.md 12) */
     /* [protocol] */

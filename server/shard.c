@@ -1695,6 +1695,7 @@ int gs_shard_new(gs_shard **psh, gs_server *srv, unsigned index)
     ec.quic.send_queue_max = cfg->send_queue_max;
     ec.quic.idle_timeout = cfg->idle_timeout;
     ec.quic.keep_alive = cfg->keep_alive;
+    ec.quic.ack_coalesce = cfg->ack_coalesce;
     ec.quic.max_conns = cfg->max_conns;
     ec.quic.max_conns_per_prefix = cfg->max_conns_per_prefix;
     ec.quic.max_halfopen = cfg->max_halfopen;

@@ -741,6 +741,91 @@ Test(quic, send_queue_is_bounded_and_writable_follows)
     tnet_free(&net);
 }
 
+/*
+ * ACK coalescing (gs_quic_cfg.ack_coalesce): 21 lone packets 2 ms apart on a 0.1 ms path.  With it
+ * off, ngtcp2 acknowledges each after smoothed RTT / 8 (one ACK-only packet each); with it on,
+ * every second packet is acknowledged at once (ack_thresh 2) and the rest ride along, so the
+ * receiver sends about half as many packets.  The last, lone packet is still acknowledged within
+ * the advertised max_ack_delay (25 ms), the sender never probes (PTO), everything arrives.
+ */
+typedef struct coalesce_run {
+    uint64_t acks;        /* packets the receiver wrote while the 21 frames arrived */
+    gs_duration last_ack; /* from sending the last frame to nothing in flight at the sender */
+    uint64_t ptos;
+} coalesce_run;
+
+static coalesce_run run_lone_packets(gs_duration coalesce)
+{
+    tnet net;
+    gs_quic_cfg cfg = base_cfg();
+    static uint8_t frame[1028];
+    coalesce_run r = {0};
+    gs_quic_conn_info info;
+
+    tnet_init(&net);
+    net.latency = 50 * GS_MICROSECONDS;
+    cfg.ack_coalesce = coalesce;
+    tnode *a = tnet_add(&net, 1, 4001, &cfg);
+    tnode *b = tnet_add(&net, 2, 4002, &cfg);
+    dial(&net, a, b, NULL);
+    cr_assert(tnet_run(&net, 2 * GS_SECONDS, both_connected, NULL));
+    /* a first frame opens the stream (and its credit), then everything settles */
+    make_frame(frame, 1024, 0);
+    cr_assert(eq(int, gs_quic_ep_send_frame(a->ep, b->id.pk, topics[0], frame, 1028), 0));
+    tnet_run(&net, 500 * GS_MILLISECONDS, NULL, NULL);
+    uint64_t out0 = gs_quic_ep_stats_get(b->ep)->packets_out;
+    for (uint32_t i = 1; i <= 21; ++i) {
+        make_frame(frame, 1024, i);
+        cr_assert(eq(int, gs_quic_ep_send_frame(a->ep, b->id.pk, topics[0], frame, 1028), 0));
+        if (i < 21) {
+            tnet_run(&net, 2 * GS_MILLISECONDS, NULL, NULL);
+        }
+    }
+    gs_tstamp sent = net.now;
+    for (int ms = 0; ms < 200; ++ms) {
+        tnet_run(&net, GS_MILLISECONDS, NULL, NULL);
+        cr_assert(eq(int, gs_quic_ep_conn_info(a->ep, a->last_conn, &info), 0));
+        if (info.bytes_in_flight == 0 && r.last_ack == 0) {
+            r.last_ack = net.now - sent;
+        }
+        r.ptos += info.pto_count;
+    }
+    r.acks = gs_quic_ep_stats_get(b->ep)->packets_out - out0;
+    cr_assert(eq(sz, b->nframes, 22));
+    tnet_free(&net);
+    return r;
+}
+
+Test(quic, lone_packets_are_acknowledged_together_within_max_ack_delay, .timeout = 60)
+{
+    /* more than the max_ack_delay we advertise is refused */
+    gs_quic_cfg bad = base_cfg();
+    gs_identity id;
+    uint8_t seed[GS_ID_SEED_LEN] = {9};
+    gs_quic_ep *ep = NULL;
+    gs_identity_from_seed(&id, seed);
+    bad.ack_coalesce = 25 * GS_MILLISECONDS + 1;
+    cr_assert(eq(int, gs_quic_ep_new(&ep, &bad, &id, NULL, gs_mem_default()), GS_ERR_INVAL));
+
+    coalesce_run off = run_lone_packets(0);
+    coalesce_run on = run_lone_packets(20 * GS_MILLISECONDS);
+
+    cr_log_info("ack-only packets: %llu off, %llu on; last ACK after %.1f / %.1f ms",
+                (unsigned long long)off.acks, (unsigned long long)on.acks,
+                (double)off.last_ack / 1e6, (double)on.last_ack / 1e6);
+    cr_assert(ge(u64, off.acks, 20), "without coalescing each lone packet gets its own ACK");
+    cr_assert(le(u64, on.acks, 13), "with coalescing about every second packet is acknowledged");
+    cr_assert(ne(u64, off.last_ack, 0));
+    cr_assert(ne(u64, on.last_ack, 0));
+    cr_assert(lt(u64, off.last_ack, 5 * GS_MILLISECONDS));
+    /* the lone last packet waited, but within max_ack_delay (25 ms) plus the round trip and the
+     * 1 ms steps of this loop */
+    cr_assert(gt(u64, on.last_ack, 10 * GS_MILLISECONDS));
+    cr_assert(le(u64, on.last_ack, 27 * GS_MILLISECONDS));
+    cr_assert(eq(u64, off.ptos, 0));
+    cr_assert(eq(u64, on.ptos, 0));
+}
+
 /* --- hardening --- */
 
 Test(quic, random_datagrams_leave_no_state, .timeout = 120)
