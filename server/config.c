@@ -186,6 +186,17 @@ static const char *const bcast_names[] = {"reference", "many"};
 /* Indexed by gs_ctl_thread. */
 static const char *const ctlthr_names[] = {"auto", "own", "shard"};
 
+/* name_index returns the index of |value| among the |n| |names|, or -1. */
+static int name_index(const char *value, const char *const *names, int n)
+{
+    for (int i = 0; i < n; ++i) {
+        if (strcmp(value, names[i]) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
 /* Source generation of each list key's current contents (see config.h). */
 static int list_gen[NKEYS];
 
@@ -373,6 +384,7 @@ int gs_server_cfg_set(gs_server_cfg *cfg, const char *name, const char *value, c
     size_t ki;
     void *p;
     uint64_t v;
+    int i;
 
     for (ki = 0; ki < NKEYS; ++ki) {
         if (strcmp(keys[ki].name, name) == 0) {
@@ -406,33 +418,26 @@ int gs_server_cfg_set(gs_server_cfg *cfg, const char *name, const char *value, c
         }
         return 0;
     case K_LOGLEVEL:
-        for (int i = 0; i < 4; ++i) {
-            if (strcmp(value, level_names[i]) == 0) {
-                *(int *)p = i;
-                return 0;
-            }
+        if ((i = name_index(value, level_names, 4)) < 0) {
+            add_err(errs, source, name, "'%s' is not error, warn, info or debug", value);
+            return GS_ERR_INVAL;
         }
-        add_err(errs, source, name, "'%s' is not error, warn, info or debug", value);
-        return GS_ERR_INVAL;
+        *(int *)p = i;
+        return 0;
     case K_BCAST:
-        if (strcmp(value, bcast_names[GS_BCAST_REFERENCE]) == 0) {
-            *(gs_bcast_policy *)p = GS_BCAST_REFERENCE;
-        } else if (strcmp(value, bcast_names[GS_BCAST_MANY]) == 0) {
-            *(gs_bcast_policy *)p = GS_BCAST_MANY;
-        } else {
+        if ((i = name_index(value, bcast_names, 2)) < 0) {
             add_err(errs, source, name, "'%s' is not reference or many", value);
             return GS_ERR_INVAL;
         }
+        *(gs_bcast_policy *)p = (gs_bcast_policy)i;
         return 0;
     case K_CTLTHR:
-        for (int i = 0; i < 3; ++i) {
-            if (strcmp(value, ctlthr_names[i]) == 0) {
-                *(int *)p = i;
-                return 0;
-            }
+        if ((i = name_index(value, ctlthr_names, 3)) < 0) {
+            add_err(errs, source, name, "'%s' is not auto, own or shard", value);
+            return GS_ERR_INVAL;
         }
-        add_err(errs, source, name, "'%s' is not auto, own or shard", value);
-        return GS_ERR_INVAL;
+        *(int *)p = i;
+        return 0;
     case K_UINT:
     case K_SIZE:
     case K_U16:

@@ -315,6 +315,19 @@ static json_t *error_reply(json_t *id, const char *code, const char *msg)
     return o;
 }
 
+/* refuse_too_long answers a request over control.max_line with `too_large`, drops what was
+ * buffered and closes the client once the reply is written. */
+static void refuse_too_long(gs_control *c, client *cl, const char *msg)
+{
+    json_t *o = error_reply(NULL, "too_large", msg);
+
+    c->errors++;
+    queue_json(c, cl, o, true);
+    json_decref(o);
+    cl->inlen = 0;
+    cl->closing = true;
+}
+
 static json_t *hexj(const uint8_t *b)
 {
     char hex[65];
@@ -1379,16 +1392,9 @@ static bool client_read(gs_control *c, client *cl)
             return true;
         }
     }
-too_long : {
-    json_t *o = error_reply(NULL, "too_large", "request line longer than control.max_line");
-
-    c->errors++;
-    queue_json(c, cl, o, true);
-    json_decref(o);
-    cl->inlen = 0;
-    cl->closing = true;
+too_long:
+    refuse_too_long(c, cl, "request line longer than control.max_line");
     return true;
-}
 }
 
 /* ---- thread ---- */
@@ -1615,13 +1621,7 @@ static int control_pass(gs_control *c, int timeout, bool own)
             /* resume parsing requests buffered while paused */
             cl->resume = false;
             if (!parse_input(c, cl)) {
-                json_t *o = error_reply(NULL, "too_large", "request longer than control.max_line");
-
-                c->errors++;
-                queue_json(c, cl, o, true);
-                json_decref(o);
-                cl->inlen = 0;
-                cl->closing = true;
+                refuse_too_long(c, cl, "request longer than control.max_line");
             }
             client_arm(c, cl);
         }
