@@ -13,5 +13,6 @@ if(TARGET gs_io)
     find_package(Threads REQUIRED)
     target_compile_definitions(gossip-bench PRIVATE
         GS_BENCH_IROH_NODE="${CMAKE_SOURCE_DIR}/bench/iroh/iroh-node.mjs")
-    target_link_libraries(gossip-bench PRIVATE gs_io gs_proto gs_alloc gs_warnings Threads::Threads m)
+    target_link_libraries(gossip-bench PRIVATE gs_io gs_proto gs_alloc gs_warnings Threads::Threads m
+        PkgConfig::JANSSON)
 endif()

@@ -27,6 +27,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "blake3.h"
 
 #define SW_MAX_NODES  128
@@ -35,6 +37,11 @@
 #define SW_TOPIC      "gossip-bench-swarm"
 #define SW_MAX_TRIALS 16
 #define SW_MAX_SET    8 /* --set options passed on to gossipd */
+/* gossipd status counters reported for the main run (sw_counters) */
+#define SW_NCOUNTERS 8
+static const char *const sw_counter_names[SW_NCOUNTERS] = {
+    "packets_out",     "datagrams_in",    "engine_turns", "gossip_dropped",
+    "drops_announced", "grafts_unserved", "repairs_sent", "control_events_dropped"};
 
 typedef struct sw_opts {
     const char *gossipd;
@@ -85,17 +92,22 @@ typedef struct sw {
 
 static void sw_usage(void)
 {
-    fprintf(stderr,
-            "usage: gossip-bench swarm [--gossipd PATH] [--nodes N] [--shards S]\n"
-            "         [--publishers 1|all] [--messages M] [--size B] [--rate R] [--drain S]\n"
-            "         [--find-max [--seconds S]] [--json] [--plot DIR] [--compare iroh]\n"
-            "         [--framing json|binary] [--set KEY=VALUE]...\n"
-            "  --nodes 10 --shards 1 --publishers 1 --messages 5000 --size 1024 --rate 1000\n"
-            "  --rate is messages/s offered over all publishers; --find-max searches the highest\n"
-            "  rate delivered 100 %% (trials of --seconds, default 3).  --compare iroh runs the\n"
-            "  same scenario with iroh-gossip 0.35 nodes (bench/iroh/iroh-node.mjs, Node.js) too.\n"
-            "  --set KEY=VALUE (up to 8) is passed to every gossipd node as --set KEY=VALUE.\n"
-            "  Runs inside `unshare -rn` when possible (GS_BENCH_NO_NETNS=1 to stay outside).\n");
+    fprintf(
+        stderr,
+        "usage: gossip-bench swarm [--gossipd PATH] [--nodes N] [--shards S]\n"
+        "         [--publishers 1|all] [--messages M] [--size B] [--rate R] [--drain S]\n"
+        "         [--find-max [--seconds S]] [--json] [--plot DIR] [--compare iroh]\n"
+        "         [--framing json|binary] [--set KEY=VALUE]...\n"
+        "  --nodes 10 --shards 1 --publishers 1 --messages 5000 --size 1024 --rate 1000\n"
+        "  --rate is messages/s offered over all publishers; --find-max searches the highest\n"
+        "  rate delivered 100 %% (trials of --seconds, default 3).  --compare iroh runs the\n"
+        "  same scenario with iroh-gossip 0.35 nodes (bench/iroh/iroh-node.mjs, Node.js) too.\n"
+        "  --set KEY=VALUE (up to 8) is passed to every gossipd node as --set KEY=VALUE.\n"
+        "  Runs inside `unshare -rn` when possible (GS_BENCH_NO_NETNS=1 to stay outside).\n"
+        "  For gossipd the report adds the daemons' own counters over the main run (each\n"
+        "  node's `status` before and after, summed; JSON daemon_counters): packets, datagrams\n"
+        "  and loop turns per message, and where messages were lost (Gossip dropped at\n"
+        "  back-pressure, Grafts unserved, events dropped for lagging clients).\n");
 }
 
 /* ---- nodes ---- */
@@ -597,7 +609,51 @@ typedef struct sw_report {
     uint64_t rss_max_kb;
     uint64_t rss_mean_kb;
     uint64_t idle_rss_max_kb;
+    bool have_counters;
+    uint64_t counters[SW_NCOUNTERS]; /* the main run's share, summed over the daemons */
 } sw_report;
+
+/*
+ * sw_counters sums counters of every node's `status` (gossipd only: a JSON request on a
+ * connection of its own).  Taken before and after the main run, the difference says what that
+ * run cost inside the daemons (packets, loop turns) and where it lost messages (pushes dropped at
+ * back-pressure, Grafts that found nothing to answer, events a lagging client missed).  Returns 0
+ * or -1 (a node did not answer, or a counter is missing).
+ */
+static int sw_counters(sw *s, uint64_t out[SW_NCOUNTERS])
+{
+    static char reply[1 << 18];
+
+    memset(out, 0, SW_NCOUNTERS * sizeof(out[0]));
+    for (unsigned i = 0; i < s->nn; ++i) {
+        gs_ops_conn c;
+        json_t *o;
+        json_t *cs;
+        int rv;
+
+        memset(&c, 0, sizeof(c));
+        if (gs_ops_conn_unix(&c, s->n[i].sock) < 0) {
+            return -1;
+        }
+        rv = gs_ops_conn_request(&c, "{\"op\":\"status\"}\n", reply, sizeof(reply), 10000);
+        gs_ops_conn_close(&c);
+        o = rv == 0 ? json_loads(reply, 0, NULL) : NULL;
+        cs = json_object_get(o, "counters");
+        for (unsigned k = 0; k < SW_NCOUNTERS; ++k) {
+            json_t *v = json_object_get(cs, sw_counter_names[k]);
+
+            if (!json_is_integer(v)) {
+                fprintf(stderr, "gossip-bench: node %u: status without counters.%s\n", i,
+                        sw_counter_names[k]);
+                json_decref(o);
+                return -1;
+            }
+            out[k] += (uint64_t)json_integer_value(v);
+        }
+        json_decref(o);
+    }
+    return 0;
+}
 
 static int sw_run_impl(sw_opts *o, const char *impl, sw_report *rep)
 {
@@ -682,8 +738,21 @@ static int sw_run_impl(sw_opts *o, const char *impl, sw_report *rep)
         rep->have_max = true;
         rep->max_rate = lo;
     }
-    if (sw_trial(&s, o->messages, o->rate, &rep->main) < 0) {
-        goto out;
+    {
+        uint64_t before[SW_NCOUNTERS];
+        bool daemons = strcmp(impl, "gossipd") == 0 && sw_counters(&s, before) == 0;
+
+        if (sw_trial(&s, o->messages, o->rate, &rep->main) < 0) {
+            goto out;
+        }
+        if (daemons && sw_counters(&s, rep->counters) == 0) {
+            for (unsigned k = 0; k < SW_NCOUNTERS; ++k) {
+                rep->counters[k] -= before[k];
+            }
+            rep->have_counters = true;
+        } else if (strcmp(impl, "gossipd") == 0) {
+            fprintf(stderr, "gossip-bench swarm: the daemons' counters could not be read\n");
+        }
     }
     {
         uint64_t sum = 0;
@@ -956,6 +1025,17 @@ int gs_bench_swarm(int argc, char **argv)
                    reps[i].max_rate * (o.nodes - 1));
         }
         printf("\n");
+        if (reps[i].have_counters && reps[i].main.published > 0) {
+            const uint64_t *dc = reps[i].counters;
+            double m = (double)reps[i].main.published;
+
+            printf("%-9s daemons, per published message: %.1f packets out, %.1f datagrams in, "
+                   "%.1f loop turns; Gossip dropped at back-pressure %llu (announced %llu), Grafts "
+                   "unserved %llu, repairs %llu, events dropped for lagging clients %llu\n",
+                   reps[i].impl, (double)dc[0] / m, (double)dc[1] / m, (double)dc[2] / m,
+                   (unsigned long long)dc[3], (unsigned long long)dc[4], (unsigned long long)dc[5],
+                   (unsigned long long)dc[6], (unsigned long long)dc[7]);
+        }
     }
     if (nrep == 2 && reps[1].have_max && reps[1].max_rate > 0) {
         printf("gossipd / iroh lossless capacity: %.1fx\n", reps[0].max_rate / reps[1].max_rate);
@@ -975,6 +1055,14 @@ int gs_bench_swarm(int argc, char **argv)
             printf(",\"rss_peak_kb\":{\"max\":%llu,\"mean\":%llu},\"idle_rss_kb_max\":%llu",
                    (unsigned long long)reps[i].rss_max_kb, (unsigned long long)reps[i].rss_mean_kb,
                    (unsigned long long)reps[i].idle_rss_max_kb);
+            if (reps[i].have_counters) {
+                printf(",\"daemon_counters\":{");
+                for (unsigned k = 0; k < SW_NCOUNTERS; ++k) {
+                    printf("%s\"%s\":%llu", k ? "," : "", sw_counter_names[k],
+                           (unsigned long long)reps[i].counters[k]);
+                }
+                printf("}");
+            }
             if (reps[i].have_max) {
                 printf(",\"find_max\":{\"lossless_rate\":%.1f,\"lossless_deliveries_per_s\":%.1f,"
                        "\"trials\":[",

@@ -67,6 +67,24 @@ def main():
                     errors.append(f"missing {f}")
             if res.get("rss_peak_kb", {}).get("max", 0) <= 0:
                 errors.append("no peak RSS")
+            if res.get("impl") == "gossipd":
+                # the daemons' own counters for the main run: at a low rate on loopback nothing
+                # is dropped, and every delivery took at least one datagram in and one turn
+                dc = res.get("daemon_counters", {})
+                names = ("packets_out", "datagrams_in", "engine_turns", "gossip_dropped",
+                         "drops_announced", "grafts_unserved", "repairs_sent",
+                         "control_events_dropped")
+                missing = [n for n in names if not isinstance(dc.get(n), int)]
+                if missing:
+                    errors.append(f"daemon_counters missing {missing}: {dc}")
+                else:
+                    d = res["run"]["deliveries"]
+                    if dc["datagrams_in"] < d or dc["engine_turns"] <= 0 or dc["packets_out"] < d:
+                        errors.append(f"daemon_counters too small for {d} deliveries: {dc}")
+                    # (after --find-max's saturating trials a backlog may still be shed)
+                    if "--find-max" not in args and (dc["gossip_dropped"] != 0 or
+                                                     dc["control_events_dropped"] != 0):
+                        errors.append(f"daemon_counters: drops at a low rate: {dc}")
             if "--find-max" in args:
                 fm = res.get("find_max")
                 if not fm or fm.get("lossless_rate", 0) <= 0 or not fm.get("trials"):
