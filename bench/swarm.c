@@ -637,7 +637,11 @@ static int sw_counters(sw *s, uint64_t out[SW_NCOUNTERS])
         }
         rv = gs_ops_conn_request(&c, "{\"op\":\"status\"}\n", reply, sizeof(reply), 10000);
         gs_ops_conn_close(&c);
-        o = rv == 0 ? json_loads(reply, 0, NULL) : NULL;
+        if (rv != 0) {
+            fprintf(stderr, "gossip-bench: node %u: no status reply\n", i);
+            return -1;
+        }
+        o = json_loads(reply, 0, NULL);
         cs = json_object_get(o, "counters");
         for (unsigned k = 0; k < SW_NCOUNTERS; ++k) {
             json_t *v = json_object_get(cs, sw_counter_names[k]);
@@ -740,17 +744,18 @@ static int sw_run_impl(sw_opts *o, const char *impl, sw_report *rep)
     }
     {
         uint64_t before[SW_NCOUNTERS];
-        bool daemons = strcmp(impl, "gossipd") == 0 && sw_counters(&s, before) == 0;
+        bool gossipd = strcmp(impl, "gossipd") == 0;
+        bool counted = gossipd && sw_counters(&s, before) == 0;
 
         if (sw_trial(&s, o->messages, o->rate, &rep->main) < 0) {
             goto out;
         }
-        if (daemons && sw_counters(&s, rep->counters) == 0) {
+        if (counted && sw_counters(&s, rep->counters) == 0) {
             for (unsigned k = 0; k < SW_NCOUNTERS; ++k) {
                 rep->counters[k] -= before[k];
             }
             rep->have_counters = true;
-        } else if (strcmp(impl, "gossipd") == 0) {
+        } else if (gossipd) {
             fprintf(stderr, "gossip-bench swarm: the daemons' counters could not be read\n");
         }
     }

@@ -628,7 +628,7 @@ int gs_plumtree_push_dropped(gs_topic *t, const gs_key *peer, const gs_msg_id *i
      * come from its side, on a duplicate.  The record remembers the peer's view slot, so that
      * the Graft's answer is marked a repair (on_graft). */
     gs_pt_rec *r;
-    if (i < 8 && log_find(t, id, &r)) {
+    if (i < GS_PT_DROPPED_SLOTS && log_find(t, id, &r)) {
         r->dropped_to |= (uint8_t)(1u << i);
     }
     lazy_push(t, &t->view.active[i], id, round);
@@ -937,7 +937,7 @@ static void on_graft(gs_topic *t, const gs_key *s, const gs_msg *msg)
      * would take ever more unsheddable copies.  A view slot reused since the drop can mark one
      * extra answer: harmless. */
     ptrdiff_t i = gs_view_active_find(&t->view, s);
-    if (o != NULL && i >= 0 && i < 8 && (r->dropped_to & (1u << i)) != 0) {
+    if (o != NULL && i >= 0 && i < GS_PT_DROPPED_SLOTS && (r->dropped_to & (1u << i)) != 0) {
         r->dropped_to &= (uint8_t) ~(1u << i);
         o->flags |= GS_NODE_OUT_FLAG_REPAIR;
         ++t->ctx->c.repairs_sent;

@@ -40,6 +40,9 @@ enum {
 };
 
 /* gs_pt_rec: one remembered message id, optionally with its cached payload. */
+/* GS_PT_DROPPED_SLOTS: active-view slots gs_pt_rec.dropped_to can name (its bits). */
+#define GS_PT_DROPPED_SLOTS 8
+
 typedef struct gs_pt_rec {
     gs_msg_id id;
     gs_tstamp recv_expiry;
@@ -48,7 +51,8 @@ typedef struct gs_pt_rec {
     uint32_t len;
     uint16_t round;     /* round as forwarded (received + 1) */
     bool cached;        /* payload present (false for unforwardable messages) */
-    uint8_t dropped_to; /* active-view slots 0-7 whose eager push of it the transport dropped */
+    uint8_t dropped_to; /* active-view slots < GS_PT_DROPPED_SLOTS whose eager push of it the
+                           transport dropped */
 } gs_pt_rec;
 
 /* gs_pt_missing: an id announced by IHave and not received yet. */

@@ -186,6 +186,8 @@ static const char *const bcast_names[] = {"reference", "many"};
 /* Indexed by gs_ctl_thread. */
 static const char *const ctlthr_names[] = {"auto", "own", "shard"};
 
+#define NNAMES(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
 /* name_index returns the index of |value| among the |n| |names|, or -1. */
 static int name_index(const char *value, const char *const *names, int n)
 {
@@ -418,21 +420,21 @@ int gs_server_cfg_set(gs_server_cfg *cfg, const char *name, const char *value, c
         }
         return 0;
     case K_LOGLEVEL:
-        if ((i = name_index(value, level_names, 4)) < 0) {
+        if ((i = name_index(value, level_names, NNAMES(level_names))) < 0) {
             add_err(errs, source, name, "'%s' is not error, warn, info or debug", value);
             return GS_ERR_INVAL;
         }
         *(int *)p = i;
         return 0;
     case K_BCAST:
-        if ((i = name_index(value, bcast_names, 2)) < 0) {
+        if ((i = name_index(value, bcast_names, NNAMES(bcast_names))) < 0) {
             add_err(errs, source, name, "'%s' is not reference or many", value);
             return GS_ERR_INVAL;
         }
         *(gs_bcast_policy *)p = (gs_bcast_policy)i;
         return 0;
     case K_CTLTHR:
-        if ((i = name_index(value, ctlthr_names, 3)) < 0) {
+        if ((i = name_index(value, ctlthr_names, NNAMES(ctlthr_names))) < 0) {
             add_err(errs, source, name, "'%s' is not auto, own or shard", value);
             return GS_ERR_INVAL;
         }
@@ -616,7 +618,7 @@ static void print_value(const gs_server_cfg *cfg, const key_def *k, FILE *f)
         fputs(level_names[*(const int *)(const void *)p], f);
         break;
     case K_BCAST:
-        fputs(*(const gs_bcast_policy *)(const void *)p == GS_BCAST_MANY ? "many" : "reference", f);
+        fputs(bcast_names[*(const gs_bcast_policy *)(const void *)p], f);
         break;
     case K_CTLTHR:
         fputs(ctlthr_names[*(const int *)(const void *)p], f);

@@ -1648,11 +1648,6 @@ int gs_control_fd(const gs_control *c)
     return c->epfd;
 }
 
-unsigned gs_control_ep(const gs_control *c)
-{
-    return c->ep;
-}
-
 bool gs_control_poll(gs_control *c, bool io)
 {
     c->on_shard = true;

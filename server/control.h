@@ -38,13 +38,11 @@ int gs_control_run(gs_control *c);
  * work (the epoll set of the listening socket and the clients). */
 int gs_control_fd(const gs_control *c);
 
-/* gs_control_ep returns the control's mesh endpoint. */
-unsigned gs_control_ep(const gs_control *c);
-
 /*
  * gs_control_poll runs one pass without blocking, for a control served inside another loop:
  * socket events when |io| (gs_control_fd was readable), then the shards' answers and events,
- * paused clients and the mesh flush.  The caller owns the mesh sleep marks of gs_control_ep.
+ * paused clients and the mesh flush.  The caller owns the mesh sleep marks of the control's
+ * endpoint (the last one of the mesh).
  * Returns true if a full batch of socket events was handled (poll again with |io| set: more may
  * be ready without the descriptor signalling again).
  */
